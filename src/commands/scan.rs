@@ -1,0 +1,164 @@
+//! `medic scan`: headless detection, as JSON lines or a readable table.
+
+use crate::detect::Detector;
+use crate::model::{Flag, FleetSnapshot, Metric, ServiceMetrics, Transition};
+use crate::setup::Setup;
+use crate::units;
+use serde::Serialize;
+use std::io::Write;
+
+/// One flag as a JSON line (the `scan --json` contract).
+#[derive(Debug, Serialize)]
+pub struct FlagLine<'a> {
+    /// Service name.
+    pub service: &'a str,
+    /// The metric the rule is about.
+    pub metric: &'a str,
+    /// The rule's name.
+    pub rule: &'a str,
+    /// pending | firing | resolved.
+    pub state: &'a str,
+    /// The rule expression's current value (null when absent).
+    pub value: Option<f64>,
+    /// The rule's threshold.
+    pub threshold: f64,
+    /// When the current state began (RFC 3339 UTC).
+    pub since: String,
+    /// actionable | load | external | platform | noise.
+    pub verdict: &'a str,
+    /// Why, in words.
+    pub reason: &'a str,
+    /// True when the source could not be reached and values are last-known.
+    pub stale: bool,
+}
+
+impl<'a> FlagLine<'a> {
+    /// The JSON view of a flag.
+    pub fn new(f: &'a Flag, stale: bool) -> Self {
+        FlagLine {
+            service: &f.service.0,
+            metric: f.metric.name(),
+            rule: &f.rule,
+            state: f.state.json_word(),
+            value: f.value.is_finite().then_some(f.value),
+            threshold: f.threshold,
+            since: units::rfc3339(f.since),
+            verdict: f.verdict.word(),
+            reason: &f.reason,
+            stale,
+        }
+    }
+}
+
+/// Run `scan`: once, or watching and printing every change.
+pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()> {
+    let mut detector = Detector::new(setup.rules.clone());
+    let (step, lookback) = (setup.step(), setup.lookback());
+    let now = setup.source.now();
+    let snap = setup.source.latest(now, lookback, step).await?;
+    detector.ingest(&snap);
+    let flags = detector.flags(now);
+    let mut out = std::io::stdout().lock();
+    if json {
+        for f in &flags {
+            writeln!(out, "{}", serde_json::to_string(&FlagLine::new(f, snap.stale))?)?;
+        }
+    } else {
+        write!(out, "{}", table(&flags, &snap))?;
+    }
+    out.flush()?;
+    drop(out);
+    if once {
+        return Ok(());
+    }
+    // Watch: one refresh per step of source time; print each change as it happens.
+    let speed = match &setup.source {
+        crate::sources::Source::Demo { clock, .. } => clock.speed,
+    };
+    let every = std::time::Duration::from_millis(((step as f64 / speed) as u64).clamp(200, 60_000));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+        let now = setup.source.now();
+        let snap = setup.source.latest(now, lookback, step).await?;
+        let changes = detector.ingest(&snap);
+        let flags = detector.flags(now);
+        let mut out = std::io::stdout().lock();
+        for t in changes {
+            if let Some(f) = flags.iter().find(|f| f.service == t.service && f.rule == t.rule) {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&FlagLine::new(f, snap.stale))?)?;
+                } else {
+                    writeln!(out, "{}", change_line(&t, f, &snap))?;
+                }
+            } else if !json {
+                writeln!(out, "{} {} {} → {}", units::rfc3339(t.at), t.service, t.rule, t.state.word())?;
+            }
+        }
+        out.flush()?;
+    }
+}
+
+fn change_line(t: &Transition, f: &Flag, snap: &FleetSnapshot) -> String {
+    format!(
+        "{}  {} {:<9} {:<10} {:<20} {}",
+        units::rfc3339(t.at),
+        f.state.glyph(),
+        f.state.word(),
+        f.service,
+        f.rule,
+        reading(f, snap)
+    )
+}
+
+/// The flagged metric's reading with units: `30.5 GB / 32 GB (95%)`.
+pub fn reading(f: &Flag, snap: &FleetSnapshot) -> String {
+    let svc = snap.services.iter().find(|s| s.service == f.service);
+    reading_of(f.metric, svc)
+}
+
+/// A service's current reading of `metric` with limit or traffic context.
+pub fn reading_of(metric: Metric, svc: Option<&ServiceMetrics>) -> String {
+    let Some(svc) = svc else {
+        return "absent".to_string();
+    };
+    units::metric_reading(
+        metric,
+        svc.last(metric),
+        metric.limit().and_then(|l| svc.last(l)),
+        svc.last(Metric::Requests),
+    )
+}
+
+/// The readable table `scan` prints without `--json`.
+pub fn table(flags: &[Flag], snap: &FleetSnapshot) -> String {
+    if flags.is_empty() {
+        return format!(
+            "✔ no service flagged ({} services checked{})\n",
+            snap.services.len(),
+            if snap.stale { ", data STALE" } else { "" }
+        );
+    }
+    let mut s = format!(
+        "{:<11} {:<10} {:<18} {:<34} {:<11} {}\n",
+        "STATE", "SERVICE", "RULE", "NOW", "SINCE", "VERDICT"
+    );
+    for f in flags {
+        s.push_str(&format!(
+            "{} {:<9} {:<10} {:<18} {:<34} {:<11} {}\n",
+            f.state.glyph(),
+            f.state.word(),
+            f.service,
+            f.rule,
+            reading(f, snap),
+            format!("{} UTC", units::clock(f.since)),
+            f.verdict.word()
+        ));
+    }
+    if snap.stale {
+        s.push_str("! data is STALE: the source did not answer; showing last-known values\n");
+    }
+    s
+}

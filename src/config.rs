@@ -1,0 +1,673 @@
+//! The TOML config file: every key optional, defaults for all, and errors
+//! that name the file, the line and the key path (with a "did you mean").
+//!
+//! Values are checked while they are read (durations, operators,
+//! expressions, fractions), so every error carries its position in the file.
+
+use crate::detect::expr::Expr;
+use crate::detect::rules::{Op, Rule};
+use crate::model::Millis;
+use serde::{Deserialize, Deserializer};
+use std::path::{Path, PathBuf};
+
+/// Everything medic can be told in its config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where metrics come from.
+    pub source: SourceConfig,
+    /// Alerting rules; absent means the defaults (CPU, memory, error rate).
+    pub rules: Option<Vec<RuleConfig>>,
+    /// Where logs come from.
+    pub logs: Option<LogsConfig>,
+    /// Upstream providers whose status pages medic checks.
+    pub upstream: Vec<UpstreamConfig>,
+    /// The LLM that writes plans.
+    pub llm: LlmConfig,
+    /// The coding agent that carries out plans.
+    pub agent: AgentConfig,
+    /// Where pull requests are opened.
+    pub forge: ForgeConfig,
+    /// Alertmanager webhook receiver and silences.
+    pub alertmanager: Option<AlertmanagerConfig>,
+}
+
+/// Which kind of metric source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The embedded, simulated fleet.
+    Demo,
+    /// Prometheus or anything speaking its HTTP API (VictoriaMetrics, Thanos, Mimir).
+    #[default]
+    Prometheus,
+    /// Railway's GraphQL API.
+    Railway,
+}
+
+/// `[source]`: where metrics come from and how to query them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    /// demo | prometheus | railway.
+    pub kind: SourceKind,
+    /// Base URL of the Prometheus-compatible API.
+    pub url: String,
+    /// The label that names a service in every query result.
+    pub service_label: String,
+    /// Resolution of the series medic reads.
+    pub step: Duration,
+    /// How much history each refresh reads.
+    pub lookback: Duration,
+    /// Name of the env var holding a bearer token.
+    pub bearer_token_env: Option<String>,
+    /// PromQL per metric; each returns one series per service.
+    pub queries: QueriesConfig,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig {
+            kind: SourceKind::Prometheus,
+            url: "http://127.0.0.1:9090".into(),
+            service_label: "service".into(),
+            step: Duration(15_000),
+            lookback: Duration(3_600_000),
+            bearer_token_env: None,
+            queries: QueriesConfig::default(),
+        }
+    }
+}
+
+/// `[source.queries]`: one PromQL query per metric.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueriesConfig {
+    /// CPU used, cores.
+    pub cpu: String,
+    /// CPU limit, cores.
+    pub cpu_limit: String,
+    /// Memory working set, bytes.
+    pub memory: String,
+    /// Memory limit, bytes.
+    pub memory_limit: String,
+    /// Requests per second.
+    pub requests: String,
+    /// 5xx responses per second.
+    pub errors: String,
+}
+
+impl Default for QueriesConfig {
+    fn default() -> Self {
+        QueriesConfig {
+            cpu: "sum by (service) (rate(container_cpu_usage_seconds_total[1m]))".into(),
+            cpu_limit: "sum by (service) (container_spec_cpu_quota / container_spec_cpu_period)"
+                .into(),
+            memory: "sum by (service) (container_memory_working_set_bytes)".into(),
+            memory_limit: "sum by (service) (container_spec_memory_limit_bytes)".into(),
+            requests: "sum by (service) (rate(http_requests_total[1m]))".into(),
+            errors: r#"sum by (service) (rate(http_requests_total{code=~"5.."}[1m]))"#.into(),
+        }
+    }
+}
+
+/// How a rule judges its expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleKind {
+    /// Compare the expression with a fixed threshold.
+    #[default]
+    Threshold,
+    /// Compare the expression's streaming anomaly score (0..1) with the threshold.
+    Anomaly,
+}
+
+/// `[[rules]]`: one alerting rule as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Name shown everywhere.
+    pub name: String,
+    /// threshold | anomaly.
+    #[serde(default)]
+    pub kind: RuleKind,
+    /// Arithmetic over metric names, e.g. `memory / memory_limit`.
+    pub expr: ExprText,
+    /// `>`, `>=`, `<`, `<=`.
+    #[serde(default = "default_op")]
+    pub op: Op,
+    /// What the expression is compared with.
+    pub threshold: f64,
+    /// How long the condition must hold.
+    #[serde(default, rename = "for")]
+    pub for_: Duration,
+    /// How long to keep firing once the condition clears.
+    #[serde(default)]
+    pub keep_firing_for: Duration,
+    /// Fraction of the window's samples that must breach (0 < f ≤ 1).
+    #[serde(default)]
+    pub min_fraction: Fraction,
+    /// Ignore samples with less traffic than this (req/s).
+    #[serde(default)]
+    pub min_requests: f64,
+}
+
+fn default_op() -> Op {
+    Op::Gt
+}
+
+/// `[logs]`: where logs come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// loki | railway | demo.
+    pub kind: String,
+    /// Base URL (Loki).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// LogQL with `$service` substituted.
+    #[serde(default)]
+    pub query: Option<String>,
+}
+
+/// `[[upstream]]`: a provider with an Atlassian Statuspage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// The provider's name (`stripe`).
+    pub name: String,
+    /// Base URL of its status page.
+    pub statuspage: String,
+}
+
+/// `[llm]`: which model writes plans.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// openai | anthropic | none.
+    pub provider: String,
+    /// API base URL.
+    pub base_url: Option<String>,
+    /// Model name.
+    pub model: Option<String>,
+    /// Name of the env var holding the API key.
+    pub api_key_env: Option<String>,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            provider: "none".into(),
+            base_url: None,
+            model: None,
+            api_key_env: None,
+        }
+    }
+}
+
+/// `[agent]`: which coding agent carries out an approved plan.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// builtin | opencode | claude | codex | mitigate.
+    pub kind: String,
+    /// Step cap for the agent.
+    pub max_steps: u32,
+    /// The agent's executable.
+    pub command: Option<String>,
+    /// Model handed to the agent as is.
+    pub model: Option<String>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            kind: "mitigate".into(),
+            max_steps: 40,
+            command: None,
+            model: None,
+        }
+    }
+}
+
+/// `[forge]`: where branches are pushed and PRs opened.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForgeConfig {
+    /// github | local.
+    pub kind: String,
+    /// `owner/name`.
+    pub repo: Option<String>,
+    /// The base branch PRs target.
+    pub base: String,
+    /// Name of the env var holding the token.
+    pub token_env: String,
+    /// API base URL (GitHub Enterprise).
+    pub api_url: Option<String>,
+}
+
+impl Default for ForgeConfig {
+    fn default() -> Self {
+        ForgeConfig {
+            kind: "local".into(),
+            repo: None,
+            base: "main".into(),
+            token_env: "GITHUB_TOKEN".into(),
+            api_url: None,
+        }
+    }
+}
+
+/// `[alertmanager]`: webhook receiver and silences.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Address the webhook receiver listens on.
+    #[serde(default = "default_am_listen")]
+    pub listen: String,
+    /// Name of the env var holding the webhook's bearer token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Alertmanager's base URL (for silences).
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+fn default_am_listen() -> String {
+    "127.0.0.1:9095".into()
+}
+
+/// A duration written as `30s`, `5m`, `1h30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Duration(pub Millis);
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::units::parse_duration(&s)
+            .map(Duration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A fraction in (0, 1].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fraction(pub f64);
+
+impl Default for Fraction {
+    fn default() -> Self {
+        Fraction(1.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fraction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f = f64::deserialize(d)?;
+        if f > 0.0 && f <= 1.0 {
+            Ok(Fraction(f))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{f} is not a fraction: use a number in (0, 1], e.g. 0.8"
+            )))
+        }
+    }
+}
+
+/// A rule expression, parsed when the config is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExprText(pub Expr);
+
+impl<'de> Deserialize<'de> for ExprText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Expr::parse(&s)
+            .map(ExprText)
+            .map_err(|e| serde::de::Error::custom(format!("in `{s}`: {e}")))
+    }
+}
+
+/// A config file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or a value is wrong.
+    #[error("{path}:{line}:{column}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// Key path, e.g. `rules[0].threshold`.
+        key: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parse config text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |span: Option<std::ops::Range<usize>>, key: String, message: String| {
+            let (line, column) = span
+                .map(|s| line_col(text, s.start))
+                .unwrap_or_else(|| find_key_line(text, &key));
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                key: if key.is_empty() { "(top level)".into() } else { key },
+                message,
+            }
+        };
+        let de = toml::de::Deserializer::parse(text)
+            .map_err(|e| invalid(e.span(), String::new(), e.message().trim().to_string()))?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." { String::new() } else { key };
+            let inner = e.into_inner();
+            let (key, message) = explain(&key, inner.message());
+            invalid(inner.span(), key, message)
+        })?;
+        config.validate().map_err(|(key, msg)| invalid(None, key, msg))?;
+        Ok(config)
+    }
+
+    /// Checks across keys that serde cannot express.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let allowed = |key: &str, value: &str, options: &[&str]| {
+            if options.contains(&value) {
+                Ok(())
+            } else {
+                Err((
+                    key.to_string(),
+                    format!("`{value}` is not one of {}", options.join(", ")),
+                ))
+            }
+        };
+        allowed("llm.provider", &self.llm.provider, &["openai", "anthropic", "none"])?;
+        allowed(
+            "agent.kind",
+            &self.agent.kind,
+            &["builtin", "opencode", "claude", "codex", "mitigate"],
+        )?;
+        allowed("forge.kind", &self.forge.kind, &["github", "local"])?;
+        if let Some(logs) = &self.logs {
+            allowed("logs.kind", &logs.kind, &["loki", "railway", "demo"])?;
+        }
+        if self.source.step.0 <= 0 {
+            return Err(("source.step".into(), "must be longer than 0s".into()));
+        }
+        if self.source.lookback.0 < self.source.step.0 {
+            return Err((
+                "source.lookback".into(),
+                "must be at least one `step` long".into(),
+            ));
+        }
+        if let Some(rules) = &self.rules {
+            for (i, r) in rules.iter().enumerate() {
+                if !r.threshold.is_finite() {
+                    return Err((format!("rules[{i}].threshold"), "must be a finite number".into()));
+                }
+                if rules[..i].iter().any(|o| o.name == r.name) {
+                    return Err((
+                        format!("rules[{i}].name"),
+                        format!("a rule named `{}` already exists; names must be unique", r.name),
+                    ));
+                }
+                if r.min_requests < 0.0 || !r.min_requests.is_finite() {
+                    return Err((format!("rules[{i}].min_requests"), "must be ≥ 0".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules to evaluate: the configured ones, or the defaults.
+    pub fn rules(&self) -> Vec<Rule> {
+        match &self.rules {
+            Some(rules) => rules.iter().map(RuleConfig::to_rule).collect(),
+            None => default_rules(),
+        }
+    }
+}
+
+impl RuleConfig {
+    /// The runtime rule.
+    pub fn to_rule(&self) -> Rule {
+        Rule {
+            name: self.name.clone(),
+            expr: self.expr.0.clone(),
+            op: self.op,
+            threshold: self.threshold,
+            for_ms: self.for_.0,
+            keep_firing_for_ms: self.keep_firing_for.0,
+            min_fraction: self.min_fraction.0,
+            min_requests: self.min_requests,
+        }
+    }
+}
+
+/// The rules medic runs when the config names none: CPU saturation,
+/// memory near its limit, and the 5xx error rate.
+pub fn default_rules() -> Vec<Rule> {
+    let rule = |name: &str, expr: &str, threshold: f64, for_ms, mf, min_requests| Rule {
+        name: name.into(),
+        expr: Expr::parse(expr).expect("default rule expressions parse"),
+        op: Op::Gt,
+        threshold,
+        for_ms,
+        keep_firing_for_ms: 2 * 60_000,
+        min_fraction: mf,
+        min_requests,
+    };
+    vec![
+        // CPU is spiky by nature: judge a 10-minute window, not each sample.
+        rule("cpu-saturated", "cpu / cpu_limit", 0.9, 10 * 60_000, 0.8, 0.0),
+        rule("memory-near-limit", "memory / memory_limit", 0.9, 5 * 60_000, 1.0, 0.0),
+        rule("error-rate-high", "errors / requests", 0.05, 5 * 60_000, 0.8, 0.5),
+    ]
+}
+
+/// Turn serde's wording into medic's: "unknown key `x`, did you mean `y`?".
+fn explain(key: &str, message: &str) -> (String, String) {
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected: Vec<&str> = tail
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let full_key = if key.is_empty() {
+            name.to_string()
+        } else if key.ends_with(name) {
+            key.to_string()
+        } else {
+            format!("{key}.{name}")
+        };
+        let mut msg = format!("unknown key `{name}`");
+        if let Some(best) = closest(name, &expected) {
+            msg.push_str(&format!("; did you mean `{best}`?"));
+        }
+        if !expected.is_empty() {
+            msg.push_str(&format!(" (valid keys here: {})", expected.join(", ")));
+        }
+        return (full_key, msg);
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        let full_key = if key.is_empty() { name.to_string() } else { format!("{key}.{name}") };
+        return (full_key, format!("required key `{name}` is missing"));
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+        let mut msg = format!("`{name}` is not one of {}", expected.join(", "));
+        if let Some(best) = closest(name, &expected) {
+            msg.push_str(&format!("; did you mean `{best}`?"));
+        }
+        return (key.to_string(), msg);
+    }
+    (key.to_string(), message.to_string())
+}
+
+/// The candidate within edit distance 2 (or a third of the length) of `word`.
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+/// Best-effort line of a key path's last segment, for checks made after parsing.
+fn find_key_line(text: &str, key: &str) -> (usize, usize) {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    let last = last.split('[').next().unwrap_or(last);
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with(last) && t[last.len()..].trim_start().starts_with('=') {
+            return (i + 1, line.len() - t.len() + 1);
+        }
+    }
+    (1, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::parse(text, Path::new("medic.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = Config::parse("", Path::new("x")).unwrap();
+        assert_eq!(c.source.kind, SourceKind::Prometheus);
+        assert_eq!(c.source.step, Duration(15_000));
+        assert_eq!(c.rules().len(), 3);
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let text = r#"
+[source]
+kind = "prometheus"
+url = "http://127.0.0.1:9090"
+step = "30s"
+lookback = "2h"
+bearer_token_env = "PROM_TOKEN"
+
+[source.queries]
+cpu = 'sum by (service) (rate(cpu[1m]))'
+
+[[rules]]
+name = "memory-near-limit"
+expr = "memory / memory_limit"
+op = ">"
+threshold = 0.9
+for = "5m"
+keep_firing_for = "2m"
+min_fraction = 1.0
+
+[[upstream]]
+name = "stripe"
+statuspage = "https://status.example.com"
+
+[llm]
+provider = "openai"
+"#;
+        let c = Config::parse(text, Path::new("x")).unwrap();
+        let rules = c.rules();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].for_ms, 300_000);
+        assert_eq!(c.source.queries.cpu, "sum by (service) (rate(cpu[1m]))");
+        assert_eq!(c.upstream[0].name, "stripe");
+    }
+
+    #[test]
+    fn unknown_key_names_line_path_and_suggestion() {
+        let e = err("[source]\nurl = \"x\"\n\n[[rules]]\nname = \"a\"\nexpr = \"cpu\"\nthreshhold = 1\n");
+        assert!(e.starts_with("medic.toml:7:"), "{e}");
+        assert!(e.contains("rules[0].threshhold"), "{e}");
+        assert!(e.contains("did you mean `threshold`?"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = err("[source]\nstep = 15\n");
+        assert!(e.starts_with("medic.toml:2:"), "{e}");
+        assert!(e.contains("source.step"), "{e}");
+        let e = err("[source]\nstep = \"15 seconds\"\n");
+        assert!(e.contains("source.step") && e.contains("unknown unit"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_caught_where_they_are() {
+        let e = err("[[rules]]\nname = \"a\"\nexpr = \"memory / memroy_limit\"\nthreshold = 1\n");
+        assert!(e.starts_with("medic.toml:3:") && e.contains("rules[0].expr"), "{e}");
+        let e = err("[[rules]]\nname = \"a\"\nexpr = \"cpu\"\nop = \"=>\"\nthreshold = 1\n");
+        assert!(e.contains("rules[0].op") && e.contains("`=>` is not one of"), "{e}");
+        let e = err("[[rules]]\nname = \"a\"\nexpr = \"cpu\"\nthreshold = 1\nmin_fraction = 1.5\n");
+        assert!(e.contains("rules[0].min_fraction"), "{e}");
+        let e = err("[[rules]]\nname = \"a\"\nexpr = \"cpu\"\n");
+        assert!(e.contains("rules[0].threshold") && e.contains("missing"), "{e}");
+        let e = err("[source]\nkind = \"prometheos\"\n");
+        assert!(e.contains("did you mean `prometheus`"), "{e}");
+        let e = err("[llm]\nprovider = \"gpt\"\n");
+        assert!(e.starts_with("medic.toml:2:") && e.contains("llm.provider"), "{e}");
+        let e = err("[source\n");
+        assert!(e.starts_with("medic.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn suggests_close_words_only() {
+        assert_eq!(closest("thresold", &["threshold", "name"]), Some("threshold"));
+        assert_eq!(closest("zzz", &["threshold", "name"]), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! medic: watches services' metrics, flags the ones in real trouble, plans a
+//! fix and drives a coding agent to a draft pull request, with a human
+//! holding the keys.
+//!
+//! Data flows one way: `sources` → `detect` → (triage, workflow) → `tui` / CLI.
+
+pub mod commands;
+pub mod config;
+pub mod detect;
+pub mod model;
+pub mod setup;
+pub mod sources;
+pub mod tui;
+pub mod units;

@@ -1,0 +1,174 @@
+//! The `medic` binary: parse the command line, load config, dispatch.
+//! Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
+
+use clap::{Parser, Subcommand};
+use medic::setup::{Globals, Setup, UsageError};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// medic: infrastructure that fixes itself, with a human holding the keys.
+#[derive(Debug, Parser)]
+#[command(name = "medic", version, about, long_about = None)]
+struct Cli {
+    /// Config file (TOML). Without one, medic runs the embedded demo.
+    #[arg(long, global = true, env = "MEDIC_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Force the embedded demo fleet, even with a config file.
+    #[arg(long, global = true)]
+    demo: bool,
+    /// Where the journal and the local forge live.
+    #[arg(long, global = true, env = "MEDIC_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Run the demo clock N times faster than real time.
+    #[arg(long, global = true, default_value_t = 1.0, value_name = "N")]
+    speed: f64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Headless detection: print flagged services (JSON lines with --json).
+    Scan {
+        /// Evaluate once and exit (default: keep watching, print each change).
+        #[arg(long)]
+        once: bool,
+        /// One JSON object per flagged service per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay the rules over history and print every transition.
+    Backtest {
+        /// Start: RFC 3339 (2026-11-28T03:00:00Z), `now`, or relative (-2h).
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        /// End: RFC 3339, `now`, or relative (-1h).
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// Evaluation step (default: source.step).
+        #[arg(long)]
+        step: Option<String>,
+        /// JSON lines: {"service","rule","state","at"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Headless pipeline for one service: context, plan, approval, agent, PR.
+    Fix {
+        /// The service to fix.
+        service: String,
+        /// Approve the plan without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The journal: incidents and their step states.
+    Incidents {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Continue an interrupted workflow (all of them without ID).
+    Resume {
+        /// Incident id.
+        id: Option<String>,
+    },
+    /// Measure the anomaly score on a benchmark.
+    Eval {
+        #[command(subcommand)]
+        what: EvalCommand,
+    },
+    /// Demo helpers.
+    Demo {
+        #[command(subcommand)]
+        what: DemoCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// Score the Numenta Anomaly Benchmark: NAB_DIR holds data/ and labels/.
+    Nab {
+        /// NAB directory (data/<category>/*.csv, labels/combined_windows.json).
+        nab_dir: PathBuf,
+        /// Output directory for the per-file scores.
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DemoCommand {
+    /// Serve the demo fleet as Prometheus metrics (text exposition).
+    Exporter {
+        /// Address to listen on, e.g. 127.0.0.1:9100.
+        #[arg(long)]
+        listen: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("medic: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let usage = e.downcast_ref::<UsageError>().is_some();
+            eprintln!("medic: {e:#}");
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+fn not_built(what: &str) -> anyhow::Error {
+    UsageError(format!(
+        "`medic {what}` is not built yet in this version; see the README for what works today"
+    ))
+    .into()
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let globals = Globals {
+        config: cli.config,
+        demo: cli.demo,
+        data_dir: cli.data_dir,
+        speed: cli.speed,
+    };
+    match cli.command {
+        None => medic::tui::run(Setup::resolve(&globals)?).await,
+        Some(Command::Scan { once, json }) => {
+            medic::commands::scan::run(Setup::resolve(&globals)?, once, json).await
+        }
+        Some(Command::Backtest {
+            from,
+            to,
+            step,
+            json,
+        }) => {
+            medic::commands::backtest::run(
+                Setup::resolve(&globals)?,
+                &from,
+                &to,
+                step.as_deref(),
+                json,
+            )
+            .await
+        }
+        Some(Command::Fix { .. }) => Err(not_built("fix")),
+        Some(Command::Incidents { .. }) => Err(not_built("incidents")),
+        Some(Command::Resume { .. }) => Err(not_built("resume")),
+        Some(Command::Eval {
+            what: EvalCommand::Nab { .. },
+        }) => Err(not_built("eval nab")),
+        Some(Command::Demo {
+            what: DemoCommand::Exporter { .. },
+        }) => Err(not_built("demo exporter")),
+    }
+}
