@@ -5,7 +5,7 @@
 //! expressions, fractions), so every error carries its position in the file.
 
 use crate::detect::expr::Expr;
-use crate::detect::rules::{Op, Rule};
+use crate::detect::rules::{Op, Rule, RuleKind};
 use crate::model::Millis;
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
@@ -109,17 +109,6 @@ impl Default for QueriesConfig {
             errors: r#"sum by (service) (rate(http_requests_total{code=~"5.."}[1m]))"#.into(),
         }
     }
-}
-
-/// How a rule judges its expression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleKind {
-    /// Compare the expression with a fixed threshold.
-    #[default]
-    Threshold,
-    /// Compare the expression's streaming anomaly score (0..1) with the threshold.
-    Anomaly,
 }
 
 /// `[[rules]]`: one alerting rule as written in the file.
@@ -373,7 +362,11 @@ impl Config {
                 path: path.to_path_buf(),
                 line,
                 column,
-                key: if key.is_empty() { "(top level)".into() } else { key },
+                key: if key.is_empty() {
+                    "(top level)".into()
+                } else {
+                    key
+                },
                 message,
             }
         };
@@ -386,7 +379,9 @@ impl Config {
             let (key, message) = explain(&key, inner.message());
             invalid(inner.span(), key, message)
         })?;
-        config.validate().map_err(|(key, msg)| invalid(None, key, msg))?;
+        config
+            .validate()
+            .map_err(|(key, msg)| invalid(None, key, msg))?;
         Ok(config)
     }
 
@@ -402,7 +397,11 @@ impl Config {
                 ))
             }
         };
-        allowed("llm.provider", &self.llm.provider, &["openai", "anthropic", "none"])?;
+        allowed(
+            "llm.provider",
+            &self.llm.provider,
+            &["openai", "anthropic", "none"],
+        )?;
         allowed(
             "agent.kind",
             &self.agent.kind,
@@ -424,12 +423,24 @@ impl Config {
         if let Some(rules) = &self.rules {
             for (i, r) in rules.iter().enumerate() {
                 if !r.threshold.is_finite() {
-                    return Err((format!("rules[{i}].threshold"), "must be a finite number".into()));
+                    return Err((
+                        format!("rules[{i}].threshold"),
+                        "must be a finite number".into(),
+                    ));
                 }
                 if rules[..i].iter().any(|o| o.name == r.name) {
                     return Err((
                         format!("rules[{i}].name"),
-                        format!("a rule named `{}` already exists; names must be unique", r.name),
+                        format!(
+                            "a rule named `{}` already exists; names must be unique",
+                            r.name
+                        ),
+                    ));
+                }
+                if r.kind == RuleKind::Anomaly && !(0.0..=1.0).contains(&r.threshold) {
+                    return Err((
+                        format!("rules[{i}].threshold"),
+                        "an anomaly rule compares a score in [0, 1]: use e.g. 0.8".into(),
                     ));
                 }
                 if r.min_requests < 0.0 || !r.min_requests.is_finite() {
@@ -454,6 +465,7 @@ impl RuleConfig {
     pub fn to_rule(&self) -> Rule {
         Rule {
             name: self.name.clone(),
+            kind: self.kind,
             expr: self.expr.0.clone(),
             op: self.op,
             threshold: self.threshold,
@@ -470,6 +482,7 @@ impl RuleConfig {
 pub fn default_rules() -> Vec<Rule> {
     let rule = |name: &str, expr: &str, threshold: f64, for_ms, mf, min_requests| Rule {
         name: name.into(),
+        kind: RuleKind::Threshold,
         expr: Expr::parse(expr).expect("default rule expressions parse"),
         op: Op::Gt,
         threshold,
@@ -480,9 +493,30 @@ pub fn default_rules() -> Vec<Rule> {
     };
     vec![
         // CPU is spiky by nature: judge a 10-minute window, not each sample.
-        rule("cpu-saturated", "cpu / cpu_limit", 0.9, 10 * 60_000, 0.8, 0.0),
-        rule("memory-near-limit", "memory / memory_limit", 0.9, 5 * 60_000, 1.0, 0.0),
-        rule("error-rate-high", "errors / requests", 0.05, 5 * 60_000, 0.8, 0.5),
+        rule(
+            "cpu-saturated",
+            "cpu / cpu_limit",
+            0.9,
+            10 * 60_000,
+            0.8,
+            0.0,
+        ),
+        rule(
+            "memory-near-limit",
+            "memory / memory_limit",
+            0.9,
+            5 * 60_000,
+            1.0,
+            0.0,
+        ),
+        rule(
+            "error-rate-high",
+            "errors / requests",
+            0.05,
+            5 * 60_000,
+            0.8,
+            0.5,
+        ),
     ]
 }
 
@@ -515,7 +549,11 @@ fn explain(key: &str, message: &str) -> (String, String) {
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or(rest);
-        let full_key = if key.is_empty() { name.to_string() } else { format!("{key}.{name}") };
+        let full_key = if key.is_empty() {
+            name.to_string()
+        } else {
+            format!("{key}.{name}")
+        };
         return (full_key, format!("required key `{name}` is missing"));
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
@@ -632,7 +670,9 @@ provider = "openai"
 
     #[test]
     fn unknown_key_names_line_path_and_suggestion() {
-        let e = err("[source]\nurl = \"x\"\n\n[[rules]]\nname = \"a\"\nexpr = \"cpu\"\nthreshhold = 1\n");
+        let e = err(
+            "[source]\nurl = \"x\"\n\n[[rules]]\nname = \"a\"\nexpr = \"cpu\"\nthreshhold = 1\n",
+        );
         assert!(e.starts_with("medic.toml:7:"), "{e}");
         assert!(e.contains("rules[0].threshhold"), "{e}");
         assert!(e.contains("did you mean `threshold`?"), "{e}");
@@ -644,30 +684,48 @@ provider = "openai"
         assert!(e.starts_with("medic.toml:2:"), "{e}");
         assert!(e.contains("source.step"), "{e}");
         let e = err("[source]\nstep = \"15 seconds\"\n");
-        assert!(e.contains("source.step") && e.contains("unknown unit"), "{e}");
+        assert!(
+            e.contains("source.step") && e.contains("unknown unit"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_values_are_caught_where_they_are() {
         let e = err("[[rules]]\nname = \"a\"\nexpr = \"memory / memroy_limit\"\nthreshold = 1\n");
-        assert!(e.starts_with("medic.toml:3:") && e.contains("rules[0].expr"), "{e}");
+        assert!(
+            e.starts_with("medic.toml:3:") && e.contains("rules[0].expr"),
+            "{e}"
+        );
         let e = err("[[rules]]\nname = \"a\"\nexpr = \"cpu\"\nop = \"=>\"\nthreshold = 1\n");
-        assert!(e.contains("rules[0].op") && e.contains("`=>` is not one of"), "{e}");
+        assert!(
+            e.contains("rules[0].op") && e.contains("`=>` is not one of"),
+            "{e}"
+        );
         let e = err("[[rules]]\nname = \"a\"\nexpr = \"cpu\"\nthreshold = 1\nmin_fraction = 1.5\n");
         assert!(e.contains("rules[0].min_fraction"), "{e}");
         let e = err("[[rules]]\nname = \"a\"\nexpr = \"cpu\"\n");
-        assert!(e.contains("rules[0].threshold") && e.contains("missing"), "{e}");
+        assert!(
+            e.contains("rules[0].threshold") && e.contains("missing"),
+            "{e}"
+        );
         let e = err("[source]\nkind = \"prometheos\"\n");
         assert!(e.contains("did you mean `prometheus`"), "{e}");
         let e = err("[llm]\nprovider = \"gpt\"\n");
-        assert!(e.starts_with("medic.toml:2:") && e.contains("llm.provider"), "{e}");
+        assert!(
+            e.starts_with("medic.toml:2:") && e.contains("llm.provider"),
+            "{e}"
+        );
         let e = err("[source\n");
         assert!(e.starts_with("medic.toml:1:"), "{e}");
     }
 
     #[test]
     fn suggests_close_words_only() {
-        assert_eq!(closest("thresold", &["threshold", "name"]), Some("threshold"));
+        assert_eq!(
+            closest("thresold", &["threshold", "name"]),
+            Some("threshold")
+        );
         assert_eq!(closest("zzz", &["threshold", "name"]), None);
     }
 }

@@ -7,6 +7,7 @@
 pub mod commands;
 pub mod config;
 pub mod detect;
+pub mod eval;
 pub mod model;
 pub mod setup;
 pub mod sources;

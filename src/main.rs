@@ -134,6 +134,31 @@ fn not_built(what: &str) -> anyhow::Error {
     .into()
 }
 
+/// `medic eval nab`: score the corpus, print one line per profile.
+fn eval_nab(nab_dir: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    if !nab_dir.join("labels/combined_windows.json").is_file() {
+        return Err(UsageError(format!(
+            "{} is not a NAB directory: expected data/<category>/*.csv and labels/combined_windows.json",
+            nab_dir.display()
+        ))
+        .into());
+    }
+    let started = std::time::Instant::now();
+    let report = medic::eval::nab::run(nab_dir, out)?;
+    for (profile, score, _threshold) in &report.scores {
+        // The contract names profiles without NAB's `_rate` suffix.
+        println!("{}: {score:.1}", profile.trim_end_matches("_rate"));
+    }
+    eprintln!(
+        "{} files, {} points scored in {:.0} ms; per-file scores in {}",
+        report.files,
+        report.points,
+        started.elapsed().as_secs_f64() * 1000.0,
+        out.display()
+    );
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let globals = Globals {
         config: cli.config,
@@ -165,8 +190,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Incidents { .. }) => Err(not_built("incidents")),
         Some(Command::Resume { .. }) => Err(not_built("resume")),
         Some(Command::Eval {
-            what: EvalCommand::Nab { .. },
-        }) => Err(not_built("eval nab")),
+            what: EvalCommand::Nab { nab_dir, out },
+        }) => eval_nab(&nab_dir, &out),
         Some(Command::Demo {
             what: DemoCommand::Exporter { .. },
         }) => Err(not_built("demo exporter")),

@@ -372,4 +372,6 @@ pub struct Flag {
     pub verdict: Verdict,
     /// Why, in words with numbers.
     pub reason: String,
+    /// Seconds until the metric reaches its limit at the current trend, if it is heading there.
+    pub eta_seconds: Option<f64>,
 }

@@ -67,7 +67,11 @@ impl Setup {
         let source = match kind {
             SourceKind::Demo => Source::demo(demo::DEFAULT_SEED, globals.speed),
             SourceKind::Prometheus | SourceKind::Railway => {
-                let name = if kind == SourceKind::Prometheus { "prometheus" } else { "railway" };
+                let name = if kind == SourceKind::Prometheus {
+                    "prometheus"
+                } else {
+                    "railway"
+                };
                 return Err(UsageError(format!(
                     "source.kind = \"{name}\" is not built yet in this version of medic; \
                      run with --demo (or set source.kind = \"demo\") to use the embedded fleet"

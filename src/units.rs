@@ -43,7 +43,7 @@ pub fn bytes(v: f64) -> String {
 
 /// Rates: `12 req/s`, `0.3 req/s`.
 pub fn per_second(v: f64) -> String {
-    if v.abs() >= 100.0 {
+    if v.abs() >= 99.5 {
         format!("{v:.0}/s")
     } else if v.abs() >= 10.0 {
         format!("{v:.1}/s")
@@ -102,7 +102,12 @@ pub fn metric_reading(
     };
     match metric {
         Metric::Errors => match requests.filter(|r| *r > 0.0) {
-            Some(r) => format!("{} errors ({} of {})", percent(v / r), per_second(v), per_second(r)),
+            Some(r) => format!(
+                "{} errors ({} of {})",
+                percent(v / r),
+                per_second(v),
+                per_second(r)
+            ),
             None => format!("{} errors", per_second(v)),
         },
         m => usage(v, limit, m.unit()),
@@ -116,7 +121,12 @@ pub fn duration(ms: Millis) -> String {
     }
     let mut out = String::new();
     let mut rest = ms;
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
         if rest >= size {
             out.push_str(&format!("{}{unit}", rest / size));
             rest %= size;
@@ -137,15 +147,21 @@ pub fn parse_duration(s: &str) -> Result<Millis, String> {
     let mut total: Millis = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("`{s}` is not a duration (try `30s`, `5m`, `1h30m`)"));
+            return Err(format!(
+                "`{s}` is not a duration (try `30s`, `5m`, `1h30m`)"
+            ));
         }
         let n: Millis = rest[..digits]
             .parse()
             .map_err(|_| format!("`{s}`: number too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let size = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1000,
@@ -157,7 +173,10 @@ pub fn parse_duration(s: &str) -> Result<Millis, String> {
             u => return Err(format!("`{s}`: unknown unit `{u}` (ms, s, m, h, d, w)")),
         };
         total = total
-            .checked_add(n.checked_mul(size).ok_or_else(|| format!("`{s}` is too long"))?)
+            .checked_add(
+                n.checked_mul(size)
+                    .ok_or_else(|| format!("`{s}` is too long"))?,
+            )
             .ok_or_else(|| format!("`{s}` is too long"))?;
         rest = &rest[unit_len..];
     }
@@ -179,7 +198,11 @@ pub fn clock(ms: Millis) -> String {
 /// How long ago, compactly: `12m ago`.
 pub fn ago(now: Millis, then: Millis) -> String {
     let d = (now - then).max(0);
-    let rounded = if d >= 3_600_000 { d / 60_000 * 60_000 } else { d / 1000 * 1000 };
+    let rounded = if d >= 3_600_000 {
+        d / 60_000 * 60_000
+    } else {
+        d / 1000 * 1000
+    };
     format!("{} ago", duration(rounded))
 }
 
@@ -189,8 +212,14 @@ mod tests {
 
     #[test]
     fn shows_memory_against_its_limit() {
-        assert_eq!(usage(31.2e9, Some(32e9), Unit::Bytes), "31.2 GB / 32 GB (98%)");
-        assert_eq!(usage(0.5, Some(2.0), Unit::Cores), "0.50 cores / 2.00 cores (25%)");
+        assert_eq!(
+            usage(31.2e9, Some(32e9), Unit::Bytes),
+            "31.2 GB / 32 GB (98%)"
+        );
+        assert_eq!(
+            usage(0.5, Some(2.0), Unit::Cores),
+            "0.50 cores / 2.00 cores (25%)"
+        );
         assert_eq!(usage(1.0, None, Unit::Cores), "1.00 cores");
     }
 

@@ -99,7 +99,12 @@ pub async fn run(
         }
     }
     if !json && transitions.is_empty() {
-        writeln!(out, "no transitions between {} and {}", units::rfc3339(from_ms), units::rfc3339(to_ms))?;
+        writeln!(
+            out,
+            "no transitions between {} and {}",
+            units::rfc3339(from_ms),
+            units::rfc3339(to_ms)
+        )?;
     }
     Ok(())
 }

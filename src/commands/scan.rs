@@ -30,6 +30,8 @@ pub struct FlagLine<'a> {
     pub reason: &'a str,
     /// True when the source could not be reached and values are last-known.
     pub stale: bool,
+    /// Seconds until the metric reaches its limit at the current trend (null if not heading there).
+    pub eta_seconds: Option<f64>,
 }
 
 impl<'a> FlagLine<'a> {
@@ -46,6 +48,7 @@ impl<'a> FlagLine<'a> {
             verdict: f.verdict.word(),
             reason: &f.reason,
             stale,
+            eta_seconds: f.eta_seconds.map(|s| s.round()),
         }
     }
 }
@@ -57,11 +60,15 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
     let now = setup.source.now();
     let snap = setup.source.latest(now, lookback, step).await?;
     detector.ingest(&snap);
-    let flags = detector.flags(now);
+    let flags = detector.flags(&snap);
     let mut out = std::io::stdout().lock();
     if json {
         for f in &flags {
-            writeln!(out, "{}", serde_json::to_string(&FlagLine::new(f, snap.stale))?)?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&FlagLine::new(f, snap.stale))?
+            )?;
         }
     } else {
         write!(out, "{}", table(&flags, &snap))?;
@@ -84,17 +91,31 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         let now = setup.source.now();
         let snap = setup.source.latest(now, lookback, step).await?;
         let changes = detector.ingest(&snap);
-        let flags = detector.flags(now);
+        let flags = detector.flags(&snap);
         let mut out = std::io::stdout().lock();
         for t in changes {
-            if let Some(f) = flags.iter().find(|f| f.service == t.service && f.rule == t.rule) {
+            if let Some(f) = flags
+                .iter()
+                .find(|f| f.service == t.service && f.rule == t.rule)
+            {
                 if json {
-                    writeln!(out, "{}", serde_json::to_string(&FlagLine::new(f, snap.stale))?)?;
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&FlagLine::new(f, snap.stale))?
+                    )?;
                 } else {
                     writeln!(out, "{}", change_line(&t, f, &snap))?;
                 }
             } else if !json {
-                writeln!(out, "{} {} {} → {}", units::rfc3339(t.at), t.service, t.rule, t.state.word())?;
+                writeln!(
+                    out,
+                    "{} {} {} → {}",
+                    units::rfc3339(t.at),
+                    t.service,
+                    t.rule,
+                    t.state.word()
+                )?;
             }
         }
         out.flush()?;

@@ -1,11 +1,15 @@
 //! Detection: series in, rule states out. Pure and synchronous: no I/O, no
 //! clock, no logging, so the same code runs live, in `backtest` and in tests.
 
+pub mod anomaly;
 pub mod backtest;
 pub mod expr;
 pub mod rules;
+pub mod trend;
 
-use crate::model::{AlertState, FleetSnapshot, Flag, Millis, ServiceId, Transition, Verdict};
+use crate::model::{
+    AlertState, Flag, FleetSnapshot, Metric, Millis, ServiceId, ServiceMetrics, Transition, Verdict,
+};
 use rules::{AlertMachine, Rule};
 use std::collections::BTreeMap;
 
@@ -41,10 +45,7 @@ impl Detector {
         let mut out = Vec::new();
         for svc in &snap.services {
             for (i, rule) in self.rules.iter().enumerate() {
-                let machine = self
-                    .machines
-                    .entry((svc.service.clone(), i))
-                    .or_default();
+                let machine = self.machines.entry((svc.service.clone(), i)).or_default();
                 out.extend(rules::evaluate(rule, svc, machine, &mut self.scratch));
             }
         }
@@ -67,9 +68,11 @@ impl Detector {
             .unwrap_or(AlertState::Inactive)
     }
 
-    /// Flags as of `now`: pending and firing rules, and ones resolved within
-    /// [`RESOLVED_RETENTION`]; worst first, then by service.
-    pub fn flags(&self, now: Millis) -> Vec<Flag> {
+    /// Flags as of the snapshot's instant: pending and firing rules, and ones
+    /// resolved within [`RESOLVED_RETENTION`]; worst first, then by service.
+    /// Memory flags carry the projected time until the limit.
+    pub fn flags(&self, snap: &FleetSnapshot) -> Vec<Flag> {
+        let now = snap.at;
         let mut out: Vec<Flag> = self
             .machines
             .iter()
@@ -80,6 +83,19 @@ impl Detector {
             })
             .map(|((service, i), m)| {
                 let rule = &self.rules[*i];
+                let svc = snap.services.iter().find(|s| &s.service == service);
+                let eta_seconds = svc.and_then(|s| time_to_limit(s, rule.metric()));
+                let mut reason = describe_flag(rule, m);
+                if let (Some(eta), Some(limit)) = (
+                    eta_seconds,
+                    svc.and_then(|s| rule.metric().limit().and_then(|l| s.last(l))),
+                ) {
+                    reason.push_str(&format!(
+                        "; at this rate {service} hits its {} limit in ~{}",
+                        crate::units::value(limit, rule.metric().unit()),
+                        crate::units::duration((eta / 60.0).round() as Millis * 60_000)
+                    ));
+                }
                 Flag {
                     service: service.clone(),
                     rule: rule.name.clone(),
@@ -91,7 +107,8 @@ impl Detector {
                     unit: rule.unit(),
                     since: m.since,
                     verdict: Verdict::Actionable,
-                    reason: describe_flag(rule, m),
+                    reason,
+                    eta_seconds,
                 }
             })
             .collect();
@@ -104,6 +121,23 @@ impl Detector {
         });
         out
     }
+}
+
+/// Seconds until `metric` reaches its limit at the trend of the window, for
+/// metrics that run out (memory); `None` when not meaningfully rising.
+pub fn time_to_limit(svc: &ServiceMetrics, metric: Metric) -> Option<f64> {
+    if metric != Metric::Memory {
+        return None;
+    }
+    let series = svc.get(metric)?;
+    let limit = svc.last(metric.limit()?)?;
+    let samples: Vec<(Millis, f64)> = series
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (series.time_at(i), *v))
+        .collect();
+    trend::time_to_exhaustion(&samples, limit)
 }
 
 /// "memory / memory_limit > 0.9 for 5m: now 95.3%, firing since 03:14".
@@ -130,7 +164,7 @@ mod tests {
         let snap = Demo::new(DEFAULT_SEED, ANCHOR).snapshot(ANCHOR, 3_600_000, 15_000);
         let mut d = Detector::new(default_rules());
         d.ingest(&snap);
-        let flags = d.flags(ANCHOR);
+        let flags = d.flags(&snap);
         let firing = |svc: &str, rule: &str| {
             flags
                 .iter()
@@ -140,15 +174,31 @@ mod tests {
         assert!(firing("checkout", "error-rate-high"), "{flags:#?}");
         assert!(firing("web", "cpu-saturated"), "{flags:#?}");
         assert!(firing("email", "error-rate-high"), "{flags:#?}");
+        let api = flags.iter().find(|f| f.service.0 == "api").unwrap();
+        let eta = api.eta_seconds.expect("api's leak has an ETA");
+        assert!((10.0 * 60.0..30.0 * 60.0).contains(&eta), "{eta}");
+        assert!(
+            api.reason.contains("hits its 32 GB limit in ~"),
+            "{}",
+            api.reason
+        );
         for healthy in ["batch", "auth", "search", "billing"] {
-            assert!(!flags.iter().any(|f| f.service.0 == healthy), "{healthy}: {flags:#?}");
+            assert!(
+                !flags.iter().any(|f| f.service.0 == healthy),
+                "{healthy}: {flags:#?}"
+            );
         }
     }
 
     #[test]
     fn batch_is_never_flagged_over_a_day() {
         let demo = Demo::new(DEFAULT_SEED, ANCHOR);
-        let snap = demo.range(ANCHOR - 12 * 3_600_000, ANCHOR + 12 * 3_600_000, 15_000, ANCHOR);
+        let snap = demo.range(
+            ANCHOR - 12 * 3_600_000,
+            ANCHOR + 12 * 3_600_000,
+            15_000,
+            ANCHOR,
+        );
         let t = backtest::run(&default_rules(), &snap);
         assert!(!t.iter().any(|t| t.service.0 == "batch"), "{t:#?}");
     }

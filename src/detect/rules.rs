@@ -7,6 +7,7 @@
 //! window holds at least that fraction of breaching samples, so a spiky
 //! workload never fires. Pure: time is always an argument.
 
+use super::anomaly::{AnomalyConfig, AnomalyScorer};
 use super::expr::Expr;
 use crate::model::{AlertState, Metric, Millis, ServiceMetrics, Transition, Unit};
 use serde::{Deserialize, Serialize};
@@ -63,11 +64,24 @@ impl Op {
     }
 }
 
+/// How a rule judges its expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleKind {
+    /// Compare the expression with a fixed threshold.
+    #[default]
+    Threshold,
+    /// Compare the expression's streaming anomaly score (0..1) with the threshold.
+    Anomaly,
+}
+
 /// One alerting rule, validated and ready to evaluate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     /// Name shown everywhere (`memory-near-limit`).
     pub name: String,
+    /// Threshold on the value, or on its anomaly score.
+    pub kind: RuleKind,
     /// What to compute per service.
     pub expr: Expr,
     /// How to compare it.
@@ -93,6 +107,9 @@ impl Rule {
     /// The unit of the expression's value: a ratio for `a / b` of two
     /// metrics, the metric's own unit for a bare metric.
     pub fn unit(&self) -> Unit {
+        if self.kind == RuleKind::Anomaly {
+            return Unit::Number;
+        }
         match &self.expr {
             Expr::Metric(m) => m.unit(),
             Expr::Binary(a, super::expr::BinOp::Div, b)
@@ -106,9 +123,14 @@ impl Rule {
 
     /// The rule as one line: `memory / memory_limit > 0.9 for 5m`.
     pub fn describe(&self) -> String {
+        let expr = strip_outer_parens(&self.expr.to_string()).to_string();
+        let subject = match self.kind {
+            RuleKind::Threshold => expr,
+            RuleKind::Anomaly => format!("anomaly score of {expr}"),
+        };
         let mut s = format!(
             "{} {} {} for {}",
-            strip_outer_parens(&self.expr.to_string()),
+            subject,
             self.op.as_str(),
             self.threshold,
             crate::units::duration(self.for_ms)
@@ -132,7 +154,7 @@ fn strip_outer_parens(s: &str) -> &str {
 }
 
 /// The state of one rule for one service, fed one evaluation at a time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct AlertMachine {
     /// Current state.
     pub state: AlertState,
@@ -151,6 +173,8 @@ pub struct AlertMachine {
     window: VecDeque<(Millis, bool, bool)>,
     present: usize,
     breached: usize,
+    /// Anomaly rules: the streaming scorer of the expression's values.
+    scorer: Option<Box<AnomalyScorer>>,
 }
 
 impl Default for AlertMachine {
@@ -166,6 +190,7 @@ impl Default for AlertMachine {
             window: VecDeque::new(),
             present: 0,
             breached: 0,
+            scorer: None,
         }
     }
 }
@@ -272,8 +297,8 @@ pub fn evaluate(
         match svc.get(Metric::Requests) {
             Some(req) => {
                 for (v, r) in scratch.iter_mut().zip(&req.values) {
-                    // NaN compares false, so absent traffic also masks the sample.
-                    if !(*r >= rule.min_requests) {
+                    // Absent traffic (NaN) also masks the sample.
+                    if r.is_nan() || *r < rule.min_requests {
                         *v = f64::NAN;
                     }
                 }
@@ -288,6 +313,16 @@ pub fn evaluate(
     let mut out = Vec::new();
     for (i, &v) in scratch.iter().enumerate().skip(first) {
         let ts = start + i as Millis * step;
+        let v = match rule.kind {
+            RuleKind::Threshold => v,
+            // Each value reaches the scorer exactly once: points already
+            // evaluated were skipped above.
+            RuleKind::Anomaly if v.is_finite() => machine
+                .scorer
+                .get_or_insert_with(|| Box::new(AnomalyScorer::new(AnomalyConfig::default())))
+                .score(v),
+            RuleKind::Anomaly => f64::NAN,
+        };
         if let Some(state) = machine.observe(rule, ts, v) {
             out.push(Transition {
                 service: svc.service.clone(),
@@ -309,6 +344,7 @@ mod tests {
     fn rule(for_ms: Millis, keep: Millis, mf: f64) -> Rule {
         Rule {
             name: "r".into(),
+            kind: RuleKind::Threshold,
             expr: Expr::parse("cpu").unwrap(),
             op: Op::Gt,
             threshold: 1.0,
@@ -345,7 +381,10 @@ mod tests {
             run(&r, &[0., 2., 2., 2., 0.]),
             vec![(1, Pending), (3, Firing), (4, Resolved)]
         );
-        assert_eq!(run(&r, &[2., 2., 0., 2.]), vec![(0, Pending), (2, Inactive), (3, Pending)]);
+        assert_eq!(
+            run(&r, &[2., 2., 0., 2.]),
+            vec![(0, Pending), (2, Inactive), (3, Pending)]
+        );
         assert_eq!(run(&rule(0, 0, 1.0), &[0., 2.]), vec![(1, Firing)]);
     }
 
@@ -368,7 +407,11 @@ mod tests {
             vec![(0, Firing), (1, Resolved), (2, Firing)]
         );
         let lt = Rule { op: Op::Lt, ..r };
-        assert_eq!(run(&lt, &[f64::NAN, f64::NAN]), vec![], "absent is not below anything");
+        assert_eq!(
+            run(&lt, &[f64::NAN, f64::NAN]),
+            vec![],
+            "absent is not below anything"
+        );
     }
 
     #[test]
@@ -384,6 +427,20 @@ mod tests {
     }
 
     #[test]
+    fn anomaly_rule_fires_on_a_level_shift_not_on_noise() {
+        let mut r = rule(0, 0, 1.0);
+        r.kind = RuleKind::Anomaly;
+        r.threshold = 0.8;
+        let mut values: Vec<f64> = (0..400)
+            .map(|i| 10.0 + ((i * 7919) % 11) as f64 / 10.0)
+            .collect();
+        assert_eq!(run(&r, &values), vec![], "noise alone is familiar");
+        values.extend((0..50).map(|i| 40.0 + (i % 3) as f64));
+        let t = run(&r, &values);
+        assert_eq!(t.first().map(|x| (x.0, x.1)), Some((400, Firing)), "{t:?}");
+    }
+
+    #[test]
     fn incremental_feeding_equals_batch() {
         let r = rule(3 * 60_000, 60_000, 1.0);
         let values: Vec<f64> = (0..50).map(|i| ((i * 7919) % 13) as f64 / 6.0).collect();
@@ -392,8 +449,19 @@ mod tests {
         let mut got = Vec::new();
         for end in [10, 11, 30, 50] {
             let mut svc = ServiceMetrics::new(ServiceId::from("s"));
-            svc.set(Metric::Cpu, Series { start: 0, step: 60_000, values: values[..end].to_vec() });
-            got.extend(evaluate(&r, &svc, &mut m, &mut Vec::new()).into_iter().map(|t| (t.at / 60_000, t.state)));
+            svc.set(
+                Metric::Cpu,
+                Series {
+                    start: 0,
+                    step: 60_000,
+                    values: values[..end].to_vec(),
+                },
+            );
+            got.extend(
+                evaluate(&r, &svc, &mut m, &mut Vec::new())
+                    .into_iter()
+                    .map(|t| (t.at / 60_000, t.state)),
+            );
         }
         assert_eq!(got, batch);
     }

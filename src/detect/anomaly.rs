@@ -1,0 +1,289 @@
+//! Streaming anomaly score in `[0, 1]` for one metric series.
+//!
+//! The scorer answers "how new is this value?" and reports each new episode
+//! once:
+//!
+//! 1. **Robust scale.** A winsorised exponentially weighted level and mean
+//!    absolute deviation (the *spread*) of the series, learnt online.
+//! 2. **Value memory.** Up to [`MAX_CLUSTERS`] one-dimensional clusters
+//!    (leader clustering) with exponentially decayed visit counts. A value's
+//!    match radius is `radius * spread + rel * |x - level|`, so values far from
+//!    the bulk are matched more loosely (a spike twice as tall as a known
+//!    spike is not "new").
+//! 3. **Raw novelty.** Inside a known cluster with decayed count `c`, the raw
+//!    score is `1 / (1 + c)` (never seen → 1, seen once → 0.5, ...); beyond
+//!    every cluster it is `1 - exp(-(d / r - 1) / nov_ref)` for the distance
+//!    `d` to the nearest cluster.
+//! 4. **Repeat suppression.** A raw score is reported only when it beats
+//!    `margin` times the largest raw score of the previous `rest` samples, so
+//!    a level shift produces one early high score, then zeros while the new
+//!    level becomes familiar (as NAB's best detectors do).
+//!
+//! Per sample the work is O([`MAX_CLUSTERS`]) plus amortised O(1) for the
+//! suppression window; memory is bounded by the cluster table and `rest`.
+//! There is no look-ahead, no randomness and no clock: the score at `t`
+//! depends only on the finite samples seen up to `t`. NaN and ±∞ are treated
+//! as absent: they score 0 and leave the state untouched.
+
+use std::collections::VecDeque;
+
+/// Capacity of the value-cluster table (bounds memory and per-sample work).
+pub const MAX_CLUSTERS: usize = 32;
+
+/// Tuning of [`AnomalyScorer`]; [`Default`] holds the values tuned on NAB.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnomalyConfig {
+    /// Number of finite samples that only train the model (score 0).
+    pub warmup: usize,
+    /// Smoothing factor of the slow level and spread (after the first `1/n` phase).
+    pub alpha: f64,
+    /// Winsorisation of level/spread updates, in spreads.
+    pub clip: f64,
+    /// Cluster match radius, in spreads.
+    pub radius: f64,
+    /// Extra match radius per unit of distance from the level (relative precision).
+    pub rel: f64,
+    /// Distance beyond the radius (in radii) at which an unmatched value scores `1 - 1/e`.
+    pub nov_ref: f64,
+    /// Per-sample decay rate of the cluster visit counts (0 = never forget).
+    pub decay: f64,
+    /// Length, in samples, of the repeat-suppression window.
+    pub rest: usize,
+    /// A raw score is reported only if it exceeds `margin` × the suppression-window maximum.
+    pub margin: f64,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        Self {
+            warmup: 100,
+            alpha: 0.005,
+            clip: 4.0,
+            radius: 0.3,
+            rel: 0.1,
+            nov_ref: 1.0,
+            decay: 0.0001,
+            rest: 120,
+            margin: 1.4,
+        }
+    }
+}
+
+/// Streaming anomaly scorer for one series; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct AnomalyScorer {
+    cfg: AnomalyConfig,
+    /// Finite samples seen.
+    n: usize,
+    level: f64,
+    spread: f64,
+    centers: [f64; MAX_CLUSTERS],
+    /// Visit counts, stored multiplied by `step` (lazy exponential decay).
+    counts: [f64; MAX_CLUSTERS],
+    used: usize,
+    /// Current weight of one visit; grows by `1 + decay` per sample.
+    step: f64,
+    /// Monotonic deque of (sample index, raw score) for the suppression window maximum.
+    recent: VecDeque<(usize, f64)>,
+}
+
+fn squash(x: f64) -> f64 {
+    if x <= 0.0 {
+        0.0
+    } else {
+        1.0 - (-x).exp()
+    }
+}
+
+impl AnomalyScorer {
+    /// Creates a scorer with an empty memory.
+    pub fn new(cfg: AnomalyConfig) -> Self {
+        let cap = cfg.rest.min(4096) + 1;
+        Self {
+            cfg,
+            n: 0,
+            level: 0.0,
+            spread: 0.0,
+            centers: [0.0; MAX_CLUSTERS],
+            counts: [0.0; MAX_CLUSTERS],
+            used: 0,
+            step: 1.0,
+            recent: VecDeque::with_capacity(cap),
+        }
+    }
+
+    /// Scores the next sample: 0 = familiar, 1 = never seen anything like it.
+    /// Non-finite input is treated as absent (returns 0, state unchanged).
+    pub fn score(&mut self, x: f64) -> f64 {
+        if !x.is_finite() {
+            return 0.0;
+        }
+        if self.n == 0 {
+            self.n = 1;
+            self.level = x;
+            self.centers[0] = x;
+            self.counts[0] = self.step;
+            self.used = 1;
+            return 0.0;
+        }
+        self.n += 1;
+        let raw = self.novelty_and_learn(x);
+        self.update_scale(x);
+        if self.n <= self.cfg.warmup {
+            return 0.0;
+        }
+        self.suppress(raw)
+    }
+
+    /// Raw novelty of `x` against the cluster memory, then adds `x` to it.
+    fn novelty_and_learn(&mut self, x: f64) -> f64 {
+        let c = &self.cfg;
+        let eps = 1e-9 * (1.0 + self.level.abs()) + 1e-3 * self.spread;
+        let r = (c.radius * self.spread + c.rel * (x - self.level).abs()).max(eps);
+        let mut best = 0;
+        let mut best_d = f64::INFINITY;
+        for (k, &center) in self.centers[..self.used].iter().enumerate() {
+            let d = (x - center).abs();
+            if d < best_d {
+                best_d = d;
+                best = k;
+            }
+        }
+        let raw = if best_d <= r {
+            1.0 / (1.0 + self.counts[best] / self.step)
+        } else {
+            squash((best_d / r - 1.0) / c.nov_ref)
+        };
+        let k = if best_d <= r {
+            best
+        } else {
+            let slot = if self.used < MAX_CLUSTERS {
+                self.used += 1;
+                self.used - 1
+            } else {
+                // Recycle the least visited cluster.
+                let mut weakest = 0;
+                for j in 1..MAX_CLUSTERS {
+                    if self.counts[j] < self.counts[weakest] {
+                        weakest = j;
+                    }
+                }
+                weakest
+            };
+            self.centers[slot] = x;
+            self.counts[slot] = 0.0;
+            slot
+        };
+        self.counts[k] += self.step;
+        let lr = (self.step / self.counts[k]).max(0.05);
+        self.centers[k] += lr * (x - self.centers[k]);
+        self.step *= 1.0 + c.decay;
+        if self.step > 1e100 {
+            for count in &mut self.counts {
+                *count /= self.step;
+            }
+            self.step = 1.0;
+        }
+        raw
+    }
+
+    /// Winsorised EW level and mean absolute deviation.
+    fn update_scale(&mut self, x: f64) {
+        let c = &self.cfg;
+        let eps = 1e-9 * (1.0 + self.level.abs()) + 1e-3 * self.spread;
+        let w = (1.0 / self.n as f64).max(c.alpha);
+        let dev = x - self.level;
+        let sp = self.spread.max(eps);
+        self.level += w * dev.clamp(-c.clip * sp, c.clip * sp);
+        self.spread += w * (dev.abs().min(c.clip * sp) - self.spread);
+        if self.n < 10 {
+            self.spread = self.spread.max(dev.abs() / 2.0);
+        }
+    }
+
+    /// Reports `raw` only if it beats `margin` × the maximum of the last `rest` raw scores.
+    fn suppress(&mut self, raw: f64) -> f64 {
+        let (n, rest) = (self.n, self.cfg.rest);
+        while self.recent.front().is_some_and(|&(i, _)| i + rest < n) {
+            self.recent.pop_front();
+        }
+        let recent_max = self.recent.front().map_or(0.0, |e| e.1);
+        while self.recent.back().is_some_and(|&(_, v)| v <= raw) {
+            self.recent.pop_back();
+        }
+        self.recent.push_back((n, raw));
+        if raw > self.cfg.margin * recent_max {
+            raw.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(i: usize) -> f64 {
+        // Deterministic pseudo-noise in [-1, 1].
+        let x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+        (x as f64 / (1u64 << 24) as f64) * 2.0 - 1.0
+    }
+
+    fn run(values: impl Iterator<Item = f64>) -> Vec<f64> {
+        let mut s = AnomalyScorer::new(AnomalyConfig::default());
+        values.map(|v| s.score(v)).collect()
+    }
+
+    #[test]
+    fn scores_are_in_unit_interval() {
+        let out =
+            run((0..5000).map(|i| 50.0 + 10.0 * noise(i) + if i % 700 == 0 { 90.0 } else { 0.0 }));
+        assert!(out.iter().all(|s| (0.0..=1.0).contains(s)));
+    }
+
+    #[test]
+    fn level_shift_fires_once_then_settles() {
+        let out = run((0..3000).map(|i| if i < 2000 { 10.0 } else { 40.0 } + noise(i)));
+        assert!(
+            out[..2000].iter().all(|&s| s < 0.6),
+            "no never-seen score before the shift"
+        );
+        assert!(out[2000] > 0.9, "onset scores high: {}", out[2000]);
+        assert!(
+            out[2001..].iter().all(|&s| s < 0.6),
+            "repeats suppressed while the new level becomes familiar"
+        );
+    }
+
+    #[test]
+    fn spike_is_flagged_in_noisy_series() {
+        let out =
+            run((0..3000).map(|i| 100.0 + 5.0 * noise(i) + if i == 2500 { 80.0 } else { 0.0 }));
+        assert!(out[2500] > 0.9);
+        assert!(out[200..2500].iter().all(|&s| s < 0.6));
+    }
+
+    #[test]
+    fn non_finite_is_absent() {
+        let mut a = AnomalyScorer::new(AnomalyConfig::default());
+        let mut b = AnomalyScorer::new(AnomalyConfig::default());
+        for i in 0..1000 {
+            let v = 3.0 + noise(i);
+            if i % 10 == 0 {
+                assert_eq!(a.score(f64::NAN), 0.0);
+                assert_eq!(a.score(f64::INFINITY), 0.0);
+                assert_eq!(a.score(f64::NEG_INFINITY), 0.0);
+            }
+            assert_eq!(a.score(v), b.score(v));
+        }
+    }
+
+    #[test]
+    fn flat_series_is_quiet_and_deterministic() {
+        let a = run(std::iter::repeat_n(7.0, 2000));
+        assert!(a.iter().all(|&s| s < 0.05));
+        let b = run((0..2000).map(noise));
+        assert_eq!(b, run((0..2000).map(noise)));
+    }
+}

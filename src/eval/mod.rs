@@ -1,0 +1,3 @@
+//! Measuring medic's detectors on public benchmarks.
+
+pub mod nab;

@@ -1,0 +1,283 @@
+//! The TUI's state and its one reducer: actions in, state out. Pure: no
+//! terminal, no I/O, so tests feed actions and read the state.
+
+use crate::detect::Detector;
+use crate::model::{
+    AlertState, Flag, FleetSnapshot, Metric, Millis, ServiceId, ServiceMetrics, Verdict,
+};
+use serde::{Deserialize, Serialize};
+
+/// One service's row in the fleet table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRow {
+    /// The service.
+    pub service: ServiceId,
+    /// Its worst rule state.
+    pub state: AlertState,
+    /// The verdict of its worst flag, if flagged.
+    pub verdict: Option<Verdict>,
+    /// CPU in cores, oldest first (NaN = absent).
+    pub cpu: Vec<f64>,
+    /// CPU limit in cores.
+    pub cpu_limit: Option<f64>,
+    /// Memory in bytes, oldest first.
+    pub memory: Vec<f64>,
+    /// Memory limit in bytes.
+    pub memory_limit: Option<f64>,
+    /// 5xx share of requests, oldest first.
+    pub error_rate: Vec<f64>,
+    /// Requests per second now.
+    pub requests: Option<f64>,
+}
+
+impl ServiceRow {
+    fn from_metrics(svc: &ServiceMetrics, detector: &Detector, flags: &[Flag]) -> ServiceRow {
+        let values = |m: Metric| svc.get(m).map(|s| s.values.clone()).unwrap_or_default();
+        let requests = values(Metric::Requests);
+        let errors = values(Metric::Errors);
+        let error_rate = errors
+            .iter()
+            .zip(&requests)
+            .map(|(e, r)| if *r > 0.0 { e / r } else { f64::NAN })
+            .collect();
+        ServiceRow {
+            service: svc.service.clone(),
+            state: detector.worst_state(&svc.service),
+            verdict: flags
+                .iter()
+                .find(|f| f.service == svc.service && f.state != AlertState::Resolved)
+                .map(|f| f.verdict),
+            cpu: values(Metric::Cpu),
+            cpu_limit: svc.last(Metric::CpuLimit),
+            memory: values(Metric::Memory),
+            memory_limit: svc.last(Metric::MemoryLimit),
+            error_rate,
+            requests: svc.last(Metric::Requests),
+        }
+    }
+}
+
+/// What the collector hands the TUI after each refresh.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetView {
+    /// One row per service, by name.
+    pub rows: Vec<ServiceRow>,
+    /// Flags, worst first.
+    pub flags: Vec<Flag>,
+    /// The instant the data is for.
+    pub at: Millis,
+    /// True when the source did not answer and these are last-known values.
+    pub stale: bool,
+    /// What the data comes from (`demo`, `prometheus http://…`).
+    pub source: String,
+}
+
+impl FleetView {
+    /// Build the view from a snapshot and the detector that ingested it.
+    pub fn new(snap: &FleetSnapshot, detector: &Detector, source: String) -> FleetView {
+        let flags = detector.flags(snap);
+        let rows = snap
+            .services
+            .iter()
+            .map(|s| ServiceRow::from_metrics(s, detector, &flags))
+            .collect();
+        FleetView {
+            rows,
+            flags,
+            at: snap.at,
+            stale: snap.stale,
+            source,
+        }
+    }
+}
+
+/// Which screen is showing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Screen {
+    /// The fleet table.
+    #[default]
+    Fleet,
+    /// The key help.
+    Help,
+}
+
+/// Everything the operator can do, as data (keys map to these; tests feed them).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Select the next row.
+    Down,
+    /// Select the previous row.
+    Up,
+    /// Select the first row.
+    Top,
+    /// Select the last row.
+    Bottom,
+    /// Show or hide the help screen.
+    ToggleHelp,
+    /// Go back (close help).
+    Back,
+    /// Repaint everything (Ctrl-L).
+    Redraw,
+    /// The terminal changed size.
+    Resize(u16, u16),
+    /// New data arrived from the collector.
+    Fleet(Box<FleetView>),
+    /// The collector failed; show why.
+    SourceError(String),
+    /// Leave medic.
+    Quit,
+}
+
+/// The TUI's whole state.
+#[derive(Debug, Clone, Default)]
+pub struct App {
+    /// The latest data, once it arrives.
+    pub fleet: Option<FleetView>,
+    /// Selected row in the fleet table.
+    pub selected: usize,
+    /// What is on screen.
+    pub screen: Screen,
+    /// The last source error, shown in the status line.
+    pub error: Option<String>,
+    /// Set when the operator asked to leave.
+    pub quit: bool,
+    /// Set by Ctrl-L: clear the terminal before the next draw.
+    pub full_redraw: bool,
+    /// Use ASCII instead of Unicode glyphs and blocks.
+    pub ascii: bool,
+}
+
+impl App {
+    /// Apply one action; returns true when the screen must be redrawn.
+    pub fn update(&mut self, action: Action) -> bool {
+        let rows = self.fleet.as_ref().map_or(0, |f| f.rows.len());
+        match action {
+            Action::Down => {
+                let next = (self.selected + 1).min(rows.saturating_sub(1));
+                std::mem::replace(&mut self.selected, next) != next
+            }
+            Action::Up => {
+                let next = self.selected.saturating_sub(1);
+                std::mem::replace(&mut self.selected, next) != next
+            }
+            Action::Top => std::mem::replace(&mut self.selected, 0) != 0,
+            Action::Bottom => {
+                let last = rows.saturating_sub(1);
+                std::mem::replace(&mut self.selected, last) != last
+            }
+            Action::ToggleHelp => {
+                self.screen = match self.screen {
+                    Screen::Help => Screen::Fleet,
+                    Screen::Fleet => Screen::Help,
+                };
+                true
+            }
+            Action::Back => std::mem::replace(&mut self.screen, Screen::Fleet) != Screen::Fleet,
+            Action::Redraw => {
+                self.full_redraw = true;
+                true
+            }
+            Action::Resize(..) => true,
+            Action::Fleet(view) => {
+                // Keep the same service selected when rows move.
+                let selected = self
+                    .fleet
+                    .as_ref()
+                    .and_then(|f| f.rows.get(self.selected))
+                    .map(|r| r.service.clone());
+                let changed = self.fleet.as_ref() != Some(&*view) || self.error.is_some();
+                self.selected = selected
+                    .and_then(|s| view.rows.iter().position(|r| r.service == s))
+                    .unwrap_or(self.selected.min(view.rows.len().saturating_sub(1)));
+                self.fleet = Some(*view);
+                self.error = None;
+                changed
+            }
+            Action::SourceError(e) => {
+                let changed = self.error.as_deref() != Some(&e);
+                self.error = Some(e);
+                if let Some(f) = &mut self.fleet {
+                    f.stale = true;
+                }
+                changed
+            }
+            Action::Quit => {
+                self.quit = true;
+                false
+            }
+        }
+    }
+
+    /// The selected service's row.
+    pub fn selected_row(&self) -> Option<&ServiceRow> {
+        self.fleet.as_ref()?.rows.get(self.selected)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::default_rules;
+    use crate::sources::demo::{Demo, DEFAULT_SEED};
+
+    /// The demo fleet at a fixed instant, as the collector would send it.
+    pub(crate) fn demo_view(anchor: Millis) -> FleetView {
+        let snap = Demo::new(DEFAULT_SEED, anchor).snapshot(anchor, 3_600_000, 15_000);
+        let mut d = Detector::new(default_rules());
+        d.ingest(&snap);
+        FleetView::new(&snap, &d, "demo".into())
+    }
+
+    #[test]
+    fn navigation_stays_in_bounds() {
+        let mut app = App::default();
+        assert!(!app.update(Action::Down), "nothing to move through yet");
+        app.update(Action::Fleet(Box::new(demo_view(1_790_000_000_000))));
+        assert!(app.update(Action::Down));
+        assert_eq!(app.selected, 1);
+        app.update(Action::Bottom);
+        assert_eq!(app.selected, 7);
+        assert!(!app.update(Action::Down));
+        app.update(Action::Top);
+        assert!(!app.update(Action::Up));
+        assert_eq!(app.selected, 0);
+    }
+
+    #[test]
+    fn selection_follows_the_service_and_data_redraws_only_on_change() {
+        let mut app = App::default();
+        let view = demo_view(1_790_000_000_000);
+        assert!(app.update(Action::Fleet(Box::new(view.clone()))));
+        app.update(Action::Down);
+        let chosen = app.selected_row().unwrap().service.clone();
+        assert!(
+            !app.update(Action::Fleet(Box::new(view.clone()))),
+            "same data, no redraw"
+        );
+        let mut moved = view;
+        moved.rows.reverse();
+        assert!(app.update(Action::Fleet(Box::new(moved))));
+        assert_eq!(app.selected_row().unwrap().service, chosen);
+    }
+
+    #[test]
+    fn source_errors_mark_data_stale() {
+        let mut app = App::default();
+        app.update(Action::Fleet(Box::new(demo_view(1_790_000_000_000))));
+        assert!(app.update(Action::SourceError("connection refused".into())));
+        assert!(app.fleet.as_ref().unwrap().stale);
+        assert!(!app.update(Action::SourceError("connection refused".into())));
+    }
+
+    #[test]
+    fn help_toggles_and_escape_goes_back() {
+        let mut app = App::default();
+        app.update(Action::ToggleHelp);
+        assert_eq!(app.screen, Screen::Help);
+        assert!(app.update(Action::Back));
+        assert_eq!(app.screen, Screen::Fleet);
+        assert!(!app.update(Action::Back));
+        app.update(Action::Quit);
+        assert!(app.quit);
+    }
+}

@@ -1,0 +1,222 @@
+//! The fleet view: flagged services on top (worst first), then one row per
+//! service with CPU, memory and error-rate sparklines and current readings.
+
+use crate::model::{AlertState, Unit};
+use crate::tui::app::{App, ServiceRow};
+use crate::tui::spark::spark;
+use crate::tui::theme::Theme;
+use crate::units;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
+use ratatui::Frame;
+
+/// Draw the flagged list and the fleet table into `area`.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let Some(fleet) = &app.fleet else {
+        frame.render_widget(
+            Paragraph::new("  waiting for the first data from the source…").style(theme.muted),
+            area,
+        );
+        return;
+    };
+    let flagged_rows = fleet.flags.len().clamp(1, 6) as u16;
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(flagged_rows + 2), Constraint::Min(3)]).areas(area);
+
+    // Flagged: one line per flag, worst first.
+    let lines: Vec<Line> = if fleet.flags.is_empty() {
+        vec![Line::styled("  ✔ nothing flagged", theme.ok)]
+    } else {
+        fleet
+            .flags
+            .iter()
+            .take(6)
+            .map(|f| {
+                let glyph = if app.ascii {
+                    f.state.ascii_glyph()
+                } else {
+                    f.state.glyph()
+                };
+                let row = fleet.rows.iter().find(|r| r.service == f.service);
+                let reading = row.map(|r| reading(r, f.metric, true)).unwrap_or_default();
+                Line::from(vec![
+                    Span::styled(
+                        format!(" {glyph} {:<8}", f.state.word()),
+                        theme.state(f.state),
+                    ),
+                    Span::styled(format!(" {:<9}", f.service), theme.accent),
+                    Span::raw(format!(" {:<18}", f.rule)),
+                    Span::raw(format!(" {:<15}", reading)),
+                    Span::styled(format!(" {}", units::clock(f.since)), theme.muted),
+                    Span::styled(format!("  {}", f.verdict.word()), theme.muted),
+                    Span::styled(
+                        f.eta_seconds
+                            .map(|s| {
+                                format!(
+                                    "  limit in ~{}",
+                                    units::duration((s / 60.0).round() as i64 * 60_000)
+                                )
+                            })
+                            .unwrap_or_default(),
+                        theme.warn,
+                    ),
+                ])
+            })
+            .collect()
+    };
+    let title = format!(" flagged ({}) ", fleet.flags.len());
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border)
+                .title(Span::styled(title, theme.accent)),
+        ),
+        top,
+    );
+
+    // The fleet table. Metric columns share what is left after the fixed ones.
+    let fixed = 11 + 10 + 11 + 4;
+    let metric_w = ((bottom.width.saturating_sub(fixed + 2)) / 3).max(8) as usize;
+    let wide = metric_w >= 22;
+    let reading_w = if wide { 14 } else { 5 };
+    let spark_w = metric_w.saturating_sub(reading_w + 1).max(3);
+    let header = Row::new(vec![
+        "STATE", " SERVICE", "CPU", "MEMORY", "5xx RATE", "VERDICT",
+    ])
+    .style(theme.muted);
+    let rows = fleet.rows.iter().enumerate().map(|(i, r)| {
+        let glyph = if app.ascii {
+            r.state.ascii_glyph()
+        } else {
+            r.state.glyph()
+        };
+        let cells = vec![
+            Line::styled(format!("{glyph} {}", r.state.word()), theme.state(r.state)),
+            Line::raw(if i == app.selected {
+                format!("›{}", r.service)
+            } else {
+                format!(" {}", r.service)
+            }),
+            Line::raw(metric_cell(
+                &r.cpu,
+                r.cpu_limit.unwrap_or(f64::NAN),
+                spark_w,
+                app.ascii,
+                reading(r, crate::model::Metric::Cpu, wide),
+                reading_w,
+            )),
+            Line::raw(metric_cell(
+                &r.memory,
+                r.memory_limit.unwrap_or(f64::NAN),
+                spark_w,
+                app.ascii,
+                reading(r, crate::model::Metric::Memory, wide),
+                reading_w,
+            )),
+            Line::raw(metric_cell(
+                &r.error_rate,
+                error_scale(&r.error_rate),
+                spark_w,
+                app.ascii,
+                reading(r, crate::model::Metric::Errors, wide),
+                reading_w,
+            )),
+            Line::styled(
+                r.verdict.map(|v| v.word()).unwrap_or("—"),
+                if r.state == AlertState::Inactive {
+                    theme.muted
+                } else {
+                    theme.warn
+                },
+            ),
+        ];
+        let row = Row::new(cells);
+        if i == app.selected {
+            row.style(theme.selection)
+        } else {
+            row
+        }
+    });
+    let widths = [
+        Constraint::Length(11),
+        Constraint::Length(10),
+        Constraint::Length(metric_w as u16),
+        Constraint::Length(metric_w as u16),
+        Constraint::Length(metric_w as u16),
+        Constraint::Min(8),
+    ];
+    let table = Table::new(rows, widths).header(header).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.border)
+            .title(Span::styled(" fleet (last hour) ", theme.accent)),
+    );
+    frame.render_widget(table, bottom);
+}
+
+/// Errors are scaled to at least 10% so a healthy 0.1% stays a flat line.
+fn error_scale(values: &[f64]) -> f64 {
+    values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.10, f64::max)
+}
+
+fn metric_cell(
+    values: &[f64],
+    max: f64,
+    spark_w: usize,
+    ascii: bool,
+    reading: String,
+    reading_w: usize,
+) -> String {
+    format!(
+        "{} {:>reading_w$}",
+        spark(values, spark_w, max, ascii),
+        reading
+    )
+}
+
+/// The current reading of a row's metric: `95%` narrow, `30.5 GB 95%` wide.
+fn reading(r: &ServiceRow, metric: crate::model::Metric, wide: bool) -> String {
+    use crate::model::Metric;
+    let last = |v: &[f64]| v.iter().rev().copied().find(|x| x.is_finite());
+    match metric {
+        Metric::Cpu | Metric::CpuLimit => with_limit(last(&r.cpu), r.cpu_limit, Unit::Cores, wide),
+        Metric::Memory | Metric::MemoryLimit => {
+            with_limit(last(&r.memory), r.memory_limit, Unit::Bytes, wide)
+        }
+        Metric::Errors | Metric::Requests => match last(&r.error_rate) {
+            None => "—".into(),
+            Some(e) if wide => match r.requests {
+                Some(req) => format!("{} of {}", units::percent(e), units::per_second(req)),
+                None => units::percent(e),
+            },
+            Some(e) => units::percent(e),
+        },
+    }
+}
+
+fn with_limit(v: Option<f64>, limit: Option<f64>, unit: Unit, wide: bool) -> String {
+    match (v, limit) {
+        (None, _) => "—".into(),
+        (Some(v), Some(l)) if l > 0.0 => {
+            if wide {
+                format!("{} {}", short(v, unit), units::percent(v / l))
+            } else {
+                units::percent(v / l)
+            }
+        }
+        (Some(v), _) => short(v, unit),
+    }
+}
+
+fn short(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Cores => format!("{v:.2}c"),
+        _ => units::value(v, unit),
+    }
+}

@@ -1,0 +1,144 @@
+//! Rendering: state in, cells out. Views never do I/O and never mutate state.
+
+pub mod fleet;
+pub mod help;
+
+use super::app::{App, Screen};
+use super::keys;
+use super::theme::Theme;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+/// Below this size medic asks for a bigger terminal instead of drawing a broken layout.
+pub const MIN_WIDTH: u16 = 60;
+/// See [`MIN_WIDTH`].
+pub const MIN_HEIGHT: u16 = 12;
+
+/// Draw the whole screen for `app`.
+pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "resize to at least {MIN_WIDTH}×{MIN_HEIGHT} (now {}×{})",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(msg).style(theme.warn), area);
+        return;
+    }
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_header(frame, header, app, theme);
+    match app.screen {
+        Screen::Fleet => fleet::render(frame, body, app, theme),
+        Screen::Help => help::render(frame, body, theme),
+    }
+    render_footer(frame, footer, app, theme);
+}
+
+fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let mut spans = vec![Span::styled(" medic ", theme.accent)];
+    match &app.fleet {
+        Some(f) => {
+            let flagged = f
+                .flags
+                .iter()
+                .filter(|x| x.state != crate::model::AlertState::Resolved)
+                .count();
+            spans.push(Span::styled(format!("│ {} │ ", f.source), theme.muted));
+            spans.push(Span::raw(format!("{} services, ", f.rows.len())));
+            let style = if flagged > 0 { theme.crit } else { theme.ok };
+            spans.push(Span::styled(format!("{flagged} flagged"), style));
+            spans.push(Span::styled(
+                format!(
+                    " │ {} UTC",
+                    crate::units::rfc3339(f.at)
+                        .replace('T', " ")
+                        .trim_end_matches('Z')
+                ),
+                theme.muted,
+            ));
+            if f.stale {
+                spans.push(Span::styled(" [STALE: last-known values]", theme.warn));
+            }
+        }
+        None => spans.push(Span::styled("│ loading…", theme.muted)),
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let mut spans = Vec::new();
+    if let Some(err) = &app.error {
+        spans.push(Span::styled(format!(" ! {err} "), theme.warn));
+    }
+    for (keys, what) in keys::hints(app.screen) {
+        spans.push(Span::styled(format!(" {keys}"), theme.accent));
+        spans.push(Span::styled(format!(" {what} "), theme.muted));
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::tui::app::{Action, App};
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    /// Render `app` at `w`×`h` into text, one line per row.
+    pub fn draw(app: &App, theme: &Theme, w: u16, h: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| render(f, app, theme)).unwrap();
+        let buf = t.backend().buffer().clone();
+        (0..h)
+            .map(|y| {
+                (0..w)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn demo_app() -> App {
+        let mut app = App::default();
+        app.update(Action::Fleet(Box::new(crate::tui::app::tests::demo_view(
+            1_790_000_000_000,
+        ))));
+        app
+    }
+
+    #[test]
+    fn too_small_asks_for_more() {
+        let s = draw(&demo_app(), &Theme::mono(), 40, 10);
+        assert!(s.contains("resize to at least 60×12"), "{s}");
+    }
+
+    #[test]
+    fn fleet_snapshots() {
+        let app = demo_app();
+        insta::assert_snapshot!("fleet_80x24", draw(&app, &Theme::default_colors(), 80, 24));
+        insta::assert_snapshot!(
+            "fleet_120x40",
+            draw(&app, &Theme::default_colors(), 120, 40)
+        );
+        let mut ascii = demo_app();
+        ascii.ascii = true;
+        insta::assert_snapshot!("fleet_ascii_80x24", draw(&ascii, &Theme::mono(), 80, 24));
+    }
+
+    #[test]
+    fn help_snapshot() {
+        let mut app = demo_app();
+        app.update(Action::ToggleHelp);
+        insta::assert_snapshot!("help_80x24", draw(&app, &Theme::mono(), 80, 24));
+    }
+}
