@@ -24,7 +24,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let [top, bottom] =
         Layout::vertical([Constraint::Length(flagged_rows + 2), Constraint::Min(3)]).areas(area);
 
-    // Flagged: one line per flag, worst first.
+    // Flagged: one line per flag, worst first. Narrow terminals show the
+    // metric instead of the rule name, to keep room for the time to limit.
+    let narrow = area.width < 100;
     let lines: Vec<Line> = if fleet.flags.is_empty() {
         vec![Line::styled("  ✔ nothing flagged", theme.ok)]
     } else {
@@ -46,7 +48,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                         theme.state(f.state),
                     ),
                     Span::styled(format!(" {:<9}", f.service), theme.accent),
-                    Span::raw(format!(" {:<18}", f.rule)),
+                    if narrow {
+                        Span::raw(format!(" {:<8}", f.metric.name()))
+                    } else {
+                        Span::raw(format!(" {:<18}", f.rule))
+                    },
                     Span::raw(format!(" {:<15}", reading)),
                     Span::styled(format!(" {}", units::clock(f.since)), theme.muted),
                     Span::styled(format!("  {}", f.verdict.word()), theme.muted),
@@ -54,7 +60,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                         f.eta_seconds
                             .map(|s| {
                                 format!(
-                                    "  limit in ~{}",
+                                    "  full in ~{}",
                                     units::duration((s / 60.0).round() as i64 * 60_000)
                                 )
                             })
@@ -66,6 +72,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .collect()
     };
     let title = format!(" flagged ({}) ", fleet.flags.len());
+    let _ = narrow;
     frame.render_widget(
         Paragraph::new(lines).block(
             Block::default()
