@@ -5,6 +5,9 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod plan;
+pub use plan::*;
+
 /// Milliseconds since the Unix epoch (UTC), the one time unit inside medic.
 pub type Millis = i64;
 
