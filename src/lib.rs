@@ -13,3 +13,4 @@ pub mod setup;
 pub mod sources;
 pub mod tui;
 pub mod units;
+pub mod workflow;
