@@ -11,6 +11,7 @@ pub mod eval;
 pub mod model;
 pub mod setup;
 pub mod sources;
+pub mod triage;
 pub mod tui;
 pub mod units;
 pub mod workflow;

@@ -73,9 +73,14 @@ pub struct FleetView {
 }
 
 impl FleetView {
-    /// Build the view from a snapshot and the detector that ingested it.
-    pub fn new(snap: &FleetSnapshot, detector: &Detector, source: String) -> FleetView {
-        let flags = detector.flags(snap);
+    /// Build the view from a snapshot, the detector that ingested it and
+    /// the flags (with their verdicts).
+    pub fn new(
+        snap: &FleetSnapshot,
+        detector: &Detector,
+        flags: Vec<Flag>,
+        source: String,
+    ) -> FleetView {
         let rows = snap
             .services
             .iter()
@@ -225,7 +230,16 @@ pub(crate) mod tests {
         let snap = Demo::new(DEFAULT_SEED, anchor).snapshot(anchor, 3_600_000, 15_000);
         let mut d = Detector::new(default_rules());
         d.ingest(&snap);
-        FleetView::new(&snap, &d, "demo".into())
+        let source = crate::sources::Source::Demo {
+            demo: Demo::new(DEFAULT_SEED, anchor),
+            clock: crate::sources::demo::DemoClock::new(anchor, 1.0),
+        };
+        let mut flags = d.flags(&snap);
+        futures_util::FutureExt::now_or_never(crate::triage::judge_all(
+            &source, &snap, &d, &mut flags,
+        ))
+        .expect("the demo answers without waiting");
+        FleetView::new(&snap, &d, flags, "demo".into())
     }
 
     #[test]

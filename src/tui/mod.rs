@@ -89,9 +89,12 @@ async fn collect(mut setup: Setup, tx: mpsc::Sender<Action>) {
         let action = match setup.source.latest(now, lookback, step).await {
             Ok(snap) => {
                 detector.ingest(&snap);
+                let mut flags = detector.flags(&snap);
+                crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
                 Action::Fleet(Box::new(FleetView::new(
                     &snap,
                     &detector,
+                    flags,
                     setup.source.describe(),
                 )))
             }
