@@ -9,6 +9,7 @@ pub mod config;
 pub mod detect;
 pub mod eval;
 pub mod model;
+pub mod plan;
 pub mod setup;
 pub mod sources;
 pub mod triage;

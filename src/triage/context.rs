@@ -37,7 +37,7 @@ pub struct Material<'a> {
 }
 
 /// The numbers verdicts are decided on.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Signals {
     /// The flagged metric.
     pub metric: Option<Metric>,

@@ -18,7 +18,7 @@ pub async fn assess(
     detector: &Detector,
     flags: &[Flag],
     flag: &Flag,
-) -> (Evidence, verdict::Judgement) {
+) -> (Evidence, context::Signals, verdict::Judgement) {
     let Some(metrics) = snap.services.iter().find(|s| s.service == flag.service) else {
         let judgement = verdict::Judgement {
             verdict: flag.verdict,
@@ -34,7 +34,7 @@ pub async fn assess(
             items: vec![],
             gaps: vec!["metrics: the service is missing from the source's answer".into()],
         };
-        return (evidence, judgement);
+        return (evidence, context::Signals::default(), judgement);
     };
     let recent_transitions = detector
         .rules()
@@ -74,7 +74,8 @@ pub async fn assess(
         now: snap.at,
     };
     let (evidence, signals) = context::gather(&material);
-    (evidence, verdict::judge(flag, &signals))
+    let judgement = verdict::judge(flag, &signals);
+    (evidence, signals, judgement)
 }
 
 /// Give every flag its verdict and reasons (resolved flags keep the detector's words).
@@ -89,7 +90,7 @@ pub async fn judge_all(
         if flag.state == crate::model::AlertState::Resolved {
             continue;
         }
-        let (_, judgement) = assess(source, snap, detector, &all, flag).await;
+        let (_, _, judgement) = assess(source, snap, detector, &all, flag).await;
         flag.verdict = judgement.verdict;
         flag.reason = judgement.reason();
     }

@@ -9,7 +9,7 @@ use crate::model::{Flag, Metric, Verdict};
 use crate::units;
 
 /// A verdict and why.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Judgement {
     /// What kind of trouble.
     pub verdict: Verdict,
