@@ -173,7 +173,7 @@ pub fn plan(input: Input) -> Plan {
             root_cause: RootCause {
                 hypothesis: "Unknown: no deploy, traffic change or upstream incident explains the onset.".into(),
                 confidence: 0.2,
-                evidence: cite(&[onset_metric.clone()]),
+                evidence: cite(std::slice::from_ref(&onset_metric)),
             },
             alternatives: alternatives_common,
             fix_kind: FixKind::Code,
