@@ -72,12 +72,6 @@ pub fn plan(input: Input) -> Plan {
         .as_ref()
         .map(|(id, ..)| format!("deploy:{id}"))
         .filter(|id| evidence.get(id).is_some());
-    let alternatives_common = judgement
-        .reasons
-        .iter()
-        .skip(1)
-        .cloned()
-        .collect::<Vec<_>>();
     match judgement.verdict {
         Verdict::Actionable if flag.metric == Metric::Memory => {
             let limit = limit.unwrap_or(0.0);
@@ -109,11 +103,13 @@ pub fn plan(input: Input) -> Plan {
                     confidence: if growth.is_some() && deploy_id.is_some() { 0.7 } else { 0.5 },
                     evidence: cite(&[onset_metric.clone(), deploy_id.clone(), growth.clone(), Some("metric:requests".into())]),
                 },
-                alternatives: [
-                    vec!["A traffic rise: ruled out, requests are flat around the onset (metric:requests).".to_string()],
-                    alternatives_common,
-                ]
-                .concat(),
+                alternatives: vec![
+                    format!(
+                        "A traffic rise: ruled out, requests changed ×{:.2} around the onset (metric:requests).",
+                        signals.traffic_ratio.unwrap_or(1.0)
+                    ),
+                    "An upstream outage: no provider this service uses reports an incident.".to_string(),
+                ],
                 fix_kind: FixKind::Config,
                 steps: vec![
                     step(1, format!("Raise {svc}'s memory limit from {} to {} in its deployment manifest (mitigation).", units::bytes(limit), units::bytes(new_limit))),
@@ -150,11 +146,13 @@ pub fn plan(input: Input) -> Plan {
                     confidence: if error_log.is_some() { 0.75 } else { 0.6 },
                     evidence: cite(&[onset_metric.clone(), deploy_id.clone(), error_log.clone()]),
                 },
-                alternatives: [
-                    vec!["An upstream outage: no status page reports one (see upstream evidence).".to_string()],
-                    alternatives_common,
-                ]
-                .concat(),
+                alternatives: vec![
+                    "An upstream outage: no status page of a provider this service uses reports one.".to_string(),
+                    format!(
+                        "A traffic surge: ruled out, requests changed ×{:.2} around the onset.",
+                        signals.traffic_ratio.unwrap_or(1.0)
+                    ),
+                ],
                 fix_kind: FixKind::Rollback,
                 steps: vec![
                     step(1, format!("Set {svc}'s image tag back to {previous} in its deployment manifest.")),
@@ -175,7 +173,7 @@ pub fn plan(input: Input) -> Plan {
                 confidence: 0.2,
                 evidence: cite(std::slice::from_ref(&onset_metric)),
             },
-            alternatives: alternatives_common,
+            alternatives: judgement.reasons.iter().skip(1).cloned().collect(),
             fix_kind: FixKind::Code,
             steps: vec![step(1, format!("Read {svc}'s logs around the onset and find the first error."))],
             verification: vec![format!("`{}` resolves.", flag.rule)],
@@ -212,7 +210,7 @@ pub fn plan(input: Input) -> Plan {
                     confidence: 0.8,
                     evidence: cite(&[upstream, failing, onset_metric.clone()]),
                 },
-                alternatives: alternatives_common,
+                alternatives: vec!["A fault in the service itself: its errors are failed calls to the provider.".into()],
                 fix_kind: FixKind::None,
                 steps: vec![
                     step(1, "Watch the provider's status page; tell users sends are delayed.".into()),

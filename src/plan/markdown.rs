@@ -222,20 +222,21 @@ pub fn parse(text: &str) -> Result<Plan, ParseError> {
                             }
                         }
                         "fix" => {
-                            plan.fix_kind =
-                                match v {
-                                    "code" => FixKind::Code,
-                                    "config" => FixKind::Config,
-                                    "scale" => FixKind::Scale,
-                                    "rollback" => FixKind::Rollback,
-                                    "none" => FixKind::None,
-                                    _ => return Err(ParseError {
+                            plan.fix_kind = match v {
+                                "code" => FixKind::Code,
+                                "config" => FixKind::Config,
+                                "scale" => FixKind::Scale,
+                                "rollback" => FixKind::Rollback,
+                                "none" => FixKind::None,
+                                _ => {
+                                    return Err(ParseError {
                                         line: n,
                                         message: format!(
                                             "fix `{v}`: use code, config, scale, rollback or none"
                                         ),
-                                    }),
+                                    })
                                 }
+                            }
                         }
                         "confidence" => {
                             let pct: f64 =

@@ -2,4 +2,5 @@
 //! idempotent side effects, resume after a crash.
 
 pub mod engine;
+pub mod incident;
 pub mod journal;
