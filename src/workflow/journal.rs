@@ -29,9 +29,9 @@ pub enum JournalError {
     },
     /// The files are damaged.
     #[error(
-        "the journal in {dir} is damaged ({detail}); nothing was changed. Move it aside and start fresh with \
-         `mv {dir}/journal {dir}/journal.damaged` (incidents in it will no longer be listed), \
-         or run `medic incidents --repair` to do exactly that"
+        "the journal in {dir} is damaged ({detail}); nothing was changed. Run `medic incidents --repair` \
+         to move it aside (to {dir}/journal.damaged-<time>, kept for inspection) and start fresh; \
+         incidents in it will no longer be listed"
     )]
     Corrupt {
         /// The data dir.
@@ -119,9 +119,39 @@ impl Journal {
             db,
         };
         journal.migrate()?;
+        journal.check_ledger()?;
         // Only for the "in use" message of the next medic; the lock is sled's.
         let _ = std::fs::write(&pid_file, std::process::id().to_string());
         Ok(journal)
+    }
+
+    /// sled recovers from a damaged log by dropping what follows the damage,
+    /// silently. The ledger (`journal.ids`, one incident id per line, outside
+    /// sled) turns that into a loud error: every id it lists must be readable.
+    fn check_ledger(&self) -> Result<(), JournalError> {
+        let Ok(text) = std::fs::read_to_string(self.ledger_path()) else {
+            return Ok(());
+        };
+        let missing: Vec<&str> = text
+            .lines()
+            .filter(|id| !id.is_empty())
+            .filter(|id| !matches!(self.incidents.contains_key(id), Ok(true)))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(JournalError::Corrupt {
+            dir: self.dir.clone(),
+            detail: format!(
+                "{} incident(s) recorded in journal.ids cannot be read, e.g. {}",
+                missing.len(),
+                missing[0]
+            ),
+        })
+    }
+
+    fn ledger_path(&self) -> PathBuf {
+        self.dir.join("journal.ids")
     }
 
     /// The data dir this journal lives in.
@@ -210,8 +240,24 @@ impl Journal {
 
     /// Store an incident record (durably).
     pub fn put_incident<T: Serialize>(&self, id: &str, record: &T) -> Result<(), JournalError> {
+        let new = !self.incidents.contains_key(id).map_err(|e| self.err(e))?;
         self.put(&self.incidents, id, record)?;
-        self.flush()
+        self.flush()?;
+        if new {
+            use std::io::Write;
+            let io = |source| JournalError::Io {
+                dir: self.dir.clone(),
+                source,
+            };
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.ledger_path())
+                .map_err(io)?;
+            writeln!(f, "{id}").map_err(io)?;
+            f.sync_data().map_err(io)?;
+        }
+        Ok(())
     }
 
     /// One incident record.
@@ -322,6 +368,10 @@ pub fn move_aside(data_dir: &Path, now_ms: i64) -> std::io::Result<PathBuf> {
     let from = data_dir.join("journal");
     let to = data_dir.join(format!("journal.damaged-{now_ms}"));
     std::fs::rename(&from, &to)?;
+    let ledger = data_dir.join("journal.ids");
+    if ledger.exists() {
+        std::fs::rename(&ledger, to.join("journal.ids"))?;
+    }
     Ok(to)
 }
 
