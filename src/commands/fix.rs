@@ -298,6 +298,11 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
                 "approved_by": inc.approval.as_ref().map(|a| a.by.clone()),
                 "pr": inc.pr.as_ref().map(|p| p.url.clone()),
                 "error": inc.error,
+                "effects": journal
+                    .effects(&inc.id)?
+                    .iter()
+                    .map(|e| serde_json::json!({"key": e.key, "phase": e.phase, "detail": e.detail}))
+                    .collect::<Vec<_>>(),
             });
             writeln!(out, "{line}")?;
         } else {
