@@ -26,7 +26,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for _ in 0..1000 {
                 n += 1;
-                journal.append_event("20261128-0415-api-1f39", &event(n)).unwrap();
+                journal
+                    .append_event("20261128-0415-api-1f39", &event(n))
+                    .unwrap();
             }
         })
     });

@@ -78,22 +78,26 @@ pub async fn assess(
     (evidence, signals, judgement)
 }
 
-/// Give every flag its verdict and reasons (resolved flags keep the detector's words).
+/// Give every flag its verdict and reasons (resolved flags keep the
+/// detector's words); returns the evidence gathered for each open flag.
 pub async fn judge_all(
     source: &Source,
     snap: &FleetSnapshot,
     detector: &Detector,
     flags: &mut [Flag],
-) {
+) -> Vec<Evidence> {
     let all = flags.to_vec();
+    let mut bundles = Vec::new();
     for flag in flags.iter_mut() {
         if flag.state == crate::model::AlertState::Resolved {
             continue;
         }
-        let (_, _, judgement) = assess(source, snap, detector, &all, flag).await;
+        let (evidence, _, judgement) = assess(source, snap, detector, &all, flag).await;
         flag.verdict = judgement.verdict;
         flag.reason = judgement.reason();
+        bundles.push(evidence);
     }
+    bundles
 }
 
 #[cfg(test)]

@@ -90,11 +90,13 @@ async fn collect(mut setup: Setup, tx: mpsc::Sender<Action>) {
             Ok(snap) => {
                 detector.ingest(&snap);
                 let mut flags = detector.flags(&snap);
-                crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
+                let evidence =
+                    crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
                 Action::Fleet(Box::new(FleetView::new(
                     &snap,
                     &detector,
                     flags,
+                    evidence,
                     setup.source.describe(),
                 )))
             }
