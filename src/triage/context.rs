@@ -181,6 +181,17 @@ pub fn gather(m: &Material) -> (Evidence, Signals) {
                 show(a)
             )
         };
+        // The shape of the window, for readers without the chart (PR bodies).
+        let detail = match (i, m.metrics.get(metric)) {
+            (0, Some(series)) => {
+                let max = limit.unwrap_or(f64::NAN);
+                format!(
+                    "{detail}; window: {}",
+                    crate::spark::spark(&series.values, 24, max, false)
+                )
+            }
+            _ => detail,
+        };
         items.push(EvidenceItem {
             id: if i == 0 {
                 format!("metric:{metric}@onset")

@@ -4,7 +4,7 @@
 
 pub mod app;
 pub mod keys;
-pub mod spark;
+
 pub mod theme;
 pub mod views;
 

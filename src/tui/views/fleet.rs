@@ -3,7 +3,7 @@
 
 use crate::model::{AlertState, Unit};
 use crate::tui::app::{App, ServiceRow};
-use crate::tui::spark::spark;
+use crate::spark::spark;
 use crate::tui::theme::Theme;
 use crate::units;
 use ratatui::layout::{Constraint, Layout, Rect};
