@@ -3,6 +3,7 @@
 
 pub mod heuristic;
 pub mod markdown;
+pub mod pr_body;
 
 #[cfg(test)]
 mod tests {
