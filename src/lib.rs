@@ -12,6 +12,8 @@ pub mod model;
 pub mod plan;
 pub mod setup;
 pub mod sources;
+pub mod spark;
 pub mod triage;
 pub mod tui;
 pub mod units;
+pub mod workflow;

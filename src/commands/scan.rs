@@ -60,7 +60,8 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
     let now = setup.source.now();
     let snap = setup.source.latest(now, lookback, step).await?;
     detector.ingest(&snap);
-    let flags = detector.flags(&snap);
+    let mut flags = detector.flags(&snap);
+    crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
     let mut out = std::io::stdout().lock();
     if json {
         for f in &flags {
@@ -91,7 +92,10 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         let now = setup.source.now();
         let snap = setup.source.latest(now, lookback, step).await?;
         let changes = detector.ingest(&snap);
-        let flags = detector.flags(&snap);
+        let mut flags = detector.flags(&snap);
+        if !changes.is_empty() {
+            crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
+        }
         let mut out = std::io::stdout().lock();
         for t in changes {
             if let Some(f) = flags

@@ -5,7 +5,7 @@
 pub mod demo;
 
 use crate::model::{FleetSnapshot, Millis};
-use demo::{Demo, DemoClock};
+use demo::{Demo, DemoClock, Deploy, LogLine, UpstreamStatus};
 
 /// A metric source that could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,31 @@ impl Source {
                 let start = start.div_euclid(step) * step;
                 Ok(demo.range(start, end, step, end))
             }
+        }
+    }
+}
+
+/// What a source knows besides metrics, for triage. `None` means "this
+/// source cannot tell" (said plainly in the evidence), not "nothing happened".
+impl Source {
+    /// Log lines of `service` in `[from, to)`.
+    pub async fn logs(&self, service: &str, from: Millis, to: Millis) -> Option<Vec<LogLine>> {
+        match self {
+            Source::Demo { demo, .. } => Some(demo.logs(service, from, to)),
+        }
+    }
+
+    /// Recent deploys across the fleet, newest first.
+    pub async fn deploys(&self) -> Option<Vec<Deploy>> {
+        match self {
+            Source::Demo { demo, .. } => Some(demo.deploys()),
+        }
+    }
+
+    /// Upstream providers' status at `now`.
+    pub async fn upstreams(&self, now: Millis) -> Option<Vec<UpstreamStatus>> {
+        match self {
+            Source::Demo { demo, .. } => Some(demo.upstreams(now)),
         }
     }
 }

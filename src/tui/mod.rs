@@ -4,7 +4,7 @@
 
 pub mod app;
 pub mod keys;
-pub mod spark;
+
 pub mod theme;
 pub mod views;
 
@@ -89,9 +89,14 @@ async fn collect(mut setup: Setup, tx: mpsc::Sender<Action>) {
         let action = match setup.source.latest(now, lookback, step).await {
             Ok(snap) => {
                 detector.ingest(&snap);
+                let mut flags = detector.flags(&snap);
+                let evidence =
+                    crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
                 Action::Fleet(Box::new(FleetView::new(
                     &snap,
                     &detector,
+                    flags,
+                    evidence,
                     setup.source.describe(),
                 )))
             }
