@@ -1,1 +1,0 @@
-//! LLM clients (in progress).
