@@ -159,6 +159,20 @@ fn eval_nab(nab_dir: &std::path::Path, out: &std::path::Path) -> anyhow::Result<
     Ok(())
 }
 
+/// `medic demo exporter`: the demo fleet on `/metrics` for a real Prometheus.
+async fn demo_exporter(listen: &str, speed: f64) -> anyhow::Result<()> {
+    if !(speed > 0.0 && speed.is_finite()) {
+        return Err(UsageError(format!("--speed {speed} must be a positive number")).into());
+    }
+    let medic::sources::Source::Demo { demo, clock } =
+        medic::sources::Source::demo(medic::sources::demo::DEFAULT_SEED, speed)
+    else {
+        unreachable!("Source::demo builds the demo");
+    };
+    medic::sources::exporter::serve(listen, medic::sources::exporter::Exporter::new(demo, clock))
+        .await
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let globals = Globals {
         config: cli.config,
@@ -193,7 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             what: EvalCommand::Nab { nab_dir, out },
         }) => eval_nab(&nab_dir, &out),
         Some(Command::Demo {
-            what: DemoCommand::Exporter { .. },
-        }) => Err(not_built("demo exporter")),
+            what: DemoCommand::Exporter { listen },
+        }) => demo_exporter(&listen, globals.speed).await,
     }
 }
