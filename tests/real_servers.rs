@@ -186,13 +186,20 @@ fn check_scan(server: &str, cfg: &Path, history: &History) {
             "the history should make api's memory fire: {want:#?}"
         );
         assert_eq!(got, want, "{server}: scan flags differ from in-process");
-        eprintln!("{server}: scan --once --json gave the {} in-process flags", want.len());
+        eprintln!(
+            "{server}: scan --once --json gave the {} in-process flags",
+            want.len()
+        );
         for (l, f) in got_lines.iter().zip(&want_flags) {
             assert!(l["stale"] == false, "{server}: {l}");
             if let (Some(a), true) = (l["value"].as_f64(), f.value.is_finite()) {
                 let tol = 1e-9 * f.value.abs().max(1.0);
                 if l["service"] == f.service.0.as_str() && l["rule"] == f.rule.as_str() {
-                    assert!((a - f.value).abs() <= tol, "{server}: value {a} vs {}", f.value);
+                    assert!(
+                        (a - f.value).abs() <= tol,
+                        "{server}: value {a} vs {}",
+                        f.value
+                    );
                 }
             }
         }
@@ -241,8 +248,14 @@ fn check_backtest(server: &str, cfg: &Path, history: &History) {
         want.iter().filter(|t| t.2 == "firing").count() >= 3,
         "the history should hold several firings: {want:#?}"
     );
-    assert_eq!(got, want, "{server}: backtest transitions differ from in-process");
-    eprintln!("{server}: backtest --json gave the {} in-process transitions", want.len());
+    assert_eq!(
+        got, want,
+        "{server}: backtest transitions differ from in-process"
+    );
+    eprintln!(
+        "{server}: backtest --json gave the {} in-process transitions",
+        want.len()
+    );
 }
 
 #[test]
@@ -287,13 +300,16 @@ fn victoriametrics_gives_the_same_flags_and_transitions_as_in_process() {
     let history = History::new();
     let port = free_port();
     let mut cmd = Command::new(vm);
-    cmd.arg(format!("-storageDataPath={}", dir.path().join("vm").display()))
-        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-        .arg("-retentionPeriod=100y")
-        // Serve the freshest points as they are and never from a cache: the
-        // history was just written, and medic reads up to "now".
-        .arg("-search.latencyOffset=0s")
-        .arg("-search.disableCache");
+    cmd.arg(format!(
+        "-storageDataPath={}",
+        dir.path().join("vm").display()
+    ))
+    .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+    .arg("-retentionPeriod=100y")
+    // Serve the freshest points as they are and never from a cache: the
+    // history was just written, and medic reads up to "now".
+    .arg("-search.latencyOffset=0s")
+    .arg("-search.disableCache");
     let mut server = Running::start("victoria-metrics", cmd, &dir.path().join("vm.log"));
     server.wait_ready(port, "/health", Duration::from_secs(30));
     let (status, body) = http(

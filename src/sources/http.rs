@@ -149,11 +149,13 @@ pub async fn send_with_retries(
         };
         let wait = match hint {
             Some(d) if d <= policy.max_retry_after => d,
-            Some(d) => return Err(format!(
+            Some(d) => {
+                return Err(format!(
                 "{err}: the server asks to wait {}s (Retry-After), longer than medic waits ({}s)",
                 d.as_secs(),
                 policy.max_retry_after.as_secs()
-            )),
+            ))
+            }
             None => backoff(policy.backoff, attempt),
         };
         tokio::time::sleep(wait).await;

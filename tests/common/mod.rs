@@ -94,7 +94,12 @@ impl Drop for Running {
 }
 
 /// A minimal HTTP/1.0 exchange with 127.0.0.1:`port`: (status, body).
-pub fn http(method: &str, port: u16, path: &str, body: Option<&[u8]>) -> std::io::Result<(u16, String)> {
+pub fn http(
+    method: &str,
+    port: u16,
+    path: &str,
+    body: Option<&[u8]>,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.unwrap_or(b"");
@@ -112,7 +117,10 @@ pub fn http(method: &str, port: u16, path: &str, body: Option<&[u8]>) -> std::io
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
