@@ -51,8 +51,10 @@ pub enum SourceKind {
 pub struct SourceConfig {
     /// demo | prometheus | railway.
     pub kind: SourceKind,
-    /// Base URL of the Prometheus-compatible API.
-    pub url: String,
+    /// Base URL of the Prometheus-compatible API, or Railway's GraphQL
+    /// endpoint; unset means the kind's default (see [`SourceConfig::url`]).
+    #[serde(rename = "url")]
+    pub url_override: Option<String>,
     /// The label that names a service in every query result.
     pub service_label: String,
     /// Resolution of the series medic reads.
@@ -61,20 +63,63 @@ pub struct SourceConfig {
     pub lookback: Duration,
     /// Name of the env var holding a bearer token.
     pub bearer_token_env: Option<String>,
+    /// Name of the env var holding the HTTP basic-auth user.
+    pub basic_auth_user_env: Option<String>,
+    /// Name of the env var holding the HTTP basic-auth password.
+    pub basic_auth_password_env: Option<String>,
+    /// How long one HTTP request may take before it is abandoned.
+    pub timeout: Duration,
+    /// How many times a failed request is retried (with backoff and jitter).
+    pub retries: u32,
     /// PromQL per metric; each returns one series per service.
     pub queries: QueriesConfig,
+    /// Railway: the project whose services medic watches.
+    pub project_id: Option<String>,
+    /// Railway: the environment (production, staging…) within the project.
+    pub environment_id: Option<String>,
+    /// Railway: name of the env var holding an account or workspace token
+    /// (sent as `Authorization: Bearer`).
+    pub token_env: Option<String>,
+    /// Railway: name of the env var holding a project token
+    /// (sent as `Project-Access-Token`).
+    pub project_token_env: Option<String>,
+}
+
+/// Railway's public GraphQL endpoint.
+pub const RAILWAY_URL: &str = "https://backboard.railway.com/graphql/v2";
+
+/// Where Prometheus listens unless told otherwise.
+pub const PROMETHEUS_URL: &str = "http://127.0.0.1:9090";
+
+impl SourceConfig {
+    /// The endpoint to query: `url` if set, else the kind's default.
+    pub fn url(&self) -> &str {
+        match (&self.url_override, self.kind) {
+            (Some(u), _) => u,
+            (None, SourceKind::Railway) => RAILWAY_URL,
+            (None, _) => PROMETHEUS_URL,
+        }
+    }
 }
 
 impl Default for SourceConfig {
     fn default() -> Self {
         SourceConfig {
             kind: SourceKind::Prometheus,
-            url: "http://127.0.0.1:9090".into(),
+            url_override: None,
             service_label: "service".into(),
             step: Duration(15_000),
             lookback: Duration(3_600_000),
             bearer_token_env: None,
+            basic_auth_user_env: None,
+            basic_auth_password_env: None,
+            timeout: Duration(10_000),
+            retries: 2,
             queries: QueriesConfig::default(),
+            project_id: None,
+            environment_id: None,
+            token_env: None,
+            project_token_env: None,
         }
     }
 }
@@ -420,6 +465,7 @@ impl Config {
                 "must be at least one `step` long".into(),
             ));
         }
+        self.validate_source()?;
         if let Some(rules) = &self.rules {
             for (i, r) in rules.iter().enumerate() {
                 if !r.threshold.is_finite() {
@@ -446,6 +492,69 @@ impl Config {
                 if r.min_requests < 0.0 || !r.min_requests.is_finite() {
                     return Err((format!("rules[{i}].min_requests"), "must be ≥ 0".into()));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// `[source]` checks: auth keys that go together, Railway's ids, sane timeouts.
+    fn validate_source(&self) -> Result<(), (String, String)> {
+        let s = &self.source;
+        if s.timeout.0 <= 0 {
+            return Err(("source.timeout".into(), "must be longer than 0s".into()));
+        }
+        if s.retries > 10 {
+            return Err((
+                "source.retries".into(),
+                "at most 10: a source that fails 10 times in a row is down, and medic marks it stale".into(),
+            ));
+        }
+        match (&s.basic_auth_user_env, &s.basic_auth_password_env) {
+            (Some(_), None) => {
+                return Err((
+                    "source.basic_auth_password_env".into(),
+                    "basic auth needs both basic_auth_user_env and basic_auth_password_env".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "source.basic_auth_user_env".into(),
+                    "basic auth needs both basic_auth_user_env and basic_auth_password_env".into(),
+                ))
+            }
+            (Some(_), Some(_)) if s.bearer_token_env.is_some() => {
+                return Err((
+                    "source.bearer_token_env".into(),
+                    "choose one of bearer_token_env and basic auth, not both".into(),
+                ))
+            }
+            _ => {}
+        }
+        if let Some(u) = &s.url_override {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err((
+                    "source.url".into(),
+                    format!("`{u}` is not an http:// or https:// URL"),
+                ));
+            }
+        }
+        if s.kind == SourceKind::Railway {
+            for (key, v) in [
+                ("source.project_id", &s.project_id),
+                ("source.environment_id", &s.environment_id),
+            ] {
+                if v.as_deref().is_none_or(str::is_empty) {
+                    return Err((
+                        key.into(),
+                        "required for kind = \"railway\" (copy it from the project's settings, or `railway status --json`)".into(),
+                    ));
+                }
+            }
+            if s.token_env.is_none() && s.project_token_env.is_none() {
+                return Err((
+                    "source.token_env".into(),
+                    "kind = \"railway\" needs token_env (account or workspace token) or project_token_env (project token): the name of the env var holding it".into(),
+                ));
             }
         }
         Ok(())

@@ -130,13 +130,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn not_built(what: &str) -> anyhow::Error {
-    UsageError(format!(
-        "`medic {what}` is not built yet in this version; see the README for what works today"
-    ))
-    .into()
-}
-
 /// `medic eval nab`: score the corpus, print one line per profile.
 fn eval_nab(nab_dir: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
     if !nab_dir.join("labels/combined_windows.json").is_file() {
@@ -167,6 +160,20 @@ fn data_dir(globals: &Globals) -> PathBuf {
         .data_dir
         .clone()
         .unwrap_or_else(medic::setup::default_data_dir)
+}
+
+/// `medic demo exporter`: the demo fleet on `/metrics` for a real Prometheus.
+async fn demo_exporter(listen: &str, speed: f64) -> anyhow::Result<()> {
+    if !(speed > 0.0 && speed.is_finite()) {
+        return Err(UsageError(format!("--speed {speed} must be a positive number")).into());
+    }
+    let medic::sources::Source::Demo { demo, clock } =
+        medic::sources::Source::demo(medic::sources::demo::DEFAULT_SEED, speed)
+    else {
+        unreachable!("Source::demo builds the demo");
+    };
+    medic::sources::exporter::serve(listen, medic::sources::exporter::Exporter::new(demo, clock))
+        .await
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -210,7 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             what: EvalCommand::Nab { nab_dir, out },
         }) => eval_nab(&nab_dir, &out),
         Some(Command::Demo {
-            what: DemoCommand::Exporter { .. },
-        }) => Err(not_built("demo exporter")),
+            what: DemoCommand::Exporter { listen },
+        }) => demo_exporter(&listen, globals.speed).await,
     }
 }

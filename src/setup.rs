@@ -66,18 +66,14 @@ impl Setup {
         };
         let source = match kind {
             SourceKind::Demo => Source::demo(demo::DEFAULT_SEED, globals.speed),
-            SourceKind::Prometheus | SourceKind::Railway => {
-                let name = if kind == SourceKind::Prometheus {
-                    "prometheus"
-                } else {
-                    "railway"
-                };
-                return Err(UsageError(format!(
-                    "source.kind = \"{name}\" is not built yet in this version of medic; \
-                     run with --demo (or set source.kind = \"demo\") to use the embedded fleet"
-                ))
-                .into());
-            }
+            SourceKind::Prometheus => Source::Prometheus(Box::new(
+                crate::sources::prometheus::Prometheus::from_config(&config.source)
+                    .map_err(UsageError)?,
+            )),
+            SourceKind::Railway => Source::Railway(Box::new(
+                crate::sources::railway::Railway::from_config(&config.source)
+                    .map_err(UsageError)?,
+            )),
         };
         let rules = config.rules();
         let data_dir = globals.data_dir.clone().unwrap_or_else(default_data_dir);

@@ -104,13 +104,21 @@ pub async fn fix(
     config_path: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     let journal = Journal::open(&setup.data_dir)?;
-    let origin_source = match &setup.source {
-        Source::Demo { demo, .. } => OriginSource::Demo {
+    let origin_source = match (&setup.source, &config_path) {
+        (Source::Demo { demo, .. }, _) => OriginSource::Demo {
             seed: crate::sources::demo::DEFAULT_SEED,
             anchor: demo.anchor(),
         },
+        (_, Some(path)) => OriginSource::Config {
+            path: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
+        },
+        (_, None) => {
+            return Err(UsageError(
+                "a real source needs --config so `medic resume` can find it again".into(),
+            )
+            .into())
+        }
     };
-    let _ = config_path;
     let origin = Origin {
         source: origin_source,
         planner: "heuristic".into(),

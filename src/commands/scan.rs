@@ -6,6 +6,7 @@ use crate::setup::Setup;
 use crate::units;
 use serde::Serialize;
 use std::io::Write;
+use std::time::Duration;
 
 /// One flag as a JSON line (the `scan --json` contract).
 #[derive(Debug, Serialize)]
@@ -59,6 +60,7 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
     let (step, lookback) = (setup.step(), setup.lookback());
     let now = setup.source.now();
     let snap = setup.source.latest(now, lookback, step).await?;
+    warn(&mut setup);
     detector.ingest(&snap);
     let mut flags = detector.flags(&snap);
     crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
@@ -80,17 +82,25 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         return Ok(());
     }
     // Watch: one refresh per step of source time; print each change as it happens.
-    let speed = match &setup.source {
-        crate::sources::Source::Demo { clock, .. } => clock.speed,
-    };
-    let every = std::time::Duration::from_millis(((step as f64 / speed) as u64).clamp(200, 60_000));
+    let every = setup
+        .source
+        .refresh_interval(step)
+        .clamp(Duration::from_millis(200), Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
         let now = setup.source.now();
-        let snap = setup.source.latest(now, lookback, step).await?;
+        // A source that fails before its first answer is reported and retried, never fatal.
+        let snap = match setup.source.latest(now, lookback, step).await {
+            Ok(snap) => snap,
+            Err(e) => {
+                eprintln!("medic: {e}");
+                continue;
+            }
+        };
+        warn(&mut setup);
         let changes = detector.ingest(&snap);
         let mut flags = detector.flags(&snap);
         if !changes.is_empty() {
@@ -123,6 +133,13 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
             }
         }
         out.flush()?;
+    }
+}
+
+/// Source warnings go to stderr, so `--json` output stays clean.
+fn warn(setup: &mut Setup) {
+    for w in setup.source.take_warnings() {
+        eprintln!("medic: warning: {w}");
     }
 }
 

@@ -21,7 +21,9 @@ mod tests {
             demo: Demo::new(DEFAULT_SEED, anchor),
             clock: DemoClock::new(anchor, 1.0),
         };
-        let Source::Demo { demo, .. } = &source;
+        let Source::Demo { demo, .. } = &source else {
+            unreachable!()
+        };
         let snap = demo.snapshot(anchor, 3_600_000, 15_000);
         let mut d = Detector::new(default_rules());
         d.ingest(&snap);

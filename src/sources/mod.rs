@@ -1,11 +1,16 @@
-//! Where metrics come from: the embedded demo today, Prometheus-compatible
-//! stores and Railway next. A source answers "every service's metrics over
-//! this window"; it never judges them.
+//! Where metrics come from: the embedded demo, Prometheus-compatible stores
+//! and Railway. A source answers "every service's metrics over this window"
+//! on medic's grid; it never judges them.
 
 pub mod demo;
+pub mod exporter;
+pub mod http;
+pub mod prometheus;
+pub mod railway;
 
 use crate::model::{FleetSnapshot, Millis};
 use demo::{Demo, DemoClock, Deploy, LogLine, UpstreamStatus};
+use std::time::Duration;
 
 /// A metric source that could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +18,18 @@ pub enum SourceError {
     /// The source is configured but not available in this build.
     #[error("{0}")]
     Unsupported(String),
+    /// One query failed: it names the query, the server and why.
+    #[error("query `{query}` ({detail}) on {server}: {message}")]
+    Query {
+        /// The metric or query name (`memory`, `services`).
+        query: String,
+        /// The query text (PromQL) or a short description.
+        detail: String,
+        /// The server's base URL.
+        server: String,
+        /// What went wrong, in words.
+        message: String,
+    },
 }
 
 /// A configured metric source.
@@ -25,6 +42,10 @@ pub enum Source {
         /// Its clock (may run faster than the wall).
         clock: DemoClock,
     },
+    /// A Prometheus-compatible HTTP API (Prometheus, VictoriaMetrics, Thanos, Mimir).
+    Prometheus(Box<prometheus::Prometheus>),
+    /// Railway's GraphQL API.
+    Railway(Box<railway::Railway>),
 }
 
 impl Source {
@@ -43,6 +64,27 @@ impl Source {
         match self {
             Source::Demo { clock, .. } if clock.speed != 1.0 => format!("demo ×{}", clock.speed),
             Source::Demo { .. } => "demo".to_string(),
+            Source::Prometheus(p) => format!("prometheus {}", p.url()),
+            Source::Railway(r) => format!("railway {}", r.describe()),
+        }
+    }
+
+    /// How often to refresh, in wall time: one step of source time (the
+    /// demo's clock may run faster than the wall). Callers clamp it.
+    pub fn refresh_interval(&self, step: Millis) -> Duration {
+        let speed = match self {
+            Source::Demo { clock, .. } => clock.speed,
+            _ => 1.0,
+        };
+        Duration::from_millis((step as f64 / speed).max(0.0) as u64)
+    }
+
+    /// Warnings gathered since the last call: skipped series, stale data.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        match self {
+            Source::Demo { .. } => Vec::new(),
+            Source::Prometheus(p) => p.take_warnings(),
+            Source::Railway(r) => r.take_warnings(),
         }
     }
 
@@ -50,6 +92,7 @@ impl Source {
     pub fn now(&self) -> Millis {
         match self {
             Source::Demo { clock, .. } => clock.now(),
+            Source::Prometheus(_) | Source::Railway(_) => wall_now(),
         }
     }
 
@@ -62,6 +105,8 @@ impl Source {
     ) -> Result<FleetSnapshot, SourceError> {
         match self {
             Source::Demo { demo, .. } => Ok(demo.snapshot(now, lookback, step)),
+            Source::Prometheus(p) => p.latest(now, lookback, step).await,
+            Source::Railway(r) => r.latest(now, lookback, step).await,
         }
     }
 
@@ -77,6 +122,42 @@ impl Source {
                 let start = start.div_euclid(step) * step;
                 Ok(demo.range(start, end, step, end))
             }
+            Source::Prometheus(p) => p.range(start, end, step).await,
+            Source::Railway(r) => r.range(start, end, step).await,
+        }
+    }
+}
+
+/// The last good snapshot of a real source, handed back marked stale when
+/// a refresh fails, so a source that is down never stops medic.
+#[derive(Debug, Clone, Default)]
+pub struct LastKnown {
+    last: Option<FleetSnapshot>,
+}
+
+impl LastKnown {
+    /// Keep a good snapshot; on failure return the last good one marked
+    /// stale (its error becomes a warning), or the error if there is none yet.
+    pub fn settle(
+        &mut self,
+        fetched: Result<FleetSnapshot, SourceError>,
+        warnings: &mut Vec<String>,
+    ) -> Result<FleetSnapshot, SourceError> {
+        match fetched {
+            Ok(snap) => {
+                self.last = Some(snap.clone());
+                Ok(snap)
+            }
+            Err(e) => match &self.last {
+                Some(last) => {
+                    warnings.push(format!("{e}; showing last-known values (STALE)"));
+                    Ok(FleetSnapshot {
+                        stale: true,
+                        ..last.clone()
+                    })
+                }
+                None => Err(e),
+            },
         }
     }
 }
@@ -88,6 +169,7 @@ impl Source {
     pub async fn logs(&self, service: &str, from: Millis, to: Millis) -> Option<Vec<LogLine>> {
         match self {
             Source::Demo { demo, .. } => Some(demo.logs(service, from, to)),
+            _ => None,
         }
     }
 
@@ -95,6 +177,7 @@ impl Source {
     pub async fn deploys(&self) -> Option<Vec<Deploy>> {
         match self {
             Source::Demo { demo, .. } => Some(demo.deploys()),
+            _ => None,
         }
     }
 
@@ -102,6 +185,7 @@ impl Source {
     pub async fn upstreams(&self, now: Millis) -> Option<Vec<UpstreamStatus>> {
         match self {
             Source::Demo { demo, .. } => Some(demo.upstreams(now)),
+            _ => None,
         }
     }
 }

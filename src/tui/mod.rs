@@ -79,31 +79,41 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 async fn collect(mut setup: Setup, tx: mpsc::Sender<Action>) {
     let mut detector = Detector::new(setup.rules.clone());
     let (step, lookback) = (setup.step(), setup.lookback());
-    let speed = match &setup.source {
-        crate::sources::Source::Demo { clock, .. } => clock.speed,
-    };
     // Refresh often enough that a fast demo clock still moves smoothly.
-    let every = Duration::from_millis(((step as f64 / speed) as u64).clamp(250, 15_000));
+    let every = setup
+        .source
+        .refresh_interval(step)
+        .clamp(Duration::from_millis(250), Duration::from_secs(15));
     loop {
         let now = setup.source.now();
-        let action = match setup.source.latest(now, lookback, step).await {
+        let mut actions = Vec::with_capacity(2);
+        match setup.source.latest(now, lookback, step).await {
             Ok(snap) => {
                 detector.ingest(&snap);
                 let mut flags = detector.flags(&snap);
                 let evidence =
                     crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
-                Action::Fleet(Box::new(FleetView::new(
+                actions.push(Action::Fleet(Box::new(FleetView::new(
                     &snap,
                     &detector,
                     flags,
                     evidence,
                     setup.source.describe(),
-                )))
+                ))));
+                // A stale snapshot carries its reason as a warning: show it as the error line.
+                let warnings = setup.source.take_warnings();
+                if snap.stale {
+                    if let Some(w) = warnings.last() {
+                        actions.push(Action::SourceError(w.clone()));
+                    }
+                }
             }
-            Err(e) => Action::SourceError(e.to_string()),
-        };
-        if tx.send(action).await.is_err() {
-            return;
+            Err(e) => actions.push(Action::SourceError(e.to_string())),
+        }
+        for action in actions {
+            if tx.send(action).await.is_err() {
+                return;
+            }
         }
         tokio::time::sleep(every).await;
     }

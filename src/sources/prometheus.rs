@@ -1,0 +1,570 @@
+//! Prometheus-compatible stores (Prometheus, VictoriaMetrics, Thanos, Mimir):
+//! one `query_range` per configured query per refresh, whatever the number
+//! of services, grouped by the service label onto medic's grid.
+//!
+//! reqwest directly rather than `prometheus-http-query`: medic needs only
+//! `query_range`, but needs its own control of the raw body (to name the
+//! query and server when a proxy answers HTML or a body is cut off), of
+//! retries/timeouts, and a borrowed, allocation-light parse for 2,000-series
+//! responses; the wrapper crate adds types medic would immediately convert.
+//!
+//! It never judges values; a server that is down or slow makes the snapshot
+//! stale (last-known values), never an error that stops medic.
+
+use super::http::{self, Auth, Policy};
+use super::{LastKnown, SourceError};
+use crate::config::SourceConfig;
+use crate::model::{FleetSnapshot, Metric, Millis, Series, ServiceId, ServiceMetrics};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+/// Prometheus refuses ranges of more than 11,000 points per series; stay under.
+pub const MAX_POINTS_PER_REQUEST: usize = 10_000;
+
+/// The evaluation instants medic reads: `start, start + step, …` (`len` of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    /// First instant.
+    pub start: Millis,
+    /// Distance between instants, > 0.
+    pub step: Millis,
+    /// How many instants.
+    pub len: usize,
+}
+
+impl Grid {
+    /// The grid covering `(now - lookback, now]`, aligned to multiples of
+    /// `step` (as the demo aligns it, so every source has the same grid).
+    pub fn window(now: Millis, lookback: Millis, step: Millis) -> Grid {
+        let end = now.div_euclid(step) * step;
+        let len = (lookback / step).max(1) as usize;
+        Grid {
+            start: end - (len as Millis - 1) * step,
+            step,
+            len,
+        }
+    }
+
+    /// The grid `start, …, ≤ end`, with `start` aligned down to a multiple of `step`.
+    pub fn range(start: Millis, end: Millis, step: Millis) -> Grid {
+        let start = start.div_euclid(step) * step;
+        Grid {
+            start,
+            step,
+            len: ((end - start) / step + 1).max(0) as usize,
+        }
+    }
+
+    /// The last instant.
+    pub fn end(&self) -> Millis {
+        self.start + (self.len.max(1) as Millis - 1) * self.step
+    }
+
+    /// Sub-grids of at most `n` instants, in order.
+    pub fn chunks(&self, n: usize) -> impl Iterator<Item = Grid> + '_ {
+        (0..self.len).step_by(n.max(1)).map(move |i| Grid {
+            start: self.start + i as Millis * self.step,
+            step: self.step,
+            len: n.min(self.len - i),
+        })
+    }
+
+    /// The grid index of timestamp `t` (nearest instant), if on the grid.
+    #[inline]
+    pub fn index(&self, t: Millis) -> Option<usize> {
+        let off = t - self.start;
+        let i = (off + self.step / 2).div_euclid(self.step);
+        (0..self.len as Millis).contains(&i).then_some(i as usize)
+    }
+}
+
+/// One query's answer on the grid: a series per service, and what was odd.
+#[derive(Debug, Default)]
+pub struct QueryResult {
+    /// Series by service name.
+    pub series: BTreeMap<String, Series>,
+    /// Series that had no service label (skipped).
+    pub unlabelled: usize,
+    /// Services that came back more than once (the first is kept).
+    pub duplicates: Vec<String>,
+    /// Warnings the server attached to its answer.
+    pub server_warnings: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(default, borrow)]
+    data: Option<Data<'a>>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    warnings: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Data<'a> {
+    #[serde(rename = "resultType", borrow)]
+    result_type: Cow<'a, str>,
+    #[serde(borrow)]
+    result: Vec<MatrixSeries<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MatrixSeries<'a> {
+    #[serde(borrow)]
+    metric: HashMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(default, borrow)]
+    values: Vec<(f64, Cow<'a, str>)>,
+}
+
+/// Parse a Prometheus sample value: a decimal, `NaN`, `+Inf` or `-Inf`.
+pub fn parse_value(s: &str) -> Option<f64> {
+    match s {
+        "NaN" => Some(f64::NAN),
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        // Rust's float parser would also take "inf" and "infinity"; Prometheus never sends them.
+        s if s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+            && !s.is_empty() =>
+        {
+            s.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+/// Parse one `query_range` response body and place its samples on `grid`,
+/// adding to `into` (so several chunks of one range fill one series).
+///
+/// Absent instants stay NaN, `NaN` values are absent, ±Inf are kept.
+/// Errors say what was wrong in words (the caller adds query and server).
+pub fn parse_query_range_into(
+    body: &[u8],
+    grid: &Grid,
+    service_label: &str,
+    into: &mut QueryResult,
+) -> Result<(), String> {
+    let env: Envelope = match serde_json::from_slice(body) {
+        Ok(e) => e,
+        Err(_) => return Err(diagnose(body)),
+    };
+    if env.status != "success" {
+        return Err(match (env.error_type, env.error) {
+            (Some(t), Some(e)) => format!("the server answered {t}: {e}"),
+            (_, Some(e)) => format!("the server answered an error: {e}"),
+            _ => format!(
+                "the server answered status `{}` without an error",
+                env.status
+            ),
+        });
+    }
+    into.server_warnings.extend(env.warnings);
+    let Some(data) = env.data else {
+        return Err("the answer has status success but no `data`".to_string());
+    };
+    if data.result_type != "matrix" {
+        return Err(format!(
+            "expected a matrix from query_range, got a {}",
+            data.result_type
+        ));
+    }
+    let mut seen: HashSet<&str> = HashSet::new();
+    for s in &data.result {
+        let Some(name) = s.metric.get(service_label) else {
+            into.unlabelled += 1;
+            continue;
+        };
+        // A second series for one service in one answer: keep the first.
+        if !seen.insert(name.as_ref()) {
+            if !into.duplicates.iter().any(|d| d == name) {
+                into.duplicates.push(name.to_string());
+            }
+            continue;
+        }
+        let series = into
+            .series
+            .entry(name.to_string())
+            .or_insert_with(|| Series::absent(grid.start, grid.step, grid.len));
+        for (ts, v) in &s.values {
+            let value = parse_value(v).ok_or_else(|| {
+                format!(
+                    "series {{{service_label}=\"{name}\"}} has `{v}` at {ts} where a number belongs"
+                )
+            })?;
+            if !ts.is_finite() {
+                return Err(format!(
+                    "series {{{service_label}=\"{name}\"}} has a timestamp that is not a number"
+                ));
+            }
+            let t = (ts * 1000.0).round() as Millis;
+            if let Some(i) = grid_index(series, t) {
+                series.values[i] = value;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn grid_index(series: &Series, t: Millis) -> Option<usize> {
+    Grid {
+        start: series.start,
+        step: series.step,
+        len: series.values.len(),
+    }
+    .index(t)
+}
+
+/// Say why a body is not a Prometheus answer: not JSON at all (an HTML page
+/// from a proxy, a truncated body), or JSON of the wrong shape (with the path).
+fn diagnose(body: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Err(e) if e.is_eof() => format!(
+            "the body ends early ({} bytes, cut off: {e}); a proxy or the server broke the connection",
+            body.len()
+        ),
+        Err(_) => format!(
+            "not a Prometheus API answer: {}",
+            http::snippet(body, "")
+        ),
+        Ok(v) => {
+            if v.get("status").and_then(|s| s.as_str()) == Some("error") {
+                return format!(
+                    "the server answered {}: {}",
+                    v.get("errorType").and_then(|s| s.as_str()).unwrap_or("error"),
+                    v.get("error").and_then(|s| s.as_str()).unwrap_or("(no message)")
+                );
+            }
+            if let Some(t) = v.pointer("/data/resultType").and_then(|s| s.as_str()) {
+                if t != "matrix" {
+                    return format!("expected a matrix from query_range, got a {t}");
+                }
+            }
+            let mut de = serde_json::Deserializer::from_slice(body);
+            match serde_path_to_error::deserialize::<_, Envelope>(&mut de) {
+                Err(e) => format!(
+                    "unexpected shape at `{}`: {}",
+                    e.path(),
+                    e.inner()
+                ),
+                Ok(_) => "unexpected answer".to_string(),
+            }
+        }
+    }
+}
+
+/// A Prometheus-compatible source with its last good snapshot.
+#[derive(Debug, Clone)]
+pub struct Prometheus {
+    base: String,
+    service_label: String,
+    queries: Vec<(Metric, String)>,
+    auth: Auth,
+    policy: Policy,
+    client: reqwest::Client,
+    last: LastKnown,
+    warnings: Vec<String>,
+    warned: HashSet<String>,
+}
+
+impl Prometheus {
+    /// A source from `[source]`; secrets are read from their env vars now.
+    pub fn from_config(cfg: &SourceConfig) -> Result<Prometheus, String> {
+        let auth = match (
+            &cfg.bearer_token_env,
+            &cfg.basic_auth_user_env,
+            &cfg.basic_auth_password_env,
+        ) {
+            (Some(var), _, _) => {
+                Auth::Bearer(http::secret_from_env("source.bearer_token_env", var)?)
+            }
+            (None, Some(u), Some(p)) => Auth::Basic {
+                user: http::secret_from_env("source.basic_auth_user_env", u)?,
+                password: http::secret_from_env("source.basic_auth_password_env", p)?,
+            },
+            _ => Auth::None,
+        };
+        let q = &cfg.queries;
+        let queries = vec![
+            (Metric::Cpu, q.cpu.clone()),
+            (Metric::CpuLimit, q.cpu_limit.clone()),
+            (Metric::Memory, q.memory.clone()),
+            (Metric::MemoryLimit, q.memory_limit.clone()),
+            (Metric::Requests, q.requests.clone()),
+            (Metric::Errors, q.errors.clone()),
+        ]
+        .into_iter()
+        // An empty query switches the metric off (e.g. no HTTP metrics for a worker fleet).
+        .filter(|(_, q)| !q.trim().is_empty())
+        .collect();
+        let policy = Policy {
+            timeout: Duration::from_millis(cfg.timeout.0 as u64),
+            retries: cfg.retries,
+            ..Policy::default()
+        };
+        Ok(Prometheus {
+            base: cfg.url().trim_end_matches('/').to_string(),
+            service_label: cfg.service_label.clone(),
+            queries,
+            auth,
+            client: http::client(&policy),
+            policy,
+            last: LastKnown::default(),
+            warnings: Vec::new(),
+            warned: HashSet::new(),
+        })
+    }
+
+    /// The server's base URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// Override the retry policy (tests use short backoffs).
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.client = http::client(&policy);
+        self.policy = policy;
+    }
+
+    /// Warnings gathered since the last call (skipped series, stale data).
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Every service's metrics over `(now - lookback, now]`. When the server
+    /// fails after the first success, the last good snapshot comes back
+    /// marked stale and the error becomes a warning.
+    pub async fn latest(
+        &mut self,
+        now: Millis,
+        lookback: Millis,
+        step: Millis,
+    ) -> Result<FleetSnapshot, SourceError> {
+        let grid = Grid::window(now, lookback, step);
+        let fetched = self.fetch(&grid, now).await;
+        self.last.settle(fetched, &mut self.warnings)
+    }
+
+    /// Every service's metrics on the grid from `start` to `end` at `step`.
+    pub async fn range(
+        &mut self,
+        start: Millis,
+        end: Millis,
+        step: Millis,
+    ) -> Result<FleetSnapshot, SourceError> {
+        self.fetch(&Grid::range(start, end, step), end).await
+    }
+
+    /// One `query_range` per query (concurrently), assembled per service.
+    async fn fetch(&mut self, grid: &Grid, at: Millis) -> Result<FleetSnapshot, SourceError> {
+        let answers = futures_util::future::join_all(
+            self.queries
+                .iter()
+                .map(|(metric, promql)| self.query(*metric, promql, grid)),
+        )
+        .await;
+        let mut services: BTreeMap<String, ServiceMetrics> = BTreeMap::new();
+        for ((metric, promql), answer) in self.queries.iter().zip(answers) {
+            let result = answer?;
+            let mut notes = Vec::new();
+            if result.unlabelled > 0 {
+                notes.push(format!(
+                    "query `{}` ({promql}) on {} returned {} series without the `{}` label; \
+                     they are skipped (aggregate with `sum by ({}) (…)`)",
+                    metric.name(),
+                    self.base,
+                    result.unlabelled,
+                    self.service_label,
+                    self.service_label
+                ));
+            }
+            if !result.duplicates.is_empty() {
+                notes.push(format!(
+                    "query `{}` ({promql}) on {} returned several series for {}; the first is used \
+                     (aggregate with `sum by ({}) (…)`)",
+                    metric.name(),
+                    self.base,
+                    result.duplicates.join(", "),
+                    self.service_label
+                ));
+            }
+            for w in &result.server_warnings {
+                notes.push(format!(
+                    "query `{}` on {}: the server warns: {w}",
+                    metric.name(),
+                    self.base
+                ));
+            }
+            for n in notes {
+                if self.warned.insert(n.clone()) {
+                    self.warnings.push(n);
+                }
+            }
+            for (name, series) in result.series {
+                services
+                    .entry(name.clone())
+                    .or_insert_with(|| ServiceMetrics::new(ServiceId(name)))
+                    .set(*metric, series);
+            }
+        }
+        Ok(FleetSnapshot {
+            services: services.into_values().collect(),
+            at,
+            stale: false,
+        })
+    }
+
+    /// One query over the grid (several requests only past 10,000 points).
+    async fn query(
+        &self,
+        metric: Metric,
+        promql: &str,
+        grid: &Grid,
+    ) -> Result<QueryResult, SourceError> {
+        let fail = |message: String| SourceError::Query {
+            query: metric.name().to_string(),
+            detail: promql.to_string(),
+            server: self.base.clone(),
+            message,
+        };
+        let mut result = QueryResult::default();
+        let endpoint = format!("{}/api/v1/query_range", self.base);
+        let mut url =
+            reqwest::Url::parse(&endpoint).map_err(|e| fail(format!("bad URL {endpoint}: {e}")))?;
+        for chunk in grid.chunks(MAX_POINTS_PER_REQUEST) {
+            url.query_pairs_mut()
+                .clear()
+                .append_pair("query", promql)
+                .append_pair("start", &http::unix_seconds(chunk.start))
+                .append_pair("end", &http::unix_seconds(chunk.end()))
+                .append_pair("step", &http::unix_seconds(chunk.step));
+            let reply = http::send_with_retries(&self.policy, || {
+                self.auth.apply(self.client.get(url.clone()))
+            })
+            .await
+            .map_err(fail)?;
+            if let Err(e) =
+                parse_query_range_into(&reply.body, grid, &self.service_label, &mut result)
+            {
+                return Err(fail(match reply.status {
+                    200 => e,
+                    401 | 403 => format!(
+                        "HTTP {}: the server refused the credentials ({e}); check bearer_token_env or basic_auth_*_env",
+                        reply.status
+                    ),
+                    s => format!("HTTP {s}: {e}"),
+                }));
+            }
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid() -> Grid {
+        Grid {
+            start: 1_000_000,
+            step: 15_000,
+            len: 4,
+        }
+    }
+
+    fn parse(body: &str) -> Result<QueryResult, String> {
+        let mut r = QueryResult::default();
+        parse_query_range_into(body.as_bytes(), &grid(), "service", &mut r).map(|_| r)
+    }
+
+    #[test]
+    fn grids_align_like_the_demo() {
+        let g = Grid::window(1_000_007, 60_000, 15_000);
+        assert_eq!(g.len, 4);
+        assert_eq!(g.end(), 990_000);
+        assert_eq!(g.start, 945_000);
+        let r = Grid::range(1_000_007, 1_060_000, 15_000);
+        assert_eq!((r.start, r.len), (990_000, 5));
+        let chunks: Vec<_> = Grid {
+            start: 0,
+            step: 1,
+            len: 25,
+        }
+        .chunks(10)
+        .collect();
+        assert_eq!(
+            chunks.iter().map(|c| c.len).collect::<Vec<_>>(),
+            [10, 10, 5]
+        );
+        assert_eq!(chunks[2].start, 20);
+    }
+
+    #[test]
+    fn nan_inf_and_gaps_land_on_the_grid() {
+        let r = parse(
+            r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"service":"api","job":"x"},"values":[[1000,"1.5"],[1015,"NaN"],[1045,"+Inf"]]},
+            {"metric":{"service":"web"},"values":[[1030,"-Inf"]]},
+            {"metric":{"job":"orphan"},"values":[[1000,"1"]]}]}}"#,
+        )
+        .unwrap();
+        let api = &r.series["api"].values;
+        assert_eq!(api[0], 1.5);
+        assert!(api[1].is_nan() && api[2].is_nan());
+        assert_eq!(api[3], f64::INFINITY);
+        assert_eq!(r.series["web"].values[2], f64::NEG_INFINITY);
+        assert_eq!(r.unlabelled, 1);
+    }
+
+    #[test]
+    fn duplicate_services_keep_the_first() {
+        let r = parse(
+            r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"service":"api","pod":"a"},"values":[[1000,"1"]]},
+            {"metric":{"service":"api","pod":"b"},"values":[[1000,"2"]]}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.series["api"].values[0], 1.0);
+        assert_eq!(r.duplicates, ["api"]);
+    }
+
+    #[test]
+    fn bad_bodies_are_errors_in_words() {
+        let e =
+            parse(r#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#)
+                .unwrap_err();
+        assert_eq!(e, "the server answered bad_data: parse error at char 5");
+        let e = parse("<html><body>502 Bad Gateway</body></html>").unwrap_err();
+        assert!(
+            e.starts_with("not a Prometheus API answer: body `<html>"),
+            "{e}"
+        );
+        let e = parse(r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"service":"a"},"values":[[1000,"1"#).unwrap_err();
+        assert!(e.contains("ends early"), "{e}");
+        let e = parse(r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"service":"a"},"values":[[1000,"abc"]]}]}}"#).unwrap_err();
+        assert!(e.contains("`abc`") && e.contains("service=\"a\""), "{e}");
+        let e = parse(r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"service":"a"},"values":[["1000",1]]}]}}"#).unwrap_err();
+        assert!(e.contains("data.result[0].values[0]"), "{e}");
+        let e = parse(r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1000,"1"]}]}}"#).unwrap_err();
+        assert!(e.contains("got a vector"), "{e}");
+        assert!(parse("").unwrap_err().contains("ends early"));
+    }
+
+    #[test]
+    fn values_parse_like_prometheus_writes_them() {
+        assert_eq!(parse_value("1e3"), Some(1000.0));
+        assert_eq!(parse_value("-0.5"), Some(-0.5));
+        assert!(parse_value("NaN").unwrap().is_nan());
+        assert_eq!(parse_value("+Inf"), Some(f64::INFINITY));
+        assert_eq!(parse_value("inf"), None);
+        assert_eq!(parse_value(""), None);
+        assert_eq!(parse_value("1,5"), None);
+    }
+}

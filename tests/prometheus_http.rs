@@ -1,0 +1,368 @@
+//! The Prometheus source against a local server speaking the HTTP API's wire
+//! format, for what a real server will not do on demand: 2,000 services,
+//! bad bodies (error JSON, an HTML page from a proxy, a truncated body, a
+//! matrix missing the label, a string where a number belongs), auth,
+//! retries, timeouts, and going stale after a first good answer.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use medic::config::Config;
+use medic::model::Metric;
+use medic::sources::http::Policy;
+use medic::sources::prometheus::Prometheus;
+use medic::sources::Source;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the fake server answers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    /// `services` series per query, `points` each, on the requested grid.
+    Good {
+        services: usize,
+    },
+    ErrorJson,
+    Html,
+    Truncated,
+    MissingLabel,
+    StringForNumber,
+    /// 503 for the first `n` requests, then good.
+    FailFirst(usize),
+    /// Answer after this long.
+    Slow(Duration),
+    /// 401 unless `Authorization` matches.
+    RequireAuth(&'static str),
+}
+
+struct Fake {
+    mode: Mutex<Mode>,
+    requests: AtomicUsize,
+}
+
+async fn query_range(
+    State(fake): State<Arc<Fake>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let url = reqwest::Url::parse(&format!("http://x/?{}", raw.unwrap_or_default())).unwrap();
+    let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let n = fake.requests.fetch_add(1, Ordering::SeqCst);
+    let mode = *fake.mode.lock().unwrap();
+    let (start, end, step): (f64, f64, f64) = (
+        q["start"].parse().unwrap(),
+        q["end"].parse().unwrap(),
+        q["step"].parse().unwrap(),
+    );
+    let good = |services: usize| {
+        let mut body =
+            String::from(r#"{"status":"success","data":{"resultType":"matrix","result":["#);
+        for s in 0..services {
+            if s > 0 {
+                body.push(',');
+            }
+            body.push_str(&format!(
+                r#"{{"metric":{{"service":"svc-{s:04}","pod":"p"}},"values":["#
+            ));
+            let mut t = start;
+            let mut first = true;
+            while t <= end {
+                if !first {
+                    body.push(',');
+                }
+                first = false;
+                // A value that tells which service and instant it is.
+                body.push_str(&format!(
+                    r#"[{t},"{}"]"#,
+                    s as f64 + (t - start) / step / 1000.0
+                ));
+                t += step;
+            }
+            body.push_str("]}");
+        }
+        body.push_str("]}}");
+        ([("content-type", "application/json")], body).into_response()
+    };
+    match mode {
+        Mode::Good { services } => good(services),
+        Mode::ErrorJson => (
+            StatusCode::BAD_REQUEST,
+            r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected character"}"#,
+        )
+            .into_response(),
+        Mode::Html => (
+            StatusCode::BAD_GATEWAY,
+            [("content-type", "text/html")],
+            "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+        )
+            .into_response(),
+        Mode::Truncated => {
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"service":"api"},"values":[[1700000000,"1"#
+                .into_response()
+        }
+        Mode::MissingLabel => r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"pod":"api-7f9"},"values":[[1700000000,"1"]]}]}}"#
+            .into_response(),
+        Mode::StringForNumber => format!(
+            r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{"service":"api"}},"values":[[{end},"twelve"]]}}]}}}}"#
+        )
+        .into_response(),
+        Mode::FailFirst(k) if n < k => (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response(),
+        Mode::FailFirst(_) => good(3),
+        Mode::Slow(d) => {
+            tokio::time::sleep(d).await;
+            good(3)
+        }
+        Mode::RequireAuth(want) => {
+            if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(want) {
+                good(3)
+            } else {
+                (StatusCode::UNAUTHORIZED, "unauthorized").into_response()
+            }
+        }
+    }
+}
+
+async fn serve(mode: Mode) -> (Arc<Fake>, u16) {
+    let fake = Arc::new(Fake {
+        mode: Mutex::new(mode),
+        requests: AtomicUsize::new(0),
+    });
+    let app = axum::Router::new()
+        .route("/api/v1/query_range", axum::routing::get(query_range))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (fake, port)
+}
+
+fn source(port: u16, extra: &str) -> Prometheus {
+    source_with_timeout(port, extra, Duration::from_millis(500))
+}
+
+fn source_with_timeout(port: u16, extra: &str, timeout: Duration) -> Prometheus {
+    let text = format!("[source]\nurl = \"http://127.0.0.1:{port}\"\n{extra}");
+    let cfg = Config::parse(&text, Path::new("test.toml")).unwrap();
+    let mut p = Prometheus::from_config(&cfg.source).unwrap();
+    p.set_policy(Policy {
+        timeout,
+        retries: 2,
+        backoff: Duration::from_millis(10),
+        ..Policy::default()
+    });
+    p
+}
+
+const NOW: i64 = 1_790_000_000_000;
+
+#[tokio::test]
+async fn one_request_per_query_for_2000_services() {
+    let (fake, port) = serve(Mode::Good { services: 2000 }).await;
+    // The fake builds 6 × 2,000 × 240 points in a debug build: give it time.
+    let mut p = source_with_timeout(port, "", Duration::from_secs(60));
+    let snap = p.latest(NOW, 3_600_000, 15_000).await.unwrap();
+    assert_eq!(
+        fake.requests.load(Ordering::SeqCst),
+        6,
+        "one query_range per query"
+    );
+    assert_eq!(snap.services.len(), 2000);
+    let svc = &snap.services[1234];
+    assert_eq!(svc.service.0, "svc-1234");
+    for m in Metric::ALL {
+        let s = svc.get(m).unwrap();
+        assert_eq!(s.values.len(), 240);
+        assert!(
+            (s.values[239] - (1234.0 + 0.239)).abs() < 1e-9,
+            "{}",
+            s.values[239]
+        );
+    }
+    assert!(!snap.stale);
+    // Past 10,000 points a range is split, never refused.
+    fake.requests.store(0, Ordering::SeqCst);
+    *fake.mode.lock().unwrap() = Mode::Good { services: 2 };
+    let long = p.range(NOW - 3 * 86_400_000, NOW, 15_000).await.unwrap();
+    assert_eq!(fake.requests.load(Ordering::SeqCst), 6 * 2);
+    assert_eq!(
+        long.services[0].get(Metric::Cpu).unwrap().values.len(),
+        17_281
+    );
+    assert!(long.services[0]
+        .get(Metric::Cpu)
+        .unwrap()
+        .values
+        .iter()
+        .all(|v| v.is_finite()));
+}
+
+#[tokio::test]
+async fn bad_answers_are_errors_naming_query_and_server_then_stale() {
+    let cases = [
+        (
+            Mode::ErrorJson,
+            "the server answered bad_data: 1:5: parse error",
+        ),
+        (Mode::Html, "not a Prometheus API answer"),
+        (Mode::Truncated, "ends early"),
+        (Mode::StringForNumber, "`twelve`"),
+    ];
+    for (mode, words) in cases {
+        let (fake, port) = serve(Mode::Good { services: 3 }).await;
+        let mut p = source(port, "");
+        let good = p.latest(NOW, 600_000, 15_000).await.unwrap();
+        *fake.mode.lock().unwrap() = mode;
+        // First-ever failure on a fresh source: an error.
+        let mut fresh = source(port, "");
+        let e = fresh
+            .latest(NOW, 600_000, 15_000)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(words), "{mode:?}: {e}");
+        assert!(e.contains("query `"), "names the query: {e}");
+        assert!(
+            e.contains(&format!("http://127.0.0.1:{port}")),
+            "names the server: {e}"
+        );
+        // After a good answer: last-known values, marked stale, and a warning.
+        let stale = p.latest(NOW + 15_000, 600_000, 15_000).await.unwrap();
+        assert!(stale.stale, "{mode:?}");
+        assert_eq!(stale.services, good.services, "last-known values are kept");
+        let warnings = p.take_warnings();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(words) && w.contains("STALE")),
+            "{warnings:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn series_without_the_service_label_are_skipped_with_a_warning() {
+    let (_fake, port) = serve(Mode::MissingLabel).await;
+    let mut p = source(port, "");
+    let snap = p.latest(NOW, 600_000, 15_000).await.unwrap();
+    assert!(snap.services.is_empty());
+    let w = p.take_warnings();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("query `memory`") && w.contains("without the `service` label")),
+        "{w:?}"
+    );
+    // Said once, not every refresh.
+    p.latest(NOW + 15_000, 600_000, 15_000).await.unwrap();
+    assert!(p.take_warnings().is_empty());
+}
+
+#[tokio::test]
+async fn retries_with_backoff_then_succeeds() {
+    let (fake, port) = serve(Mode::FailFirst(2)).await;
+    let mut p = source(port, "[source.queries]\ncpu = 'x'\ncpu_limit = ''\nmemory = ''\nmemory_limit = ''\nrequests = ''\nerrors = ''\n");
+    let snap = p.latest(NOW, 600_000, 15_000).await.unwrap();
+    assert_eq!(snap.services.len(), 3);
+    assert_eq!(
+        fake.requests.load(Ordering::SeqCst),
+        3,
+        "two 503s, then an answer"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_server_times_out_instead_of_freezing() {
+    let (_fake, port) = serve(Mode::Slow(Duration::from_secs(30))).await;
+    let mut p = source(port, "");
+    let started = std::time::Instant::now();
+    let e = p
+        .latest(NOW, 600_000, 15_000)
+        .await
+        .unwrap_err()
+        .to_string();
+    // 3 attempts × 500 ms, concurrently for the 6 queries, plus backoff.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(e.contains("timed out") && e.contains("3 attempts"), "{e}");
+}
+
+#[tokio::test]
+async fn bearer_and_basic_auth_come_from_env_vars() {
+    std::env::set_var("MEDIC_TEST_PROM_TOKEN", "t0ken");
+    let (_fake, port) = serve(Mode::RequireAuth("Bearer t0ken")).await;
+    let mut p = source(port, "bearer_token_env = \"MEDIC_TEST_PROM_TOKEN\"\n");
+    assert_eq!(
+        p.latest(NOW, 600_000, 15_000).await.unwrap().services.len(),
+        3
+    );
+
+    std::env::set_var("MEDIC_TEST_PROM_USER", "medic");
+    std::env::set_var("MEDIC_TEST_PROM_PASS", "s3cret");
+    // base64("medic:s3cret")
+    let (_fake, port) = serve(Mode::RequireAuth("Basic bWVkaWM6czNjcmV0")).await;
+    let mut p = source(
+        port,
+        "basic_auth_user_env = \"MEDIC_TEST_PROM_USER\"\nbasic_auth_password_env = \"MEDIC_TEST_PROM_PASS\"\n",
+    );
+    assert_eq!(
+        p.latest(NOW, 600_000, 15_000).await.unwrap().services.len(),
+        3
+    );
+
+    let mut wrong = source(port, "");
+    let e = wrong
+        .latest(NOW, 600_000, 15_000)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("HTTP 401") && e.contains("credentials"), "{e}");
+
+    let cfg = Config::parse(
+        "[source]\nbearer_token_env = \"MEDIC_TEST_UNSET_TOKEN\"\n",
+        Path::new("t.toml"),
+    )
+    .unwrap();
+    let e = Prometheus::from_config(&cfg.source).unwrap_err();
+    assert!(e.contains("MEDIC_TEST_UNSET_TOKEN is not set"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_binary_reports_a_down_server_in_words_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_fake, port) = serve(Mode::Html).await;
+    let cfg = dir.path().join("medic.toml");
+    std::fs::write(
+        &cfg,
+        format!("[source]\nurl = \"http://127.0.0.1:{port}\"\ntimeout = \"1s\"\nretries = 0\n"),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_medic"))
+        .args(["scan", "--once", "--json", "--config"])
+        .arg(&cfg)
+        .env("MEDIC_DATA_DIR", dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("query `") && stderr.contains(&format!("127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("HTTP 502"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn the_source_enum_refreshes_at_the_step_for_real_sources() {
+    let (_fake, port) = serve(Mode::Good { services: 1 }).await;
+    let s = Source::Prometheus(Box::new(source(port, "")));
+    assert_eq!(s.refresh_interval(15_000), Duration::from_secs(15));
+    assert!(s.describe().starts_with("prometheus http://127.0.0.1:"));
+}

@@ -1,0 +1,351 @@
+//! medic against the real servers: Prometheus (history loaded with
+//! `promtool tsdb create-blocks-from openmetrics`) and VictoriaMetrics
+//! (history loaded through `/api/v1/import/prometheus`), each on a free
+//! loopback port with the same demo-fleet history ending about now.
+//!
+//! The real `medic scan --once --json` and `medic backtest --json` must give
+//! exactly the flags and transitions medic computes in-process (`Detector`,
+//! `detect::backtest::run`) from the same samples. Gauges only: MetricsQL's
+//! `rate()` differs from PromQL's at window edges, and that difference is
+//! not medic's to hide.
+//!
+//! The servers are installed by `.ci/run`; without them these tests fail.
+
+mod common;
+
+use common::*;
+use medic::config::default_rules;
+use medic::detect::{backtest, Detector};
+use medic::model::{FleetSnapshot, Metric, Millis, Series, ServiceId, ServiceMetrics};
+use medic::sources::demo::{Demo, DEFAULT_SEED, SERVICES};
+use medic::sources::prometheus::Grid;
+use medic::units::rfc3339;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const STEP: Millis = 15_000;
+const LOOKBACK: Millis = 3_600_000;
+/// Prometheus' default lookback delta: an instant's value is the latest sample within it.
+const PROMETHEUS_LOOKBACK: Millis = 5 * 60_000;
+
+/// Every metric as a gauge (the names of the real exporters where one exists).
+const GAUGES: [(Metric, &str); 6] = [
+    (Metric::Cpu, "medic_demo_cpu_cores"),
+    (Metric::CpuLimit, "medic_demo_cpu_limit_cores"),
+    (Metric::Memory, "container_memory_working_set_bytes"),
+    (Metric::MemoryLimit, "container_spec_memory_limit_bytes"),
+    (Metric::Requests, "medic_demo_http_requests_per_second"),
+    (Metric::Errors, "medic_demo_http_errors_per_second"),
+];
+
+/// The demo fleet's samples, every 15 s from 3 h before the anchor to 10
+/// minutes after it (so "now" is always inside the data while the test runs).
+struct History {
+    anchor: Millis,
+    samples: BTreeMap<(&'static str, Metric), Vec<(Millis, f64)>>,
+}
+
+impl History {
+    fn new() -> History {
+        let anchor = now_ms().div_euclid(60_000) * 60_000;
+        let demo = Demo::new(DEFAULT_SEED, anchor);
+        let mut samples = BTreeMap::new();
+        for svc in SERVICES {
+            for (metric, _) in GAUGES {
+                let points = (anchor - 3 * 3_600_000..=anchor + 10 * 60_000)
+                    .step_by(STEP as usize)
+                    .map(|t| (t, demo.value(svc, metric, t).unwrap()))
+                    .collect();
+                samples.insert((svc, metric), points);
+            }
+        }
+        History { anchor, samples }
+    }
+
+    /// OpenMetrics text for promtool (timestamps in seconds).
+    fn openmetrics(&self) -> String {
+        let mut out = String::new();
+        for (metric, name) in GAUGES {
+            out.push_str(&format!("# TYPE {name} gauge\n"));
+            for svc in SERVICES {
+                for (t, v) in &self.samples[&(svc, metric)] {
+                    out.push_str(&format!("{name}{{service=\"{svc}\"}} {v} {}\n", t / 1000));
+                }
+            }
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+
+    /// Prometheus text format for VictoriaMetrics' import (timestamps in ms).
+    fn prometheus_text(&self) -> String {
+        let mut out = String::new();
+        for (metric, name) in GAUGES {
+            for svc in SERVICES {
+                for (t, v) in &self.samples[&(svc, metric)] {
+                    out.push_str(&format!("{name}{{service=\"{svc}\"}} {v} {t}\n"));
+                }
+            }
+        }
+        out
+    }
+
+    /// What any Prometheus-compatible server should answer on `grid`,
+    /// computed in-process with Prometheus' instant-vector semantics.
+    fn snapshot(&self, grid: &Grid, at: Millis) -> FleetSnapshot {
+        let services = SERVICES
+            .iter()
+            .map(|svc| {
+                let mut m = ServiceMetrics::new(ServiceId::from(*svc));
+                for (metric, _) in GAUGES {
+                    m.set(
+                        metric,
+                        Series::from_samples(
+                            &self.samples[&(*svc, metric)],
+                            grid.start,
+                            grid.step,
+                            grid.len,
+                            PROMETHEUS_LOOKBACK,
+                        ),
+                    );
+                }
+                m
+            })
+            .collect();
+        FleetSnapshot {
+            services,
+            at,
+            stale: false,
+        }
+    }
+}
+
+fn config(dir: &Path, port: u16) -> std::path::PathBuf {
+    let q = |m: Metric| {
+        let name = GAUGES.iter().find(|(g, _)| *g == m).unwrap().1;
+        format!("sum by (service) ({name})")
+    };
+    let text = format!(
+        "[source]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:{port}\"\nstep = \"15s\"\nlookback = \"1h\"\n\n\
+         [source.queries]\ncpu = '{}'\ncpu_limit = '{}'\nmemory = '{}'\nmemory_limit = '{}'\nrequests = '{}'\nerrors = '{}'\n",
+        q(Metric::Cpu),
+        q(Metric::CpuLimit),
+        q(Metric::Memory),
+        q(Metric::MemoryLimit),
+        q(Metric::Requests),
+        q(Metric::Errors),
+    );
+    let path = dir.join("medic.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+type FlagKey = (String, String, String, String, String);
+
+/// `scan --once --json` against the server equals the in-process flags.
+fn check_scan(server: &str, cfg: &Path, history: &History) {
+    for _ in 0..3 {
+        let t0 = now_ms();
+        let out = medic(cfg, &["scan", "--once", "--json"]);
+        let t1 = now_ms();
+        if t0.div_euclid(STEP) != t1.div_euclid(STEP) {
+            continue; // the grid moved while medic ran; take another look
+        }
+        let got_lines = json_lines(&out);
+        let grid = Grid::window(t0, LOOKBACK, STEP);
+        let snap = history.snapshot(&grid, t0);
+        let mut detector = Detector::new(default_rules());
+        detector.ingest(&snap);
+        let want_flags = detector.flags(&snap);
+        let mut want: Vec<FlagKey> = want_flags
+            .iter()
+            .map(|f| {
+                (
+                    f.service.0.clone(),
+                    f.rule.clone(),
+                    f.state.json_word().to_string(),
+                    rfc3339(f.since),
+                    f.metric.name().to_string(),
+                )
+            })
+            .collect();
+        let mut got: Vec<FlagKey> = got_lines
+            .iter()
+            .map(|l| {
+                let s = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+                (s("service"), s("rule"), s("state"), s("since"), s("metric"))
+            })
+            .collect();
+        want.sort();
+        got.sort();
+        assert!(
+            want.iter()
+                .any(|k| k.0 == "api" && k.4 == "memory" && k.2 == "firing"),
+            "the history should make api's memory fire: {want:#?}"
+        );
+        assert_eq!(got, want, "{server}: scan flags differ from in-process");
+        eprintln!(
+            "{server}: scan --once --json gave the {} in-process flags",
+            want.len()
+        );
+        for (l, f) in got_lines.iter().zip(&want_flags) {
+            assert!(l["stale"] == false, "{server}: {l}");
+            if let (Some(a), true) = (l["value"].as_f64(), f.value.is_finite()) {
+                let tol = 1e-9 * f.value.abs().max(1.0);
+                if l["service"] == f.service.0.as_str() && l["rule"] == f.rule.as_str() {
+                    assert!(
+                        (a - f.value).abs() <= tol,
+                        "{server}: value {a} vs {}",
+                        f.value
+                    );
+                }
+            }
+        }
+        return;
+    }
+    panic!("{server}: the 15 s grid moved during every scan attempt");
+}
+
+/// `backtest --json` against the server equals `detect::backtest::run`.
+fn check_backtest(server: &str, cfg: &Path, history: &History) {
+    let (from, to) = (history.anchor - 2 * 3_600_000, history.anchor);
+    let out = medic(
+        cfg,
+        &[
+            "backtest",
+            "--from",
+            &rfc3339(from),
+            "--to",
+            &rfc3339(to),
+            "--step",
+            "15s",
+            "--json",
+        ],
+    );
+    let got: Vec<(String, String, String, String)> = json_lines(&out)
+        .iter()
+        .map(|l| {
+            let s = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+            (s("service"), s("rule"), s("state"), s("at"))
+        })
+        .collect();
+    let grid = Grid::range(from, to, STEP);
+    let want: Vec<(String, String, String, String)> =
+        backtest::run(&default_rules(), &history.snapshot(&grid, to))
+            .iter()
+            .map(|t| {
+                (
+                    t.service.0.clone(),
+                    t.rule.clone(),
+                    t.state.json_word().to_string(),
+                    rfc3339(t.at),
+                )
+            })
+            .collect();
+    assert!(
+        want.iter().filter(|t| t.2 == "firing").count() >= 3,
+        "the history should hold several firings: {want:#?}"
+    );
+    assert_eq!(
+        got, want,
+        "{server}: backtest transitions differ from in-process"
+    );
+    eprintln!(
+        "{server}: backtest --json gave the {} in-process transitions",
+        want.len()
+    );
+}
+
+#[test]
+fn prometheus_gives_the_same_flags_and_transitions_as_in_process() {
+    let prometheus = require("prometheus");
+    let promtool = require("promtool");
+    let dir = tempfile::tempdir().unwrap();
+    let history = History::new();
+    let om = dir.path().join("history.om");
+    std::fs::write(&om, history.openmetrics()).unwrap();
+    let tsdb = dir.path().join("tsdb");
+    let made = Command::new(promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om)
+        .arg(&tsdb)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let prom_cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&prom_cfg, "global:\n  scrape_interval: 15s\n").unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(prometheus);
+    cmd.arg(format!("--config.file={}", prom_cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--storage.tsdb.retention.time=30d");
+    let mut server = Running::start("prometheus", cmd, &dir.path().join("prometheus.log"));
+    server.wait_ready(port, "/-/ready", Duration::from_secs(30));
+    let cfg = config(dir.path(), port);
+    check_scan("prometheus", &cfg, &history);
+    check_backtest("prometheus", &cfg, &history);
+}
+
+#[test]
+fn victoriametrics_gives_the_same_flags_and_transitions_as_in_process() {
+    let vm = require("victoria-metrics");
+    let dir = tempfile::tempdir().unwrap();
+    let history = History::new();
+    let port = free_port();
+    let mut cmd = Command::new(vm);
+    cmd.arg(format!(
+        "-storageDataPath={}",
+        dir.path().join("vm").display()
+    ))
+    .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+    .arg("-retentionPeriod=100y")
+    // Serve the freshest points as they are and never from a cache: the
+    // history was just written, and medic reads up to "now".
+    .arg("-search.latencyOffset=0s")
+    .arg("-search.disableCache");
+    let mut server = Running::start("victoria-metrics", cmd, &dir.path().join("vm.log"));
+    server.wait_ready(port, "/health", Duration::from_secs(30));
+    let (status, body) = http(
+        "POST",
+        port,
+        "/api/v1/import/prometheus",
+        Some(history.prometheus_text().as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(status, 204, "import: {body}");
+    let _ = http("GET", port, "/internal/force_flush", None);
+    // Wait until every series is searchable.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = http(
+            "GET",
+            port,
+            "/api/v1/series?match[]=%7Bservice%21%3D%22%22%7D&start=0",
+            None,
+        )
+        .unwrap();
+        let n = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["data"].as_array().map(Vec::len))
+            .unwrap_or(0);
+        if n == SERVICES.len() * GAUGES.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "VictoriaMetrics shows {n} series after import:\n{}",
+            server.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let cfg = config(dir.path(), port);
+    check_scan("victoriametrics", &cfg, &history);
+    check_backtest("victoriametrics", &cfg, &history);
+}
