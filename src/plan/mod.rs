@@ -4,6 +4,7 @@
 pub mod heuristic;
 pub mod llm;
 pub mod markdown;
+pub mod planner;
 pub mod pr_body;
 
 #[cfg(test)]
