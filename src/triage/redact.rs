@@ -136,15 +136,28 @@ fn priority(kind: &str) -> usize {
 /// Sorts and merges overlapping findings; an email that overlaps a credential
 /// is dropped instead (`postgres://u:pw@db.example.com` must keep its host).
 fn merge(mut found: Vec<Finding>) -> Vec<Finding> {
-    let creds: Vec<(usize, usize)> = found
+    // Credentials sorted by start, with the furthest end seen so far: an
+    // email overlaps one iff some credential starting before its end ends
+    // after its start (a binary search, not a scan: a hostile line may hold
+    // thousands of both).
+    let mut creds: Vec<(usize, usize)> = found
         .iter()
         .filter(|f| f.kind != "email")
         .map(|f| (f.start, f.end))
         .collect();
-    found.retain(|f| {
-        f.start < f.end
-            && (f.kind != "email" || !creds.iter().any(|&(s, e)| s < f.end && f.start < e))
-    });
+    creds.sort_unstable();
+    let reach: Vec<usize> = creds
+        .iter()
+        .scan(0, |max, &(_, e)| {
+            *max = e.max(*max);
+            Some(*max)
+        })
+        .collect();
+    let overlaps_cred = |f: &Finding| {
+        let n = creds.partition_point(|&(s, _)| s < f.end);
+        n > 0 && reach[n - 1] > f.start
+    };
+    found.retain(|f| f.start < f.end && (f.kind != "email" || !overlaps_cred(f)));
     found.sort_by_key(|f| (f.start, f.end));
     let mut out: Vec<Finding> = Vec::with_capacity(found.len());
     for f in found {
@@ -384,7 +397,12 @@ fn detect(text: &str) -> Vec<Finding> {
             .find_iter(text)
             .map(|m| (m.start(), m.end()))
             .collect();
-        let cuts = |p: usize| markers.iter().any(|&(s, e)| s < p && p < e);
+        // Markers never overlap each other: the last one starting before p
+        // is the only one that can contain it.
+        let cuts = |p: usize| {
+            let n = markers.partition_point(|&(s, _)| s < p);
+            n > 0 && markers[n - 1].1 > p
+        };
         out.retain(|f| !cuts(f.start) && !cuts(f.end));
     }
     out
@@ -414,25 +432,20 @@ fn query_value_end(text: &str, start: usize, end: usize) -> usize {
 /// Drops closing brackets that end an unquoted value without having been
 /// opened in it: `{password: abc}` → `abc`, but `${X}` and markers stay whole.
 fn trim_closers(text: &str, start: usize, mut end: usize) -> (usize, usize) {
-    loop {
-        let v = &text[start..end];
-        let Some(last) = v.chars().last() else {
-            return (start, end);
-        };
-        let open = match last {
-            ')' => '(',
-            '}' => '{',
-            ']' => '[',
-            '>' => '<',
-            _ => return (start, end),
-        };
-        let opens = v.chars().filter(|&c| c == open).count();
-        let closes = v.chars().filter(|&c| c == last).count();
-        if closes <= opens {
-            return (start, end);
+    let v = &text[start..end];
+    let count = |c: char| v.bytes().filter(|&b| b == c as u8).count();
+    let mut balance = [('(', ')'), ('{', '}'), ('[', ']'), ('<', '>')]
+        .map(|(open, close)| (close, count(close) as isize - count(open) as isize));
+    while let Some(last) = text[start..end].chars().next_back() {
+        match balance.iter_mut().find(|(close, _)| *close == last) {
+            Some((_, excess)) if *excess > 0 => {
+                *excess -= 1;
+                end -= 1;
+            }
+            _ => break,
         }
-        end -= last.len_utf8();
     }
+    (start, end)
 }
 
 fn is_email(m: &str) -> bool {
