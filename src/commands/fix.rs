@@ -121,7 +121,10 @@ pub async fn fix(
     };
     let origin = Origin {
         source: origin_source,
-        planner: "heuristic".into(),
+        config: config_path
+            .as_ref()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
+        planner: incident::planner_name(&setup.config),
         agent: setup.config.agent.kind.clone(),
         forge: setup.config.forge.kind.clone(),
     };

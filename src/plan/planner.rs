@@ -62,7 +62,12 @@ fn fence_safe(text: &str) -> String {
 /// Build the request: trusted framing outside the fence, evidence inside,
 /// everything redacted, within `budget_tokens` (the least relevant evidence
 /// — INFO logs first, then WARN, then other logs — is dropped first).
-pub fn prompt(flag: &Flag, judgement: &Judgement, evidence: &Evidence, budget_tokens: usize) -> ChatRequest {
+pub fn prompt(
+    flag: &Flag,
+    judgement: &Judgement,
+    evidence: &Evidence,
+    budget_tokens: usize,
+) -> ChatRequest {
     let mut head = String::new();
     let _ = writeln!(
         head,
@@ -77,7 +82,10 @@ pub fn prompt(flag: &Flag, judgement: &Judgement, evidence: &Evidence, budget_to
     }
     let _ = writeln!(head, "\nThe evidence bundle follows; cite its ids.");
     let mut tail = String::new();
-    let _ = writeln!(tail, "\nWrite the remediation plan as JSON of exactly this shape:\n{SHAPE}");
+    let _ = writeln!(
+        tail,
+        "\nWrite the remediation plan as JSON of exactly this shape:\n{SHAPE}"
+    );
 
     // Rank: metrics, deploys, upstream, health first; then logs by level.
     let rank = |i: &crate::model::EvidenceItem| match i.kind {
@@ -110,7 +118,10 @@ pub fn prompt(flag: &Flag, judgement: &Judgement, evidence: &Evidence, budget_to
         let _ = writeln!(body, "[gap] {}", fence_safe(gap));
     }
     if dropped > 0 {
-        let _ = writeln!(head, "({dropped} less relevant log items were left out to fit the budget.)");
+        let _ = writeln!(
+            head,
+            "({dropped} less relevant log items were left out to fit the budget.)"
+        );
     }
     let user = format!("{head}{UNTRUSTED_OPEN}\n{body}{UNTRUSTED_CLOSE}\n{tail}");
     ChatRequest {
@@ -147,15 +158,21 @@ fn json_object(text: &str) -> Option<&str> {
 /// Parse and validate an answer; the error says what to fix.
 pub fn check(answer: &str, evidence: &Evidence) -> Result<Plan, String> {
     let json = json_object(answer).ok_or("the answer holds no JSON object")?;
-    let plan: Plan = serde_json::from_str(json).map_err(|e| format!("the JSON does not match the plan shape: {e}"))?;
+    let plan: Plan = serde_json::from_str(json)
+        .map_err(|e| format!("the JSON does not match the plan shape: {e}"))?;
     if plan.title.trim().is_empty() {
         return Err("`title` is empty".into());
     }
     if !(0.0..=1.0).contains(&plan.root_cause.confidence) {
-        return Err(format!("`root_cause.confidence` {} is not between 0 and 1", plan.root_cause.confidence));
+        return Err(format!(
+            "`root_cause.confidence` {} is not between 0 and 1",
+            plan.root_cause.confidence
+        ));
     }
     if plan.root_cause.evidence.is_empty() {
-        return Err("`root_cause.evidence` cites nothing: cite the ids that support the hypothesis".into());
+        return Err(
+            "`root_cause.evidence` cites nothing: cite the ids that support the hypothesis".into(),
+        );
     }
     let unknown = unknown_citations(&plan, evidence);
     if !unknown.is_empty() {
@@ -190,7 +207,8 @@ pub async fn llm_plan(
         "Your plan was rejected: {problem}. Reply with the corrected JSON object only."
     )));
     let second = client.chat(&req, |_| {}).await?;
-    check(&second.text(), evidence).map_err(|p| PlanError::Invalid(format!("{p} (first answer: {problem})")))
+    check(&second.text(), evidence)
+        .map_err(|p| PlanError::Invalid(format!("{p} (first answer: {problem})")))
 }
 
 #[cfg(test)]
@@ -199,7 +217,10 @@ mod tests {
 
     #[test]
     fn finds_the_object_inside_prose_and_fences() {
-        assert_eq!(json_object("Sure!\n```json\n{\"a\": \"}\"}\n```"), Some("{\"a\": \"}\"}"));
+        assert_eq!(
+            json_object("Sure!\n```json\n{\"a\": \"}\"}\n```"),
+            Some("{\"a\": \"}\"}")
+        );
         assert_eq!(json_object("no json"), None);
     }
 

@@ -82,6 +82,9 @@ pub enum OriginSource {
 pub struct Origin {
     /// Metric source.
     pub source: OriginSource,
+    /// The config file the incident started with (rules, `[llm]`, `[agent]`), if any.
+    #[serde(default)]
+    pub config: Option<PathBuf>,
     /// `heuristic` or the LLM provider/model.
     pub planner: String,
     /// The agent kind.
@@ -205,18 +208,21 @@ pub fn open_or_resume(
     Ok(inc)
 }
 
-/// Rebuild the source an incident started on.
+/// Rebuild the source and config an incident started on.
 pub fn source_for(origin: &Origin) -> anyhow::Result<(Source, Config)> {
+    let config = match &origin.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
     match &origin.source {
         OriginSource::Demo { seed, anchor } => Ok((
             Source::Demo {
                 demo: Demo::new(*seed, *anchor),
                 clock: DemoClock::new(*anchor, 1.0),
             },
-            Config::default(),
+            config,
         )),
         OriginSource::Config { path } => {
-            let config = Config::load(path)?;
             let setup = crate::setup::Setup::resolve(&crate::setup::Globals {
                 config: Some(path.clone()),
                 speed: 1.0,
@@ -225,6 +231,44 @@ pub fn source_for(origin: &Origin) -> anyhow::Result<(Source, Config)> {
             Ok((setup.source, config))
         }
     }
+}
+
+/// The planner `[llm]` names: `heuristic`, or `llm:<provider>/<model>`.
+pub fn planner_name(config: &Config) -> String {
+    match config.llm.provider.as_str() {
+        "none" => "heuristic".into(),
+        p => format!("llm:{p}/{}", config.llm.model.as_deref().unwrap_or("?")),
+    }
+}
+
+/// Build the LLM client `[llm]` describes; the key comes from the env var it names.
+pub fn llm_client(config: &Config) -> anyhow::Result<crate::plan::llm::LlmClient> {
+    use crate::plan::llm::{ApiKey, LlmClient, LlmConfig, Provider};
+    let llm = &config.llm;
+    let provider = Provider::parse(&llm.provider).ok_or_else(|| {
+        anyhow::anyhow!("llm.provider `{}` is not openai or anthropic", llm.provider)
+    })?;
+    let model = llm.model.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "llm.model is required when llm.provider is `{}`",
+            llm.provider
+        )
+    })?;
+    let api_key = match &llm.api_key_env {
+        Some(var) => Some(ApiKey::new(std::env::var(var).map_err(|_| {
+            anyhow::anyhow!(
+                "llm.api_key_env names `{var}`, but that environment variable is not set"
+            )
+        })?)),
+        None => None,
+    };
+    let base = llm
+        .base_url
+        .clone()
+        .unwrap_or_else(|| provider.default_base_url().to_string());
+    let mut cfg = LlmConfig::new(provider, base, model, api_key);
+    cfg.json_mode = provider == Provider::OpenAi;
+    Ok(LlmClient::new(cfg)?)
 }
 
 /// What a workflow run ended with.
@@ -335,6 +379,18 @@ impl Run<'_> {
         let generated: Plan = engine
             .step(&id, "plan", policy(300), |_| async {
                 test_delay().await;
+                if self.config.llm.provider != "none" {
+                    let client = llm_client(self.config)?;
+                    let plan = crate::plan::planner::llm_plan(
+                        &client,
+                        &inc.flag,
+                        &triage.judgement,
+                        &triage.evidence,
+                        6_000,
+                    )
+                    .await?;
+                    return Ok(plan);
+                }
                 let plan = heuristic::plan(heuristic::Input {
                     flag: &inc.flag,
                     judgement: &triage.judgement,
