@@ -4,10 +4,12 @@
 //!
 //! Data flows one way: `sources` → `detect` → (triage, workflow) → `tui` / CLI.
 
+pub mod agent;
 pub mod commands;
 pub mod config;
 pub mod detect;
 pub mod eval;
+pub mod forge;
 pub mod model;
 pub mod plan;
 pub mod setup;

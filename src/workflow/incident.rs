@@ -144,6 +144,24 @@ pub struct Triage {
     pub limit: Option<f64>,
 }
 
+/// What the agent step leaves behind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentWork {
+    /// The commit on medic's branch (`None`: the agent changed nothing).
+    pub commit: Option<String>,
+    /// The diff against the base.
+    pub diff: String,
+    /// `1 file(s) changed, …`.
+    pub diff_stat: String,
+    /// What changed, one line each.
+    pub changes: Vec<String>,
+    /// The agent's final to-do list.
+    pub todos: Vec<Todo>,
+}
+
+/// A diff larger than this stops the workflow and asks the operator.
+pub const MAX_DIFF_BYTES: usize = 200_000;
+
 /// The names of the steps, in order.
 pub const STEPS: [&str; 7] = [
     "evidence", "plan", "approval", "agent", "push", "pr", "verify",
@@ -329,6 +347,11 @@ impl Run<'_> {
         let mut inc: Incident = journal
             .incident(id)?
             .ok_or_else(|| anyhow::anyhow!("no incident `{id}` in the journal"))?;
+        if inc.status != Status::Open && !inc.status.is_closed() {
+            // Back at work: the list must not claim it is waiting.
+            inc.status = Status::Open;
+            self.save(&inc)?;
+        }
         let result = self.steps(&mut inc).await;
         match &result {
             Ok(Outcome::AwaitingApproval) => inc.status = Status::AwaitingApproval,
@@ -477,8 +500,221 @@ impl Run<'_> {
 
     /// Agent, push, pull request, verify: the side effects, each idempotent.
     async fn deliver(&self, inc: &mut Incident, plan: &Plan) -> anyhow::Result<Outcome> {
-        let _ = (inc, plan, &self.data_dir);
-        anyhow::bail!("the agent and forge steps are not built yet")
+        use crate::forge::git::{
+            Author, BranchName, Checkout, Credentials, GitSettings, PushOutcome,
+        };
+        use crate::forge::local::LocalForge;
+        let id = inc.id.clone();
+        let engine = self.engine;
+        // Only the parts that exist may act; anything else stops here, before a side effect.
+        anyhow::ensure!(
+            self.config.agent.kind == "mitigate",
+            "agent.kind = \"{}\" is not built yet in this version; use \"mitigate\"",
+            self.config.agent.kind
+        );
+        anyhow::ensure!(
+            self.config.forge.kind == "local",
+            "forge.kind = \"{}\" is not built yet in this version; use \"local\"",
+            self.config.forge.kind
+        );
+        let forge = LocalForge::demo(&self.data_dir)?;
+        let settings = GitSettings {
+            base: self.config.forge.base.clone(),
+            author: Author {
+                name: "medic".into(),
+                email: "medic@localhost".into(),
+            },
+            credentials: Credentials::None,
+            max_diff_bytes: MAX_DIFF_BYTES,
+        };
+        let workdir = self.data_dir.join("work").join(&id);
+        let slug = plan
+            .mitigations
+            .first()
+            .map(|m| match m {
+                crate::model::Mitigation::RaiseMemoryLimit { .. } => "raise-memory-limit",
+                crate::model::Mitigation::SetReplicas { .. } => "scale-out",
+                crate::model::Mitigation::RollbackImage { .. } => "rollback",
+            })
+            .unwrap_or("fix");
+        let branch = BranchName::new(&id, &format!("{} {slug}", inc.service))?;
+
+        // 4. The agent, in a fresh checkout on medic's branch. A crash here
+        //    redoes the step from a clean clone: nothing was pushed yet.
+        let work: AgentWork = engine
+            .step(&id, "agent", policy(600), |_| {
+                let (workdir, settings, branch, url) = (
+                    workdir.clone(),
+                    settings.clone(),
+                    branch.clone(),
+                    forge.remote_url(),
+                );
+                let plan = plan.clone();
+                let id = id.clone();
+                async move {
+                    test_delay().await;
+                    if workdir.exists() {
+                        std::fs::remove_dir_all(&workdir)?;
+                    }
+                    std::fs::create_dir_all(workdir.parent().unwrap_or(&workdir))?;
+                    let checkout = Checkout::clone(&url, &workdir, settings)?;
+                    checkout.start_branch(&branch)?;
+                    let mut events = Vec::new();
+                    let report = crate::agent::mitigate::run(&plan, checkout.path(), &mut |e| {
+                        events.push(e)
+                    })?;
+                    for e in events {
+                        let kind = match e {
+                            crate::agent::AgentEvent::Todos(t) => todos_event(&t),
+                            crate::agent::AgentEvent::Log(line) => EventKind::Log { line },
+                            crate::agent::AgentEvent::FileChanged(f) => EventKind::Log {
+                                line: format!("changed {f}"),
+                            },
+                            crate::agent::AgentEvent::Finished { summary } => {
+                                EventKind::Log { line: summary }
+                            }
+                            crate::agent::AgentEvent::Failed { error } => EventKind::Log {
+                                line: format!("agent failed: {error}"),
+                            },
+                        };
+                        engine.emit(&id, kind)?;
+                    }
+                    let message = format!("{}\n\nmedic incident {id}", plan.title);
+                    let commit = checkout.commit_all(&message)?;
+                    let diff = checkout.diff()?;
+                    Ok(AgentWork {
+                        commit: commit.map(|c| c.to_string()),
+                        diff: diff.text.clone(),
+                        diff_stat: format!(
+                            "{} file(s) changed, {} insertion(s)(+), {} deletion(s)(-)",
+                            diff.files, diff.insertions, diff.deletions
+                        ),
+                        changes: report
+                            .changes
+                            .iter()
+                            .map(|c| {
+                                format!(
+                                    "`{}`: {} {} → {} ({})",
+                                    c.file, c.field, c.before, c.after, c.service
+                                )
+                            })
+                            .collect(),
+                        todos: report.todos.clone(),
+                    })
+                }
+            })
+            .await?;
+        let Some(commit) = work.commit.clone() else {
+            return Ok(Outcome::NoChange(
+                "the agent changed nothing (empty diff): no pull request".into(),
+            ));
+        };
+
+        // 5. Push: intent first, then compare the remote ref, then act.
+        let pushed: String = engine
+            .step(&id, "push", policy(120), |_| {
+                let (workdir, settings, branch, commit, id) = (
+                    workdir.clone(),
+                    settings.clone(),
+                    branch.clone(),
+                    commit.clone(),
+                    id.clone(),
+                );
+                async move {
+                    test_delay().await;
+                    let key = format!("push:{branch}");
+                    self.log_effect(&id, &key, "intent", &commit)?;
+                    let checkout = Checkout::open(&workdir, settings)?;
+                    if checkout.remote_oid(&branch)?.map(|o| o.to_string()) == Some(commit.clone())
+                    {
+                        self.log_effect(&id, &key, "adopted", &commit)?;
+                        return Ok(commit);
+                    }
+                    match checkout.push(&branch)? {
+                        PushOutcome::Pushed(o) => {
+                            self.log_effect(&id, &key, "performed", &o.to_string())?
+                        }
+                        PushOutcome::AlreadyThere(o) => {
+                            self.log_effect(&id, &key, "adopted", &o.to_string())?
+                        }
+                    }
+                    Ok(commit)
+                }
+            })
+            .await?;
+
+        // 6. The pull request: look for an open one from the branch first.
+        let triage: Triage = self.stored(&id, "evidence")?;
+        let pr: PullRequest = engine
+            .step(&id, "pr", policy(120), |_| {
+                let branch = branch.clone();
+                let id = id.clone();
+                let work = work.clone();
+                let approved_by = inc
+                    .approval
+                    .as_ref()
+                    .map(|a| a.by.clone())
+                    .unwrap_or_default();
+                let triage = triage.clone();
+                let forge = forge.clone();
+                async move {
+                    test_delay().await;
+                    let key = format!("pr:{branch}");
+                    self.log_effect(&id, &key, "intent", branch.as_str())?;
+                    if let Some(existing) = forge.find_open_pr(&branch)? {
+                        self.log_effect(&id, &key, "adopted", &existing.pr.number.to_string())?;
+                        return Ok(existing.pr);
+                    }
+                    let ctx = crate::plan::pr_body::PrContext {
+                        incident: &id,
+                        plan,
+                        evidence: &triage.evidence,
+                        judgement: &triage.judgement,
+                        changes: &work.changes,
+                        diff_stat: &work.diff_stat,
+                        approved_by: &approved_by,
+                    };
+                    // Nothing leaves the machine unredacted.
+                    let body = crate::triage::redact::redact_str(&crate::plan::pr_body::body(&ctx));
+                    let record = forge.open_pr(crate::forge::NewPullRequest {
+                        title: crate::triage::redact::redact_str(&crate::plan::pr_body::title(
+                            plan,
+                        )),
+                        body,
+                        branch: branch.clone(),
+                        base: self.config.forge.base.clone(),
+                        diff: work.diff.clone(),
+                    })?;
+                    self.log_effect(&id, &key, "performed", &record.pr.number.to_string())?;
+                    Ok(record.pr)
+                }
+            })
+            .await?;
+
+        // 7. Verify: the branch on the remote is our commit and the PR points at it.
+        let _: String = engine
+            .step(&id, "verify", policy(60), |_| {
+                let (workdir, settings, branch, pushed, pr) = (workdir.clone(), settings.clone(), branch.clone(), pushed.clone(), pr.clone());
+                async move {
+                    test_delay().await;
+                    let checkout = Checkout::open(&workdir, settings)?;
+                    let remote = checkout.remote_oid(&branch)?.map(|o| o.to_string());
+                    anyhow::ensure!(remote.as_deref() == Some(pushed.as_str()), "the remote branch {branch} is at {remote:?}, not at medic's commit {pushed}");
+                    anyhow::ensure!(pr.branch == branch.as_str() && pr.draft, "pull request #{} is not the draft from {branch}", pr.number);
+                    Ok(format!("{branch} at {pushed}, PR #{} open as a draft", pr.number))
+                }
+            })
+            .await?;
+        Ok(Outcome::PrOpened(pr))
+    }
+
+    fn stored<T: serde::de::DeserializeOwned>(&self, id: &str, step: &str) -> anyhow::Result<T> {
+        let rec: super::engine::StepRecord = self
+            .engine
+            .journal()
+            .step(id, step)?
+            .ok_or_else(|| anyhow::anyhow!("step `{step}` of {id} has no stored output"))?;
+        Ok(serde_json::from_value(rec.output.unwrap_or_default())?)
     }
 
     /// Append to the side-effect log.
