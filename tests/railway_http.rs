@@ -202,10 +202,8 @@ async fn services_cpu_memory_and_http_in_medics_units() {
         .all(|v| v.is_nan()));
     // services (2 pages) + metrics + one batched HTTP document.
     assert_eq!(fake.requests.load(Ordering::SeqCst), 4);
-    let bodies = fake.bodies.lock().unwrap();
-    let http = bodies.last().unwrap();
+    let http = fake.bodies.lock().unwrap().last().unwrap().clone();
     assert_eq!(http["variables"]["s1"], "svc-worker");
-    drop(bodies);
     // The service list is cached: the next refresh is 2 requests.
     r.latest(NOW + 60_000, 600_000, 60_000).await.unwrap();
     assert_eq!(fake.requests.load(Ordering::SeqCst), 6);

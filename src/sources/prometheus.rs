@@ -602,7 +602,10 @@ mod tests {
         }
 
         /// A well-formed body: series with or without the label, random gaps.
-        fn body() -> impl Strategy<Value = (String, Vec<(bool, Vec<Option<f64>>)>)> {
+        /// Series as generated: (has the service label, value per grid instant or absent).
+        type Generated = Vec<(bool, Vec<Option<f64>>)>;
+
+        fn body() -> impl Strategy<Value = (String, Generated)> {
             prop::collection::vec(
                 (any::<bool>(), prop::collection::vec(sample(), GRID.len)),
                 0..6,
