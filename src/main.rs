@@ -65,6 +65,9 @@ enum Command {
         /// JSON output.
         #[arg(long)]
         json: bool,
+        /// Move a damaged journal aside and start fresh.
+        #[arg(long)]
+        repair: bool,
     },
     /// Continue an interrupted workflow (all of them without ID).
     Resume {
@@ -127,13 +130,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn not_built(what: &str) -> anyhow::Error {
-    UsageError(format!(
-        "`medic {what}` is not built yet in this version; see the README for what works today"
-    ))
-    .into()
-}
-
 /// `medic eval nab`: score the corpus, print one line per profile.
 fn eval_nab(nab_dir: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
     if !nab_dir.join("labels/combined_windows.json").is_file() {
@@ -157,6 +153,13 @@ fn eval_nab(nab_dir: &std::path::Path, out: &std::path::Path) -> anyhow::Result<
         out.display()
     );
     Ok(())
+}
+
+fn data_dir(globals: &Globals) -> PathBuf {
+    globals
+        .data_dir
+        .clone()
+        .unwrap_or_else(medic::setup::default_data_dir)
 }
 
 /// `medic demo exporter`: the demo fleet on `/metrics` for a real Prometheus.
@@ -200,9 +203,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
-        Some(Command::Fix { .. }) => Err(not_built("fix")),
-        Some(Command::Incidents { .. }) => Err(not_built("incidents")),
-        Some(Command::Resume { .. }) => Err(not_built("resume")),
+        Some(Command::Fix { service, yes }) => {
+            let config = globals.config.clone();
+            medic::commands::fix::fix(Setup::resolve(&globals)?, &service, yes, config).await
+        }
+        Some(Command::Incidents { json, repair }) => {
+            medic::commands::fix::incidents(&data_dir(&globals), json, repair)
+        }
+        Some(Command::Resume { id }) => {
+            medic::commands::fix::resume(&data_dir(&globals), id.as_deref()).await
+        }
         Some(Command::Eval {
             what: EvalCommand::Nab { nab_dir, out },
         }) => eval_nab(&nab_dir, &out),

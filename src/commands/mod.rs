@@ -1,4 +1,6 @@
-//! The headless commands: `scan` and `backtest`. They print; the TUI draws.
+//! The headless commands: `scan`, `backtest`, `fix`, `resume`, `incidents`.
+//! They print; the TUI draws.
 
 pub mod backtest;
+pub mod fix;
 pub mod scan;

@@ -62,7 +62,8 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
     let snap = setup.source.latest(now, lookback, step).await?;
     warn(&mut setup);
     detector.ingest(&snap);
-    let flags = detector.flags(&snap);
+    let mut flags = detector.flags(&snap);
+    crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
     let mut out = std::io::stdout().lock();
     if json {
         for f in &flags {
@@ -101,7 +102,10 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         };
         warn(&mut setup);
         let changes = detector.ingest(&snap);
-        let flags = detector.flags(&snap);
+        let mut flags = detector.flags(&snap);
+        if !changes.is_empty() {
+            crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
+        }
         let mut out = std::io::stdout().lock();
         for t in changes {
             if let Some(f) = flags

@@ -106,6 +106,7 @@ impl Detector {
                     op: rule.op.as_str().to_string(),
                     unit: rule.unit(),
                     since: m.since,
+                    onset: m.active_at,
                     verdict: Verdict::Actionable,
                     reason,
                     eta_seconds,

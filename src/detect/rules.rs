@@ -270,7 +270,14 @@ impl AlertMachine {
             for_ms: 0,
             ..rule.clone()
         };
+        let was_firing = self.state == AlertState::Firing;
         self.observe_prometheus(&zero_hold, ts, cond);
+        if self.state == AlertState::Firing && !was_firing {
+            // The episode began with the window's first breaching sample.
+            if let Some(&(t, ..)) = self.window.iter().find(|(_, _, b)| *b) {
+                self.active_at = t;
+            }
+        }
     }
 }
 

@@ -371,6 +371,8 @@ pub struct Flag {
     pub unit: Unit,
     /// When the current state was entered.
     pub since: Millis,
+    /// When the trouble began: the first breaching evaluation of this episode.
+    pub onset: Millis,
     /// Triage's verdict.
     pub verdict: Verdict,
     /// Why, in words with numbers.

@@ -9,7 +9,7 @@ pub mod prometheus;
 pub mod railway;
 
 use crate::model::{FleetSnapshot, Millis};
-use demo::{Demo, DemoClock};
+use demo::{Demo, DemoClock, Deploy, LogLine, UpstreamStatus};
 use std::time::Duration;
 
 /// A metric source that could not answer.
@@ -158,6 +158,34 @@ impl LastKnown {
                 }
                 None => Err(e),
             },
+        }
+    }
+}
+
+/// What a source knows besides metrics, for triage. `None` means "this
+/// source cannot tell" (said plainly in the evidence), not "nothing happened".
+impl Source {
+    /// Log lines of `service` in `[from, to)`.
+    pub async fn logs(&self, service: &str, from: Millis, to: Millis) -> Option<Vec<LogLine>> {
+        match self {
+            Source::Demo { demo, .. } => Some(demo.logs(service, from, to)),
+            _ => None,
+        }
+    }
+
+    /// Recent deploys across the fleet, newest first.
+    pub async fn deploys(&self) -> Option<Vec<Deploy>> {
+        match self {
+            Source::Demo { demo, .. } => Some(demo.deploys()),
+            _ => None,
+        }
+    }
+
+    /// Upstream providers' status at `now`.
+    pub async fn upstreams(&self, now: Millis) -> Option<Vec<UpstreamStatus>> {
+        match self {
+            Source::Demo { demo, .. } => Some(demo.upstreams(now)),
+            _ => None,
         }
     }
 }

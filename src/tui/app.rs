@@ -3,7 +3,7 @@
 
 use crate::detect::Detector;
 use crate::model::{
-    AlertState, Flag, FleetSnapshot, Metric, Millis, ServiceId, ServiceMetrics, Verdict,
+    AlertState, Evidence, Flag, FleetSnapshot, Metric, Millis, ServiceId, ServiceMetrics, Verdict,
 };
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,10 @@ pub struct ServiceRow {
     pub error_rate: Vec<f64>,
     /// Requests per second now.
     pub requests: Option<f64>,
+    /// Timestamp of the first value of the series.
+    pub start: Millis,
+    /// Distance between values.
+    pub step: Millis,
 }
 
 impl ServiceRow {
@@ -53,6 +57,8 @@ impl ServiceRow {
             memory_limit: svc.last(Metric::MemoryLimit),
             error_rate,
             requests: svc.last(Metric::Requests),
+            start: svc.get(Metric::Cpu).map_or(0, |s| s.start),
+            step: svc.get(Metric::Cpu).map_or(15_000, |s| s.step),
         }
     }
 }
@@ -70,12 +76,20 @@ pub struct FleetView {
     pub stale: bool,
     /// What the data comes from (`demo`, `prometheus http://…`).
     pub source: String,
+    /// Evidence gathered for each open flag.
+    pub evidence: Vec<Evidence>,
 }
 
 impl FleetView {
-    /// Build the view from a snapshot and the detector that ingested it.
-    pub fn new(snap: &FleetSnapshot, detector: &Detector, source: String) -> FleetView {
-        let flags = detector.flags(snap);
+    /// Build the view from a snapshot, the detector that ingested it and
+    /// the flags (with their verdicts).
+    pub fn new(
+        snap: &FleetSnapshot,
+        detector: &Detector,
+        flags: Vec<Flag>,
+        evidence: Vec<Evidence>,
+        source: String,
+    ) -> FleetView {
         let rows = snap
             .services
             .iter()
@@ -87,7 +101,20 @@ impl FleetView {
             at: snap.at,
             stale: snap.stale,
             source,
+            evidence,
         }
+    }
+
+    /// The worst open flag of a service.
+    pub fn flag_of(&self, service: &ServiceId) -> Option<&Flag> {
+        self.flags
+            .iter()
+            .find(|f| &f.service == service && f.state != AlertState::Resolved)
+    }
+
+    /// The evidence gathered for a service's open flag.
+    pub fn evidence_of(&self, service: &ServiceId) -> Option<&Evidence> {
+        self.evidence.iter().find(|e| &e.service == service)
     }
 }
 
@@ -97,6 +124,8 @@ pub enum Screen {
     /// The fleet table.
     #[default]
     Fleet,
+    /// One service's incident: chart, verdict, evidence, logs.
+    Incident,
     /// The key help.
     Help,
 }
@@ -112,6 +141,8 @@ pub enum Action {
     Top,
     /// Select the last row.
     Bottom,
+    /// Open the selected service's incident.
+    Open,
     /// Show or hide the help screen.
     ToggleHelp,
     /// Go back (close help).
@@ -137,6 +168,12 @@ pub struct App {
     pub selected: usize,
     /// What is on screen.
     pub screen: Screen,
+    /// The screen to return to from help.
+    pub previous: Screen,
+    /// The service whose incident is open.
+    pub focus: Option<ServiceId>,
+    /// Scroll offset of the incident's evidence pane.
+    pub scroll: u16,
     /// The last source error, shown in the status line.
     pub error: Option<String>,
     /// Set when the operator asked to leave.
@@ -152,6 +189,14 @@ impl App {
     pub fn update(&mut self, action: Action) -> bool {
         let rows = self.fleet.as_ref().map_or(0, |f| f.rows.len());
         match action {
+            Action::Down if self.screen == Screen::Incident => {
+                self.scroll = self.scroll.saturating_add(1);
+                true
+            }
+            Action::Up if self.screen == Screen::Incident => {
+                let next = self.scroll.saturating_sub(1);
+                std::mem::replace(&mut self.scroll, next) != next
+            }
             Action::Down => {
                 let next = (self.selected + 1).min(rows.saturating_sub(1));
                 std::mem::replace(&mut self.selected, next) != next
@@ -165,14 +210,31 @@ impl App {
                 let last = rows.saturating_sub(1);
                 std::mem::replace(&mut self.selected, last) != last
             }
-            Action::ToggleHelp => {
-                self.screen = match self.screen {
-                    Screen::Help => Screen::Fleet,
-                    Screen::Fleet => Screen::Help,
+            Action::Open => {
+                let Some(row) = self.selected_row() else {
+                    return false;
                 };
+                self.focus = Some(row.service.clone());
+                self.scroll = 0;
+                self.screen = Screen::Incident;
                 true
             }
-            Action::Back => std::mem::replace(&mut self.screen, Screen::Fleet) != Screen::Fleet,
+            Action::ToggleHelp => {
+                if self.screen == Screen::Help {
+                    self.screen = self.previous;
+                } else {
+                    self.previous = self.screen;
+                    self.screen = Screen::Help;
+                }
+                true
+            }
+            Action::Back => {
+                let back = match self.screen {
+                    Screen::Help => self.previous,
+                    _ => Screen::Fleet,
+                };
+                std::mem::replace(&mut self.screen, back) != back
+            }
             Action::Redraw => {
                 self.full_redraw = true;
                 true
@@ -225,7 +287,16 @@ pub(crate) mod tests {
         let snap = Demo::new(DEFAULT_SEED, anchor).snapshot(anchor, 3_600_000, 15_000);
         let mut d = Detector::new(default_rules());
         d.ingest(&snap);
-        FleetView::new(&snap, &d, "demo".into())
+        let source = crate::sources::Source::Demo {
+            demo: Demo::new(DEFAULT_SEED, anchor),
+            clock: crate::sources::demo::DemoClock::new(anchor, 1.0),
+        };
+        let mut flags = d.flags(&snap);
+        let evidence = futures_util::FutureExt::now_or_never(crate::triage::judge_all(
+            &source, &snap, &d, &mut flags,
+        ))
+        .expect("the demo answers without waiting");
+        FleetView::new(&snap, &d, flags, evidence, "demo".into())
     }
 
     #[test]

@@ -17,50 +17,32 @@ pub struct Binding {
     pub screen: Option<Screen>,
 }
 
+const fn bind(
+    keys: &'static str,
+    description: &'static str,
+    hint: bool,
+    screen: Option<Screen>,
+) -> Binding {
+    Binding {
+        keys,
+        description,
+        hint,
+        screen,
+    }
+}
+
 /// Every key medic knows.
 pub const BINDINGS: &[Binding] = &[
-    Binding {
-        keys: "j/↓",
-        description: "next service",
-        hint: true,
-        screen: Some(Screen::Fleet),
-    },
-    Binding {
-        keys: "k/↑",
-        description: "previous service",
-        hint: true,
-        screen: Some(Screen::Fleet),
-    },
-    Binding {
-        keys: "g/G",
-        description: "first / last",
-        hint: false,
-        screen: Some(Screen::Fleet),
-    },
-    Binding {
-        keys: "?",
-        description: "help",
-        hint: true,
-        screen: None,
-    },
-    Binding {
-        keys: "Esc",
-        description: "back",
-        hint: false,
-        screen: Some(Screen::Help),
-    },
-    Binding {
-        keys: "Ctrl-L",
-        description: "redraw the screen",
-        hint: false,
-        screen: None,
-    },
-    Binding {
-        keys: "q/Ctrl-C",
-        description: "quit",
-        hint: true,
-        screen: None,
-    },
+    bind("j/↓", "next service", true, Some(Screen::Fleet)),
+    bind("k/↑", "previous service", true, Some(Screen::Fleet)),
+    bind("g/G", "first / last", false, Some(Screen::Fleet)),
+    bind("Enter", "open incident", true, Some(Screen::Fleet)),
+    bind("j/k", "scroll evidence", true, Some(Screen::Incident)),
+    bind("Esc", "back to the fleet", true, Some(Screen::Incident)),
+    bind("Esc", "back", false, Some(Screen::Help)),
+    bind("?", "help", true, None),
+    bind("Ctrl-L", "redraw the screen", false, None),
+    bind("q/Ctrl-C", "quit", true, None),
 ];
 
 /// The action a key press means on `screen`, if any.
@@ -77,6 +59,7 @@ pub fn action_for(key: KeyEvent, screen: Screen) -> Option<Action> {
         KeyCode::Char('k') | KeyCode::Up => Action::Up,
         KeyCode::Char('g') | KeyCode::Home => Action::Top,
         KeyCode::Char('G') | KeyCode::End => Action::Bottom,
+        KeyCode::Enter if screen == Screen::Fleet => Action::Open,
         _ => return None,
     })
 }

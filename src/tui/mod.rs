@@ -4,7 +4,7 @@
 
 pub mod app;
 pub mod keys;
-pub mod spark;
+
 pub mod theme;
 pub mod views;
 
@@ -90,9 +90,14 @@ async fn collect(mut setup: Setup, tx: mpsc::Sender<Action>) {
         match setup.source.latest(now, lookback, step).await {
             Ok(snap) => {
                 detector.ingest(&snap);
+                let mut flags = detector.flags(&snap);
+                let evidence =
+                    crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
                 actions.push(Action::Fleet(Box::new(FleetView::new(
                     &snap,
                     &detector,
+                    flags,
+                    evidence,
                     setup.source.describe(),
                 ))));
                 // A stale snapshot carries its reason as a warning: show it as the error line.

@@ -2,8 +2,8 @@
 //! service with CPU, memory and error-rate sparklines and current readings.
 
 use crate::model::{AlertState, Unit};
+use crate::spark::spark;
 use crate::tui::app::{App, ServiceRow};
-use crate::tui::spark::spark;
 use crate::tui::theme::Theme;
 use crate::units;
 use ratatui::layout::{Constraint, Layout, Rect};

@@ -2,6 +2,7 @@
 
 pub mod fleet;
 pub mod help;
+pub mod incident;
 
 use super::app::{App, Screen};
 use super::keys;
@@ -36,6 +37,7 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
     render_header(frame, header, app, theme);
     match app.screen {
         Screen::Fleet => fleet::render(frame, body, app, theme),
+        Screen::Incident => incident::render(frame, body, app, theme),
         Screen::Help => help::render(frame, body, theme),
     }
     render_footer(frame, footer, app, theme);
@@ -133,6 +135,31 @@ pub(crate) mod tests {
         let mut ascii = demo_app();
         ascii.ascii = true;
         insta::assert_snapshot!("fleet_ascii_80x24", draw(&ascii, &Theme::mono(), 80, 24));
+    }
+
+    #[test]
+    fn incident_snapshots() {
+        let mut app = demo_app();
+        // The fleet is sorted by name: api is the first row.
+        app.update(Action::Open);
+        assert_eq!(app.screen, Screen::Incident);
+        insta::assert_snapshot!(
+            "incident_api_80x24",
+            draw(&app, &Theme::default_colors(), 80, 24)
+        );
+        insta::assert_snapshot!(
+            "incident_api_120x40",
+            draw(&app, &Theme::default_colors(), 120, 40)
+        );
+        app.update(Action::Back);
+        for _ in 0..5 {
+            app.update(Action::Down);
+        }
+        app.update(Action::Open);
+        insta::assert_snapshot!(
+            "incident_email_120x40_mono",
+            draw(&app, &Theme::mono(), 120, 40)
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Text sparklines: a window of values squeezed into N cells.
+//! Text sparklines: a window of values squeezed into N cells, for the TUI,
+//! the CLI and PR bodies alike.
 //!
 //! Each cell shows the peak of its bucket (spikes stay visible); an
 //! all-absent bucket is a blank, never a zero bar.

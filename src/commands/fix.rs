@@ -1,0 +1,345 @@
+//! `medic fix`, `medic resume` and `medic incidents`: the incident workflow
+//! headless, printing one line per event; resumable after any crash.
+
+use crate::detect::Detector;
+use crate::model::AlertState;
+use crate::setup::{Setup, UsageError};
+use crate::sources::Source;
+use crate::units;
+use crate::workflow::engine::{Engine, EventKind, StepRecord, StepStatus, WorkflowEvent};
+use crate::workflow::incident::{
+    self, Incident, Origin, OriginSource, Outcome, Run, Status, STEPS,
+};
+use crate::workflow::journal::{self, Journal};
+use std::io::Write;
+use tokio::sync::watch;
+
+fn operator() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "operator".into())
+}
+
+/// One event as a progress line.
+pub fn event_line(e: &WorkflowEvent) -> String {
+    let what = match &e.kind {
+        EventKind::StepStarted { step, attempt } if *attempt > 1 => {
+            format!("▶ {step} (attempt {attempt})")
+        }
+        EventKind::StepStarted { step, .. } => format!("▶ {step}"),
+        EventKind::StepFinished {
+            step,
+            replayed: true,
+        } => format!("✔ {step} (already done)"),
+        EventKind::StepFinished { step, .. } => format!("✔ {step}"),
+        EventKind::StepRetrying {
+            step,
+            attempt,
+            delay_ms,
+            error,
+        } => {
+            format!(
+                "↻ {step} failed (attempt {attempt}), retrying in {}: {error}",
+                units::duration(*delay_ms as i64)
+            )
+        }
+        EventKind::StepFailed { step, error } => {
+            format!("✖ {step} failed; needs attention: {error}")
+        }
+        EventKind::AwaitingApproval => "▲ the plan waits for approval".to_string(),
+        EventKind::Approved { by } => format!("✔ plan approved by {by}"),
+        EventKind::Todos { todos } => {
+            let done = todos
+                .iter()
+                .filter(|t| t.status == crate::model::TodoStatus::Completed)
+                .count();
+            format!("☐ to-do list: {done}/{} done", todos.len())
+        }
+        EventKind::Log { line } => format!("  {line}"),
+        EventKind::Finished { outcome } => format!("■ {outcome}"),
+        EventKind::Cancelled => "■ cancelled".to_string(),
+    };
+    format!("{} {}  {what}", units::clock(e.at), e.incident)
+}
+
+/// Print the engine's events until the sender goes away.
+fn print_events(engine: &Engine) -> tokio::task::JoinHandle<()> {
+    let mut rx = engine.subscribe();
+    tokio::spawn(async move {
+        while let Ok(e) = rx.recv().await {
+            println!("{}", event_line(&e));
+        }
+    })
+}
+
+fn new_engine(journal: Journal) -> (Engine, watch::Sender<bool>) {
+    let (tx, rx) = watch::channel(false);
+    (Engine::new(journal, rx), tx)
+}
+
+/// Cancel the workflow on Ctrl-C: the step in flight stops, the journal keeps the rest.
+fn cancel_on_ctrl_c(cancel: watch::Sender<bool>) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = cancel.send(true);
+        }
+    });
+}
+
+async fn drive(run: &Run<'_>, id: &str) -> anyhow::Result<Outcome> {
+    let printer = print_events(run.engine);
+    let result = run.drive(id).await;
+    // Let the printer drain what is queued.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    printer.abort();
+    result
+}
+
+/// `medic fix SERVICE [--yes]`.
+pub async fn fix(
+    setup: Setup,
+    service: &str,
+    yes: bool,
+    config_path: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let journal = Journal::open(&setup.data_dir)?;
+    let origin_source = match (&setup.source, &config_path) {
+        (Source::Demo { demo, .. }, _) => OriginSource::Demo {
+            seed: crate::sources::demo::DEFAULT_SEED,
+            anchor: demo.anchor(),
+        },
+        (_, Some(path)) => OriginSource::Config {
+            path: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
+        },
+        (_, None) => {
+            return Err(UsageError(
+                "a real source needs --config so `medic resume` can find it again".into(),
+            )
+            .into())
+        }
+    };
+    let origin = Origin {
+        source: origin_source,
+        config: config_path
+            .as_ref()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
+        planner: incident::planner_name(&setup.config),
+        agent: setup.config.agent.kind.clone(),
+        forge: setup.config.forge.kind.clone(),
+    };
+    // An open incident for this service continues where it stopped.
+    let open: Vec<Incident> = journal.incidents()?;
+    let existing = open
+        .into_iter()
+        .find(|i| i.service.0 == service && !i.status.is_closed());
+    let inc = match existing {
+        Some(inc) => {
+            println!("continuing incident {} ({})", inc.id, inc.status.word());
+            inc
+        }
+        None => {
+            let mut src = setup.source.clone();
+            let now = src.now();
+            let snap = src.latest(now, setup.lookback(), setup.step()).await?;
+            let mut detector = Detector::new(setup.rules.clone());
+            detector.ingest(&snap);
+            let flags = detector.flags(&snap);
+            let Some(flag) = flags
+                .iter()
+                .find(|f| f.service.0 == service && f.state != AlertState::Resolved)
+            else {
+                let flagged: Vec<String> = flags.iter().map(|f| f.service.0.clone()).collect();
+                return Err(UsageError(format!(
+                    "`{service}` is not flagged now, so there is nothing to fix (flagged: {})",
+                    if flagged.is_empty() {
+                        "none".to_string()
+                    } else {
+                        flagged.join(", ")
+                    }
+                ))
+                .into());
+            };
+            let inc = incident::open_or_resume(&journal, flag, origin, snap.at)?;
+            println!("opened incident {} for {} ({})", inc.id, service, flag.rule);
+            inc
+        }
+    };
+    let (source, config) = incident::source_for(&inc.origin)?;
+    let (engine, cancel) = new_engine(journal);
+    cancel_on_ctrl_c(cancel);
+    let run = Run {
+        engine: &engine,
+        source: &source,
+        config: &config,
+        data_dir: setup.data_dir.clone(),
+        approve: yes,
+        operator: operator(),
+    };
+    let outcome = drive(&run, &inc.id).await?;
+    if outcome == Outcome::AwaitingApproval {
+        let plan = effective_plan(engine.journal(), &inc.id)?;
+        if let Some(plan) = plan {
+            println!("\n{}", crate::plan::markdown::render(&plan));
+        }
+        println!("Approve and continue with: medic fix {service} --yes");
+    }
+    Ok(())
+}
+
+fn effective_plan(journal: &Journal, id: &str) -> anyhow::Result<Option<crate::model::Plan>> {
+    let inc: Option<Incident> = journal.incident(id)?;
+    if let Some(edit) = inc.and_then(|i| i.plan_edit) {
+        return Ok(Some(edit));
+    }
+    let rec: Option<StepRecord> = journal.step(id, "plan")?;
+    Ok(rec
+        .and_then(|r| r.output)
+        .and_then(|o| serde_json::from_value(o).ok()))
+}
+
+/// `medic resume [ID]`: continue one or every interrupted workflow.
+pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Result<()> {
+    let journal = Journal::open(data_dir)?;
+    let all: Vec<Incident> = journal.incidents()?;
+    let todo: Vec<Incident> = match id {
+        Some(id) => {
+            let inc = all.into_iter().find(|i| i.id == id).ok_or_else(|| {
+                UsageError(format!("no incident `{id}` in {}", data_dir.display()))
+            })?;
+            vec![inc]
+        }
+        // Without an id, only interrupted workflows: parked ones wait for the operator.
+        None => all
+            .into_iter()
+            .filter(|i| i.status == Status::Open)
+            .collect(),
+    };
+    if todo.is_empty() {
+        println!("nothing to resume");
+        return Ok(());
+    }
+    let (engine, cancel) = new_engine(journal);
+    cancel_on_ctrl_c(cancel);
+    let mut failed = 0;
+    for inc in todo {
+        if inc.status.is_closed() {
+            println!("{}: already {}", inc.id, inc.status.word());
+            continue;
+        }
+        if inc.status == Status::NeedsAttention {
+            // Named explicitly: the operator asks to try the failed steps again.
+            for step in STEPS {
+                engine.retry(&inc.id, step)?;
+            }
+        }
+        let (source, config) = incident::source_for(&inc.origin)?;
+        let run = Run {
+            engine: &engine,
+            source: &source,
+            config: &config,
+            data_dir: data_dir.to_path_buf(),
+            approve: false,
+            operator: operator(),
+        };
+        match drive(&run, &inc.id).await {
+            Ok(Outcome::AwaitingApproval) => println!(
+                "{}: waits for approval: medic fix {} --yes",
+                inc.id, inc.service
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: {e:#}", inc.id);
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} incident(s) need attention; see `medic incidents`");
+    }
+    Ok(())
+}
+
+/// `medic incidents [--json] [--repair]`.
+pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow::Result<()> {
+    if repair {
+        let to = journal::move_aside(data_dir, crate::sources::wall_now()).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot move the journal in {} aside: {e}",
+                data_dir.display()
+            )
+        })?;
+        println!(
+            "moved the journal aside to {}; medic starts a fresh one next time",
+            to.display()
+        );
+        return Ok(());
+    }
+    let journal = Journal::open(data_dir)?;
+    let all: Vec<Incident> = journal.incidents()?;
+    let mut out = std::io::stdout().lock();
+    if !json && all.is_empty() {
+        writeln!(out, "no incidents in {}", data_dir.display())?;
+    }
+    for inc in &all {
+        let steps: Vec<StepRecord> = journal.steps(&inc.id)?;
+        let state = |name: &str| {
+            steps
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| match s.status {
+                    StepStatus::Done => "done",
+                    StepStatus::Running => "running",
+                    StepStatus::Failed => "failed",
+                })
+                .unwrap_or("pending")
+        };
+        if json {
+            let steps: serde_json::Map<String, serde_json::Value> = STEPS
+                .iter()
+                .map(|s| (s.to_string(), state(s).into()))
+                .collect();
+            let line = serde_json::json!({
+                "id": inc.id,
+                "service": inc.service.0,
+                "rule": inc.rule,
+                "status": inc.status.word(),
+                "opened_at": units::rfc3339(inc.opened_at),
+                "steps": steps,
+                "approved_by": inc.approval.as_ref().map(|a| a.by.clone()),
+                "pr": inc.pr.as_ref().map(|p| p.url.clone()),
+                "error": inc.error,
+                "effects": journal
+                    .effects(&inc.id)?
+                    .iter()
+                    .map(|e| serde_json::json!({"key": e.key, "phase": e.phase, "detail": e.detail}))
+                    .collect::<Vec<_>>(),
+            });
+            writeln!(out, "{line}")?;
+        } else {
+            let glyphs: String = STEPS
+                .iter()
+                .map(|s| match state(s) {
+                    "done" => '✔',
+                    "running" => '▶',
+                    "failed" => '✖',
+                    _ => '·',
+                })
+                .collect();
+            writeln!(
+                out,
+                "{:<28} {:<9} {:<18} {:<17} {glyphs}  {}",
+                inc.id,
+                inc.service,
+                inc.rule,
+                inc.status.word(),
+                inc.pr
+                    .as_ref()
+                    .map(|p| p.url.as_str())
+                    .or(inc.error.as_deref())
+                    .unwrap_or("")
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,667 @@
+//! LLM clients: the two wire formats medic speaks, behind one
+//! provider-neutral API.
+//!
+//! - OpenAI Chat Completions (`POST {base_url}/chat/completions`, bearer
+//!   key): OpenAI itself and, by `base_url`, Ollama, vLLM, llama.cpp server,
+//!   LM Studio, OpenRouter.
+//! - Anthropic Messages (`POST {base_url}/v1/messages`, `x-api-key`,
+//!   `anthropic-version: 2023-06-01`).
+//!
+//! Both are hand-written over reqwest rather than taken from a crate: the
+//! two request shapes and two event streams fit in a few hundred lines and
+//! have been stable for years, whereas the SDK crates each cover one
+//! provider, pull in large dependency trees and lag the quirks medic needs
+//! (servers that reuse tool-call index 0 for parallel calls, servers that
+//! ignore `stream`). Owning the code also lets us guarantee what is never
+//! logged: the API key is held in [`ApiKey`], whose `Debug` prints nothing,
+//! never appears in errors (errors name the provider and URL, and the key is
+//! scrubbed from anything the server echoes back).
+//!
+//! Every call streams when the config says so (text deltas go to the
+//! caller's `on_text` as they arrive) and falls back to a plain JSON answer
+//! when the server sends one. Failures retry on 429, 5xx, timeouts and
+//! connection errors, honouring `Retry-After`, with capped exponential
+//! backoff and jitter. Usage is priced per call and charged to a per-incident
+//! [`Budget`]; a spent budget stops the run with [`LlmError::BudgetExceeded`].
+//!
+//! Callers redact (`triage::redact`) before building a [`ChatRequest`]: this
+//! module sends what it is given.
+
+mod anthropic;
+mod cost;
+mod message;
+mod openai;
+mod retry;
+pub mod sse;
+
+pub use cost::{price_for, Budget, Cost, Price, Spent};
+pub use message::{ChatRequest, ChatResponse, Message, Part, Role, StopReason, ToolSpec, Usage};
+pub use retry::RetryPolicy;
+
+use futures_util::StreamExt;
+use retry::{backoff, retry_after};
+use serde_json::Value;
+use std::fmt;
+use std::time::Duration;
+
+/// Which wire format a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// OpenAI Chat Completions and everything compatible with it.
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+impl Provider {
+    /// Parses the `[llm] provider` config value (`openai` | `anthropic`).
+    pub fn parse(name: &str) -> Option<Provider> {
+        match name {
+            "openai" => Some(Provider::OpenAi),
+            "anthropic" => Some(Provider::Anthropic),
+            _ => None,
+        }
+    }
+
+    /// The provider's public API, used when the config names no `base_url`.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "https://api.openai.com/v1",
+            Provider::Anthropic => "https://api.anthropic.com",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Provider::OpenAi => "openai",
+            Provider::Anthropic => "anthropic",
+        })
+    }
+}
+
+/// An API key value. Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key read by the caller from the env var the config names.
+    pub fn new(value: impl Into<String>) -> ApiKey {
+        ApiKey(value.into())
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<hidden>)")
+    }
+}
+
+/// How to reach one model. Build it from `[llm]`; the caller reads the key
+/// from the env var the config names and passes the value.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// Wire format.
+    pub provider: Provider,
+    /// API root, e.g. `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`
+    /// (Ollama), `https://api.anthropic.com`.
+    pub base_url: String,
+    /// Model name as the server knows it.
+    pub model: String,
+    /// The key, if the server wants one (local servers usually do not).
+    pub api_key: Option<ApiKey>,
+    /// Send `response_format: {"type": "json_object"}` when a request asks
+    /// for JSON (OpenAI-compatible servers that support it). Without it, or
+    /// on Anthropic, the system prompt asks for JSON instead.
+    pub json_mode: bool,
+    /// Ask for a streamed answer (text shows up live). A server that answers
+    /// with plain JSON anyway is understood too.
+    pub stream: bool,
+    /// Time to establish the connection.
+    pub connect_timeout: Duration,
+    /// Longest silence while reading the answer.
+    pub idle_timeout: Duration,
+    /// Longest a single attempt may take, answer included.
+    pub request_timeout: Duration,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Overrides the built-in price table for this model.
+    pub price: Option<Price>,
+}
+
+impl LlmConfig {
+    /// A config with default timeouts (10 s connect, 60 s idle, 5 min per
+    /// attempt), 4 attempts, streaming on, JSON mode off.
+    pub fn new(
+        provider: Provider,
+        base_url: impl Into<String>,
+        model: impl Into<String>,
+        api_key: Option<ApiKey>,
+    ) -> LlmConfig {
+        LlmConfig {
+            provider,
+            base_url: base_url.into(),
+            model: model.into(),
+            api_key,
+            json_mode: false,
+            stream: true,
+            connect_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+            price: None,
+        }
+    }
+}
+
+/// What went wrong, naming the provider and URL (never the key).
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    /// The server answered with an error status (after retries, if it was
+    /// a retryable one).
+    #[error(
+        "{provider}: POST {url} answered HTTP {status} after {attempts} attempt(s): {message}"
+    )]
+    Http {
+        /// Provider.
+        provider: Provider,
+        /// Endpoint.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+        /// What the server said.
+        message: String,
+    },
+    /// Could not connect, or the connection broke or timed out.
+    #[error("{provider}: POST {url} failed after {attempts} attempt(s): {message}")]
+    Transport {
+        /// Provider.
+        provider: Provider,
+        /// Endpoint.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// What happened (timeout, connection refused, …).
+        message: String,
+    },
+    /// The answer did not follow the wire format (a malformed chunk, a
+    /// stream cut short, tool arguments that are not JSON).
+    #[error("{provider}: malformed answer from {url}: {message}")]
+    Protocol {
+        /// Provider.
+        provider: Provider,
+        /// Endpoint.
+        url: String,
+        /// What was wrong, quoting the offending data.
+        message: String,
+    },
+    /// The server reported an error inside a successful stream.
+    #[error("{provider}: {url} reported an error mid-answer: {message}")]
+    Server {
+        /// Provider.
+        provider: Provider,
+        /// Endpoint.
+        url: String,
+        /// What the server said.
+        message: String,
+    },
+    /// The incident's budget is spent; no further calls are made.
+    #[error(
+        "LLM budget for this incident is spent: {spent}, limit {limit}; raise it or finish by hand"
+    )]
+    BudgetExceeded {
+        /// What has been spent.
+        spent: String,
+        /// The limit that was hit.
+        limit: String,
+    },
+}
+
+/// A client for one model, speaking its provider's wire format.
+#[derive(Debug, Clone)]
+pub enum LlmClient {
+    /// OpenAI Chat Completions.
+    OpenAi(Endpoint),
+    /// Anthropic Messages.
+    Anthropic(Endpoint),
+}
+
+/// The HTTP side shared by both formats: connection pool, config, budget.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    http: reqwest::Client,
+    config: LlmConfig,
+    budget: Budget,
+}
+
+/// A decoded answer before it is priced.
+struct Decoded {
+    parts: Vec<Part>,
+    stop_reason: StopReason,
+    usage: Usage,
+}
+
+impl LlmClient {
+    /// Builds a client with an unlimited budget (see [`LlmClient::with_budget`]).
+    pub fn new(config: LlmConfig) -> Result<LlmClient, LlmError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.idle_timeout)
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|e| LlmError::Transport {
+                provider: config.provider,
+                url: config.base_url.clone(),
+                attempts: 0,
+                message: format!("cannot build the HTTP client: {e}"),
+            })?;
+        let endpoint = Endpoint {
+            http,
+            config,
+            budget: Budget::unlimited(),
+        };
+        Ok(match endpoint.config.provider {
+            Provider::OpenAi => LlmClient::OpenAi(endpoint),
+            Provider::Anthropic => LlmClient::Anthropic(endpoint),
+        })
+    }
+
+    /// The same client (same connections) charging calls to `budget`:
+    /// make one per incident.
+    pub fn with_budget(&self, budget: Budget) -> LlmClient {
+        let mut c = self.clone();
+        match &mut c {
+            LlmClient::OpenAi(e) | LlmClient::Anthropic(e) => e.budget = budget,
+        }
+        c
+    }
+
+    fn endpoint(&self) -> &Endpoint {
+        match self {
+            LlmClient::OpenAi(e) | LlmClient::Anthropic(e) => e,
+        }
+    }
+
+    /// The config this client was built from.
+    pub fn config(&self) -> &LlmConfig {
+        &self.endpoint().config
+    }
+
+    /// The budget calls are charged to.
+    pub fn budget(&self) -> &Budget {
+        &self.endpoint().budget
+    }
+
+    /// The URL calls go to.
+    pub fn url(&self) -> String {
+        let base = self.config().base_url.trim_end_matches('/');
+        match self {
+            LlmClient::OpenAi(_) => format!("{base}/chat/completions"),
+            LlmClient::Anthropic(_) => {
+                format!("{}/v1/messages", base.trim_end_matches("/v1"))
+            }
+        }
+    }
+
+    /// Sends `req` and returns the model's answer; text is forwarded to
+    /// `on_text` as it streams in. Refused without a request when the
+    /// budget is spent; the call's usage is charged to it.
+    pub async fn chat(
+        &self,
+        req: &ChatRequest,
+        mut on_text: impl FnMut(&str),
+    ) -> Result<ChatResponse, LlmError> {
+        let ep = self.endpoint();
+        let max_tokens = ep.budget.admit(req.max_tokens)?;
+        let cfg = &ep.config;
+        let body = match self {
+            LlmClient::OpenAi(_) => openai::body(cfg, req, max_tokens),
+            LlmClient::Anthropic(_) => anthropic::body(cfg, req, max_tokens),
+        };
+        let url = self.url();
+        let (resp, attempts) = self.send(&url, &body).await?;
+        let is_sse = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let decoded = if is_sse {
+            self.read_stream(&url, attempts, resp, &mut on_text).await?
+        } else {
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| self.transport(&url, attempts, &e))?;
+            let decoded = match self {
+                LlmClient::OpenAi(_) => openai::decode_whole(&bytes),
+                LlmClient::Anthropic(_) => anthropic::decode_whole(&bytes),
+            }
+            .map_err(|m| self.protocol(&url, m))?;
+            for p in &decoded.parts {
+                if let Part::Text(t) = p {
+                    on_text(t);
+                }
+            }
+            decoded
+        };
+        let cost = match cfg.price.or_else(|| price_for(&cfg.model)) {
+            Some(p) => Cost {
+                usd: (decoded.usage.input_tokens as f64 * p.input_per_mtok
+                    + decoded.usage.output_tokens as f64 * p.output_per_mtok)
+                    / 1e6,
+                priced: true,
+            },
+            None => Cost {
+                usd: 0.0,
+                priced: false,
+            },
+        };
+        ep.budget.charge(decoded.usage, cost);
+        Ok(ChatResponse {
+            parts: decoded.parts,
+            stop_reason: decoded.stop_reason,
+            usage: decoded.usage,
+            cost,
+            attempts,
+        })
+    }
+
+    /// POSTs with retries; returns the first 2xx response and the attempts
+    /// it took.
+    async fn send(&self, url: &str, body: &Value) -> Result<(reqwest::Response, u32), LlmError> {
+        let ep = self.endpoint();
+        let policy = &ep.config.retry;
+        let max_attempts = policy.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut rb = ep.http.post(url).json(body);
+            if let Some(key) = &ep.config.api_key {
+                rb = match self {
+                    LlmClient::OpenAi(_) => rb.bearer_auth(key.expose()),
+                    LlmClient::Anthropic(_) => rb.header("x-api-key", key.expose()),
+                };
+            }
+            if let LlmClient::Anthropic(_) = self {
+                rb = rb.header("anthropic-version", "2023-06-01");
+            }
+            let failure = match rb.send().await {
+                Ok(resp) if resp.status().is_success() => return Ok((resp, attempt)),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = retry_after(resp.headers());
+                    let message = self.server_message(resp.text().await.unwrap_or_default());
+                    let err = LlmError::Http {
+                        provider: ep.config.provider,
+                        url: url.to_string(),
+                        status,
+                        attempts: attempt,
+                        message,
+                    };
+                    if !(status == 429 || status >= 500) {
+                        return Err(err);
+                    }
+                    (err, retry_after)
+                }
+                Err(e) => (self.transport(url, attempt, &e), None),
+            };
+            let (err, retry_after) = failure;
+            if attempt >= max_attempts {
+                return Err(err);
+            }
+            let delay = match retry_after {
+                Some(d) if d > policy.max_delay => {
+                    return Err(with_note(
+                        err,
+                        &format!(
+                            "the server asked to retry after {}s, beyond the {}s cap",
+                            d.as_secs(),
+                            policy.max_delay.as_secs()
+                        ),
+                    ))
+                }
+                Some(d) => d,
+                None => backoff(policy, attempt),
+            };
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn read_stream(
+        &self,
+        url: &str,
+        attempts: u32,
+        resp: reqwest::Response,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Decoded, LlmError> {
+        let mut parser = sse::SseParser::default();
+        let mut decoder = match self {
+            LlmClient::OpenAi(_) => StreamDecoder::OpenAi(openai::StreamDecoder::default()),
+            LlmClient::Anthropic(_) => {
+                StreamDecoder::Anthropic(anthropic::StreamDecoder::default())
+            }
+        };
+        let mut body = resp.bytes_stream();
+        let mut done = false;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.transport(url, attempts, &e))?;
+            let events = parser.feed(&chunk).map_err(|m| self.protocol(url, m))?;
+            for ev in events {
+                done = decoder
+                    .event(&ev, on_text)
+                    .map_err(|e| self.stream_error(url, e))?;
+                if done {
+                    break;
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        if !done {
+            if let Some(ev) = parser.finish().map_err(|m| self.protocol(url, m))? {
+                decoder
+                    .event(&ev, on_text)
+                    .map_err(|e| self.stream_error(url, e))?;
+            }
+        }
+        decoder.finish().map_err(|e| self.stream_error(url, e))
+    }
+
+    fn transport(&self, url: &str, attempts: u32, e: &reqwest::Error) -> LlmError {
+        let what = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else {
+            "connection failed"
+        };
+        // reqwest's Display carries the URL (ours, key-free) and the cause.
+        let mut message = format!("{what}: {e}");
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            message.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        LlmError::Transport {
+            provider: self.config().provider,
+            url: url.to_string(),
+            attempts,
+            message: self.scrub(message),
+        }
+    }
+
+    fn protocol(&self, url: &str, message: String) -> LlmError {
+        LlmError::Protocol {
+            provider: self.config().provider,
+            url: url.to_string(),
+            message: self.scrub(message),
+        }
+    }
+
+    fn stream_error(&self, url: &str, e: StreamError) -> LlmError {
+        match e {
+            StreamError::Malformed(m) => self.protocol(url, m),
+            StreamError::Server(m) => LlmError::Server {
+                provider: self.config().provider,
+                url: url.to_string(),
+                message: self.scrub(m),
+            },
+        }
+    }
+
+    /// What the server said: its JSON error message when there is one,
+    /// otherwise the start of the body.
+    fn server_message(&self, body: String) -> String {
+        let parsed: Option<Value> = serde_json::from_str(&body).ok();
+        let msg = parsed
+            .as_ref()
+            .and_then(|v| {
+                let e = v.get("error")?;
+                e.get("message")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+                    .or_else(|| e.as_str().map(String::from))
+            })
+            .unwrap_or_else(|| body.trim().to_string());
+        let msg = if msg.is_empty() {
+            "(empty body)".to_string()
+        } else {
+            msg
+        };
+        self.scrub(truncate(&msg, 500))
+    }
+
+    /// Servers sometimes echo the key back ("invalid key sk-…"): never
+    /// let it into an error.
+    fn scrub(&self, text: String) -> String {
+        match &self.config().api_key {
+            Some(k) if !k.expose().is_empty() => text.replace(k.expose(), "<api key>"),
+            _ => text,
+        }
+    }
+}
+
+/// Errors a stream decoder reports.
+enum StreamError {
+    /// The data broke the wire format.
+    Malformed(String),
+    /// The server sent an error event.
+    Server(String),
+}
+
+enum StreamDecoder {
+    OpenAi(openai::StreamDecoder),
+    Anthropic(anthropic::StreamDecoder),
+}
+
+impl StreamDecoder {
+    /// Handles one event; `Ok(true)` when the stream is complete.
+    fn event(
+        &mut self,
+        ev: &sse::SseEvent,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<bool, StreamError> {
+        match self {
+            StreamDecoder::OpenAi(d) => d.event(ev, on_text),
+            StreamDecoder::Anthropic(d) => d.event(ev, on_text),
+        }
+    }
+
+    fn finish(self) -> Result<Decoded, StreamError> {
+        match self {
+            StreamDecoder::OpenAi(d) => d.finish(),
+            StreamDecoder::Anthropic(d) => d.finish(),
+        }
+    }
+}
+
+fn with_note(err: LlmError, note: &str) -> LlmError {
+    match err {
+        LlmError::Http {
+            provider,
+            url,
+            status,
+            attempts,
+            message,
+        } => LlmError::Http {
+            provider,
+            url,
+            status,
+            attempts,
+            message: format!("{message} ({note})"),
+        },
+        other => other,
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Quotes a piece of a malformed chunk in an error, shortened.
+fn quote(data: &str) -> String {
+    format!("`{}`", truncate(data, 200))
+}
+
+/// Parses a tool call's accumulated argument text; empty means `{}`.
+fn tool_input(name: &str, args: &str) -> Result<Value, StreamError> {
+    if args.trim().is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_str(args).map_err(|e| {
+        StreamError::Malformed(format!(
+            "arguments of tool call `{name}` are not JSON ({e}): {}",
+            quote(args)
+        ))
+    })
+}
+
+/// The instruction added to the system prompt when JSON is wanted and the
+/// server has no JSON mode.
+const JSON_INSTRUCTION: &str = "Answer with a single JSON object and nothing else.";
+
+fn system_prompt(req: &ChatRequest, native_json: bool) -> String {
+    if req.json && !native_json {
+        if req.system.is_empty() {
+            JSON_INSTRUCTION.to_string()
+        } else {
+            format!("{}\n\n{JSON_INSTRUCTION}", req.system)
+        }
+    } else {
+        req.system.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_never_shows_in_debug() {
+        let cfg = LlmConfig::new(
+            Provider::OpenAi,
+            "http://127.0.0.1:1/v1",
+            "m",
+            Some(ApiKey::new("sk-EXAMPLE-do-not-print")),
+        );
+        let client = LlmClient::new(cfg.clone()).unwrap();
+        for text in [format!("{cfg:?}"), format!("{client:?}")] {
+            assert!(!text.contains("do-not-print"), "{text}");
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Plans as markdown, both ways: rendered for the TUI and the PR body, and
+//! parsed back after the operator edits it in `$EDITOR`, with errors that
+//! point at the line of a broken edit.
+
+use crate::model::{FixKind, Mitigation, Plan, PlanStep, RootCause, ServiceId, Severity};
+use std::fmt::Write;
+
+/// An edited plan that does not parse, with the 1-based line to look at.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("plan line {line}: {message}")]
+pub struct ParseError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+fn severity_word(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "critical",
+        Severity::High => "high",
+        Severity::Medium => "medium",
+        Severity::Low => "low",
+    }
+}
+
+fn fix_word(f: FixKind) -> &'static str {
+    match f {
+        FixKind::Code => "code",
+        FixKind::Config => "config",
+        FixKind::Scale => "scale",
+        FixKind::Rollback => "rollback",
+        FixKind::None => "none",
+    }
+}
+
+/// Render a plan as markdown.
+pub fn render(plan: &Plan) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# {}\n", plan.title);
+    let _ = writeln!(s, "- severity: {}", severity_word(plan.severity));
+    let _ = writeln!(s, "- fix: {}", fix_word(plan.fix_kind));
+    let _ = writeln!(
+        s,
+        "- confidence: {:.0}%\n",
+        plan.root_cause.confidence * 100.0
+    );
+    let _ = writeln!(s, "## Summary\n\n{}\n", plan.summary);
+    let _ = writeln!(s, "## Root cause\n\n{}\n", plan.root_cause.hypothesis);
+    let cites: Vec<String> = plan
+        .root_cause
+        .evidence
+        .iter()
+        .map(|e| format!("`{e}`"))
+        .collect();
+    let _ = writeln!(s, "Evidence: {}\n", cites.join(", "));
+    let list = |s: &mut String, title: &str, items: &[String]| {
+        let _ = writeln!(s, "## {title}\n");
+        for i in items {
+            let _ = writeln!(s, "- {i}");
+        }
+        s.push('\n');
+    };
+    list(&mut s, "Alternatives considered", &plan.alternatives);
+    let _ = writeln!(s, "## Steps\n");
+    for (n, step) in plan.steps.iter().enumerate() {
+        let files = if step.files.is_empty() {
+            String::new()
+        } else {
+            format!(" (files: {})", step.files.join(", "))
+        };
+        let _ = writeln!(s, "{}. [{}] {}{files}", n + 1, step.id, step.description);
+    }
+    s.push('\n');
+    list(&mut s, "Verification", &plan.verification);
+    list(&mut s, "Risks", &plan.risks);
+    let _ = writeln!(s, "## Rollback\n\n{}\n", plan.rollback);
+    let _ = writeln!(s, "## Changes\n");
+    for m in &plan.mitigations {
+        let _ = writeln!(s, "- {}", mitigation_line(m));
+    }
+    s
+}
+
+/// One mitigation as an editable line: `raise-memory-limit api 48000000000`.
+pub fn mitigation_line(m: &Mitigation) -> String {
+    match m {
+        Mitigation::RaiseMemoryLimit { service, bytes } => {
+            format!("raise-memory-limit {service} {bytes}")
+        }
+        Mitigation::SetReplicas { service, replicas } => {
+            format!("set-replicas {service} {replicas}")
+        }
+        Mitigation::RollbackImage { service, tag } => format!("rollback-image {service} {tag}"),
+    }
+}
+
+fn parse_mitigation(text: &str, line: usize) -> Result<Mitigation, ParseError> {
+    let err = |message: String| ParseError { line, message };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let [action, service, value] = words[..] else {
+        return Err(err(format!(
+            "a change is `ACTION SERVICE VALUE` (raise-memory-limit api 48000000000 | set-replicas web 6 | rollback-image checkout v3.8.0), not `{text}`"
+        )));
+    };
+    let service = ServiceId::from(service);
+    match action {
+        "raise-memory-limit" => Ok(Mitigation::RaiseMemoryLimit {
+            service,
+            bytes: value
+                .parse()
+                .map_err(|_| err(format!("`{value}` is not a number of bytes")))?,
+        }),
+        "set-replicas" => Ok(Mitigation::SetReplicas {
+            service,
+            replicas: value
+                .parse()
+                .map_err(|_| err(format!("`{value}` is not a replica count")))?,
+        }),
+        "rollback-image" => Ok(Mitigation::RollbackImage {
+            service,
+            tag: value.to_string(),
+        }),
+        other => Err(err(format!(
+            "unknown change `{other}` (raise-memory-limit, set-replicas, rollback-image)"
+        ))),
+    }
+}
+
+/// Parse an edited plan back. Unknown sections are an error (a typo in a
+/// heading would otherwise silently drop what is under it).
+pub fn parse(text: &str) -> Result<Plan, ParseError> {
+    let mut plan = Plan {
+        title: String::new(),
+        summary: String::new(),
+        severity: Severity::Medium,
+        root_cause: RootCause {
+            hypothesis: String::new(),
+            confidence: 0.5,
+            evidence: vec![],
+        },
+        alternatives: vec![],
+        fix_kind: FixKind::None,
+        steps: vec![],
+        verification: vec![],
+        risks: vec![],
+        rollback: String::new(),
+        mitigations: vec![],
+    };
+    let mut section = String::from("header");
+    let mut prose = String::new();
+    let mut prose_section = String::new();
+    let flush = |plan: &mut Plan, sect: &str, prose: &mut String| {
+        let text = prose.trim().to_string();
+        match sect {
+            "summary" => plan.summary = text,
+            "root cause" => plan.root_cause.hypothesis = text,
+            "rollback" => plan.rollback = text,
+            _ => {}
+        }
+        prose.clear();
+    };
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.trim_end();
+        if let Some(t) = line.strip_prefix("# ") {
+            plan.title = t.trim().to_string();
+            continue;
+        }
+        if let Some(h) = line.strip_prefix("## ") {
+            flush(&mut plan, &prose_section, &mut prose);
+            section = h.trim().to_ascii_lowercase();
+            prose_section = section.clone();
+            const KNOWN: [&str; 9] = [
+                "summary",
+                "root cause",
+                "alternatives considered",
+                "steps",
+                "verification",
+                "risks",
+                "rollback",
+                "changes",
+                "evidence",
+            ];
+            if !KNOWN.contains(&section.as_str()) {
+                return Err(ParseError {
+                    line: n,
+                    message: format!(
+                        "unknown section `{}` (sections: Summary, Root cause, Alternatives considered, Steps, Verification, Risks, Rollback, Changes)",
+                        h.trim()
+                    ),
+                });
+            }
+            continue;
+        }
+        let item = line.trim_start().strip_prefix("- ");
+        match section.as_str() {
+            "header" => {
+                if let Some(kv) = item {
+                    let (k, v) = kv.split_once(':').ok_or_else(|| ParseError {
+                        line: n,
+                        message: format!(
+                            "expected `key: value` (severity, fix, confidence), got `{kv}`"
+                        ),
+                    })?;
+                    let v = v.trim();
+                    match k.trim() {
+                        "severity" => {
+                            plan.severity = match v {
+                                "critical" => Severity::Critical,
+                                "high" => Severity::High,
+                                "medium" => Severity::Medium,
+                                "low" => Severity::Low,
+                                _ => {
+                                    return Err(ParseError {
+                                        line: n,
+                                        message: format!(
+                                            "severity `{v}`: use critical, high, medium or low"
+                                        ),
+                                    })
+                                }
+                            }
+                        }
+                        "fix" => {
+                            plan.fix_kind = match v {
+                                "code" => FixKind::Code,
+                                "config" => FixKind::Config,
+                                "scale" => FixKind::Scale,
+                                "rollback" => FixKind::Rollback,
+                                "none" => FixKind::None,
+                                _ => {
+                                    return Err(ParseError {
+                                        line: n,
+                                        message: format!(
+                                            "fix `{v}`: use code, config, scale, rollback or none"
+                                        ),
+                                    })
+                                }
+                            }
+                        }
+                        "confidence" => {
+                            let pct: f64 =
+                                v.trim_end_matches('%')
+                                    .trim()
+                                    .parse()
+                                    .map_err(|_| ParseError {
+                                        line: n,
+                                        message: format!(
+                                            "confidence `{v}`: use a percentage like 60%"
+                                        ),
+                                    })?;
+                            if !(0.0..=100.0).contains(&pct) {
+                                return Err(ParseError {
+                                    line: n,
+                                    message: format!(
+                                        "confidence {pct}% is not between 0% and 100%"
+                                    ),
+                                });
+                            }
+                            plan.root_cause.confidence = pct / 100.0;
+                        }
+                        other => {
+                            return Err(ParseError {
+                                line: n,
+                                message: format!(
+                                    "unknown field `{other}` (severity, fix, confidence)"
+                                ),
+                            })
+                        }
+                    }
+                }
+            }
+            "root cause" if line.starts_with("Evidence:") => {
+                plan.root_cause.evidence = line["Evidence:".len()..]
+                    .split(',')
+                    .map(|e| e.trim().trim_matches('`').to_string())
+                    .filter(|e| !e.is_empty())
+                    .collect();
+            }
+            "summary" | "root cause" | "rollback" => {
+                prose.push_str(line);
+                prose.push('\n');
+            }
+            "alternatives considered" | "verification" | "risks" => {
+                if let Some(t) = item {
+                    let list = match section.as_str() {
+                        "alternatives considered" => &mut plan.alternatives,
+                        "verification" => &mut plan.verification,
+                        _ => &mut plan.risks,
+                    };
+                    list.push(t.trim().to_string());
+                } else if !line.trim().is_empty() {
+                    return Err(ParseError {
+                        line: n,
+                        message: "list items start with `- `".into(),
+                    });
+                }
+            }
+            "steps" => {
+                let t = line.trim();
+                if t.is_empty() {
+                    continue;
+                }
+                let rest = t
+                    .split_once(". ")
+                    .filter(|(num, _)| num.chars().all(|c| c.is_ascii_digit()))
+                    .map(|(_, r)| r)
+                    .ok_or_else(|| ParseError {
+                        line: n,
+                        message: "steps are numbered: `1. [s1] what to do`".into(),
+                    })?;
+                let (id, desc) = match rest.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+                    Some((id, d)) => (id.to_string(), d),
+                    None => (format!("s{}", plan.steps.len() + 1), rest),
+                };
+                let (desc, files) = match desc.rsplit_once(" (files: ") {
+                    Some((d, f)) => (
+                        d,
+                        f.trim_end_matches(')')
+                            .split(", ")
+                            .map(str::to_string)
+                            .collect(),
+                    ),
+                    None => (desc, vec![]),
+                };
+                plan.steps.push(PlanStep {
+                    id,
+                    description: desc.trim().to_string(),
+                    files,
+                });
+            }
+            "changes" => {
+                if let Some(t) = item {
+                    plan.mitigations.push(parse_mitigation(t, n)?);
+                } else if !line.trim().is_empty() {
+                    return Err(ParseError {
+                        line: n,
+                        message: "changes are list items: `- raise-memory-limit api 48000000000`"
+                            .into(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    flush(&mut plan, &prose_section, &mut prose);
+    if plan.title.is_empty() {
+        return Err(ParseError {
+            line: 1,
+            message: "the plan needs a `# Title` line".into(),
+        });
+    }
+    Ok(plan)
+}

@@ -1,0 +1,507 @@
+//! The incident workflow: evidence → plan → approval → agent → push → pull
+//! request → verify, each a durable step of the [`Engine`].
+//!
+//! An incident remembers the source, planner, agent and forge it started
+//! with, so `medic resume` needs no other flag. One incident per
+//! (service, rule) while it is open: a flag that persists reuses it.
+
+use super::engine::{Engine, EventKind, StepError, StepPolicy};
+use super::journal::{EffectEntry, Journal, JournalError};
+use crate::config::Config;
+use crate::detect::Detector;
+use crate::model::{Evidence, Flag, Millis, Plan, PullRequest, ServiceId, Todo};
+use crate::plan::heuristic;
+use crate::sources::demo::{Demo, DemoClock};
+use crate::sources::Source;
+use crate::triage::context::Signals;
+use crate::triage::verdict::Judgement;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where an incident stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Steps are running or will run on resume.
+    Open,
+    /// The plan waits for the operator.
+    AwaitingApproval,
+    /// A step ran out of attempts; the operator decides.
+    NeedsAttention,
+    /// Finished with a pull request.
+    PrOpened,
+    /// Finished without a change (external, load without manifest change, empty diff).
+    NoChange,
+    /// Stopped by the operator.
+    Cancelled,
+}
+
+impl Status {
+    /// True when nothing more will happen without the operator.
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            Status::PrOpened | Status::NoChange | Status::Cancelled
+        )
+    }
+
+    /// The word shown in lists.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::AwaitingApproval => "awaiting approval",
+            Status::NeedsAttention => "needs attention",
+            Status::PrOpened => "pr opened",
+            Status::NoChange => "no change",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Where an incident's metrics came from, so it resumes on the same source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OriginSource {
+    /// The embedded demo, with the seed and anchor that reproduce it.
+    Demo {
+        /// Seed.
+        seed: u64,
+        /// Anchor.
+        anchor: Millis,
+    },
+    /// A config file.
+    Config {
+        /// Its path.
+        path: PathBuf,
+    },
+}
+
+/// What an incident started with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Origin {
+    /// Metric source.
+    pub source: OriginSource,
+    /// The config file the incident started with (rules, `[llm]`, `[agent]`), if any.
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    /// `heuristic` or the LLM provider/model.
+    pub planner: String,
+    /// The agent kind.
+    pub agent: String,
+    /// The forge kind.
+    pub forge: String,
+}
+
+/// The operator's approval of one exact plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Who approved (the local user).
+    pub by: String,
+    /// When.
+    pub at: Millis,
+    /// Digest of the plan approved; an edit after approval voids it.
+    pub plan_digest: String,
+}
+
+/// An incident as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Stable id (`20261128-0356-api-3f2a`).
+    pub id: String,
+    /// The service.
+    pub service: ServiceId,
+    /// The rule that flagged it.
+    pub rule: String,
+    /// The flag as it was when the incident opened.
+    pub flag: Flag,
+    /// When it opened (also the instant evidence is gathered for).
+    pub opened_at: Millis,
+    /// Where it stands.
+    pub status: Status,
+    /// What it started with.
+    pub origin: Origin,
+    /// The operator's approval, once given.
+    pub approval: Option<Approval>,
+    /// The operator's edit of the plan, if any (replaces the generated one).
+    pub plan_edit: Option<Plan>,
+    /// The pull request, once opened.
+    pub pr: Option<PullRequest>,
+    /// Why it needs attention.
+    pub error: Option<String>,
+}
+
+/// Triage's output, stored as the `evidence` step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Triage {
+    /// The evidence bundle.
+    pub evidence: Evidence,
+    /// The numbers.
+    pub signals: Signals,
+    /// The verdict and reasons.
+    pub judgement: Judgement,
+    /// The flagged metric's limit at the time.
+    pub limit: Option<f64>,
+}
+
+/// The names of the steps, in order.
+pub const STEPS: [&str; 7] = [
+    "evidence", "plan", "approval", "agent", "push", "pr", "verify",
+];
+
+/// A stable, readable incident id: onset time, service, and a short hash of
+/// the rule so two rules on one service never collide.
+pub fn incident_id(flag: &Flag) -> String {
+    let t = crate::units::rfc3339(flag.onset);
+    let date: String = t[..16].chars().filter(|c| c.is_ascii_digit()).collect();
+    let mut h: u32 = 0x811c_9dc5;
+    for b in flag.rule.bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    format!(
+        "{}-{}-{}-{:04x}",
+        &date[..8],
+        &date[8..],
+        flag.service,
+        h & 0xffff
+    )
+}
+
+/// Digest of a plan, to bind an approval to exactly what was read.
+pub fn plan_digest(plan: &Plan) -> String {
+    let text = serde_json::to_string(plan).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x1000_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Find the open incident for this flag's (service, rule), or open one.
+pub fn open_or_resume(
+    journal: &Journal,
+    flag: &Flag,
+    origin: Origin,
+    now: Millis,
+) -> Result<Incident, JournalError> {
+    let existing: Vec<Incident> = journal.incidents()?;
+    if let Some(inc) = existing
+        .into_iter()
+        .find(|i| i.service == flag.service && i.rule == flag.rule && !i.status.is_closed())
+    {
+        return Ok(inc);
+    }
+    let inc = Incident {
+        id: incident_id(flag),
+        service: flag.service.clone(),
+        rule: flag.rule.clone(),
+        flag: flag.clone(),
+        opened_at: now,
+        status: Status::Open,
+        origin,
+        approval: None,
+        plan_edit: None,
+        pr: None,
+        error: None,
+    };
+    journal.put_incident(&inc.id, &inc)?;
+    Ok(inc)
+}
+
+/// Rebuild the source and config an incident started on.
+pub fn source_for(origin: &Origin) -> anyhow::Result<(Source, Config)> {
+    let config = match &origin.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    match &origin.source {
+        OriginSource::Demo { seed, anchor } => Ok((
+            Source::Demo {
+                demo: Demo::new(*seed, *anchor),
+                clock: DemoClock::new(*anchor, 1.0),
+            },
+            config,
+        )),
+        OriginSource::Config { path } => {
+            let setup = crate::setup::Setup::resolve(&crate::setup::Globals {
+                config: Some(path.clone()),
+                speed: 1.0,
+                ..Default::default()
+            })?;
+            Ok((setup.source, config))
+        }
+    }
+}
+
+/// The planner `[llm]` names: `heuristic`, or `llm:<provider>/<model>`.
+pub fn planner_name(config: &Config) -> String {
+    match config.llm.provider.as_str() {
+        "none" => "heuristic".into(),
+        p => format!("llm:{p}/{}", config.llm.model.as_deref().unwrap_or("?")),
+    }
+}
+
+/// Build the LLM client `[llm]` describes; the key comes from the env var it names.
+pub fn llm_client(config: &Config) -> anyhow::Result<crate::plan::llm::LlmClient> {
+    use crate::plan::llm::{ApiKey, LlmClient, LlmConfig, Provider};
+    let llm = &config.llm;
+    let provider = Provider::parse(&llm.provider).ok_or_else(|| {
+        anyhow::anyhow!("llm.provider `{}` is not openai or anthropic", llm.provider)
+    })?;
+    let model = llm.model.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "llm.model is required when llm.provider is `{}`",
+            llm.provider
+        )
+    })?;
+    let api_key = match &llm.api_key_env {
+        Some(var) => Some(ApiKey::new(std::env::var(var).map_err(|_| {
+            anyhow::anyhow!(
+                "llm.api_key_env names `{var}`, but that environment variable is not set"
+            )
+        })?)),
+        None => None,
+    };
+    let base = llm
+        .base_url
+        .clone()
+        .unwrap_or_else(|| provider.default_base_url().to_string());
+    let mut cfg = LlmConfig::new(provider, base, model, api_key);
+    cfg.json_mode = provider == Provider::OpenAi;
+    Ok(LlmClient::new(cfg)?)
+}
+
+/// What a workflow run ended with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Waiting for the operator's approval.
+    AwaitingApproval,
+    /// A pull request is open.
+    PrOpened(PullRequest),
+    /// Nothing to change, and why.
+    NoChange(String),
+}
+
+/// Everything a run needs besides the incident.
+pub struct Run<'a> {
+    /// The durable step runner.
+    pub engine: &'a Engine,
+    /// The incident's source.
+    pub source: &'a Source,
+    /// Its config.
+    pub config: &'a Config,
+    /// The data dir (checkouts, forge).
+    pub data_dir: PathBuf,
+    /// Approve the plan without asking (`--yes`).
+    pub approve: bool,
+    /// Who approves.
+    pub operator: String,
+}
+
+fn policy(timeout_s: u64) -> StepPolicy {
+    StepPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(300),
+        max_delay: Duration::from_secs(10),
+        timeout: Duration::from_secs(timeout_s),
+    }
+}
+
+/// A test hook: `MEDIC_STEP_DELAY_MS` slows every step so crash tests can
+/// kill medic inside each one.
+async fn test_delay() {
+    if let Some(ms) = std::env::var("MEDIC_STEP_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+impl Run<'_> {
+    fn save(&self, inc: &Incident) -> Result<(), JournalError> {
+        self.engine.journal().put_incident(&inc.id, inc)
+    }
+
+    /// Drive the incident as far as it can go.
+    pub async fn drive(&self, id: &str) -> anyhow::Result<Outcome> {
+        let journal = self.engine.journal();
+        let mut inc: Incident = journal
+            .incident(id)?
+            .ok_or_else(|| anyhow::anyhow!("no incident `{id}` in the journal"))?;
+        let result = self.steps(&mut inc).await;
+        match &result {
+            Ok(Outcome::AwaitingApproval) => inc.status = Status::AwaitingApproval,
+            Ok(Outcome::PrOpened(pr)) => {
+                inc.status = Status::PrOpened;
+                inc.pr = Some(pr.clone());
+            }
+            Ok(Outcome::NoChange(_)) => inc.status = Status::NoChange,
+            Err(e) => match e.downcast_ref::<StepError>() {
+                Some(StepError::Cancelled) => inc.status = Status::Cancelled,
+                Some(StepError::Journal(_)) | None => {}
+                Some(_) => {
+                    inc.status = Status::NeedsAttention;
+                    inc.error = Some(format!("{e:#}"));
+                }
+            },
+        }
+        if let Ok(o) = &result {
+            inc.error = None;
+            let outcome = match o {
+                Outcome::AwaitingApproval => None,
+                Outcome::PrOpened(pr) => {
+                    Some(format!("pull request #{} opened: {}", pr.number, pr.url))
+                }
+                Outcome::NoChange(why) => Some(format!("no change: {why}")),
+            };
+            if let Some(outcome) = outcome {
+                self.engine.emit(id, EventKind::Finished { outcome })?;
+            }
+        }
+        self.save(&inc)?;
+        result
+    }
+
+    async fn steps(&self, inc: &mut Incident) -> anyhow::Result<Outcome> {
+        let id = inc.id.clone();
+        let engine = self.engine;
+
+        // 1. Evidence and verdict, for the instant the incident opened.
+        let triage: Triage = engine
+            .step(&id, "evidence", policy(120), |_| async {
+                test_delay().await;
+                self.triage(inc).await
+            })
+            .await?;
+
+        // 2. The plan (the operator's edit wins over the generated one).
+        let generated: Plan = engine
+            .step(&id, "plan", policy(300), |_| async {
+                test_delay().await;
+                if self.config.llm.provider != "none" {
+                    let client = llm_client(self.config)?;
+                    let plan = crate::plan::planner::llm_plan(
+                        &client,
+                        &inc.flag,
+                        &triage.judgement,
+                        &triage.evidence,
+                        6_000,
+                    )
+                    .await?;
+                    return Ok(plan);
+                }
+                let plan = heuristic::plan(heuristic::Input {
+                    flag: &inc.flag,
+                    judgement: &triage.judgement,
+                    evidence: &triage.evidence,
+                    signals: &triage.signals,
+                    limit: triage.limit,
+                });
+                let unknown = heuristic::unknown_citations(&plan, &triage.evidence);
+                anyhow::ensure!(
+                    unknown.is_empty(),
+                    "the plan cites evidence that does not exist: {}",
+                    unknown.join(", ")
+                );
+                Ok(plan)
+            })
+            .await?;
+        let plan = inc.plan_edit.clone().unwrap_or(generated);
+
+        if plan.mitigations.is_empty() && plan.fix_kind == crate::model::FixKind::None {
+            return Ok(Outcome::NoChange(format!(
+                "the plan changes nothing ({})",
+                plan.title
+            )));
+        }
+
+        // 3. Approval: journaled the moment it is given, bound to this exact plan.
+        let digest = plan_digest(&plan);
+        let approved = inc
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.plan_digest == digest);
+        if !approved {
+            if !self.approve {
+                engine.emit(&id, EventKind::AwaitingApproval)?;
+                return Ok(Outcome::AwaitingApproval);
+            }
+            inc.approval = Some(Approval {
+                by: self.operator.clone(),
+                at: crate::sources::wall_now(),
+                plan_digest: digest.clone(),
+            });
+            self.save(inc)?;
+            engine.emit(
+                &id,
+                EventKind::Approved {
+                    by: self.operator.clone(),
+                },
+            )?;
+        }
+        let _: String = engine
+            .step(&id, "approval", policy(10), |_| async {
+                Ok(digest.clone())
+            })
+            .await?;
+        self.deliver(inc, &plan).await
+    }
+
+    async fn triage(&self, inc: &Incident) -> anyhow::Result<Triage> {
+        let step = self.config.source.step.0;
+        let lookback = self.config.source.lookback.0;
+        let mut source = self.source.clone();
+        let snap = source.latest(inc.opened_at, lookback, step).await?;
+        let mut detector = Detector::new(self.config.rules());
+        detector.ingest(&snap);
+        let flags = detector.flags(&snap);
+        let flag = flags
+            .iter()
+            .find(|f| f.service == inc.service && f.rule == inc.rule)
+            .unwrap_or(&inc.flag);
+        let (evidence, signals, judgement) =
+            crate::triage::assess(&source, &snap, &detector, &flags, flag).await;
+        let limit = snap
+            .services
+            .iter()
+            .find(|s| s.service == inc.service)
+            .and_then(|s| flag.metric.limit().and_then(|l| s.last(l)));
+        Ok(Triage {
+            evidence,
+            signals,
+            judgement,
+            limit,
+        })
+    }
+
+    /// Agent, push, pull request, verify: the side effects, each idempotent.
+    async fn deliver(&self, inc: &mut Incident, plan: &Plan) -> anyhow::Result<Outcome> {
+        let _ = (inc, plan, &self.data_dir);
+        anyhow::bail!("the agent and forge steps are not built yet")
+    }
+
+    /// Append to the side-effect log.
+    pub fn log_effect(
+        &self,
+        incident: &str,
+        key: &str,
+        phase: &str,
+        detail: &str,
+    ) -> Result<(), JournalError> {
+        self.engine.journal().log_effect(&EffectEntry {
+            incident: incident.to_string(),
+            key: key.to_string(),
+            phase: phase.to_string(),
+            detail: detail.to_string(),
+            at: crate::sources::wall_now(),
+        })
+    }
+}
+
+/// Forward an agent's to-do list to the event stream.
+pub fn todos_event(todos: &[Todo]) -> EventKind {
+    EventKind::Todos {
+        todos: todos.to_vec(),
+    }
+}

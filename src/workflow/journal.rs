@@ -1,0 +1,427 @@
+//! The journal: every incident, step output, event, side effect and bit of
+//! UI state, durable in one embedded sled database under the data dir.
+//!
+//! sled stays behind this module's interface (records in, records out) so
+//! the store could change without touching callers. Writes that medic acts
+//! on (approvals, plan edits, side-effect intents) are flushed to disk before
+//! the call returns.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The journal format this build writes. Older journals are migrated on open.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The journal could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Another medic holds the journal.
+    #[error(
+        "the journal in {dir} is in use by another medic{pid}; stop that one first, or use another --data-dir",
+        pid = .pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The data dir.
+        dir: PathBuf,
+        /// The other process, when known and still running.
+        pid: Option<u32>,
+    },
+    /// The files are damaged.
+    #[error(
+        "the journal in {dir} is damaged ({detail}); nothing was changed. Run `medic incidents --repair` \
+         to move it aside (to {dir}/journal.damaged-<time>, kept for inspection) and start fresh; \
+         incidents in it will no longer be listed"
+    )]
+    Corrupt {
+        /// The data dir.
+        dir: PathBuf,
+        /// What sled reported.
+        detail: String,
+    },
+    /// Written by a newer medic.
+    #[error("the journal in {dir} has format {found}, newer than this medic understands ({SCHEMA_VERSION}); upgrade medic")]
+    TooNew {
+        /// The data dir.
+        dir: PathBuf,
+        /// Its version.
+        found: u32,
+    },
+    /// The disk said no (full, read-only, permissions).
+    #[error("journal in {dir}: {source}")]
+    Io {
+        /// The data dir.
+        dir: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A record could not be encoded or decoded.
+    #[error("journal record {key}: {source}")]
+    Record {
+        /// Which record.
+        key: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+}
+
+/// One entry of the side-effect log: an intent, then its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EffectEntry {
+    /// The incident.
+    pub incident: String,
+    /// The idempotency key (`push:medic/…`, `pr:medic/…`).
+    pub key: String,
+    /// `intent`, `performed` or `adopted` (found already done, not redone).
+    pub phase: String,
+    /// Details (commit id, PR number).
+    pub detail: String,
+    /// When (ms since epoch).
+    pub at: i64,
+}
+
+/// The journal: one sled database with a tree per kind of record.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    dir: PathBuf,
+    db: sled::Db,
+    incidents: sled::Tree,
+    steps: sled::Tree,
+    events: sled::Tree,
+    effects: sled::Tree,
+    ui: sled::Tree,
+}
+
+impl Journal {
+    /// Open (or create) the journal under `data_dir/journal`.
+    pub fn open(data_dir: &Path) -> Result<Journal, JournalError> {
+        let dir = data_dir.to_path_buf();
+        let io = |source| JournalError::Io {
+            dir: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let path = data_dir.join("journal");
+        let pid_file = data_dir.join("medic.pid");
+        let db = sled::Config::new()
+            .path(&path)
+            .flush_every_ms(Some(200))
+            .open()
+            .map_err(|e| classify(&dir, &pid_file, e))?;
+        let tree = |name: &str| db.open_tree(name).map_err(|e| classify(&dir, &pid_file, e));
+        let journal = Journal {
+            incidents: tree("incidents")?,
+            steps: tree("steps")?,
+            events: tree("events")?,
+            effects: tree("effects")?,
+            ui: tree("ui")?,
+            dir: dir.clone(),
+            db,
+        };
+        journal.migrate()?;
+        journal.check_ledger()?;
+        // Only for the "in use" message of the next medic; the lock is sled's.
+        let _ = std::fs::write(&pid_file, std::process::id().to_string());
+        Ok(journal)
+    }
+
+    /// sled recovers from a damaged log by dropping what follows the damage,
+    /// silently. The ledger (`journal.ids`, one incident id per line, outside
+    /// sled) turns that into a loud error: every id it lists must be readable.
+    fn check_ledger(&self) -> Result<(), JournalError> {
+        let Ok(text) = std::fs::read_to_string(self.ledger_path()) else {
+            return Ok(());
+        };
+        let missing: Vec<&str> = text
+            .lines()
+            .filter(|id| !id.is_empty())
+            .filter(|id| !matches!(self.incidents.contains_key(id), Ok(true)))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(JournalError::Corrupt {
+            dir: self.dir.clone(),
+            detail: format!(
+                "{} incident(s) recorded in journal.ids cannot be read, e.g. {}",
+                missing.len(),
+                missing[0]
+            ),
+        })
+    }
+
+    fn ledger_path(&self) -> PathBuf {
+        self.dir.join("journal.ids")
+    }
+
+    /// The data dir this journal lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn migrate(&self) -> Result<(), JournalError> {
+        let found = self
+            .db
+            .get("schema_version")
+            .map_err(|e| self.err(e))?
+            .map(|v| u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4])));
+        match found {
+            None => {
+                self.db
+                    .insert("schema_version", &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(|e| self.err(e))?;
+                self.flush()
+            }
+            Some(v) if v > SCHEMA_VERSION => Err(JournalError::TooNew {
+                dir: self.dir.clone(),
+                found: v,
+            }),
+            // Version 1 is the first format; later versions add their steps here.
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn err(&self, e: sled::Error) -> JournalError {
+        classify(&self.dir, &self.dir.join("medic.pid"), e)
+    }
+
+    /// Make everything written so far durable.
+    pub fn flush(&self) -> Result<(), JournalError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    fn put<T: Serialize>(
+        &self,
+        tree: &sled::Tree,
+        key: &str,
+        value: &T,
+    ) -> Result<(), JournalError> {
+        let bytes = serde_json::to_vec(value).map_err(|source| JournalError::Record {
+            key: key.to_string(),
+            source,
+        })?;
+        tree.insert(key, bytes).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn get<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        key: &str,
+    ) -> Result<Option<T>, JournalError> {
+        match tree.get(key).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| JournalError::Record {
+                        key: key.to_string(),
+                        source,
+                    })
+            }
+        }
+    }
+
+    fn scan<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        prefix: &str,
+    ) -> Result<Vec<T>, JournalError> {
+        tree.scan_prefix(prefix)
+            .map(|kv| {
+                let (k, v) = kv.map_err(|e| self.err(e))?;
+                serde_json::from_slice(&v).map_err(|source| JournalError::Record {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// Store an incident record (durably).
+    pub fn put_incident<T: Serialize>(&self, id: &str, record: &T) -> Result<(), JournalError> {
+        let new = !self.incidents.contains_key(id).map_err(|e| self.err(e))?;
+        self.put(&self.incidents, id, record)?;
+        self.flush()?;
+        if new {
+            use std::io::Write;
+            let io = |source| JournalError::Io {
+                dir: self.dir.clone(),
+                source,
+            };
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.ledger_path())
+                .map_err(io)?;
+            writeln!(f, "{id}").map_err(io)?;
+            f.sync_data().map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// One incident record.
+    pub fn incident<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>, JournalError> {
+        self.get(&self.incidents, id)
+    }
+
+    /// Every incident record, by id.
+    pub fn incidents<T: DeserializeOwned>(&self) -> Result<Vec<T>, JournalError> {
+        self.scan(&self.incidents, "")
+    }
+
+    /// A step's record for an incident.
+    pub fn step<T: DeserializeOwned>(
+        &self,
+        incident: &str,
+        step: &str,
+    ) -> Result<Option<T>, JournalError> {
+        self.get(&self.steps, &format!("{incident}\u{0}{step}"))
+    }
+
+    /// Store a step's record (durably: a finished step is never recomputed).
+    pub fn put_step<T: Serialize>(
+        &self,
+        incident: &str,
+        step: &str,
+        record: &T,
+    ) -> Result<(), JournalError> {
+        self.put(&self.steps, &format!("{incident}\u{0}{step}"), record)?;
+        self.flush()
+    }
+
+    /// Every step record of an incident.
+    pub fn steps<T: DeserializeOwned>(&self, incident: &str) -> Result<Vec<T>, JournalError> {
+        self.scan(&self.steps, &format!("{incident}\u{0}"))
+    }
+
+    /// Append an event to an incident's history (not flushed: events are a log, not a decision).
+    pub fn append_event<T: Serialize>(
+        &self,
+        incident: &str,
+        event: &T,
+    ) -> Result<u64, JournalError> {
+        let seq = self.db.generate_id().map_err(|e| self.err(e))?;
+        self.put(&self.events, &format!("{incident}\u{0}{seq:020}"), event)?;
+        Ok(seq)
+    }
+
+    /// An incident's events, oldest first.
+    pub fn events<T: DeserializeOwned>(&self, incident: &str) -> Result<Vec<T>, JournalError> {
+        self.scan(&self.events, &format!("{incident}\u{0}"))
+    }
+
+    /// Append to the side-effect log, durably (intents must be on disk before acting).
+    pub fn log_effect(&self, entry: &EffectEntry) -> Result<(), JournalError> {
+        let seq = self.db.generate_id().map_err(|e| self.err(e))?;
+        self.put(
+            &self.effects,
+            &format!("{}\u{0}{seq:020}", entry.incident),
+            entry,
+        )?;
+        self.flush()
+    }
+
+    /// An incident's side-effect log, oldest first.
+    pub fn effects(&self, incident: &str) -> Result<Vec<EffectEntry>, JournalError> {
+        self.scan(&self.effects, &format!("{incident}\u{0}"))
+    }
+
+    /// Store a piece of UI state (view, selection, filter).
+    pub fn put_ui<T: Serialize>(&self, key: &str, value: &T) -> Result<(), JournalError> {
+        self.put(&self.ui, key, value)
+    }
+
+    /// Read a piece of UI state.
+    pub fn ui<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, JournalError> {
+        self.get(&self.ui, key)
+    }
+}
+
+/// Turn sled's errors into ones that say what to do.
+fn classify(dir: &Path, pid_file: &Path, e: sled::Error) -> JournalError {
+    match e {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            let pid = std::fs::read_to_string(pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .filter(|p| Path::new(&format!("/proc/{p}")).exists());
+            JournalError::Locked {
+                dir: dir.to_path_buf(),
+                pid,
+            }
+        }
+        sled::Error::Io(source) => JournalError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        },
+        other => JournalError::Corrupt {
+            dir: dir.to_path_buf(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Move a damaged journal aside (`journal` → `journal.damaged-<ms>`) so the
+/// next open starts fresh. Returns where it went.
+pub fn move_aside(data_dir: &Path, now_ms: i64) -> std::io::Result<PathBuf> {
+    let from = data_dir.join("journal");
+    let to = data_dir.join(format!("journal.damaged-{now_ms}"));
+    std::fs::rename(&from, &to)?;
+    let ledger = data_dir.join("journal.ids");
+    if ledger.exists() {
+        std::fs::rename(&ledger, to.join("journal.ids"))?;
+    }
+    Ok(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let j = Journal::open(dir.path()).unwrap();
+            j.put_incident("inc-1", &serde_json::json!({"service": "api"}))
+                .unwrap();
+            j.put_step("inc-1", "plan", &"a plan").unwrap();
+            j.append_event("inc-1", &"started").unwrap();
+            j.append_event("inc-1", &"finished").unwrap();
+        }
+        let j = Journal::open(dir.path()).unwrap();
+        let inc: serde_json::Value = j.incident("inc-1").unwrap().unwrap();
+        assert_eq!(inc["service"], "api");
+        assert_eq!(
+            j.step::<String>("inc-1", "plan").unwrap().unwrap(),
+            "a plan"
+        );
+        assert_eq!(
+            j.events::<String>("inc-1").unwrap(),
+            vec!["started", "finished"]
+        );
+        assert!(j.step::<String>("inc-2", "plan").unwrap().is_none());
+    }
+
+    #[test]
+    fn steps_of_one_incident_do_not_leak_into_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        j.put_step("a", "x", &1).unwrap();
+        j.put_step("ab", "x", &2).unwrap();
+        assert_eq!(j.steps::<i32>("a").unwrap(), vec![1]);
+    }
+
+    #[test]
+    fn a_newer_journal_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let j = Journal::open(dir.path()).unwrap();
+            j.db.insert("schema_version", &99u32.to_be_bytes()).unwrap();
+            j.flush().unwrap();
+        }
+        let e = Journal::open(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("format 99"), "{e}");
+    }
+}

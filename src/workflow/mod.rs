@@ -1,0 +1,6 @@
+//! Durable incident workflows: memoized steps in a sled journal, retries,
+//! idempotent side effects, resume after a crash.
+
+pub mod engine;
+pub mod incident;
+pub mod journal;

@@ -1,0 +1,128 @@
+//! The journal as an operator meets it: approvals that wait, a journal held
+//! by another medic, a damaged journal — each a clear message and a way out.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn medic(data: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_medic"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("MEDIC_CONFIG")
+        .env_remove("MEDIC_STEP_DELAY_MS")
+        .output()
+        .expect("run medic")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn fix_without_yes_waits_for_approval_and_keeps_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = medic(dir.path(), &["fix", "api"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("waits for approval") && t.contains("medic fix api --yes"),
+        "{t}"
+    );
+    assert!(
+        t.contains("## Root cause") && t.contains("`deploy:a17be44`"),
+        "{t}"
+    );
+    let out = medic(dir.path(), &["incidents", "--json"]);
+    let line: serde_json::Value = serde_json::from_str(text(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(line["status"], "awaiting approval");
+    assert_eq!(line["steps"]["plan"], "done");
+    assert_eq!(line["steps"]["agent"], "pending");
+    // resume does not approve on the operator's behalf.
+    let out = medic(dir.path(), &["resume"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("nothing to resume"), "{}", text(&out));
+    let out = medic(dir.path(), &["incidents", "--json"]);
+    assert!(text(&out).contains("awaiting approval"));
+    // A second `fix` for the same service continues the same incident.
+    let out = medic(dir.path(), &["fix", "api"]);
+    assert!(text(&out).contains("continuing incident"), "{}", text(&out));
+    assert_eq!(
+        text(&medic(dir.path(), &["incidents", "--json"]))
+            .lines()
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_external_verdict_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = medic(dir.path(), &["fix", "email", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no change"), "{}", text(&out));
+    let out = medic(dir.path(), &["fix", "batch"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("`batch` is not flagged now"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_journal_in_use_names_the_other_medic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_medic"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["fix", "api", "--yes"])
+        .env("MEDIC_STEP_DELAY_MS", "4000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !dir.path().join("medic.pid").exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = medic(dir.path(), &["incidents"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("in use by another medic") && t.contains(&format!("pid {}", holder.id())),
+        "{t}"
+    );
+    assert!(t.contains(&dir.path().display().to_string()), "{t}");
+}
+
+#[test]
+fn a_damaged_journal_is_an_error_with_a_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(medic(dir.path(), &["fix", "api"]).status.success());
+    let db = dir.path().join("journal/db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    for b in bytes.iter_mut().step_by(7) {
+        *b ^= 0xff;
+    }
+    std::fs::write(&db, bytes).unwrap();
+    let out = medic(dir.path(), &["incidents"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("is damaged") && t.contains("medic incidents --repair"),
+        "{t}"
+    );
+    let out = medic(dir.path(), &["incidents", "--repair"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("journal.damaged-"), "{}", text(&out));
+    let out = medic(dir.path(), &["incidents"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no incidents"));
+}
