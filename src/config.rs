@@ -830,6 +830,37 @@ provider = "openai"
     }
 
     #[test]
+    fn source_auth_and_railway_keys_are_checked_with_their_position() {
+        let e = err("[source]\nbasic_auth_user_env = \"U\"\n");
+        assert!(
+            e.starts_with("medic.toml:1:") && e.contains("source.basic_auth_password_env"),
+            "{e}"
+        );
+        let e = err("[source]\nbearer_token_env = \"T\"\nbasic_auth_user_env = \"U\"\nbasic_auth_password_env = \"P\"\n");
+        assert!(
+            e.starts_with("medic.toml:2:") && e.contains("not both"),
+            "{e}"
+        );
+        let e = err("[source]\nretries = 50\n");
+        assert!(
+            e.starts_with("medic.toml:2:") && e.contains("source.retries"),
+            "{e}"
+        );
+        let e = err("[source]\nurl = \"127.0.0.1:9090\"\n");
+        assert!(
+            e.starts_with("medic.toml:2:") && e.contains("http://"),
+            "{e}"
+        );
+        let c = Config::parse(
+            "[source]\nkind = \"railway\"\nproject_id = \"p\"\nenvironment_id = \"e\"\ntoken_env = \"T\"\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.source.url(), RAILWAY_URL);
+        assert_eq!(Config::default().source.url(), PROMETHEUS_URL);
+    }
+
+    #[test]
     fn suggests_close_words_only() {
         assert_eq!(
             closest("thresold", &["threshold", "name"]),

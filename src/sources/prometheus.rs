@@ -74,8 +74,9 @@ impl Grid {
     /// The grid index of timestamp `t` (nearest instant), if on the grid.
     #[inline]
     pub fn index(&self, t: Millis) -> Option<usize> {
-        let off = t - self.start;
-        let i = (off + self.step / 2).div_euclid(self.step);
+        // Checked: a hostile body can carry any timestamp.
+        let off = t.checked_sub(self.start)?.checked_add(self.step / 2)?;
+        let i = off.div_euclid(self.step);
         (0..self.len as Millis).contains(&i).then_some(i as usize)
     }
 }
@@ -566,5 +567,136 @@ mod tests {
         assert_eq!(parse_value("inf"), None);
         assert_eq!(parse_value(""), None);
         assert_eq!(parse_value("1,5"), None);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const GRID: Grid = Grid {
+            start: 1_700_000_000_000,
+            step: 15_000,
+            len: 20,
+        };
+
+        fn sample() -> impl Strategy<Value = Option<f64>> {
+            prop_oneof![
+                3 => (-1e12f64..1e12).prop_map(Some),
+                1 => Just(Some(f64::NAN)),
+                1 => Just(Some(f64::INFINITY)),
+                1 => Just(Some(f64::NEG_INFINITY)),
+                2 => Just(None),
+            ]
+        }
+
+        fn write_value(v: f64) -> String {
+            if v.is_nan() {
+                "NaN".into()
+            } else if v == f64::INFINITY {
+                "+Inf".into()
+            } else if v == f64::NEG_INFINITY {
+                "-Inf".into()
+            } else {
+                format!("{v}")
+            }
+        }
+
+        /// A well-formed body: series with or without the label, random gaps.
+        /// Series as generated: (has the service label, value per grid instant or absent).
+        type Generated = Vec<(bool, Vec<Option<f64>>)>;
+
+        fn body() -> impl Strategy<Value = (String, Generated)> {
+            prop::collection::vec(
+                (any::<bool>(), prop::collection::vec(sample(), GRID.len)),
+                0..6,
+            )
+            .prop_map(|series| {
+                let mut out =
+                    String::from(r#"{"status":"success","data":{"resultType":"matrix","result":["#);
+                for (k, (labelled, values)) in series.iter().enumerate() {
+                    if k > 0 {
+                        out.push(',');
+                    }
+                    let metric = if *labelled {
+                        format!(r#"{{"service":"s{k}","job":"j"}}"#)
+                    } else {
+                        r#"{"job":"j"}"#.to_string()
+                    };
+                    let points: Vec<String> = values
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| {
+                            v.map(|v| {
+                                let ts = (GRID.start + i as Millis * GRID.step) as f64 / 1000.0;
+                                format!(r#"[{ts},"{}"]"#, write_value(v))
+                            })
+                        })
+                        .collect();
+                    out.push_str(&format!(
+                        r#"{{"metric":{metric},"values":[{}]}}"#,
+                        points.join(",")
+                    ));
+                }
+                out.push_str("]}}");
+                (out, series)
+            })
+        }
+
+        fn parse(bytes: &[u8]) -> Result<QueryResult, String> {
+            let mut r = QueryResult::default();
+            parse_query_range_into(bytes, &GRID, "service", &mut r).map(|_| r)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            #[test]
+            fn well_formed_answers_land_exactly_on_the_grid((text, series) in body()) {
+                let r = parse(text.as_bytes()).unwrap();
+                prop_assert_eq!(r.unlabelled, series.iter().filter(|(l, _)| !l).count());
+                for (k, (labelled, values)) in series.iter().enumerate() {
+                    if !labelled {
+                        continue;
+                    }
+                    let got = &r.series[&format!("s{k}")].values;
+                    for (g, want) in got.iter().zip(values) {
+                        match want {
+                            Some(w) if w.is_nan() => prop_assert!(g.is_nan()),
+                            Some(w) => prop_assert_eq!(g, w),
+                            None => prop_assert!(g.is_nan(), "absent is NaN"),
+                        }
+                    }
+                }
+            }
+
+            #[test]
+            fn truncated_answers_are_errors((text, _) in body(), cut in 0.0f64..1.0) {
+                let at = ((text.len() - 1) as f64 * cut) as usize;
+                prop_assert!(parse(&text.as_bytes()[..at]).is_err());
+            }
+
+            #[test]
+            fn corrupted_answers_never_panic((text, _) in body(), at in 0.0f64..1.0, byte in any::<u8>()) {
+                let mut bytes = text.into_bytes();
+                let i = ((bytes.len() - 1) as f64 * at) as usize;
+                bytes[i] = byte;
+                let _ = parse(&bytes);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+                let _ = parse(&bytes);
+            }
+
+            #[test]
+            fn arbitrary_json_shapes_never_panic(
+                ts in prop_oneof![any::<f64>().prop_map(|f| format!("{f:e}")), Just("\"1\"".to_string()), Just("null".to_string())],
+                v in prop_oneof![any::<f64>().prop_map(|f| format!("\"{f}\"")), Just("1".to_string()), Just("\"twelve\"".to_string())],
+                label in prop_oneof![Just("\"a\"".to_string()), Just("1".to_string()), Just("null".to_string())],
+            ) {
+                let body = format!(r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{"service":{label}}},"values":[[{ts},{v}]]}}]}}}}"#);
+                let _ = parse(body.as_bytes());
+            }
+        }
     }
 }

@@ -500,4 +500,52 @@ mod tests {
         assert!(q.contains("$s1: String!"));
         assert!(q.contains("s1: httpMetricsGroupedByStatus(serviceId: $s1"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn reply(status: u16, body: Vec<u8>) -> http::Reply {
+            http::Reply {
+                status,
+                content_type: "application/json".into(),
+                body,
+            }
+        }
+
+        fn metrics_body(values: &[(i64, f64)]) -> String {
+            let points: Vec<String> = values
+                .iter()
+                .map(|(ts, v)| format!(r#"{{"ts":{ts},"value":{v:?}}}"#))
+                .collect();
+            format!(
+                r#"{{"data":{{"metrics":[{{"measurement":"MEMORY_USAGE_GB","tags":{{"serviceId":"s"}},"values":[{}]}}]}}}}"#,
+                points.join(",")
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            #[test]
+            fn arbitrary_replies_never_panic(
+                status in prop_oneof![Just(200u16), Just(401), Just(429), Just(500), 100u16..600],
+                body in prop::collection::vec(any::<u8>(), 0..300),
+            ) {
+                let _ = parse_graphql::<MetricsData>(&reply(status, body));
+            }
+
+            #[test]
+            fn truncated_metrics_are_errors_and_whole_ones_parse(
+                values in prop::collection::vec((0i64..4_000_000_000, -1e9f64..1e9), 0..20),
+                cut in 0.0f64..1.0,
+            ) {
+                let body = metrics_body(&values);
+                let whole: MetricsData = parse_graphql(&reply(200, body.clone().into_bytes())).unwrap();
+                prop_assert_eq!(whole.metrics[0].values.len(), values.len());
+                let at = ((body.len() - 1) as f64 * cut) as usize;
+                prop_assert!(parse_graphql::<MetricsData>(&reply(200, body.as_bytes()[..at].to_vec())).is_err());
+            }
+        }
+    }
 }
