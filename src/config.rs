@@ -226,6 +226,10 @@ pub struct LlmConfig {
     pub model: Option<String>,
     /// Name of the env var holding the API key.
     pub api_key_env: Option<String>,
+    /// Tokens one incident may spend on the model before medic stops asking.
+    pub max_tokens_per_incident: u64,
+    /// Dollars one incident may spend (priced models only).
+    pub max_usd_per_incident: Option<f64>,
 }
 
 impl Default for LlmConfig {
@@ -235,6 +239,8 @@ impl Default for LlmConfig {
             base_url: None,
             model: None,
             api_key_env: None,
+            max_tokens_per_incident: 200_000,
+            max_usd_per_incident: None,
         }
     }
 }

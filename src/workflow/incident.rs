@@ -286,7 +286,9 @@ pub fn llm_client(config: &Config) -> anyhow::Result<crate::plan::llm::LlmClient
         .unwrap_or_else(|| provider.default_base_url().to_string());
     let mut cfg = LlmConfig::new(provider, base, model, api_key);
     cfg.json_mode = provider == Provider::OpenAi;
-    Ok(LlmClient::new(cfg)?)
+    // One budget per incident: the run stops when it is spent.
+    let budget = crate::plan::llm::Budget::new(Some(llm.max_tokens_per_incident), llm.max_usd_per_incident);
+    Ok(LlmClient::new(cfg)?.with_budget(budget))
 }
 
 /// What a workflow run ended with.
