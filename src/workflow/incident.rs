@@ -287,7 +287,8 @@ pub fn llm_client(config: &Config) -> anyhow::Result<crate::plan::llm::LlmClient
     let mut cfg = LlmConfig::new(provider, base, model, api_key);
     cfg.json_mode = provider == Provider::OpenAi;
     // One budget per incident: the run stops when it is spent.
-    let budget = crate::plan::llm::Budget::new(Some(llm.max_tokens_per_incident), llm.max_usd_per_incident);
+    let budget =
+        crate::plan::llm::Budget::new(Some(llm.max_tokens_per_incident), llm.max_usd_per_incident);
     Ok(LlmClient::new(cfg)?.with_budget(budget))
 }
 
