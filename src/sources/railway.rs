@@ -8,9 +8,11 @@
 //! Prometheus print the same `31.2 GB / 32 GB (97%)`; HTTP counts per
 //! bucket become requests per second.
 //!
-//! The query documents are checked against Railway's published schema
-//! (`railway/schema.json`) by the tests in `railway/schema_check.rs`.
+//! The query documents (`railway/queries.rs`) are checked against Railway's
+//! published schema (`railway/schema.json`) by `build.rs` on every build,
+//! and by the tests in `railway/schema_check.rs`.
 
+mod queries;
 #[cfg(test)]
 mod schema_check;
 
@@ -24,54 +26,10 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The services of an environment, a page at a time.
-pub const SERVICES_QUERY: &str = r#"query MedicServices($environmentId: String!, $after: String) {
-  environment(id: $environmentId) {
-    serviceInstances(first: 100, after: $after) {
-      edges { node { serviceId serviceName } }
-      pageInfo { hasNextPage endCursor }
-    }
-  }
-}"#;
-
-/// CPU and memory of every service in the environment, in one request.
-pub const METRICS_QUERY: &str = r#"query MedicMetrics($projectId: String!, $environmentId: String!, $startDate: DateTime!, $endDate: DateTime!, $sampleRateSeconds: Int!) {
-  metrics(
-    projectId: $projectId
-    environmentId: $environmentId
-    startDate: $startDate
-    endDate: $endDate
-    measurements: [CPU_USAGE, CPU_LIMIT, MEMORY_USAGE_GB, MEMORY_LIMIT_GB]
-    sampleRateSeconds: $sampleRateSeconds
-    averagingWindowSeconds: $sampleRateSeconds
-    groupBy: [SERVICE_ID]
-  ) {
-    measurement
-    tags { serviceId }
-    values { ts value }
-  }
-}"#;
+pub use queries::{http_query, METRICS_QUERY, SERVICES_QUERY};
 
 /// How many services one HTTP-metrics request covers (aliases per document).
 pub const HTTP_BATCH: usize = 50;
-
-/// The HTTP-metrics document for `n` services: fields `s0`…`s{n-1}`, each
-/// `httpMetricsGroupedByStatus` for the service in variable `$s{i}`.
-pub fn http_query(n: usize) -> String {
-    let mut vars = String::from(
-        "$environmentId: String!, $startDate: DateTime!, $endDate: DateTime!, $stepSeconds: Int!",
-    );
-    let mut fields = String::new();
-    for i in 0..n {
-        vars.push_str(&format!(", $s{i}: String!"));
-        fields.push_str(&format!(
-            "  s{i}: httpMetricsGroupedByStatus(serviceId: $s{i}, environmentId: $environmentId, \
-             startDate: $startDate, endDate: $endDate, stepSeconds: $stepSeconds) {{\n    \
-             statusCode\n    samples {{ ts value }}\n  }}\n"
-        ));
-    }
-    format!("query MedicHttp({vars}) {{\n{fields}}}")
-}
 
 const GB: f64 = 1e9;
 /// Re-read the service list this often; services come and go rarely.
