@@ -122,14 +122,15 @@ fn kill_9_anywhere_then_resume_does_everything_exactly_once() {
                 .into_iter()
                 .filter(|s| incs.first().is_none_or(|i| i["steps"][*s] != "done"))
                 .collect();
-            // Round-robin over the steps so every one gets its share of kills.
-            let wanted = STEPS[killed_total % STEPS.len()];
+            // Aim at the unfinished step with the fewest kills so far, so
+            // every step gets its share.
             let target = if killed_total >= kills {
                 None
-            } else if pending.contains(&wanted) {
-                Some(wanted)
             } else {
-                pending.first().copied()
+                pending
+                    .iter()
+                    .min_by_key(|s| in_flight.get(**s).copied().unwrap_or(0))
+                    .copied()
             };
             let delay = Duration::from_millis(splitmix(&mut seed) % (STEP_DELAY_MS + 40));
             let child = medic(data)
