@@ -299,6 +299,10 @@ fn fix_with_llm_config_makes_an_llm_plan() {
         "{text}"
     );
     assert!(text.contains("medic fix api --yes"), "{text}");
+    assert!(
+        text.contains("planner (llm:openai/scripted): 1 call(s), 1200 tokens"),
+        "{text}"
+    );
     let bodies = script.bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 1, "a valid plan needs no repair");
     assert_eq!(bodies[0]["model"], "scripted");

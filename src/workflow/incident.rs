@@ -414,8 +414,21 @@ impl Run<'_> {
                         &triage.evidence,
                         6_000,
                     )
-                    .await?;
-                    return Ok(plan);
+                    .await;
+                    let spent = client.budget().spent();
+                    engine.emit(
+                        &id,
+                        EventKind::Log {
+                            line: format!(
+                                "planner ({}): {} call(s), {} tokens, ${:.4}",
+                                planner_name(self.config),
+                                spent.calls,
+                                spent.tokens,
+                                spent.usd
+                            ),
+                        },
+                    )?;
+                    return Ok(plan?);
                 }
                 let plan = heuristic::plan(heuristic::Input {
                     flag: &inc.flag,
