@@ -37,6 +37,8 @@ pub struct Setup {
     pub rules: Vec<Rule>,
     /// Where the journal and local forge live.
     pub data_dir: PathBuf,
+    /// The config file, if one was given (incidents remember it for `resume`).
+    pub config_path: Option<PathBuf>,
 }
 
 impl Setup {
@@ -82,6 +84,7 @@ impl Setup {
             source,
             rules,
             data_dir,
+            config_path: globals.config.clone(),
         })
     }
 

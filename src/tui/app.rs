@@ -1,10 +1,13 @@
 //! The TUI's state and its one reducer: actions in, state out. Pure: no
 //! terminal, no I/O, so tests feed actions and read the state.
 
+use super::work::Command;
 use crate::detect::Detector;
 use crate::model::{
     AlertState, Evidence, Flag, FleetSnapshot, Metric, Millis, ServiceId, ServiceMetrics, Verdict,
 };
+use crate::model::{Plan, Todo};
+use crate::workflow::engine::{EventKind, WorkflowEvent};
 use serde::{Deserialize, Serialize};
 
 /// One service's row in the fleet table.
@@ -118,6 +121,32 @@ impl FleetView {
     }
 }
 
+/// An incident's plan and its run, as the workflow task reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkView {
+    /// The incident id.
+    pub incident: String,
+    /// Its service.
+    pub service: ServiceId,
+    /// Where it stands, in words.
+    pub status: String,
+    /// The plan, once made.
+    pub plan: Option<Plan>,
+    /// The agent's to-do list.
+    pub todos: Vec<Todo>,
+    /// The latest log lines (newest last).
+    pub log: Vec<String>,
+    /// The pull request's link, once opened.
+    pub pr: Option<String>,
+    /// True while the approval confirm is showing.
+    pub confirm: bool,
+    /// True once the operator approved the plan.
+    pub approved: bool,
+}
+
+/// How many log lines the agent pane keeps.
+const LOG_TAIL: usize = 200;
+
 /// Which screen is showing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Screen {
@@ -126,6 +155,8 @@ pub enum Screen {
     Fleet,
     /// One service's incident: chart, verdict, evidence, logs.
     Incident,
+    /// The plan, its approval and the agent's run.
+    Work,
     /// The key help.
     Help,
 }
@@ -143,6 +174,18 @@ pub enum Action {
     Bottom,
     /// Open the selected service's incident.
     Open,
+    /// Prepare the focused incident's plan (opens it in the journal).
+    Plan,
+    /// Ask to approve the plan (shows the confirm).
+    Approve,
+    /// Confirm the approval.
+    Confirm,
+    /// Dismiss the confirm.
+    Deny,
+    /// The workflow task's view of the incident.
+    Work(Box<WorkView>),
+    /// An event from a running workflow.
+    Workflow(Box<WorkflowEvent>),
     /// Show or hide the help screen.
     ToggleHelp,
     /// Go back (close help).
@@ -174,6 +217,10 @@ pub struct App {
     pub focus: Option<ServiceId>,
     /// Scroll offset of the incident's evidence pane.
     pub scroll: u16,
+    /// The incident being planned or run.
+    pub work: Option<WorkView>,
+    /// Commands for the workflow task, drained by the event loop.
+    pub outbox: Vec<Command>,
     /// The last source error, shown in the status line.
     pub error: Option<String>,
     /// Set when the operator asked to leave.
@@ -189,11 +236,11 @@ impl App {
     pub fn update(&mut self, action: Action) -> bool {
         let rows = self.fleet.as_ref().map_or(0, |f| f.rows.len());
         match action {
-            Action::Down if self.screen == Screen::Incident => {
+            Action::Down if matches!(self.screen, Screen::Incident | Screen::Work) => {
                 self.scroll = self.scroll.saturating_add(1);
                 true
             }
-            Action::Up if self.screen == Screen::Incident => {
+            Action::Up if matches!(self.screen, Screen::Incident | Screen::Work) => {
                 let next = self.scroll.saturating_sub(1);
                 std::mem::replace(&mut self.scroll, next) != next
             }
@@ -219,6 +266,89 @@ impl App {
                 self.screen = Screen::Incident;
                 true
             }
+            Action::Plan => {
+                let Some(flag) = self
+                    .focus
+                    .as_ref()
+                    .and_then(|s| self.fleet.as_ref()?.flag_of(s))
+                    .cloned()
+                else {
+                    self.error = Some("no open flag here: nothing to plan".into());
+                    return true;
+                };
+                if self.work.as_ref().is_none_or(|w| w.service != flag.service) {
+                    self.work = None;
+                }
+                self.outbox.push(Command::Prepare(flag));
+                self.screen = Screen::Work;
+                true
+            }
+            Action::Approve => match &mut self.work {
+                Some(w) if w.plan.is_some() && !w.approved => {
+                    w.confirm = true;
+                    true
+                }
+                _ => false,
+            },
+            Action::Confirm => match &mut self.work {
+                Some(w) if w.confirm => {
+                    w.confirm = false;
+                    w.approved = true;
+                    w.status = "approved: the agent is starting".into();
+                    self.outbox.push(Command::Approve(w.incident.clone()));
+                    true
+                }
+                _ => false,
+            },
+            Action::Deny => match &mut self.work {
+                Some(w) if w.confirm => {
+                    w.confirm = false;
+                    true
+                }
+                _ => false,
+            },
+            Action::Work(view) => {
+                let keep = self.work.take().filter(|w| w.incident == view.incident);
+                let mut view = *view;
+                if let Some(old) = keep {
+                    if view.todos.is_empty() {
+                        view.todos = old.todos;
+                    }
+                    if view.log.is_empty() {
+                        view.log = old.log;
+                    }
+                }
+                self.work = Some(view);
+                true
+            }
+            Action::Workflow(event) => {
+                let Some(w) = self.work.as_mut().filter(|w| w.incident == event.incident) else {
+                    return false;
+                };
+                match event.kind {
+                    EventKind::Todos { todos } => w.todos = todos,
+                    EventKind::Log { line } => w.log.push(line),
+                    EventKind::StepStarted { step, .. } => w.status = format!("running: {step}"),
+                    EventKind::StepRetrying { step, error, .. } => {
+                        w.log.push(format!("{step} failed, retrying: {error}"))
+                    }
+                    EventKind::StepFailed { step, error } => {
+                        w.status = format!("needs attention: {step}: {error}")
+                    }
+                    EventKind::Finished { outcome } => w.status = outcome,
+                    EventKind::Approved { by } => w.log.push(format!("plan approved by {by}")),
+                    EventKind::AwaitingApproval => {
+                        w.status = "the plan waits for your approval (a)".into()
+                    }
+                    EventKind::StepFinished { step, .. } => w.status = format!("done: {step}"),
+                    _ => return false,
+                }
+                if w.log.len() > LOG_TAIL {
+                    let extra = w.log.len() - LOG_TAIL;
+                    w.log.drain(..extra);
+                }
+                true
+            }
             Action::ToggleHelp => {
                 if self.screen == Screen::Help {
                     self.screen = self.previous;
@@ -231,6 +361,7 @@ impl App {
             Action::Back => {
                 let back = match self.screen {
                     Screen::Help => self.previous,
+                    Screen::Work if self.focus.is_some() => Screen::Incident,
                     _ => Screen::Fleet,
                 };
                 std::mem::replace(&mut self.screen, back) != back
@@ -350,5 +481,42 @@ pub(crate) mod tests {
         assert!(!app.update(Action::Back));
         app.update(Action::Quit);
         assert!(app.quit);
+    }
+
+    #[test]
+    fn approving_needs_a_plan_and_a_confirm_and_queues_one_command() {
+        let mut app = App::default();
+        app.update(Action::Fleet(Box::new(demo_view(1_790_000_000_000))));
+        app.update(Action::Open);
+        app.update(Action::Plan);
+        assert_eq!(app.screen, Screen::Work);
+        assert!(matches!(&app.outbox[..], [Command::Prepare(f)] if f.service.0 == "api"));
+        app.outbox.clear();
+        assert!(
+            !app.update(Action::Approve),
+            "no plan yet: nothing to approve"
+        );
+        let view = WorkView {
+            incident: "i1".into(),
+            service: ServiceId::from("api"),
+            status: "waits".into(),
+            plan: Some(crate::plan::markdown::parse("# A plan\n").unwrap()),
+            todos: vec![],
+            log: vec![],
+            pr: None,
+            confirm: false,
+            approved: false,
+        };
+        app.update(Action::Work(Box::new(view)));
+        app.update(Action::Approve);
+        assert!(app.work.as_ref().unwrap().confirm);
+        app.update(Action::Deny);
+        assert!(app.outbox.is_empty(), "cancelled: nothing sent");
+        app.update(Action::Approve);
+        app.update(Action::Confirm);
+        assert_eq!(app.outbox, vec![Command::Approve("i1".into())]);
+        assert!(!app.update(Action::Approve), "approved once is enough");
+        app.update(Action::Back);
+        assert_eq!(app.screen, Screen::Incident);
     }
 }

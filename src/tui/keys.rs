@@ -38,7 +38,12 @@ pub const BINDINGS: &[Binding] = &[
     bind("g/G", "first / last", false, Some(Screen::Fleet)),
     bind("Enter", "open incident", true, Some(Screen::Fleet)),
     bind("j/k", "scroll evidence", true, Some(Screen::Incident)),
+    bind("p", "plan a fix", true, Some(Screen::Incident)),
     bind("Esc", "back to the fleet", true, Some(Screen::Incident)),
+    bind("a", "approve the plan", true, Some(Screen::Work)),
+    bind("y/n", "confirm / cancel", true, Some(Screen::Work)),
+    bind("j/k", "scroll the plan", false, Some(Screen::Work)),
+    bind("Esc", "back to the incident", true, Some(Screen::Work)),
     bind("Esc", "back", false, Some(Screen::Help)),
     bind("?", "help", true, None),
     bind("Ctrl-L", "redraw the screen", false, None),
@@ -60,6 +65,10 @@ pub fn action_for(key: KeyEvent, screen: Screen) -> Option<Action> {
         KeyCode::Char('g') | KeyCode::Home => Action::Top,
         KeyCode::Char('G') | KeyCode::End => Action::Bottom,
         KeyCode::Enter if screen == Screen::Fleet => Action::Open,
+        KeyCode::Char('p') if screen == Screen::Incident => Action::Plan,
+        KeyCode::Char('a') if screen == Screen::Work => Action::Approve,
+        KeyCode::Char('y') if screen == Screen::Work => Action::Confirm,
+        KeyCode::Char('n') if screen == Screen::Work => Action::Deny,
         _ => return None,
     })
 }

@@ -7,6 +7,7 @@ pub mod keys;
 
 pub mod theme;
 pub mod views;
+pub mod work;
 
 use crate::detect::Detector;
 use crate::setup::Setup;
@@ -23,7 +24,13 @@ const FRAME: Duration = Duration::from_millis(33);
 /// Run the TUI until the operator quits. The terminal is restored on exit
 /// and on panic.
 pub async fn run(setup: Setup) -> anyhow::Result<()> {
-    let (tx, mut rx) = mpsc::channel::<Action>(16);
+    let (tx, mut rx) = mpsc::channel::<Action>(64);
+    let (commands, command_rx) = mpsc::channel::<work::Command>(16);
+    let workflows = tokio::spawn(work::serve(
+        work::WorkContext::new(&setup),
+        command_rx,
+        tx.clone(),
+    ));
     let collector = tokio::spawn(collect(setup, tx));
     let mut terminal = ratatui::try_init()?;
     let theme = theme::Theme::from_env();
@@ -65,11 +72,15 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         while let Ok(a) = rx.try_recv() {
             dirty |= app.update(a);
         }
+        for cmd in app.outbox.drain(..) {
+            let _ = commands.try_send(cmd);
+        }
         if app.quit {
             break Ok(());
         }
     };
     collector.abort();
+    workflows.abort();
     ratatui::restore();
     result
 }

@@ -125,7 +125,7 @@ impl StreamDecoder {
     pub(super) fn event(
         &mut self,
         ev: &SseEvent,
-        on_text: &mut dyn FnMut(&str),
+        on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<bool, StreamError> {
         self.events += 1;
         let n = self.events;

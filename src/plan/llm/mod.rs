@@ -316,7 +316,7 @@ impl LlmClient {
     pub async fn chat(
         &self,
         req: &ChatRequest,
-        mut on_text: impl FnMut(&str),
+        mut on_text: impl FnMut(&str) + Send,
     ) -> Result<ChatResponse, LlmError> {
         let ep = self.endpoint();
         let max_tokens = ep.budget.admit(req.max_tokens)?;
@@ -439,7 +439,7 @@ impl LlmClient {
         url: &str,
         attempts: u32,
         resp: reqwest::Response,
-        on_text: &mut dyn FnMut(&str),
+        on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Decoded, LlmError> {
         let mut parser = sse::SseParser::default();
         let mut decoder = match self {
@@ -567,7 +567,7 @@ impl StreamDecoder {
     fn event(
         &mut self,
         ev: &sse::SseEvent,
-        on_text: &mut dyn FnMut(&str),
+        on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<bool, StreamError> {
         match self {
             StreamDecoder::OpenAi(d) => d.event(ev, on_text),

@@ -150,7 +150,7 @@ impl StreamDecoder {
     pub(super) fn event(
         &mut self,
         ev: &SseEvent,
-        on_text: &mut dyn FnMut(&str),
+        on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<bool, StreamError> {
         let data = ev.data.trim();
         if data == "[DONE]" {

@@ -3,6 +3,7 @@
 pub mod fleet;
 pub mod help;
 pub mod incident;
+pub mod work;
 
 use super::app::{App, Screen};
 use super::keys;
@@ -38,6 +39,7 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
     match app.screen {
         Screen::Fleet => fleet::render(frame, body, app, theme),
         Screen::Incident => incident::render(frame, body, app, theme),
+        Screen::Work => work::render(frame, body, app, theme),
         Screen::Help => help::render(frame, body, theme),
     }
     render_footer(frame, footer, app, theme);
@@ -160,6 +162,36 @@ pub(crate) mod tests {
             "incident_email_120x40_mono",
             draw(&app, &Theme::mono(), 120, 40)
         );
+    }
+
+    #[test]
+    fn work_snapshot() {
+        use crate::model::{Todo, TodoStatus};
+        let mut app = demo_app();
+        app.update(Action::Open);
+        app.update(Action::Plan);
+        let plan = "# Raise api's memory limit now\n\n- severity: high\n- fix: config\n- confidence: 70%\n\n## Root cause\n\nA cache without eviction.\n\nEvidence: `metric:memory@onset`, `log:1`\n";
+        let todo = |c: &str, s| Todo {
+            id: c.into(),
+            content: c.into(),
+            status: s,
+        };
+        app.update(Action::Work(Box::new(crate::tui::app::WorkView {
+            incident: "20261128-0415-api-1f39".into(),
+            service: crate::model::ServiceId::from("api"),
+            status: "running: push".into(),
+            plan: Some(crate::plan::markdown::parse(plan).unwrap()),
+            todos: vec![
+                todo("Raise the memory limit to 48 GB", TodoStatus::Completed),
+                todo("Find the unbounded growth", TodoStatus::Pending),
+            ],
+            log: vec!["deploy/api.yaml:35: memory 32G → 48G".into()],
+            pr: None,
+            confirm: false,
+            approved: true,
+        })));
+        insta::assert_snapshot!("work_80x24", draw(&app, &Theme::mono(), 80, 24));
+        insta::assert_snapshot!("work_120x40", draw(&app, &Theme::default_colors(), 120, 40));
     }
 
     #[test]

@@ -1,0 +1,142 @@
+//! The plan and its run: the plan as the operator will approve it (root
+//! cause, confidence, cited evidence, steps, changes), then the agent's
+//! to-do list with live status, a log tail and the pull request link.
+
+use crate::model::TodoStatus;
+use crate::plan::markdown;
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+/// Draw the focused incident's plan and run into `area`.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let Some(w) = &app.work else {
+        frame.render_widget(
+            Paragraph::new("  gathering evidence and writing the plan…").style(theme.muted),
+            area,
+        );
+        return;
+    };
+    let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
+    frame.render_widget(
+        Line::from(vec![
+            Span::styled(format!(" {} ", w.service), theme.accent),
+            Span::styled(format!("incident {} · ", w.incident), theme.muted),
+            Span::styled(
+                w.status.clone(),
+                if w.approved { theme.ok } else { theme.warn },
+            ),
+        ]),
+        title,
+    );
+    let [plan_area, run_area] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(body);
+
+    let plan_text: Vec<Line> = match &w.plan {
+        Some(p) => markdown::render(p)
+            .lines()
+            .map(|l| {
+                if l.starts_with("# ") || l.starts_with("## ") {
+                    Line::styled(l.to_string(), theme.accent)
+                } else {
+                    Line::raw(l.to_string())
+                }
+            })
+            .collect(),
+        None => vec![Line::styled("no plan yet", theme.muted)],
+    };
+    let plan_title = if w.approved {
+        " plan (approved) "
+    } else {
+        " plan: a approve · Esc back "
+    };
+    frame.render_widget(
+        Paragraph::new(plan_text)
+            .wrap(Wrap { trim: false })
+            .scroll((app.scroll, 0))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border)
+                    .title(Span::styled(plan_title, theme.accent)),
+            ),
+        plan_area,
+    );
+
+    let mut lines: Vec<Line> = Vec::new();
+    if w.todos.is_empty() {
+        lines.push(Line::styled(
+            "the to-do list appears once the agent starts",
+            theme.muted,
+        ));
+    }
+    for t in &w.todos {
+        let (glyph, style) = match t.status {
+            TodoStatus::Completed => ("✔ done    ", theme.ok),
+            TodoStatus::InProgress => ("▶ working ", theme.warn),
+            TodoStatus::Failed => ("✖ failed  ", theme.crit),
+            TodoStatus::Cancelled => ("- dropped ", theme.muted),
+            TodoStatus::Pending => ("☐ pending ", theme.muted),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(glyph, style),
+            Span::raw(t.content.clone()),
+        ]));
+    }
+    if let Some(pr) = &w.pr {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            Span::styled("PR ", theme.accent),
+            Span::raw(pr.clone()),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    let room = run_area.height.saturating_sub(lines.len() as u16 + 2) as usize;
+    let start = w.log.len().saturating_sub(room);
+    for l in &w.log[start..] {
+        lines.push(Line::styled(
+            l.replace(|c: char| c.is_control(), " "),
+            theme.muted,
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border)
+                .title(Span::styled(" agent ", theme.accent)),
+        ),
+        run_area,
+    );
+
+    if w.confirm {
+        let width = 64.min(area.width.saturating_sub(4));
+        let popup = Rect {
+            x: area.x + (area.width.saturating_sub(width)) / 2,
+            y: area.y + area.height / 3,
+            width,
+            height: 5,
+        };
+        frame.render_widget(Clear, popup);
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::raw("Approve this plan? The agent edits the manifests, pushes"),
+                Line::raw(format!(
+                    "a medic/{}-… branch and opens a draft PR.",
+                    w.incident
+                )),
+                Line::styled("y approve · n cancel", theme.accent),
+            ])
+            .wrap(Wrap { trim: true })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.warn),
+            ),
+            popup,
+        );
+    }
+}
