@@ -53,12 +53,23 @@ fn display(v: Option<&Value>) -> String {
     }
 }
 
+/// Replaces the value at `key` in place, so the key's own indentation survives
+/// (`Table::insert` would re-create the key with default decoration).
+fn put(table: &mut Table, key: &str, v: Value) {
+    match table.get_mut(key) {
+        Some(item) => *item = Item::Value(v),
+        None => {
+            table.insert(key, Item::Value(v));
+        }
+    }
+}
+
 /// Sets `key` in `table`, keeping the old value's decoration; returns (before, after).
 fn set(table: &mut Table, key: &str, new: Value) -> (String, String) {
     let old = table.get(key).and_then(Item::as_value).cloned();
     let v = like(old.as_ref(), new);
     let after = display(Some(&v));
-    table.insert(key, Item::Value(v));
+    put(table, key, v);
     (display(old.as_ref()), after)
 }
 
@@ -121,7 +132,7 @@ pub(crate) fn fly_toml(text: &str, want: &Want) -> Result<Outcome, String> {
                     }
                     _ => Value::from(new_text.clone()),
                 };
-                vm.insert(key, Item::Value(like(Some(&old), new)));
+                put(vm, key, like(Some(&old), new));
                 changed.push((field, old_text, new_text));
             }
             if changed.is_empty() && out.notes.is_empty() {
