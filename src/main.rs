@@ -22,6 +22,15 @@ struct Cli {
     /// Run the demo clock N times faster than real time.
     #[arg(long, global = true, default_value_t = 1.0, value_name = "N")]
     speed: f64,
+    /// TUI colours: default, dark, light, high-contrast, mono, or a theme file (.toml).
+    #[arg(long, global = true, env = "MEDIC_THEME", value_name = "THEME")]
+    theme: Option<String>,
+    /// Use colour: auto (off when NO_COLOR is set), always, never.
+    #[arg(long, global = true, default_value = "auto", value_name = "WHEN")]
+    color: medic::tui::theme::ColorChoice,
+    /// ASCII only, for terminals without braille, blocks or box drawing.
+    #[arg(long, global = true)]
+    ascii: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -184,7 +193,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         speed: cli.speed,
     };
     match cli.command {
-        None => medic::tui::run(Setup::resolve(&globals)?).await,
+        None => {
+            let theme = medic::tui::theme::Theme::choose(cli.theme.as_deref(), cli.color)
+                .map_err(|e| UsageError(e.to_string()))?;
+            let options = medic::tui::Options {
+                theme,
+                ascii: cli.ascii,
+            };
+            medic::tui::run(Setup::resolve(&globals)?, options).await
+        }
         Some(Command::Scan { once, json }) => {
             medic::commands::scan::run(Setup::resolve(&globals)?, once, json).await
         }

@@ -1,12 +1,20 @@
 //! End to end in tmux: the real binary in a 120×40 pane, driven by keys only,
-//! from a flagged service to a draft pull request. The screen text is
-//! asserted at every stage, not just exit codes.
+//! from a flagged service to a draft pull request; then medic is killed with
+//! SIGKILL and started again, and lands on the same incident and view. The
+//! screen text is asserted at every stage, not just exit codes. The tmux
+//! server is private to the test (its own socket).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// A tmux server of our own, so options and buffers never touch the user's.
+fn socket() -> String {
+    format!("medic-e2e-{}", std::process::id())
+}
+
 fn tmux(args: &[&str]) -> String {
     let out = Command::new("tmux")
+        .args(["-L", &socket()])
         .args(args)
         .output()
         .expect("tmux is installed by .ci/run (apt-get install tmux)");
@@ -18,9 +26,25 @@ struct Session(String);
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
+            .args(["-L", &socket(), "kill-server"])
             .output();
     }
+}
+
+/// Start medic in a fresh 120×40 window `name` of the private server.
+fn start(name: &str, cmd: &str) {
+    let out = Command::new("tmux")
+        .args(["-L", &socket(), "-f", "/dev/null"])
+        .args(["new-session", "-d", "-s", name, "-x", "120", "-y", "40", cmd])
+        .output()
+        .expect("tmux is installed by .ci/run (apt-get install tmux)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // OSC 52 from the application lands in a tmux buffer, where the test can read it.
+    tmux(&["set-option", "-s", "set-clipboard", "on"]);
 }
 
 fn screen(s: &Session) -> String {
@@ -55,25 +79,7 @@ fn from_flag_to_pull_request_with_keys_only() {
         env!("CARGO_BIN_EXE_medic"),
         data.path().display()
     );
-    let out = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &cmd,
-        ])
-        .output()
-        .expect("tmux is installed by .ci/run (apt-get install tmux)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    start(&name, &cmd);
     let s = Session(name);
 
     let fleet = wait_for(&s, "flagged (4)");
@@ -86,7 +92,13 @@ fn from_flag_to_pull_request_with_keys_only() {
         "footer hints from the key table:\n{fleet}"
     );
 
-    keys(&s, "Enter"); // the first row is api
+    // `/` filters as you type; Enter keeps the filter and opens the only row.
+    keys(&s, "/");
+    keys(&s, "api");
+    let filtered = wait_for(&s, "1 of 8");
+    assert!(filtered.contains("›api"), "{filtered}");
+    keys(&s, "Enter");
+    keys(&s, "Enter");
     let incident = wait_for(&s, "verdict: actionable");
     assert!(
         incident.contains("memory-near-limit") && incident.contains("deploy:a17be44"),
@@ -108,7 +120,54 @@ fn from_flag_to_pull_request_with_keys_only() {
     assert!(done.contains("✔ done") && done.contains("48 GB"), "{done}");
     assert!(done.contains("local://forge/shop/pull/1"), "{done}");
 
-    keys(&s, "q");
+    keys(&s, "d");
+    let diff = wait_for(&s, "diff against the base");
+    assert!(diff.contains("+++ b/") && diff.contains("memory"), "{diff}");
+    keys(&s, "d");
+
+    keys(&s, "y");
+    let copied = wait_for(&s, "copied local://forge/shop/pull/1");
+    assert!(copied.contains("copied"), "{copied}");
+    let start_wait = Instant::now();
+    let mut buffer = String::new();
+    while start_wait.elapsed() < Duration::from_secs(5) && !buffer.contains("pull/1") {
+        buffer = tmux(&["show-buffer"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(buffer.trim(), "local://forge/shop/pull/1", "OSC 52 reached tmux");
+
+    // kill -9: no chance to save anything on the way out.
+    let pid = tmux(&["display-message", "-p", "-t", &s.0, "#{pane_pid}"]);
+    let killed = Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill -9 {pid}");
+    std::thread::sleep(Duration::from_millis(300));
+    let again = format!("{}-again", s.0);
+    start(&again, &cmd);
+    let s2 = Session(again);
+    let back = wait_for(&s2, "local://forge/shop/pull/1");
+    assert!(
+        back.contains("# Raise api's memory limit now") && back.contains("incident 2"),
+        "the same incident and view after a restart:\n{back}"
+    );
+    assert!(back.contains("pr opened"), "{back}");
+    keys(&s2, "Escape");
+    let incident = wait_for(&s2, "verdict: actionable");
+    assert!(incident.contains("memory-near-limit"), "{incident}");
+    keys(&s2, "Escape");
+    let fleet = wait_for(&s2, "/api · 1 of 8");
+    assert!(fleet.contains("›api"), "the filter and selection came back too:\n{fleet}");
+    keys(&s2, ":");
+    keys(&s2, "incidents");
+    keys(&s2, "Enter");
+    let list = wait_for(&s2, "incidents (1)");
+    assert!(list.contains("pr opened") && list.contains("api"), "{list}");
+
+    keys(&s2, ":");
+    keys(&s2, "q");
+    keys(&s2, "Enter");
     std::thread::sleep(Duration::from_millis(500));
     let out = Command::new(env!("CARGO_BIN_EXE_medic"))
         .arg("--data-dir")

@@ -1,6 +1,9 @@
 //! The TUI's state and its one reducer: actions in, state out. Pure: no
 //! terminal, no I/O, so tests feed actions and read the state.
 
+use super::input::{self, Input, InputKind, PaletteCommand};
+use super::resume::UiState;
+use super::theme::Theme;
 use super::work::Command;
 use crate::detect::Detector;
 use crate::model::{
@@ -142,6 +145,23 @@ pub struct WorkView {
     pub confirm: bool,
     /// True once the operator approved the plan.
     pub approved: bool,
+    /// The agent's diff against the base, once it ran.
+    pub diff: Option<String>,
+}
+
+/// One incident in the `:incidents` list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentRow {
+    /// The incident id.
+    pub id: String,
+    /// Its service.
+    pub service: String,
+    /// The rule that flagged it.
+    pub rule: String,
+    /// Where it stands, in a word or two.
+    pub status: String,
+    /// The pull request's link, if any.
+    pub pr: Option<String>,
 }
 
 /// How many log lines the agent pane keeps.
@@ -159,6 +179,8 @@ pub enum Screen {
     Work,
     /// The key help.
     Help,
+    /// The journal's incidents (`:incidents`).
+    Incidents,
 }
 
 /// Everything the operator can do, as data (keys map to these; tests feed them).
@@ -200,6 +222,34 @@ pub enum Action {
     SourceError(String),
     /// Leave medic.
     Quit,
+    /// Open the prompt: `/` filter or search, `:` command.
+    StartInput(InputKind),
+    /// A character typed into the prompt.
+    InputChar(char),
+    /// Delete the prompt's last character.
+    InputBackspace,
+    /// Accept the prompt.
+    InputSubmit,
+    /// Close the prompt without acting (a filter or search is cleared).
+    InputCancel,
+    /// Jump to the next search hit.
+    NextMatch,
+    /// Jump to the previous search hit.
+    PrevMatch,
+    /// Edit the plan in `$VISUAL`/`$EDITOR` (the event loop suspends the terminal).
+    Edit,
+    /// Reject the plan and make a new one.
+    Regenerate,
+    /// Show or hide the agent's diff.
+    ToggleDiff,
+    /// Stop the running workflow.
+    Cancel,
+    /// Copy the pull request's link (OSC 52, works over SSH).
+    Copy,
+    /// The journal's incidents, for `:incidents`.
+    Incidents(Vec<IncidentRow>),
+    /// The UI state saved by the last run (`None`: nothing saved).
+    Restore(Option<Box<UiState>>),
 }
 
 /// The TUI's whole state.
@@ -229,18 +279,71 @@ pub struct App {
     pub full_redraw: bool,
     /// Use ASCII instead of Unicode glyphs and blocks.
     pub ascii: bool,
+    /// The colours.
+    pub theme: Theme,
+    /// The prompt being typed, if any.
+    pub input: Option<Input>,
+    /// The fleet filter (empty: every service).
+    pub filter: String,
+    /// The incident view's log search (empty: none).
+    pub search: String,
+    /// Which search hit is current.
+    pub search_hit: usize,
+    /// True right after a search or `n`/`N`: the view scrolls to the hit.
+    pub search_jump: bool,
+    /// The `:incidents` list.
+    pub incidents: Vec<IncidentRow>,
+    /// Selected row of the `:incidents` list.
+    pub incident_selected: usize,
+    /// A one-line answer to the operator (palette results, copies).
+    pub notice: Option<String>,
+    /// Set once the saved UI state was applied (nothing is saved before).
+    pub restored: bool,
+    /// The service to select once the fleet arrives (from the saved state).
+    pub want_selected: Option<ServiceId>,
+    /// Set by `e`: the event loop opens the editor, then clears it.
+    pub edit_requested: bool,
+    /// Set by `y`: the event loop copies this text, then clears it.
+    pub copy_requested: Option<String>,
+    /// Show the agent's diff instead of the plan.
+    pub show_diff: bool,
+    /// The theme chosen in the palette (remembered across restarts).
+    pub palette_theme: Option<String>,
+}
+
+impl Default for Theme {
+    fn default() -> Theme {
+        Theme::default_colors()
+    }
 }
 
 impl App {
     /// Apply one action; returns true when the screen must be redrawn.
     pub fn update(&mut self, action: Action) -> bool {
-        let rows = self.fleet.as_ref().map_or(0, |f| f.rows.len());
+        let rows = if self.screen == Screen::Incidents {
+            self.incidents.len()
+        } else {
+            self.visible_rows().len()
+        };
+        if !matches!(
+            action,
+            Action::Fleet(_) | Action::Workflow(_) | Action::Work(_) | Action::Resize(..)
+        ) {
+            self.notice = None;
+        }
+        if self.screen == Screen::Incidents {
+            if let Some(done) = self.update_incidents(&action, rows) {
+                return done;
+            }
+        }
         match action {
             Action::Down if matches!(self.screen, Screen::Incident | Screen::Work) => {
+                self.search_jump = false;
                 self.scroll = self.scroll.saturating_add(1);
                 true
             }
             Action::Up if matches!(self.screen, Screen::Incident | Screen::Work) => {
+                self.search_jump = false;
                 let next = self.scroll.saturating_sub(1);
                 std::mem::replace(&mut self.scroll, next) != next
             }
@@ -263,6 +366,7 @@ impl App {
                 };
                 self.focus = Some(row.service.clone());
                 self.scroll = 0;
+                self.search.clear();
                 self.screen = Screen::Incident;
                 true
             }
@@ -294,6 +398,7 @@ impl App {
                 Some(w) if w.confirm => {
                     w.confirm = false;
                     w.approved = true;
+                    self.show_diff = false;
                     w.status = "approved: the agent is starting".into();
                     self.outbox.push(Command::Approve(w.incident.clone()));
                     true
@@ -359,11 +464,20 @@ impl App {
                 true
             }
             Action::Back => {
+                if self.screen == Screen::Work && self.show_diff {
+                    self.show_diff = false;
+                    return true;
+                }
+                if self.screen == Screen::Incident && !self.search.is_empty() {
+                    self.search.clear();
+                    return true;
+                }
                 let back = match self.screen {
                     Screen::Help => self.previous,
                     Screen::Work if self.focus.is_some() => Screen::Incident,
                     _ => Screen::Fleet,
                 };
+                self.scroll = 0;
                 std::mem::replace(&mut self.screen, back) != back
             }
             Action::Redraw => {
@@ -379,11 +493,13 @@ impl App {
                     .and_then(|f| f.rows.get(self.selected))
                     .map(|r| r.service.clone());
                 let changed = self.fleet.as_ref() != Some(&*view) || self.error.is_some();
-                self.selected = selected
-                    .and_then(|s| view.rows.iter().position(|r| r.service == s))
-                    .unwrap_or(self.selected.min(view.rows.len().saturating_sub(1)));
+                let selected = self.want_selected.take().or(selected);
                 self.fleet = Some(*view);
                 self.error = None;
+                let visible = self.visible_rows();
+                self.selected = selected
+                    .and_then(|s| visible.iter().position(|r| r.service == s))
+                    .unwrap_or(self.selected.min(visible.len().saturating_sub(1)));
                 changed
             }
             Action::SourceError(e) => {
@@ -398,12 +514,273 @@ impl App {
                 self.quit = true;
                 false
             }
+            Action::StartInput(kind) => {
+                let kind = match (kind, self.screen) {
+                    (InputKind::Command, _) => InputKind::Command,
+                    (_, Screen::Fleet) => InputKind::Filter,
+                    (_, Screen::Incident) => InputKind::Search,
+                    _ => return false,
+                };
+                let text = match kind {
+                    InputKind::Filter => self.filter.clone(),
+                    InputKind::Search => self.search.clone(),
+                    InputKind::Command => String::new(),
+                };
+                self.input = Some(Input { kind, text });
+                true
+            }
+            Action::InputChar(c) => self.edit_input(|t| t.push(c)),
+            Action::InputBackspace => self.edit_input(|t| {
+                t.pop();
+            }),
+            Action::InputCancel => {
+                let Some(input) = self.input.take() else {
+                    return false;
+                };
+                match input.kind {
+                    InputKind::Filter => self.set_filter(String::new()),
+                    InputKind::Search => self.search.clear(),
+                    InputKind::Command => {}
+                }
+                true
+            }
+            Action::InputSubmit => {
+                let Some(input) = self.input.take() else {
+                    return false;
+                };
+                if input.kind == InputKind::Command {
+                    self.run_palette(&input.text);
+                } else if input.kind == InputKind::Search {
+                    self.search_hit = 0;
+                    self.search_jump = !self.search.is_empty();
+                }
+                true
+            }
+            Action::NextMatch | Action::PrevMatch if !self.search.is_empty() => {
+                self.search_hit = if action == Action::NextMatch {
+                    self.search_hit.wrapping_add(1)
+                } else {
+                    self.search_hit.wrapping_sub(1)
+                };
+                self.search_jump = true;
+                true
+            }
+            Action::NextMatch | Action::PrevMatch => false,
+            Action::Edit => match &self.work {
+                Some(w) if w.plan.is_some() && !w.approved => {
+                    self.edit_requested = true;
+                    true
+                }
+                Some(w) if w.approved => {
+                    self.notice = Some("approved plans are not edited; cancel (c) first".into());
+                    true
+                }
+                _ => false,
+            },
+            Action::Regenerate => match &mut self.work {
+                Some(w) if !w.approved => {
+                    w.plan = None;
+                    w.status = "making a new plan…".into();
+                    self.outbox.push(Command::Regenerate(w.incident.clone()));
+                    true
+                }
+                Some(_) => {
+                    self.notice =
+                        Some("approved plans are not regenerated; cancel (c) first".into());
+                    true
+                }
+                None => false,
+            },
+            Action::ToggleDiff => match &self.work {
+                Some(w) if w.diff.is_some() => {
+                    self.show_diff = !self.show_diff;
+                    self.scroll = 0;
+                    true
+                }
+                Some(_) => {
+                    self.notice = Some("no diff yet: the agent has not run".into());
+                    true
+                }
+                None => false,
+            },
+            Action::Cancel => match &mut self.work {
+                Some(w) if w.approved && w.pr.is_none() => {
+                    w.status = "cancelling…".into();
+                    self.outbox.push(Command::Cancel(w.incident.clone()));
+                    true
+                }
+                _ => false,
+            },
+            Action::Copy => {
+                let Some(link) = self.work.as_ref().and_then(|w| w.pr.clone()) else {
+                    self.notice = Some("no pull request yet: nothing to copy".into());
+                    return true;
+                };
+                self.notice = Some(format!("copied {link}"));
+                self.copy_requested = Some(link);
+                true
+            }
+            Action::Incidents(list) => {
+                self.incident_selected = self.incident_selected.min(list.len().saturating_sub(1));
+                self.incidents = list;
+                true
+            }
+            Action::Restore(saved) => {
+                self.restored = true;
+                let Some(ui) = saved else {
+                    return false;
+                };
+                self.apply(*ui);
+                true
+            }
         }
+    }
+
+    /// Keys on the `:incidents` list; `None` when the key is not the list's.
+    fn update_incidents(&mut self, action: &Action, rows: usize) -> Option<bool> {
+        let sel = &mut self.incident_selected;
+        let next = match action {
+            Action::Down => (*sel + 1).min(rows.saturating_sub(1)),
+            Action::Up => sel.saturating_sub(1),
+            Action::Top => 0,
+            Action::Bottom => rows.saturating_sub(1),
+            Action::Open => {
+                let row = self.incidents.get(*sel)?.clone();
+                self.focus = Some(ServiceId::from(row.service.as_str()));
+                self.outbox.push(Command::Show(row.id));
+                self.screen = Screen::Work;
+                self.scroll = 0;
+                return Some(true);
+            }
+            _ => return None,
+        };
+        Some(std::mem::replace(sel, next) != next)
+    }
+
+    fn edit_input(&mut self, f: impl FnOnce(&mut String)) -> bool {
+        let Some(input) = &mut self.input else {
+            return false;
+        };
+        f(&mut input.text);
+        let text = input.text.clone();
+        // Filter and search follow the typing, so the operator sees the effect at once.
+        match input.kind {
+            InputKind::Filter => self.set_filter(text),
+            InputKind::Search => self.search = text,
+            InputKind::Command => {}
+        }
+        true
+    }
+
+    fn set_filter(&mut self, filter: String) {
+        let selected = self.selected_row().map(|r| r.service.clone());
+        self.filter = filter;
+        let visible = self.visible_rows();
+        self.selected = selected
+            .and_then(|s| visible.iter().position(|r| r.service == s))
+            .unwrap_or(0);
+    }
+
+    fn run_palette(&mut self, line: &str) {
+        match input::parse(line) {
+            Ok(PaletteCommand::Quit) => self.quit = true,
+            Ok(PaletteCommand::Incidents) => {
+                self.outbox.push(Command::ListIncidents);
+                self.screen = Screen::Incidents;
+            }
+            Ok(PaletteCommand::Fleet) => self.screen = Screen::Fleet,
+            Ok(PaletteCommand::Help) => {
+                if self.screen != Screen::Help {
+                    self.previous = self.screen;
+                }
+                self.screen = Screen::Help;
+            }
+            Ok(PaletteCommand::Ascii) => self.ascii = !self.ascii,
+            Ok(PaletteCommand::Theme(name)) => match Theme::builtin(&name) {
+                Some(t) => {
+                    self.theme = t;
+                    self.palette_theme = Some(name.clone());
+                    self.notice = Some(format!("theme {name}"));
+                }
+                None => {
+                    self.notice = Some(format!(
+                        "no theme {name}; built in: {}",
+                        super::theme::names().join(", ")
+                    ))
+                }
+            },
+            Err(e) => self.notice = Some(e),
+        }
+    }
+
+    /// The fleet rows the filter lets through, in table order.
+    pub fn visible_rows(&self) -> Vec<&ServiceRow> {
+        let Some(fleet) = &self.fleet else {
+            return Vec::new();
+        };
+        fleet
+            .rows
+            .iter()
+            .filter(|r| {
+                self.filter.is_empty()
+                    || input::contains(&r.service.0, &self.filter)
+                    || input::contains(r.state.word(), &self.filter)
+                    || r.verdict
+                        .is_some_and(|v| input::contains(v.word(), &self.filter))
+            })
+            .collect()
     }
 
     /// The selected service's row.
     pub fn selected_row(&self) -> Option<&ServiceRow> {
-        self.fleet.as_ref()?.rows.get(self.selected)
+        self.visible_rows().get(self.selected).copied()
+    }
+
+    /// What survives a restart.
+    pub fn ui_state(&self) -> UiState {
+        let screen = match self.screen {
+            Screen::Help => self.previous,
+            s => s,
+        };
+        UiState {
+            screen,
+            selected: self.selected_row().map(|r| r.service.0.clone()),
+            focus: self.focus.as_ref().map(|s| s.0.clone()),
+            scroll: self.scroll,
+            filter: self.filter.clone(),
+            search: self.search.clone(),
+            incident: self.work.as_ref().map(|w| w.incident.clone()),
+            theme: self.palette_theme.clone(),
+        }
+    }
+
+    fn apply(&mut self, ui: UiState) {
+        self.screen = match ui.screen {
+            Screen::Help => Screen::Fleet,
+            s => s,
+        };
+        self.focus = ui.focus.map(|s| ServiceId::from(s.as_str()));
+        self.scroll = ui.scroll;
+        self.filter = ui.filter;
+        self.search = ui.search;
+        self.want_selected = ui.selected.map(|s| ServiceId::from(s.as_str()));
+        if let Some(t) = ui.theme.as_deref().and_then(Theme::builtin) {
+            self.theme = t;
+            self.palette_theme = ui.theme;
+        }
+        if self.screen == Screen::Work && ui.incident.is_none() {
+            self.screen = if self.focus.is_some() {
+                Screen::Incident
+            } else {
+                Screen::Fleet
+            };
+        }
+        if self.screen == Screen::Incidents {
+            self.outbox.push(Command::ListIncidents);
+        }
+        if let Some(id) = ui.incident {
+            self.outbox.push(Command::Show(id));
+        }
     }
 }
 
@@ -506,6 +883,7 @@ pub(crate) mod tests {
             pr: None,
             confirm: false,
             approved: false,
+            diff: None,
         };
         app.update(Action::Work(Box::new(view)));
         app.update(Action::Approve);
@@ -518,5 +896,188 @@ pub(crate) mod tests {
         assert!(!app.update(Action::Approve), "approved once is enough");
         app.update(Action::Back);
         assert_eq!(app.screen, Screen::Incident);
+    }
+
+    fn typed(app: &mut App, kind: InputKind, text: &str) {
+        app.update(Action::StartInput(kind));
+        for c in text.chars() {
+            app.update(Action::InputChar(c));
+        }
+    }
+
+    #[test]
+    fn the_filter_narrows_the_fleet_as_you_type_and_esc_clears_it() {
+        let mut app = App::default();
+        app.update(Action::Fleet(Box::new(demo_view(1_790_000_000_000))));
+        typed(&mut app, InputKind::Filter, "fir");
+        assert_eq!(app.filter, "fir");
+        let names: Vec<_> = app
+            .visible_rows()
+            .iter()
+            .map(|r| r.service.0.clone())
+            .collect();
+        assert_eq!(
+            names,
+            ["api", "checkout", "email", "web"],
+            "state word matches"
+        );
+        app.update(Action::InputBackspace);
+        app.update(Action::InputBackspace);
+        app.update(Action::InputBackspace);
+        typed(&mut app, InputKind::Filter, "WEB");
+        app.update(Action::InputSubmit);
+        assert!(app.input.is_none());
+        assert_eq!(app.visible_rows().len(), 1);
+        app.update(Action::Open);
+        assert_eq!(
+            app.focus,
+            Some(ServiceId::from("web")),
+            "Enter opens the filtered row"
+        );
+        app.update(Action::Back);
+        app.update(Action::StartInput(InputKind::Filter));
+        app.update(Action::InputCancel);
+        assert_eq!(app.filter, "");
+        assert_eq!(app.visible_rows().len(), 8);
+        assert_eq!(
+            app.selected_row().unwrap().service.0,
+            "web",
+            "selection kept"
+        );
+    }
+
+    #[test]
+    fn search_hits_cycle_with_n_and_scrolling_releases_the_jump() {
+        let mut app = App::default();
+        app.update(Action::Fleet(Box::new(demo_view(1_790_000_000_000))));
+        app.update(Action::Open);
+        typed(&mut app, InputKind::Filter, "error");
+        assert_eq!(app.search, "error", "/ on an incident searches");
+        assert!(app.filter.is_empty());
+        app.update(Action::InputSubmit);
+        assert!(app.search_jump);
+        app.update(Action::NextMatch);
+        app.update(Action::NextMatch);
+        assert_eq!(app.search_hit, 2);
+        app.update(Action::PrevMatch);
+        assert_eq!(app.search_hit, 1);
+        app.update(Action::Down);
+        assert!(!app.search_jump);
+        app.update(Action::Back);
+        assert!(app.search.is_empty(), "Esc clears the search first");
+        assert_eq!(app.screen, Screen::Incident);
+    }
+
+    #[test]
+    fn the_palette_switches_themes_lists_incidents_and_quits() {
+        let mut app = App::default();
+        typed(&mut app, InputKind::Command, "theme mono");
+        app.update(Action::InputSubmit);
+        assert_eq!(app.theme.name, "mono");
+        assert_eq!(app.ui_state().theme.as_deref(), Some("mono"));
+        typed(&mut app, InputKind::Command, "incidnts");
+        app.update(Action::InputSubmit);
+        assert!(app.notice.as_deref().unwrap().contains("unknown command"));
+        typed(&mut app, InputKind::Command, "incidents");
+        app.update(Action::InputSubmit);
+        assert_eq!(app.screen, Screen::Incidents);
+        assert_eq!(app.outbox, vec![Command::ListIncidents]);
+        app.outbox.clear();
+        app.update(Action::Incidents(vec![IncidentRow {
+            id: "i1".into(),
+            service: "api".into(),
+            rule: "memory-near-limit".into(),
+            status: "pr opened".into(),
+            pr: Some("local://pr/1".into()),
+        }]));
+        app.update(Action::Open);
+        assert_eq!(app.screen, Screen::Work);
+        assert_eq!(app.outbox, vec![Command::Show("i1".into())]);
+        typed(&mut app, InputKind::Command, "q");
+        app.update(Action::InputSubmit);
+        assert!(app.quit);
+    }
+
+    fn work(approved: bool, pr: Option<&str>, diff: Option<&str>) -> WorkView {
+        WorkView {
+            incident: "i1".into(),
+            service: ServiceId::from("api"),
+            status: "s".into(),
+            plan: Some(crate::plan::markdown::parse("# A plan\n").unwrap()),
+            todos: vec![],
+            log: vec![],
+            pr: pr.map(str::to_string),
+            confirm: false,
+            approved,
+            diff: diff.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn edit_regenerate_cancel_diff_and_copy_respect_the_approval() {
+        let mut app = App::default();
+        app.update(Action::Work(Box::new(work(false, None, None))));
+        app.update(Action::Edit);
+        assert!(app.edit_requested);
+        app.update(Action::Regenerate);
+        assert_eq!(app.outbox, vec![Command::Regenerate("i1".into())]);
+        assert!(app.work.as_ref().unwrap().plan.is_none());
+        app.outbox.clear();
+        app.update(Action::Cancel);
+        assert!(app.outbox.is_empty(), "nothing runs before approval");
+        app.update(Action::ToggleDiff);
+        assert!(!app.show_diff && app.notice.is_some());
+
+        let mut app = App::default();
+        app.update(Action::Work(Box::new(work(true, None, Some("+x")))));
+        app.screen = Screen::Work;
+        app.update(Action::Edit);
+        assert!(!app.edit_requested, "approved plans are not edited");
+        app.update(Action::Regenerate);
+        assert!(app.outbox.is_empty());
+        app.update(Action::ToggleDiff);
+        assert!(app.show_diff);
+        app.update(Action::Back);
+        assert!(!app.show_diff, "Esc closes the diff first");
+        app.update(Action::Cancel);
+        assert_eq!(app.outbox, vec![Command::Cancel("i1".into())]);
+        app.update(Action::Copy);
+        assert!(app.copy_requested.is_none(), "no PR, nothing copied");
+
+        app.update(Action::Work(Box::new(work(
+            true,
+            Some("local://pr/1"),
+            Some("+x"),
+        ))));
+        app.update(Action::Copy);
+        assert_eq!(app.copy_requested.as_deref(), Some("local://pr/1"));
+    }
+
+    #[test]
+    fn the_ui_state_round_trips_and_lands_where_it_was_left() {
+        let mut app = App::default();
+        app.update(Action::Fleet(Box::new(demo_view(1_790_000_000_000))));
+        app.update(Action::Restore(None));
+        assert!(app.restored);
+        app.update(Action::Down);
+        app.update(Action::Down);
+        app.update(Action::Open);
+        app.update(Action::Work(Box::new(work(false, None, None))));
+        app.screen = Screen::Work;
+        let saved = app.ui_state();
+        assert_eq!(saved.screen, Screen::Work);
+        assert_eq!(saved.focus.as_deref(), Some("batch"));
+        assert_eq!(saved.incident.as_deref(), Some("i1"));
+        let json = serde_json::to_string(&saved).unwrap();
+
+        let mut again = App::default();
+        again.update(Action::Restore(Some(Box::new(
+            serde_json::from_str(&json).unwrap(),
+        ))));
+        assert_eq!(again.screen, Screen::Work);
+        assert_eq!(again.outbox, vec![Command::Show("i1".into())]);
+        again.update(Action::Fleet(Box::new(demo_view(1_790_000_000_000))));
+        assert_eq!(again.selected_row().unwrap().service.0, "batch");
+        assert_eq!(again.ui_state().selected, saved.selected);
     }
 }

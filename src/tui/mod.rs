@@ -3,8 +3,11 @@
 //! ~30 frames/s, synchronized output, no mouse capture).
 
 pub mod app;
+pub mod clipboard;
+pub mod editor;
+pub mod input;
 pub mod keys;
-
+pub mod resume;
 pub mod theme;
 pub mod views;
 pub mod work;
@@ -13,6 +16,7 @@ use crate::detect::Detector;
 use crate::setup::Setup;
 use app::{Action, App, FleetView};
 use futures_util::StreamExt;
+use keys::Mode;
 use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
 use ratatui::crossterm::{execute, terminal};
 use std::time::{Duration, Instant};
@@ -20,44 +24,80 @@ use tokio::sync::mpsc;
 
 /// The fastest medic redraws (~30 fps); bursts of changes coalesce into one frame.
 const FRAME: Duration = Duration::from_millis(33);
+/// A burst of resize events (a window being dragged) draws once, this long after the last.
+const RESIZE_SETTLE: Duration = Duration::from_millis(60);
+
+/// How the operator asked the TUI to look.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The colours (`--theme`, `--color`, `NO_COLOR`).
+    pub theme: theme::Theme,
+    /// `--ascii`: no braille, blocks or box-drawing glyphs beyond ASCII.
+    pub ascii: bool,
+}
 
 /// Run the TUI until the operator quits. The terminal is restored on exit
 /// and on panic.
-pub async fn run(setup: Setup) -> anyhow::Result<()> {
+pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Action>(64);
     let (commands, command_rx) = mpsc::channel::<work::Command>(16);
+    let (ui_tx, ui_rx) = mpsc::channel::<resume::UiState>(8);
+    let (cancel_tx, cancel_rx) = mpsc::channel::<String>(4);
     let workflows = tokio::spawn(work::serve(
         work::WorkContext::new(&setup),
         command_rx,
+        work::Controls {
+            ui: ui_rx,
+            cancel: cancel_rx,
+        },
         tx.clone(),
     ));
     let collector = tokio::spawn(collect(setup, tx));
     let mut terminal = ratatui::try_init()?;
-    let theme = theme::Theme::from_env();
-    let mut app = App::default();
+    let mut app = App {
+        theme: options.theme,
+        ascii: options.ascii,
+        ..App::default()
+    };
     let mut events = EventStream::new();
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
+    let mut settle_until = Instant::now();
+    let mut saved_ui = app.ui_state();
     let result = loop {
         if dirty {
-            let wait = FRAME.saturating_sub(last_draw.elapsed());
+            let wait = FRAME
+                .saturating_sub(last_draw.elapsed())
+                .max(settle_until.saturating_duration_since(Instant::now()));
             if wait.is_zero() {
                 if app.full_redraw {
                     app.full_redraw = false;
                     terminal.clear()?;
                 }
                 execute!(std::io::stdout(), terminal::BeginSynchronizedUpdate)?;
-                terminal.draw(|f| views::render(f, &app, &theme))?;
+                terminal.draw(|f| views::render(f, &app, &app.theme))?;
                 execute!(std::io::stdout(), terminal::EndSynchronizedUpdate)?;
                 last_draw = Instant::now();
                 dirty = false;
             }
         }
-        let frame_due = FRAME.saturating_sub(last_draw.elapsed());
+        let frame_due = FRAME
+            .saturating_sub(last_draw.elapsed())
+            .max(settle_until.saturating_duration_since(Instant::now()));
+        let mode = if app.input.is_some() {
+            Mode::Typing
+        } else if app.work.as_ref().is_some_and(|w| w.confirm) {
+            Mode::Confirming
+        } else {
+            Mode::Normal
+        };
         let action = tokio::select! {
             ev = events.next() => match ev {
-                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => keys::action_for(k, app.screen),
-                Some(Ok(Event::Resize(w, h))) => Some(Action::Resize(w, h)),
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => keys::action_for(k, app.screen, mode),
+                Some(Ok(Event::Resize(w, h))) => {
+                    settle_until = Instant::now() + RESIZE_SETTLE;
+                    Some(Action::Resize(w, h))
+                }
                 Some(Ok(_)) => None,
                 Some(Err(e)) => break Err(anyhow::Error::from(e).context("reading the terminal")),
                 None => break Ok(()),
@@ -73,15 +113,53 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             dirty |= app.update(a);
         }
         for cmd in app.outbox.drain(..) {
-            let _ = commands.try_send(cmd);
+            let _ = match cmd {
+                work::Command::Cancel(id) => cancel_tx.try_send(id).map_err(|_| ()),
+                cmd => commands.try_send(cmd).map_err(|_| ()),
+            };
+        }
+        if let Some(text) = app.copy_requested.take() {
+            clipboard::copy(&text);
+        }
+        if std::mem::take(&mut app.edit_requested) {
+            // The editor owns the terminal meanwhile: stop reading keys, restore, run, take it back.
+            drop(events);
+            ratatui::restore();
+            let edited = editor::edit_plan(&app).await;
+            terminal = ratatui::try_init()?;
+            events = EventStream::new();
+            app.full_redraw = true;
+            dirty = true;
+            match edited {
+                Ok(Some((incident, markdown))) => {
+                    let _ = commands.try_send(work::Command::EditPlan { incident, markdown });
+                }
+                Ok(None) => app.notice = Some("plan unchanged".into()),
+                Err(e) => app.notice = Some(format!("editor: {e}")),
+            }
+        }
+        // Where the operator is survives a restart (saved once the last run's state is applied).
+        if app.restored {
+            let ui = app.ui_state();
+            if ui != saved_ui {
+                let _ = ui_tx.try_send(ui.clone());
+                saved_ui = ui;
+            }
         }
         if app.quit {
             break Ok(());
         }
     };
     collector.abort();
-    workflows.abort();
+    // Closing the channels lets the workflow task finish writing the UI state.
+    drop((commands, ui_tx, cancel_tx));
     ratatui::restore();
+    if tokio::time::timeout(Duration::from_secs(1), workflows)
+        .await
+        .is_err()
+    {
+        // A workflow is mid-step: the journal resumes it next time.
+    }
     result
 }
 

@@ -3,12 +3,14 @@
 //! journal while the TUI runs and sends everything back as actions; the
 //! screen never touches the journal, git or the network itself.
 
-use super::app::{Action, WorkView};
+use super::app::{Action, IncidentRow, WorkView};
+use super::resume::{self, UiState};
 use crate::model::{Flag, Plan};
 use crate::setup::Setup;
 use crate::sources::Source;
-use crate::workflow::engine::{Engine, StepRecord};
+use crate::workflow::engine::{Engine, EventKind, StepRecord};
 use crate::workflow::incident::{self, Incident, Origin, OriginSource, Outcome, Run};
+use crate::workflow::incident::{AgentWork, Status};
 use crate::workflow::journal::Journal;
 use tokio::sync::{mpsc, watch};
 
@@ -19,6 +21,30 @@ pub enum Command {
     Prepare(Flag),
     /// The operator approved the plan of this incident: run it to the PR.
     Approve(String),
+    /// Show this incident (from `:incidents`, or the saved UI state); a run
+    /// that was interrupted is picked up again.
+    Show(String),
+    /// List the journal's incidents.
+    ListIncidents,
+    /// The operator rejected the plan: forget it and make a new one.
+    Regenerate(String),
+    /// The operator's edit of the plan (Markdown, as written in the editor).
+    EditPlan {
+        /// The incident.
+        incident: String,
+        /// The plan as edited.
+        markdown: String,
+    },
+    /// Stop the running workflow of this incident (handled out of band: see [`Controls`]).
+    Cancel(String),
+}
+
+/// The side channels that must not wait behind a running workflow.
+pub struct Controls {
+    /// UI state to save (the latest wins).
+    pub ui: mpsc::Receiver<UiState>,
+    /// Cancel requests.
+    pub cancel: mpsc::Receiver<String>,
 }
 
 /// Everything the task needs from the setup.
@@ -60,28 +86,37 @@ fn view(journal: &Journal, id: &str, status: &str) -> Option<WorkView> {
         let rec: StepRecord = journal.step(id, "plan").ok()??;
         serde_json::from_value(rec.output?).ok()
     });
+    let work: Option<AgentWork> = journal
+        .step::<StepRecord>(id, "agent")
+        .ok()
+        .flatten()
+        .and_then(|rec| serde_json::from_value(rec.output?).ok());
     Some(WorkView {
         incident: inc.id.clone(),
         service: inc.service.clone(),
         status: status.to_string(),
         plan,
-        todos: vec![],
+        todos: work.as_ref().map(|w| w.todos.clone()).unwrap_or_default(),
         log: vec![],
         pr: inc.pr.map(|p| p.url),
         confirm: false,
         approved: inc.approval.is_some(),
+        diff: work.map(|w| w.diff),
     })
 }
 
-/// Serve commands until the TUI goes away.
+/// Serve commands until the TUI goes away. First tells the TUI where the
+/// operator left it (the UI state saved in the journal).
 pub async fn serve(
     ctx: WorkContext,
     mut commands: mpsc::Receiver<Command>,
+    controls: Controls,
     tx: mpsc::Sender<Action>,
 ) {
     let journal = match Journal::open(&ctx.data_dir) {
         Ok(j) => j,
         Err(e) => {
+            let _ = tx.send(Action::Restore(None)).await;
             // Without a journal nothing may act; say why on every request.
             while commands.recv().await.is_some() {
                 let _ = tx
@@ -91,7 +126,10 @@ pub async fn serve(
             return;
         }
     };
-    let (_cancel, cancelled) = watch::channel(false);
+    let saved: Option<UiState> = journal.ui(resume::KEY).ok().flatten();
+    let _ = tx.send(Action::Restore(saved.map(Box::new))).await;
+    let (cancel, cancelled) = watch::channel(false);
+    let cancel = std::sync::Arc::new(cancel);
     let engine = Engine::new(journal.clone(), cancelled);
     let mut events = engine.subscribe();
     let forward = tx.clone();
@@ -102,6 +140,7 @@ pub async fn serve(
             }
         }
     });
+    let side = tokio::spawn(side_channels(journal.clone(), controls, cancel.clone()));
     while let Some(cmd) = commands.recv().await {
         let (id, approve) = match cmd {
             Command::Prepare(flag) => {
@@ -119,12 +158,58 @@ pub async fn serve(
                 }
             }
             Command::Approve(id) => (id, true),
+            Command::Show(id) => {
+                let Some(inc) = journal.incident::<Incident>(&id).ok().flatten() else {
+                    continue;
+                };
+                let status = inc.status.word().to_string();
+                if let Some(v) = view(&journal, &id, &status) {
+                    let _ = tx.send(Action::Work(Box::new(v))).await;
+                }
+                // Reattach: an approved run that was cut off goes on from its last step.
+                if inc.status == Status::Open && inc.approval.is_some() {
+                    (id, true)
+                } else {
+                    continue;
+                }
+            }
+            Command::ListIncidents => {
+                let _ = tx.send(Action::Incidents(incident_rows(&journal))).await;
+                continue;
+            }
+            Command::Regenerate(id) => {
+                if let Err(e) = forget_plan(&journal, &engine, &id) {
+                    let _ = tx.send(Action::SourceError(e.to_string())).await;
+                    continue;
+                }
+                (id, false)
+            }
+            Command::EditPlan { incident, markdown } => {
+                match save_edit(&journal, &engine, &incident, &markdown) {
+                    Ok(()) => {
+                        if let Some(v) = view(
+                            &journal,
+                            &incident,
+                            "your edit is saved; approve (a) when ready",
+                        ) {
+                            let _ = tx.send(Action::Work(Box::new(v))).await;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Action::SourceError(e)).await;
+                    }
+                }
+                continue;
+            }
+            // Cancels travel on their own channel; one arriving here is late and harmless.
+            Command::Cancel(_) => continue,
         };
         let inc: Option<Incident> = journal.incident(&id).ok().flatten();
         let Some(inc) = inc else { continue };
         if let Some(v) = view(&journal, &id, "working…") {
             let _ = tx.send(Action::Work(Box::new(v))).await;
         }
+        let _ = cancel.send(false);
         let status = match incident::source_for(&inc.origin) {
             Err(e) => format!("cannot rebuild the incident's source: {e:#}"),
             Ok((source, config)) => {
@@ -144,6 +229,7 @@ pub async fn serve(
                         format!("pull request #{} opened (draft): {}", pr.number, pr.url)
                     }
                     Ok(Outcome::NoChange(why)) => format!("no change: {why}"),
+                    Err(e) if engine.cancelled() => format!("cancelled by you ({e})"),
                     Err(e) => format!("needs attention: {e:#}"),
                 }
             }
@@ -153,4 +239,91 @@ pub async fn serve(
         }
     }
     forwarder.abort();
+    let _ = side.await;
+}
+
+/// Save UI state and pass cancels on while a workflow runs in the main loop.
+async fn side_channels(
+    journal: Journal,
+    mut controls: Controls,
+    cancel: std::sync::Arc<watch::Sender<bool>>,
+) {
+    loop {
+        tokio::select! {
+            Some(ui) = controls.ui.recv() => {
+                // Only the latest state matters: skip any queued behind it.
+                let mut ui = ui;
+                while let Ok(newer) = controls.ui.try_recv() {
+                    ui = newer;
+                }
+                if journal.put_ui(resume::KEY, &ui).is_ok() {
+                    let _ = journal.flush();
+                }
+            }
+            Some(_id) = controls.cancel.recv() => {
+                let _ = cancel.send(true);
+            }
+            else => return,
+        }
+    }
+}
+
+/// The `:incidents` list, newest first.
+fn incident_rows(journal: &Journal) -> Vec<IncidentRow> {
+    let mut list: Vec<Incident> = journal.incidents().unwrap_or_default();
+    list.sort_by_key(|i| std::cmp::Reverse(i.opened_at));
+    list.into_iter()
+        .map(|i| IncidentRow {
+            id: i.id,
+            service: i.service.0,
+            rule: i.rule,
+            status: i.status.word().to_string(),
+            pr: i.pr.map(|p| p.url),
+        })
+        .collect()
+}
+
+/// The operator rejected the plan: drop it (and any edit) so the next run makes a new one.
+fn forget_plan(journal: &Journal, engine: &Engine, id: &str) -> anyhow::Result<()> {
+    let mut inc: Incident = journal
+        .incident(id)?
+        .ok_or_else(|| anyhow::anyhow!("no incident `{id}` in the journal"))?;
+    anyhow::ensure!(
+        inc.approval.is_none(),
+        "{id}: the plan is approved; cancel the run before asking for a new plan"
+    );
+    inc.plan_edit = None;
+    journal.put_incident(id, &inc)?;
+    journal.remove_step(id, "plan")?;
+    engine.emit(
+        id,
+        EventKind::Log {
+            line: "plan rejected: making a new one".into(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Journal the operator's edit at once; a plan that does not parse is refused with the reason.
+fn save_edit(journal: &Journal, engine: &Engine, id: &str, markdown: &str) -> Result<(), String> {
+    let plan = crate::plan::markdown::parse(markdown)
+        .map_err(|e| format!("your edit was not saved: {e}"))?;
+    let mut inc: Incident = journal
+        .incident(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no incident `{id}` in the journal"))?;
+    if inc.approval.is_some() {
+        return Err(format!(
+            "{id}: the plan is approved; edits are no longer taken"
+        ));
+    }
+    inc.plan_edit = Some(plan);
+    journal.put_incident(id, &inc).map_err(|e| e.to_string())?;
+    let _ = engine.emit(
+        id,
+        EventKind::Log {
+            line: "plan edited by the operator".into(),
+        },
+    );
+    Ok(())
 }

@@ -290,6 +290,15 @@ impl Journal {
         self.flush()
     }
 
+    /// Forget a step's record so the next run computes it again (the
+    /// operator rejected its output); durable before it returns.
+    pub fn remove_step(&self, incident: &str, step: &str) -> Result<(), JournalError> {
+        self.steps
+            .remove(format!("{incident}\u{0}{step}"))
+            .map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
     /// Every step record of an incident.
     pub fn steps<T: DeserializeOwned>(&self, incident: &str) -> Result<Vec<T>, JournalError> {
         self.scan(&self.steps, &format!("{incident}\u{0}"))

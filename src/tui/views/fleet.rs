@@ -93,59 +93,69 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         "STATE", " SERVICE", "CPU", "MEMORY", "5xx RATE", "VERDICT",
     ])
     .style(theme.muted);
-    let rows = fleet.rows.iter().enumerate().map(|(i, r)| {
-        let glyph = if app.ascii {
-            r.state.ascii_glyph()
-        } else {
-            r.state.glyph()
-        };
-        let cells = vec![
-            Line::styled(format!("{glyph} {}", r.state.word()), theme.state(r.state)),
-            Line::raw(if i == app.selected {
-                format!("›{}", r.service)
+    // Only the rows that fit are built (a fleet of thousands costs what a screenful costs);
+    // the window follows the selection.
+    let visible = app.visible_rows();
+    let room = bottom.height.saturating_sub(3).max(1) as usize;
+    let first = app.selected.saturating_sub(room - 1);
+    let rows = visible
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(room)
+        .map(|(i, r)| {
+            let glyph = if app.ascii {
+                r.state.ascii_glyph()
             } else {
-                format!(" {}", r.service)
-            }),
-            Line::raw(metric_cell(
-                &r.cpu,
-                r.cpu_limit.unwrap_or(f64::NAN),
-                spark_w,
-                app.ascii,
-                reading(r, crate::model::Metric::Cpu, wide),
-                reading_w,
-            )),
-            Line::raw(metric_cell(
-                &r.memory,
-                r.memory_limit.unwrap_or(f64::NAN),
-                spark_w,
-                app.ascii,
-                reading(r, crate::model::Metric::Memory, wide),
-                reading_w,
-            )),
-            Line::raw(metric_cell(
-                &r.error_rate,
-                error_scale(&r.error_rate),
-                spark_w,
-                app.ascii,
-                reading(r, crate::model::Metric::Errors, wide),
-                reading_w,
-            )),
-            Line::styled(
-                r.verdict.map(|v| v.word()).unwrap_or("—"),
-                if r.state == AlertState::Inactive {
-                    theme.muted
+                r.state.glyph()
+            };
+            let cells = vec![
+                Line::styled(format!("{glyph} {}", r.state.word()), theme.state(r.state)),
+                Line::raw(if i == app.selected {
+                    format!("›{}", r.service)
                 } else {
-                    theme.warn
-                },
-            ),
-        ];
-        let row = Row::new(cells);
-        if i == app.selected {
-            row.style(theme.selection)
-        } else {
-            row
-        }
-    });
+                    format!(" {}", r.service)
+                }),
+                Line::raw(metric_cell(
+                    &r.cpu,
+                    r.cpu_limit.unwrap_or(f64::NAN),
+                    spark_w,
+                    app.ascii,
+                    reading(r, crate::model::Metric::Cpu, wide),
+                    reading_w,
+                )),
+                Line::raw(metric_cell(
+                    &r.memory,
+                    r.memory_limit.unwrap_or(f64::NAN),
+                    spark_w,
+                    app.ascii,
+                    reading(r, crate::model::Metric::Memory, wide),
+                    reading_w,
+                )),
+                Line::raw(metric_cell(
+                    &r.error_rate,
+                    error_scale(&r.error_rate),
+                    spark_w,
+                    app.ascii,
+                    reading(r, crate::model::Metric::Errors, wide),
+                    reading_w,
+                )),
+                Line::styled(
+                    r.verdict.map(|v| v.word()).unwrap_or("—"),
+                    if r.state == AlertState::Inactive {
+                        theme.muted
+                    } else {
+                        theme.warn
+                    },
+                ),
+            ];
+            let row = Row::new(cells);
+            if i == app.selected {
+                row.style(theme.selection)
+            } else {
+                row
+            }
+        });
     let widths = [
         Constraint::Length(11),
         Constraint::Length(10),
@@ -158,7 +168,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Block::default()
             .borders(Borders::ALL)
             .border_style(theme.border)
-            .title(Span::styled(" fleet (last hour) ", theme.accent)),
+            .title(Span::styled(
+                if app.filter.is_empty() {
+                    " fleet (last hour) ".to_string()
+                } else {
+                    format!(
+                        " fleet (last hour) · /{} · {} of {} ",
+                        app.filter,
+                        visible.len(),
+                        fleet.rows.len()
+                    )
+                },
+                theme.accent,
+            )),
     );
     frame.render_widget(table, bottom);
 }

@@ -4,6 +4,7 @@
 
 use crate::model::{AlertState, EvidenceKind, Flag, Metric};
 use crate::tui::app::{App, ServiceRow};
+use crate::tui::input::contains;
 use crate::tui::theme::Theme;
 use crate::units;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -117,6 +118,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
     // Evidence: facts first, then logs (untrusted text, shown as data).
     let mut lines = Vec::new();
+    // Line numbers of the search hits, to scroll to the current one.
+    let mut hits: Vec<usize> = Vec::new();
     if let Some(ev) = fleet.evidence_of(service) {
         for kind in [
             EvidenceKind::Deploy,
@@ -131,14 +134,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     EvidenceKind::Log if item.title.starts_with("WARN") => theme.warn,
                     _ => Style::default(),
                 };
-                lines.push(Line::from(vec![
-                    Span::styled(format!("{:<22}", item.id), theme.muted),
-                    Span::styled(item.title.clone(), style),
-                ]));
-                lines.push(Line::from(vec![
-                    Span::raw(" ".repeat(22)),
-                    Span::styled(sanitize(&item.detail), theme.muted),
-                ]));
+                let title = sanitize(&item.title);
+                let detail = sanitize(&item.detail);
+                if !app.search.is_empty()
+                    && (contains(&title, &app.search) || contains(&detail, &app.search))
+                {
+                    hits.push(lines.len());
+                }
+                let mut first = vec![Span::styled(format!("{:<22}", item.id), theme.muted)];
+                first.extend(highlight(&title, &app.search, style, theme.matched));
+                lines.push(Line::from(first));
+                let mut second = vec![Span::raw(" ".repeat(22))];
+                second.extend(highlight(&detail, &app.search, theme.muted, theme.matched));
+                lines.push(Line::from(second));
             }
         }
         for gap in &ev.gaps {
@@ -150,15 +158,62 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.muted,
         ));
     }
+    let current = (!hits.is_empty()).then(|| app.search_hit % hits.len());
+    let scroll = match current {
+        Some(h) if app.search_jump => hits[h].saturating_sub(1) as u16,
+        _ => app.scroll,
+    };
+    let title = match (app.search.is_empty(), current) {
+        (true, _) => " evidence (j/k scroll, / search) ".to_string(),
+        (false, Some(h)) => format!(
+            " evidence · /{} · hit {} of {} (n/N) ",
+            app.search,
+            h + 1,
+            hits.len()
+        ),
+        (false, None) => format!(" evidence · /{} · no match ", app.search),
+    };
     frame.render_widget(
-        Paragraph::new(lines).scroll((app.scroll, 0)).block(
+        Paragraph::new(lines).scroll((scroll, 0)).block(
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(theme.border)
-                .title(Span::styled(" evidence (j/k scroll) ", theme.accent)),
+                .title(Span::styled(title, theme.accent)),
         ),
         bottom,
     );
+}
+
+/// `text` split into spans with every case-insensitive occurrence of
+/// `needle` in the `hit` style.
+fn highlight(text: &str, needle: &str, base: Style, hit: Style) -> Vec<Span<'static>> {
+    if needle.is_empty() {
+        return vec![Span::styled(text.to_string(), base)];
+    }
+    let lower = text.to_lowercase();
+    let needle = needle.to_lowercase();
+    // Lower-casing can change byte lengths outside ASCII: highlight only when it did not.
+    if lower.len() != text.len() {
+        return vec![Span::styled(text.to_string(), base)];
+    }
+    let mut spans = Vec::new();
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(&needle) {
+        let start = at + found;
+        let end = start + needle.len();
+        if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+            break;
+        }
+        if start > at {
+            spans.push(Span::styled(text[at..start].to_string(), base));
+        }
+        spans.push(Span::styled(text[start..end].to_string(), hit));
+        at = end;
+    }
+    if at < text.len() {
+        spans.push(Span::styled(text[at..].to_string(), base));
+    }
+    spans
 }
 
 /// Log text is attacker-controllable: strip control characters (escape

@@ -3,6 +3,7 @@
 pub mod fleet;
 pub mod help;
 pub mod incident;
+pub mod incidents;
 pub mod work;
 
 use super::app::{App, Screen};
@@ -41,6 +42,7 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
         Screen::Incident => incident::render(frame, body, app, theme),
         Screen::Work => work::render(frame, body, app, theme),
         Screen::Help => help::render(frame, body, theme),
+        Screen::Incidents => incidents::render(frame, body, app, theme),
     }
     render_footer(frame, footer, app, theme);
 }
@@ -77,11 +79,49 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    if let Some(input) = &app.input {
+        let hint = match input.kind {
+            crate::tui::input::InputKind::Command => {
+                "  Enter run · Esc close · incidents, theme NAME, ascii, q"
+            }
+            crate::tui::input::InputKind::Filter => "  Enter keep · Esc clear",
+            crate::tui::input::InputKind::Search => "  Enter search · Esc clear · then n/N",
+        };
+        let line = Line::from(vec![
+            Span::styled(
+                format!("{}{}", input.kind.prompt(), input.text),
+                theme.accent,
+            ),
+            Span::styled("█", theme.accent),
+            Span::styled(hint, theme.muted),
+        ]);
+        frame.render_widget(line, area);
+        return;
+    }
     let mut spans = Vec::new();
+    if let Some(note) = &app.notice {
+        spans.push(Span::styled(format!(" {note} "), theme.accent));
+    }
     if let Some(err) = &app.error {
         spans.push(Span::styled(format!(" ! {err} "), theme.warn));
     }
-    for (keys, what) in keys::hints(app.screen) {
+    // The screen's own hints first, as many as fit; `? help` and `q quit` always show.
+    let hints = keys::hints(app.screen);
+    let (global, local): (Vec<_>, Vec<_>) = hints.iter().partition(|h| h.2);
+    let width = |h: &&(&str, &str, bool)| h.0.chars().count() + h.1.chars().count() + 3;
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let mut room =
+        (area.width as usize).saturating_sub(used + global.iter().map(width).sum::<usize>());
+    let mut shown: Vec<&(&str, &str, bool)> = Vec::new();
+    for h in &local {
+        if width(h) > room {
+            break;
+        }
+        room -= width(h);
+        shown.push(h);
+    }
+    shown.extend(global.iter());
+    for (keys, what, _) in shown {
         spans.push(Span::styled(format!(" {keys}"), theme.accent));
         spans.push(Span::styled(format!(" {what} "), theme.muted));
     }
@@ -189,6 +229,7 @@ pub(crate) mod tests {
             pr: None,
             confirm: false,
             approved: true,
+            diff: None,
         })));
         insta::assert_snapshot!("work_80x24", draw(&app, &Theme::mono(), 80, 24));
         insta::assert_snapshot!("work_120x40", draw(&app, &Theme::default_colors(), 120, 40));
@@ -199,5 +240,83 @@ pub(crate) mod tests {
         let mut app = demo_app();
         app.update(Action::ToggleHelp);
         insta::assert_snapshot!("help_80x24", draw(&app, &Theme::mono(), 80, 24));
+    }
+
+    #[test]
+    fn filter_search_palette_and_incidents_snapshots() {
+        use crate::tui::input::InputKind;
+        let mut app = demo_app();
+        app.update(Action::StartInput(InputKind::Filter));
+        for c in "external".chars() {
+            app.update(Action::InputChar(c));
+        }
+        insta::assert_snapshot!("fleet_filter_80x24", draw(&app, &Theme::mono(), 80, 24));
+        app.update(Action::InputSubmit);
+        app.update(Action::Open);
+        app.update(Action::StartInput(InputKind::Search));
+        for c in "queued".chars() {
+            app.update(Action::InputChar(c));
+        }
+        app.update(Action::InputSubmit);
+        app.update(Action::NextMatch);
+        let s = draw(&app, &Theme::mono(), 120, 40);
+        assert!(s.contains("hit 2 of"), "{s}");
+        insta::assert_snapshot!("incident_search_120x40", s);
+        app.update(Action::StartInput(InputKind::Command));
+        for c in "theme high-contrast".chars() {
+            app.update(Action::InputChar(c));
+        }
+        let s = draw(&app, &Theme::mono(), 80, 24);
+        assert!(
+            s.lines()
+                .last()
+                .unwrap()
+                .starts_with(":theme high-contrast"),
+            "{s}"
+        );
+        app.update(Action::InputSubmit);
+        assert_eq!(app.theme.name, "high-contrast");
+        app.update(Action::StartInput(InputKind::Command));
+        for c in "incidents".chars() {
+            app.update(Action::InputChar(c));
+        }
+        app.update(Action::InputSubmit);
+        app.update(Action::Incidents(vec![crate::tui::app::IncidentRow {
+            id: "20261128-0415-api-1f39".into(),
+            service: "api".into(),
+            rule: "memory-near-limit".into(),
+            status: "pr opened".into(),
+            pr: Some("file:///data/forge/sample/pulls/1.json".into()),
+        }]));
+        insta::assert_snapshot!("incidents_80x24", draw(&app, &Theme::mono(), 80, 24));
+        insta::assert_snapshot!(
+            "incidents_120x40",
+            draw(&app, &Theme::default_colors(), 120, 40)
+        );
+    }
+
+    #[test]
+    fn diff_snapshot() {
+        let mut app = demo_app();
+        app.update(Action::Open);
+        app.update(Action::Plan);
+        app.update(Action::Work(Box::new(crate::tui::app::WorkView {
+            incident: "20261128-0415-api-1f39".into(),
+            service: crate::model::ServiceId::from("api"),
+            status: "pull request #1 opened (draft)".into(),
+            plan: Some(crate::plan::markdown::parse("# Raise api's memory limit\n").unwrap()),
+            todos: vec![],
+            log: vec![],
+            pr: Some("file:///data/forge/sample/pulls/1.json".into()),
+            confirm: false,
+            approved: true,
+            diff: Some("--- a/deploy/api.yaml\n+++ b/deploy/api.yaml\n@@ -33,3 +33,3 @@\n           limits:\n-            memory: 32Gi\n+            memory: 48Gi\n".into()),
+        })));
+        app.update(Action::ToggleDiff);
+        insta::assert_snapshot!("work_diff_80x24", draw(&app, &Theme::mono(), 80, 24));
+        insta::assert_snapshot!(
+            "work_diff_120x40",
+            draw(&app, &Theme::default_colors(), 120, 40)
+        );
     }
 }

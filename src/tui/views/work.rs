@@ -35,8 +35,26 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let [plan_area, run_area] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(body);
 
-    let plan_text: Vec<Line> = match &w.plan {
-        Some(p) => markdown::render(p)
+    let diff_text = w.diff.as_deref().filter(|_| app.show_diff);
+    let plan_text: Vec<Line> = match (&w.plan, diff_text) {
+        (_, Some(diff)) => diff
+            .lines()
+            .map(|l| {
+                let style = if l.starts_with("+++") || l.starts_with("---") {
+                    theme.accent
+                } else if l.starts_with('+') {
+                    theme.ok
+                } else if l.starts_with('-') {
+                    theme.crit
+                } else if l.starts_with("@@") {
+                    theme.muted
+                } else {
+                    ratatui::style::Style::default()
+                };
+                Line::styled(l.replace(|c: char| c.is_control(), " "), style)
+            })
+            .collect(),
+        (Some(p), None) => markdown::render(p)
             .lines()
             .map(|l| {
                 if l.starts_with("# ") || l.starts_with("## ") {
@@ -46,12 +64,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 }
             })
             .collect(),
-        None => vec![Line::styled("no plan yet", theme.muted)],
+        (None, None) => vec![Line::styled("no plan yet", theme.muted)],
     };
-    let plan_title = if w.approved {
+    let plan_title = if diff_text.is_some() {
+        " diff against the base (d: back to the plan) "
+    } else if w.approved {
         " plan (approved) "
     } else {
-        " plan: a approve · Esc back "
+        " plan: a approve · e edit · r new plan "
     };
     frame.render_widget(
         Paragraph::new(plan_text)
@@ -74,13 +94,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ));
     }
     for t in &w.todos {
-        let (glyph, style) = match t.status {
-            TodoStatus::Completed => ("✔ done    ", theme.ok),
-            TodoStatus::InProgress => ("▶ working ", theme.warn),
-            TodoStatus::Failed => ("✖ failed  ", theme.crit),
-            TodoStatus::Cancelled => ("- dropped ", theme.muted),
-            TodoStatus::Pending => ("☐ pending ", theme.muted),
+        let (glyph, ascii, style) = match t.status {
+            TodoStatus::Completed => ("✔ done    ", "v done    ", theme.ok),
+            TodoStatus::InProgress => ("▶ working ", "> working ", theme.warn),
+            TodoStatus::Failed => ("✖ failed  ", "x failed  ", theme.crit),
+            TodoStatus::Cancelled => ("- dropped ", "- dropped ", theme.muted),
+            TodoStatus::Pending => ("☐ pending ", "[ ] pending ", theme.muted),
         };
+        let glyph = if app.ascii { ascii } else { glyph };
         lines.push(Line::from(vec![
             Span::styled(glyph, style),
             Span::raw(t.content.clone()),
@@ -92,10 +113,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled("PR ", theme.accent),
             Span::raw(pr.clone()),
         ]));
+        lines.push(Line::styled("y copies the link (OSC 52)", theme.muted));
     }
     lines.push(Line::raw(""));
-    let room = run_area.height.saturating_sub(lines.len() as u16 + 2) as usize;
-    let start = w.log.len().saturating_sub(room);
+    // The log tail gets the rows left, counted as wrapped rows, newest last.
+    let inner = run_area.width.saturating_sub(2).max(1) as usize;
+    let rows_of = |text: &str| text.chars().count().max(1).div_ceil(inner);
+    let used: usize = lines.iter().map(|l| rows_of(&l.to_string())).sum();
+    let mut room = (run_area.height.saturating_sub(2) as usize).saturating_sub(used);
+    let mut start = w.log.len();
+    while start > 0 && rows_of(&w.log[start - 1]) <= room {
+        room -= rows_of(&w.log[start - 1]);
+        start -= 1;
+    }
     for l in &w.log[start..] {
         lines.push(Line::styled(
             l.replace(|c: char| c.is_control(), " "),
