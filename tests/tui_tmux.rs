@@ -35,7 +35,17 @@ impl Drop for Session {
 fn start(name: &str, cmd: &str) {
     let out = Command::new("tmux")
         .args(["-L", &socket(), "-f", "/dev/null"])
-        .args(["new-session", "-d", "-s", name, "-x", "120", "-y", "40", cmd])
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            cmd,
+        ])
         .output()
         .expect("tmux is installed by .ci/run (apt-get install tmux)");
     assert!(
@@ -74,8 +84,17 @@ fn keys(s: &Session, k: &str) {
 fn from_flag_to_pull_request_with_keys_only() {
     let data = tempfile::tempdir().unwrap();
     let name = format!("medic-e2e-{}", std::process::id());
+    // The operator's editor: a script that rewrites the plan's title in place.
+    let editor = data.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/^# Raise api.s memory limit now/# Raise api memory limit, edited at 3am/' \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let cmd = format!(
-        "env -u MEDIC_CONFIG {} --data-dir {} --demo",
+        "env -u MEDIC_CONFIG -u VISUAL EDITOR={} {} --data-dir {} --demo",
+        editor.display(),
         env!("CARGO_BIN_EXE_medic"),
         data.path().display()
     );
@@ -113,6 +132,11 @@ fn from_flag_to_pull_request_with_keys_only() {
         "the plan cites its evidence:\n{plan}"
     );
 
+    // e: the terminal goes to $EDITOR and comes back; the edit is journaled at once.
+    keys(&s, "e");
+    let edited = wait_for(&s, "# Raise api memory limit, edited at 3am");
+    assert!(edited.contains("approve (a) when ready"), "{edited}");
+
     keys(&s, "a");
     wait_for(&s, "Approve this plan?");
     keys(&s, "y");
@@ -134,7 +158,11 @@ fn from_flag_to_pull_request_with_keys_only() {
         buffer = tmux(&["show-buffer"]);
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(buffer.trim(), "local://forge/shop/pull/1", "OSC 52 reached tmux");
+    assert_eq!(
+        buffer.trim(),
+        "local://forge/shop/pull/1",
+        "OSC 52 reached tmux"
+    );
 
     // kill -9: no chance to save anything on the way out.
     let pid = tmux(&["display-message", "-p", "-t", &s.0, "#{pane_pid}"]);
@@ -149,7 +177,7 @@ fn from_flag_to_pull_request_with_keys_only() {
     let s2 = Session(again);
     let back = wait_for(&s2, "local://forge/shop/pull/1");
     assert!(
-        back.contains("# Raise api's memory limit now") && back.contains("incident 2"),
+        back.contains("# Raise api memory limit, edited at 3am") && back.contains("incident 2"),
         "the same incident and view after a restart:\n{back}"
     );
     assert!(back.contains("pr opened"), "{back}");
@@ -158,7 +186,10 @@ fn from_flag_to_pull_request_with_keys_only() {
     assert!(incident.contains("memory-near-limit"), "{incident}");
     keys(&s2, "Escape");
     let fleet = wait_for(&s2, "/api · 1 of 8");
-    assert!(fleet.contains("›api"), "the filter and selection came back too:\n{fleet}");
+    assert!(
+        fleet.contains("›api"),
+        "the filter and selection came back too:\n{fleet}"
+    );
     keys(&s2, ":");
     keys(&s2, "incidents");
     keys(&s2, "Enter");

@@ -72,7 +72,7 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
             if wait.is_zero() {
                 if app.full_redraw {
                     app.full_redraw = false;
-                    terminal.clear()?;
+                    repaint_all(&mut terminal)?;
                 }
                 execute!(std::io::stdout(), terminal::BeginSynchronizedUpdate)?;
                 terminal.draw(|f| views::render(f, &app, &app.theme))?;
@@ -126,7 +126,9 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
             drop(events);
             ratatui::restore();
             let edited = editor::edit_plan(&app).await;
-            terminal = ratatui::try_init()?;
+            // Take the terminal back without re-initialising (that would query the cursor).
+            terminal::enable_raw_mode()?;
+            execute!(std::io::stdout(), terminal::EnterAlternateScreen)?;
             events = EventStream::new();
             app.full_redraw = true;
             dirty = true;
@@ -161,6 +163,16 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
         // A workflow is mid-step: the journal resumes it next time.
     }
     result
+}
+
+/// Clear the screen and forget what ratatui believes is on it, so the next
+/// draw paints every cell. (`Terminal::clear` would ask the terminal for the
+/// cursor position, a round trip that races the event reader.)
+fn repaint_all(terminal: &mut ratatui::DefaultTerminal) -> std::io::Result<()> {
+    execute!(std::io::stdout(), terminal::Clear(terminal::ClearType::All))?;
+    terminal.current_buffer_mut().reset();
+    terminal.swap_buffers();
+    Ok(())
 }
 
 /// Refresh the source every step of source time, evaluate the rules and
