@@ -43,7 +43,11 @@ fn bench(c: &mut Criterion) {
     assert_eq!(view.rows.len(), 1_000);
     for (name, theme, middle) in [
         ("fleet 1000 services 200x50", Theme::default_colors(), false),
-        ("fleet 1000 services 200x50, selection mid-list", Theme::mono(), true),
+        (
+            "fleet 1000 services 200x50, selection mid-list",
+            Theme::mono(),
+            true,
+        ),
     ] {
         let mut app = App::default();
         app.update(Action::Fleet(Box::new(view.clone())));

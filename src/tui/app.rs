@@ -250,6 +250,14 @@ pub enum Action {
     Incidents(Vec<IncidentRow>),
     /// The UI state saved by the last run (`None`: nothing saved).
     Restore(Option<Box<UiState>>),
+    /// Edit the plan in place (`i`).
+    EditInPlace,
+    /// A key for the in-place editor.
+    EditKey(ratatui::crossterm::event::KeyEvent),
+    /// Keep the in-place edit (Ctrl-S): it is journaled at once.
+    EditSave,
+    /// Drop the in-place edit (Esc).
+    EditDiscard,
 }
 
 /// The TUI's whole state.
@@ -309,6 +317,8 @@ pub struct App {
     pub show_diff: bool,
     /// The theme chosen in the palette (remembered across restarts).
     pub palette_theme: Option<String>,
+    /// The plan's in-place editor, while it is open.
+    pub editing: Option<ratatui_textarea::TextArea<'static>>,
 }
 
 impl Default for Theme {
@@ -623,6 +633,60 @@ impl App {
             Action::Incidents(list) => {
                 self.incident_selected = self.incident_selected.min(list.len().saturating_sub(1));
                 self.incidents = list;
+                true
+            }
+            Action::EditInPlace => match &self.work {
+                Some(w) if w.approved => {
+                    self.notice = Some("approved plans are not edited; cancel (c) first".into());
+                    true
+                }
+                Some(WorkView {
+                    plan: Some(plan), ..
+                }) => {
+                    let text = crate::plan::markdown::render(plan);
+                    let mut area =
+                        ratatui_textarea::TextArea::new(text.lines().map(str::to_string).collect());
+                    area.set_block(
+                        ratatui::widgets::Block::bordered()
+                            .border_style(self.theme.border_focus)
+                            .title(ratatui::text::Span::styled(
+                                " editing the plan: Ctrl-S keep · Esc drop ",
+                                self.theme.accent,
+                            )),
+                    );
+                    self.editing = Some(area);
+                    true
+                }
+                _ => false,
+            },
+            Action::EditKey(key) => match &mut self.editing {
+                Some(area) => {
+                    area.input(key);
+                    true
+                }
+                None => false,
+            },
+            Action::EditDiscard => {
+                self.notice = Some("edit dropped; the plan is as it was".into());
+                self.editing.take().is_some()
+            }
+            Action::EditSave => {
+                let (Some(area), Some(w)) = (&self.editing, &mut self.work) else {
+                    return false;
+                };
+                let markdown = area.lines().join("\n");
+                match crate::plan::markdown::parse(&markdown) {
+                    Ok(plan) => {
+                        w.plan = Some(plan);
+                        self.outbox.push(Command::EditPlan {
+                            incident: w.incident.clone(),
+                            markdown,
+                        });
+                        self.editing = None;
+                    }
+                    // Keep the editor open with the text: nothing typed is lost.
+                    Err(e) => self.notice = Some(format!("not saved: {e}")),
+                }
                 true
             }
             Action::Restore(saved) => {
@@ -1079,5 +1143,38 @@ pub(crate) mod tests {
         again.update(Action::Fleet(Box::new(demo_view(1_790_000_000_000))));
         assert_eq!(again.selected_row().unwrap().service.0, "batch");
         assert_eq!(again.ui_state().selected, saved.selected);
+    }
+
+    #[test]
+    fn in_place_edits_are_sent_to_the_journal_or_dropped() {
+        use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let key = |c| Action::EditKey(KeyEvent::new(c, KeyModifiers::NONE));
+        let mut app = App::default();
+        app.update(Action::Work(Box::new(work(false, None, None))));
+        app.update(Action::EditInPlace);
+        assert!(app.editing.is_some());
+        app.update(key(KeyCode::End));
+        for c in " (edited)".chars() {
+            app.update(key(KeyCode::Char(c)));
+        }
+        app.update(Action::EditSave);
+        assert!(app.editing.is_none());
+        assert_eq!(
+            app.work.as_ref().unwrap().plan.as_ref().unwrap().title,
+            "A plan (edited)"
+        );
+        assert!(matches!(
+            &app.outbox[..],
+            [Command::EditPlan { incident, markdown }] if incident == "i1" && markdown.starts_with("# A plan (edited)")
+        ));
+        app.outbox.clear();
+        app.update(Action::EditInPlace);
+        app.update(key(KeyCode::Char('z')));
+        app.update(Action::EditDiscard);
+        assert!(app.editing.is_none() && app.outbox.is_empty());
+        let mut approved = App::default();
+        approved.update(Action::Work(Box::new(work(true, None, None))));
+        approved.update(Action::EditInPlace);
+        assert!(approved.editing.is_none(), "approved plans are not edited");
     }
 }

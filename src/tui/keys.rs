@@ -47,6 +47,7 @@ pub const BINDINGS: &[Binding] = &[
     bind("a", "approve the plan", true, Some(Screen::Work)),
     bind("y/n", "answer the confirm", false, Some(Screen::Work)),
     bind("e", "edit in $EDITOR", true, Some(Screen::Work)),
+    bind("i", "edit here (Ctrl-S keep)", false, Some(Screen::Work)),
     bind("r", "reject, plan again", false, Some(Screen::Work)),
     bind("d", "diff", true, Some(Screen::Work)),
     bind("c", "cancel the run", false, Some(Screen::Work)),
@@ -73,6 +74,8 @@ pub enum Mode {
     Typing,
     /// The approval confirm is showing: `y` or `n`.
     Confirming,
+    /// The plan's in-place editor has the keys.
+    Editing,
 }
 
 /// The action a key press means on `screen` in `mode`, if any.
@@ -86,6 +89,14 @@ pub fn action_for(key: KeyEvent, screen: Screen, mode: Mode) -> Option<Action> {
             KeyCode::Backspace => Action::InputBackspace,
             KeyCode::Char(c) if !ctrl => Action::InputChar(c),
             _ => return None,
+        });
+    }
+    if mode == Mode::Editing {
+        return Some(match key.code {
+            KeyCode::Char('s') if ctrl => Action::EditSave,
+            KeyCode::Char('c') if ctrl => Action::Quit,
+            KeyCode::Esc => Action::EditDiscard,
+            _ => Action::EditKey(key),
         });
     }
     if mode == Mode::Confirming {
@@ -117,6 +128,7 @@ pub fn action_for(key: KeyEvent, screen: Screen, mode: Mode) -> Option<Action> {
         KeyCode::Char('p') if screen == Screen::Incident => Action::Plan,
         KeyCode::Char('a') if screen == Screen::Work => Action::Approve,
         KeyCode::Char('e') if screen == Screen::Work => Action::Edit,
+        KeyCode::Char('i') if screen == Screen::Work => Action::EditInPlace,
         KeyCode::Char('r') if screen == Screen::Work => Action::Regenerate,
         KeyCode::Char('d') if screen == Screen::Work => Action::ToggleDiff,
         KeyCode::Char('c') if screen == Screen::Work => Action::Cancel,

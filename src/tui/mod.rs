@@ -84,7 +84,9 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
         let frame_due = FRAME
             .saturating_sub(last_draw.elapsed())
             .max(settle_until.saturating_duration_since(Instant::now()));
-        let mode = if app.input.is_some() {
+        let mode = if app.editing.is_some() {
+            Mode::Editing
+        } else if app.input.is_some() {
             Mode::Typing
         } else if app.work.as_ref().is_some_and(|w| w.confirm) {
             Mode::Confirming

@@ -319,4 +319,28 @@ pub(crate) mod tests {
             draw(&app, &Theme::default_colors(), 120, 40)
         );
     }
+
+    #[test]
+    fn in_place_editor_snapshot() {
+        let mut app = demo_app();
+        app.update(Action::Open);
+        app.update(Action::Plan);
+        app.update(Action::Work(Box::new(crate::tui::app::WorkView {
+            incident: "20261128-0415-api-1f39".into(),
+            service: crate::model::ServiceId::from("api"),
+            status: "the plan waits for your approval (a)".into(),
+            plan: Some(
+                crate::plan::markdown::parse("# Raise api's memory limit\n\n- severity: high\n")
+                    .unwrap(),
+            ),
+            todos: vec![],
+            log: vec![],
+            pr: None,
+            confirm: false,
+            approved: false,
+            diff: None,
+        })));
+        app.update(Action::EditInPlace);
+        insta::assert_snapshot!("work_editing_80x24", draw(&app, &Theme::mono(), 80, 24));
+    }
 }

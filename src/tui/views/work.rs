@@ -73,18 +73,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         " plan: a approve · e edit · r new plan "
     };
-    frame.render_widget(
-        Paragraph::new(plan_text)
-            .wrap(Wrap { trim: false })
-            .scroll((app.scroll, 0))
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .border_style(theme.border)
-                    .title(Span::styled(plan_title, theme.accent)),
-            ),
-        plan_area,
-    );
+    if let Some(editor) = &app.editing {
+        frame.render_widget(editor, plan_area);
+    } else {
+        frame.render_widget(
+            Paragraph::new(plan_text)
+                .wrap(Wrap { trim: false })
+                .scroll((app.scroll, 0))
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_style(theme.border)
+                        .title(Span::styled(plan_title, theme.accent)),
+                ),
+            plan_area,
+        );
+    }
 
     let mut lines: Vec<Line> = Vec::new();
     if w.todos.is_empty() {
