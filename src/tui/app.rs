@@ -250,6 +250,8 @@ pub enum Action {
     Incidents(Vec<IncidentRow>),
     /// The UI state saved by the last run (`None`: nothing saved).
     Restore(Option<Box<UiState>>),
+    /// Show or hide the evidence the plan cites, resolved (`Enter` on the plan).
+    ToggleCitations,
     /// Edit the plan in place (`i`).
     EditInPlace,
     /// A key for the in-place editor.
@@ -317,6 +319,8 @@ pub struct App {
     pub show_diff: bool,
     /// The theme chosen in the palette (remembered across restarts).
     pub palette_theme: Option<String>,
+    /// Show the plan's cited evidence, resolved, over the plan.
+    pub show_citations: bool,
     /// The plan's in-place editor, while it is open.
     pub editing: Option<ratatui_textarea::TextArea<'static>>,
 }
@@ -474,6 +478,10 @@ impl App {
                 true
             }
             Action::Back => {
+                if self.screen == Screen::Work && self.show_citations {
+                    self.show_citations = false;
+                    return true;
+                }
                 if self.screen == Screen::Work && self.show_diff {
                     self.show_diff = false;
                     return true;
@@ -635,6 +643,13 @@ impl App {
                 self.incidents = list;
                 true
             }
+            Action::ToggleCitations => match &self.work {
+                Some(WorkView { plan: Some(_), .. }) => {
+                    self.show_citations = !self.show_citations;
+                    true
+                }
+                _ => false,
+            },
             Action::EditInPlace => match &self.work {
                 Some(w) if w.approved => {
                     self.notice = Some("approved plans are not edited; cancel (c) first".into());

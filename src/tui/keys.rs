@@ -45,6 +45,7 @@ pub const BINDINGS: &[Binding] = &[
     bind("p", "plan a fix", true, Some(Screen::Incident)),
     bind("Esc", "back to the fleet", true, Some(Screen::Incident)),
     bind("a", "approve the plan", true, Some(Screen::Work)),
+    bind("Enter", "show cited evidence", true, Some(Screen::Work)),
     bind("y/n", "answer the confirm", false, Some(Screen::Work)),
     bind("e", "edit in $EDITOR", true, Some(Screen::Work)),
     bind("i", "edit here (Ctrl-S keep)", false, Some(Screen::Work)),
@@ -120,6 +121,7 @@ pub fn action_for(key: KeyEvent, screen: Screen, mode: Mode) -> Option<Action> {
         KeyCode::Char('g') | KeyCode::Home => Action::Top,
         KeyCode::Char('G') | KeyCode::End => Action::Bottom,
         KeyCode::Enter if matches!(screen, Screen::Fleet | Screen::Incidents) => Action::Open,
+        KeyCode::Enter if screen == Screen::Work => Action::ToggleCitations,
         KeyCode::Char('/') if matches!(screen, Screen::Fleet | Screen::Incident) => {
             Action::StartInput(InputKind::Filter)
         }

@@ -232,6 +232,14 @@ pub(crate) mod tests {
             diff: None,
         })));
         insta::assert_snapshot!("work_80x24", draw(&app, &Theme::mono(), 80, 24));
+        app.update(Action::ToggleCitations);
+        let cited = draw(&app, &Theme::mono(), 120, 40);
+        assert!(
+            cited.contains("metric:memory@onset") && cited.contains("log:1"),
+            "{cited}"
+        );
+        insta::assert_snapshot!("work_citations_120x40", cited);
+        app.update(Action::ToggleCitations);
         insta::assert_snapshot!("work_120x40", draw(&app, &Theme::default_colors(), 120, 40));
     }
 

@@ -146,6 +146,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         run_area,
     );
 
+    if app.show_citations {
+        render_citations(frame, plan_area, app, theme);
+    }
+
     if w.confirm {
         let width = 64.min(area.width.saturating_sub(4));
         let popup = Rect {
@@ -173,4 +177,62 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             popup,
         );
     }
+}
+
+/// The evidence the plan's root cause cites, each id resolved against what
+/// triage gathered; an id that resolves to nothing is said so, loudly.
+fn render_citations(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let Some(plan) = app.work.as_ref().and_then(|w| w.plan.as_ref()) else {
+        return;
+    };
+    let evidence = app
+        .work
+        .as_ref()
+        .and_then(|w| app.fleet.as_ref()?.evidence_of(&w.service));
+    let mut lines = vec![Line::styled(
+        format!(
+            "root cause ({:.0}% sure): {}",
+            plan.root_cause.confidence * 100.0,
+            plan.root_cause.hypothesis
+        ),
+        theme.accent,
+    )];
+    if plan.root_cause.evidence.is_empty() {
+        lines.push(Line::styled("the plan cites no evidence", theme.warn));
+    }
+    for id in &plan.root_cause.evidence {
+        lines.push(Line::raw(""));
+        match evidence.and_then(|e| e.get(id)) {
+            Some(item) => {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{id}  "), theme.accent),
+                    Span::raw(item.title.replace(|c: char| c.is_control(), " ")),
+                ]));
+                lines.push(Line::styled(
+                    item.detail.replace(|c: char| c.is_control(), " "),
+                    theme.muted,
+                ));
+            }
+            None => lines.push(Line::from(vec![
+                Span::styled(format!("{id}  "), theme.accent),
+                Span::styled(
+                    "not in the evidence gathered now (the flag may have moved on)",
+                    theme.warn,
+                ),
+            ])),
+        }
+    }
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border_focus)
+                .title(Span::styled(
+                    " cited evidence (Enter/Esc close) ",
+                    theme.accent,
+                )),
+        ),
+        area,
+    );
 }
