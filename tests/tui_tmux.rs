@@ -140,14 +140,29 @@ fn from_flag_to_pull_request_with_keys_only() {
     keys(&s, "a");
     wait_for(&s, "Approve this plan?");
     keys(&s, "y");
+    // The agent works in a local checkout; nothing is pushed until `p`.
+    let ready = wait_for(&s, "p push and open the PR");
+    assert!(ready.contains("✔ done"), "{ready}");
+    keys(&s, "d");
+    let before = wait_for(&s, "diff against the base");
+    assert!(
+        before.contains("+++ b/") && before.contains("memory"),
+        "{before}"
+    );
+    let remote = Command::new("git")
+        .args(["--git-dir"])
+        .arg(data.path().join("forge/repos/shop.git"))
+        .args(["branch", "--list", "medic/*"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&remote.stdout).trim().is_empty(),
+        "nothing pushed before the go"
+    );
+    keys(&s, "p");
     let done = wait_for(&s, "pull request #1 opened");
     assert!(done.contains("✔ done") && done.contains("48 GB"), "{done}");
     assert!(done.contains("local://forge/shop/pull/1"), "{done}");
-
-    keys(&s, "d");
-    let diff = wait_for(&s, "diff against the base");
-    assert!(diff.contains("+++ b/") && diff.contains("memory"), "{diff}");
-    keys(&s, "d");
 
     keys(&s, "y");
     let copied = wait_for(&s, "copied local://forge/shop/pull/1");

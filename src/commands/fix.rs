@@ -48,6 +48,9 @@ pub fn event_line(e: &WorkflowEvent) -> String {
             format!("✖ {step} failed; needs attention: {error}")
         }
         EventKind::AwaitingApproval => "▲ the plan waits for approval".to_string(),
+        EventKind::AwaitingPublish { diff_stat } => {
+            format!("▲ the change ({diff_stat}) waits for your go to push")
+        }
         EventKind::Approved { by } => format!("✔ plan approved by {by}"),
         EventKind::Todos { todos } => {
             let done = todos
@@ -174,9 +177,13 @@ pub async fn fix(
         config: &config,
         data_dir: setup.data_dir.clone(),
         approve: yes,
+        publish: yes,
         operator: operator(),
     };
     let outcome = drive(&run, &inc.id).await?;
+    if let Outcome::AwaitingPublish(stat) = &outcome {
+        println!("the change is committed locally ({stat}); push it and open the pull request with: medic fix {service} --yes");
+    }
     if outcome == Outcome::AwaitingApproval {
         let plan = effective_plan(engine.journal(), &inc.id)?;
         if let Some(plan) = plan {
@@ -240,11 +247,16 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
             config: &config,
             data_dir: data_dir.to_path_buf(),
             approve: false,
+            publish: false,
             operator: operator(),
         };
         match drive(&run, &inc.id).await {
             Ok(Outcome::AwaitingApproval) => println!(
                 "{}: waits for approval: medic fix {} --yes",
+                inc.id, inc.service
+            ),
+            Ok(Outcome::AwaitingPublish(stat)) => println!(
+                "{}: the change ({stat}) waits for your go: medic fix {} --yes",
                 inc.id, inc.service
             ),
             Ok(_) => {}

@@ -244,6 +244,8 @@ pub enum Action {
     ToggleDiff,
     /// Stop the running workflow.
     Cancel,
+    /// Push the agent's change and open the pull request (after the diff).
+    Publish,
     /// Copy the pull request's link (OSC 52, works over SSH).
     Copy,
     /// The journal's incidents, for `:incidents`.
@@ -456,6 +458,10 @@ impl App {
                     }
                     EventKind::Finished { outcome } => w.status = outcome,
                     EventKind::Approved { by } => w.log.push(format!("plan approved by {by}")),
+                    EventKind::AwaitingPublish { diff_stat } => {
+                        w.status =
+                            format!("change ready · d diff · p push and open the PR · {diff_stat}")
+                    }
                     EventKind::AwaitingApproval => {
                         w.status = "the plan waits for your approval (a)".into()
                     }
@@ -628,6 +634,24 @@ impl App {
                     true
                 }
                 _ => false,
+            },
+            Action::Publish => match &mut self.work {
+                Some(w) if w.approved && w.pr.is_none() && w.diff.is_some() => {
+                    w.status = "pushing and opening the pull request…".into();
+                    self.show_diff = false;
+                    self.outbox.push(Command::Publish(w.incident.clone()));
+                    true
+                }
+                Some(w) if w.pr.is_some() => {
+                    self.notice = Some("the pull request is already open".into());
+                    true
+                }
+                Some(_) => {
+                    self.notice =
+                        Some("nothing to push yet: approve, then let the agent finish".into());
+                    true
+                }
+                None => false,
             },
             Action::Copy => {
                 let Some(link) = self.work.as_ref().and_then(|w| w.pr.clone()) else {
@@ -1104,6 +1128,8 @@ pub(crate) mod tests {
         app.outbox.clear();
         app.update(Action::Cancel);
         assert!(app.outbox.is_empty(), "nothing runs before approval");
+        app.update(Action::Publish);
+        assert!(app.outbox.is_empty(), "nothing is pushed before approval");
         app.update(Action::ToggleDiff);
         assert!(!app.show_diff && app.notice.is_some());
 
@@ -1120,6 +1146,14 @@ pub(crate) mod tests {
         assert!(!app.show_diff, "Esc closes the diff first");
         app.update(Action::Cancel);
         assert_eq!(app.outbox, vec![Command::Cancel("i1".into())]);
+        app.outbox.clear();
+        app.update(Action::Publish);
+        assert_eq!(
+            app.outbox,
+            vec![Command::Publish("i1".into())],
+            "p after the diff: the go to push"
+        );
+        app.outbox.clear();
         app.update(Action::Copy);
         assert!(app.copy_requested.is_none(), "no PR, nothing copied");
 

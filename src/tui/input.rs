@@ -53,7 +53,7 @@ pub enum PaletteCommand {
 pub const PALETTE: &[(&str, &str)] = &[
     ("incidents", "the journal's incidents"),
     ("fleet", "back to the fleet"),
-    ("theme NAME", "default, dark, light, high-contrast, mono"),
+    ("theme NAME", "dark, light, mono, …"),
     ("ascii", "toggle ASCII glyphs"),
     ("help", "keys"),
     ("q", "quit"),

@@ -19,8 +19,10 @@ use tokio::sync::{mpsc, watch};
 pub enum Command {
     /// Open (or find) the incident for this flag and prepare its plan.
     Prepare(Flag),
-    /// The operator approved the plan of this incident: run it to the PR.
+    /// The operator approved the plan of this incident: run the agent.
     Approve(String),
+    /// The operator saw the diff and said go: push and open the pull request.
+    Publish(String),
     /// Show this incident (from `:incidents`, or the saved UI state); a run
     /// that was interrupted is picked up again.
     Show(String),
@@ -142,7 +144,7 @@ pub async fn serve(
     });
     let side = tokio::spawn(side_channels(journal.clone(), controls, cancel.clone()));
     while let Some(cmd) = commands.recv().await {
-        let (id, approve) = match cmd {
+        let (id, approve, publish) = match cmd {
             Command::Prepare(flag) => {
                 match incident::open_or_resume(
                     &journal,
@@ -150,14 +152,15 @@ pub async fn serve(
                     ctx.origin.clone(),
                     crate::sources::wall_now(),
                 ) {
-                    Ok(inc) => (inc.id, false),
+                    Ok(inc) => (inc.id, false, false),
                     Err(e) => {
                         let _ = tx.send(Action::SourceError(e.to_string())).await;
                         continue;
                     }
                 }
             }
-            Command::Approve(id) => (id, true),
+            Command::Approve(id) => (id, true, false),
+            Command::Publish(id) => (id, false, true),
             Command::Show(id) => {
                 let Some(inc) = journal.incident::<Incident>(&id).ok().flatten() else {
                     continue;
@@ -168,7 +171,7 @@ pub async fn serve(
                 }
                 // Reattach: an approved run that was cut off goes on from its last step.
                 if inc.status == Status::Open && inc.approval.is_some() {
-                    (id, true)
+                    (id, false, false)
                 } else {
                     continue;
                 }
@@ -182,7 +185,7 @@ pub async fn serve(
                     let _ = tx.send(Action::SourceError(e.to_string())).await;
                     continue;
                 }
-                (id, false)
+                (id, false, false)
             }
             Command::EditPlan { incident, markdown } => {
                 match save_edit(&journal, &engine, &incident, &markdown) {
@@ -219,6 +222,7 @@ pub async fn serve(
                     config: &config,
                     data_dir: ctx.data_dir.clone(),
                     approve,
+                    publish,
                     operator: ctx.operator.clone(),
                 };
                 match run.drive(&id).await {
@@ -229,6 +233,9 @@ pub async fn serve(
                         format!("pull request #{} opened (draft): {}", pr.number, pr.url)
                     }
                     Ok(Outcome::NoChange(why)) => format!("no change: {why}"),
+                    Ok(Outcome::AwaitingPublish(stat)) => {
+                        format!("change ready · d diff · p push and open the PR · {stat}")
+                    }
                     Err(e) if engine.cancelled() => format!("cancelled by you ({e})"),
                     Err(e) => format!("needs attention: {e:#}"),
                 }

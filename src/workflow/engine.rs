@@ -118,6 +118,11 @@ pub enum EventKind {
     },
     /// The plan waits for the operator's approval.
     AwaitingApproval,
+    /// The agent's change is committed locally and waits for the operator's go to push.
+    AwaitingPublish {
+        /// What changed (`1 file(s) changed, …`).
+        diff_stat: String,
+    },
     /// The operator approved the plan.
     Approved {
         /// Who (the local user name).

@@ -27,6 +27,8 @@ pub enum Status {
     Open,
     /// The plan waits for the operator.
     AwaitingApproval,
+    /// The agent's change waits for the operator's go before it leaves the machine.
+    AwaitingPublish,
     /// A step ran out of attempts; the operator decides.
     NeedsAttention,
     /// Finished with a pull request.
@@ -51,6 +53,7 @@ impl Status {
         match self {
             Status::Open => "open",
             Status::AwaitingApproval => "awaiting approval",
+            Status::AwaitingPublish => "diff ready: awaiting go to push",
             Status::NeedsAttention => "needs attention",
             Status::PrOpened => "pr opened",
             Status::NoChange => "no change",
@@ -102,6 +105,10 @@ pub struct Approval {
     pub at: Millis,
     /// Digest of the plan approved; an edit after approval voids it.
     pub plan_digest: String,
+    /// The approval also lets the change be pushed and the pull request
+    /// opened without stopping at the diff (`medic fix --yes`).
+    #[serde(default)]
+    pub publish: bool,
 }
 
 /// An incident as the journal keeps it.
@@ -125,6 +132,9 @@ pub struct Incident {
     pub approval: Option<Approval>,
     /// The operator's edit of the plan, if any (replaces the generated one).
     pub plan_edit: Option<Plan>,
+    /// The commit the operator said go for (push it and open the pull request).
+    #[serde(default)]
+    pub publish_go: Option<String>,
     /// The pull request, once opened.
     pub pr: Option<PullRequest>,
     /// Why it needs attention.
@@ -219,6 +229,7 @@ pub fn open_or_resume(
         origin,
         approval: None,
         plan_edit: None,
+        publish_go: None,
         pr: None,
         error: None,
     };
@@ -297,6 +308,9 @@ pub fn llm_client(config: &Config) -> anyhow::Result<crate::plan::llm::LlmClient
 pub enum Outcome {
     /// Waiting for the operator's approval.
     AwaitingApproval,
+    /// The agent's change is committed locally and waits for the operator's
+    /// go to push it and open the pull request; the diff stat says what.
+    AwaitingPublish(String),
     /// A pull request is open.
     PrOpened(PullRequest),
     /// Nothing to change, and why.
@@ -315,6 +329,8 @@ pub struct Run<'a> {
     pub data_dir: PathBuf,
     /// Approve the plan without asking (`--yes`).
     pub approve: bool,
+    /// Push and open the pull request without stopping at the diff (`--yes`, or `p` in the TUI).
+    pub publish: bool,
     /// Who approves.
     pub operator: String,
 }
@@ -358,6 +374,7 @@ impl Run<'_> {
         let result = self.steps(&mut inc).await;
         match &result {
             Ok(Outcome::AwaitingApproval) => inc.status = Status::AwaitingApproval,
+            Ok(Outcome::AwaitingPublish(_)) => inc.status = Status::AwaitingPublish,
             Ok(Outcome::PrOpened(pr)) => {
                 inc.status = Status::PrOpened;
                 inc.pr = Some(pr.clone());
@@ -375,7 +392,7 @@ impl Run<'_> {
         if let Ok(o) = &result {
             inc.error = None;
             let outcome = match o {
-                Outcome::AwaitingApproval => None,
+                Outcome::AwaitingApproval | Outcome::AwaitingPublish(_) => None,
                 Outcome::PrOpened(pr) => {
                     Some(format!("pull request #{} opened: {}", pr.number, pr.url))
                 }
@@ -470,6 +487,7 @@ impl Run<'_> {
                 by: self.operator.clone(),
                 at: crate::sources::wall_now(),
                 plan_digest: digest.clone(),
+                publish: self.publish,
             });
             self.save(inc)?;
             engine.emit(
@@ -625,6 +643,25 @@ impl Run<'_> {
                 "the agent changed nothing (empty diff): no pull request".into(),
             ));
         };
+
+        // 4b. Nothing leaves the machine until the operator has seen the diff
+        //     and said go (`p`), unless the approval already covered it (`--yes`).
+        let go = inc.approval.as_ref().is_some_and(|a| a.publish)
+            || inc.publish_go.as_deref() == Some(commit.as_str());
+        if !go {
+            if !self.publish {
+                engine.emit(
+                    &id,
+                    EventKind::AwaitingPublish {
+                        diff_stat: work.diff_stat.clone(),
+                    },
+                )?;
+                return Ok(Outcome::AwaitingPublish(work.diff_stat.clone()));
+            }
+            // Journaled before the push, bound to exactly this commit.
+            inc.publish_go = Some(commit.clone());
+            self.save(inc)?;
+        }
 
         // 5. Push: intent first, then compare the remote ref, then act.
         let pushed: String = engine

@@ -156,16 +156,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             x: area.x + (area.width.saturating_sub(width)) / 2,
             y: area.y + area.height / 3,
             width,
-            height: 5,
+            height: 6,
         };
         frame.render_widget(Clear, popup);
         frame.render_widget(
             Paragraph::new(vec![
-                Line::raw("Approve this plan? The agent edits the manifests, pushes"),
+                Line::raw("Approve this plan? The agent changes a checkout on a"),
                 Line::raw(format!(
-                    "a medic/{}-… branch and opens a draft PR.",
+                    "medic/{}-… branch; you see the diff and press p",
                     w.incident
                 )),
+                Line::raw("before anything is pushed or a draft PR opened."),
                 Line::styled("y approve · n cancel", theme.accent),
             ])
             .wrap(Wrap { trim: true })
