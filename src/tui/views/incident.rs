@@ -87,7 +87,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
     let [chart_area, verdict_area] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(middle);
-    render_chart(frame, chart_area, row, flag, theme);
+    render_chart(frame, chart_area, row, flag, theme, app.ascii);
 
     // Verdict and reasons.
     let reasons: Vec<Line> = match flag {
@@ -230,7 +230,10 @@ fn render_chart(
     row: &ServiceRow,
     flag: Option<&Flag>,
     theme: &Theme,
+    ascii: bool,
 ) {
+    // Braille needs a capable font; --ascii draws with dots instead.
+    let marker = if ascii { Marker::Dot } else { Marker::Braille };
     let metric = flag.map_or(Metric::Memory, |f| f.metric);
     let values = flagged_values(row, metric);
     let n = values.len();
@@ -274,7 +277,7 @@ fn render_chart(
             Metric::Cpu | Metric::CpuLimit => "cpu ÷ limit",
             _ => "memory ÷ limit",
         })
-        .marker(Marker::Braille)
+        .marker(marker)
         .graph_type(GraphType::Line)
         .style(theme.state(state))
         .data(&points)];
@@ -285,7 +288,7 @@ fn render_chart(
                     "threshold {}",
                     units::percent(threshold.unwrap_or(0.0))
                 ))
-                .marker(Marker::Braille)
+                .marker(marker)
                 .graph_type(GraphType::Line)
                 .style(theme.warn)
                 .data(&threshold_line),
@@ -295,7 +298,7 @@ fn render_chart(
         datasets.push(
             Dataset::default()
                 .name("onset")
-                .marker(Marker::Braille)
+                .marker(marker)
                 .graph_type(GraphType::Line)
                 .style(theme.muted)
                 .data(&onset_line),
