@@ -1102,18 +1102,11 @@ pub(crate) mod tests {
     }
 
     fn work(approved: bool, pr: Option<&str>, diff: Option<&str>) -> WorkView {
-        WorkView {
-            incident: "i1".into(),
-            service: ServiceId::from("api"),
-            status: "s".into(),
-            plan: Some(crate::plan::markdown::parse("# A plan\n").unwrap()),
-            todos: vec![],
-            log: vec![],
-            pr: pr.map(str::to_string),
-            confirm: false,
-            approved,
-            diff: diff.map(str::to_string),
-        }
+        let mut w = crate::tui::views::tests::sample_work("# A plan\n", approved);
+        w.incident = "i1".into();
+        w.pr = pr.map(str::to_string);
+        w.diff = diff.map(str::to_string);
+        w
     }
 
     #[test]

@@ -152,6 +152,22 @@ pub(crate) mod tests {
             .join("\n")
     }
 
+    /// An incident's plan-and-run view for `api`, nothing run yet.
+    pub fn sample_work(plan: &str, approved: bool) -> crate::tui::app::WorkView {
+        crate::tui::app::WorkView {
+            incident: "20261128-0415-api-1f39".into(),
+            service: crate::model::ServiceId::from("api"),
+            status: String::new(),
+            plan: Some(crate::plan::markdown::parse(plan).unwrap()),
+            todos: vec![],
+            log: vec![],
+            pr: None,
+            confirm: false,
+            approved,
+            diff: None,
+        }
+    }
+
     pub fn demo_app() -> App {
         let mut app = App::default();
         app.update(Action::Fleet(Box::new(crate::tui::app::tests::demo_view(
@@ -308,18 +324,11 @@ pub(crate) mod tests {
         let mut app = demo_app();
         app.update(Action::Open);
         app.update(Action::Plan);
-        app.update(Action::Work(Box::new(crate::tui::app::WorkView {
-            incident: "20261128-0415-api-1f39".into(),
-            service: crate::model::ServiceId::from("api"),
-            status: "pull request #1 opened (draft)".into(),
-            plan: Some(crate::plan::markdown::parse("# Raise api's memory limit\n").unwrap()),
-            todos: vec![],
-            log: vec![],
-            pr: Some("file:///data/forge/sample/pulls/1.json".into()),
-            confirm: false,
-            approved: true,
-            diff: Some("--- a/deploy/api.yaml\n+++ b/deploy/api.yaml\n@@ -33,3 +33,3 @@\n           limits:\n-            memory: 32Gi\n+            memory: 48Gi\n".into()),
-        })));
+        let mut view = sample_work("# Raise api's memory limit\n", true);
+        view.status = "pull request #1 opened (draft)".into();
+        view.pr = Some("file:///data/forge/sample/pulls/1.json".into());
+        view.diff = Some("--- a/deploy/api.yaml\n+++ b/deploy/api.yaml\n@@ -33,3 +33,3 @@\n           limits:\n-            memory: 32Gi\n+            memory: 48Gi\n".into());
+        app.update(Action::Work(Box::new(view)));
         app.update(Action::ToggleDiff);
         insta::assert_snapshot!("work_diff_80x24", draw(&app, &Theme::mono(), 80, 24));
         insta::assert_snapshot!(
@@ -333,21 +342,9 @@ pub(crate) mod tests {
         let mut app = demo_app();
         app.update(Action::Open);
         app.update(Action::Plan);
-        app.update(Action::Work(Box::new(crate::tui::app::WorkView {
-            incident: "20261128-0415-api-1f39".into(),
-            service: crate::model::ServiceId::from("api"),
-            status: "the plan waits for your approval (a)".into(),
-            plan: Some(
-                crate::plan::markdown::parse("# Raise api's memory limit\n\n- severity: high\n")
-                    .unwrap(),
-            ),
-            todos: vec![],
-            log: vec![],
-            pr: None,
-            confirm: false,
-            approved: false,
-            diff: None,
-        })));
+        let mut view = sample_work("# Raise api's memory limit\n\n- severity: high\n", false);
+        view.status = "the plan waits for your approval (a)".into();
+        app.update(Action::Work(Box::new(view)));
         app.update(Action::EditInPlace);
         insta::assert_snapshot!("work_editing_80x24", draw(&app, &Theme::mono(), 80, 24));
     }
