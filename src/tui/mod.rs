@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod clipboard;
+pub mod data;
 pub mod editor;
 pub mod input;
 pub mod keys;
