@@ -22,6 +22,8 @@ pub struct Config {
     pub logs: Option<LogsConfig>,
     /// Upstream providers whose status pages medic checks.
     pub upstream: Vec<UpstreamConfig>,
+    /// Deploys medic cannot learn from the source (a list kept by CI, say).
+    pub deploys: Vec<DeployConfig>,
     /// The LLM that writes plans.
     pub llm: LlmConfig,
     /// The coding agent that carries out plans.
@@ -202,6 +204,46 @@ pub struct LogsConfig {
     /// LogQL with `$service` substituted.
     #[serde(default)]
     pub query: Option<String>,
+    /// Name of the env var holding a bearer token for the log source.
+    #[serde(default)]
+    pub bearer_token_env: Option<String>,
+    /// Name of the env var holding the basic-auth user (Grafana Cloud).
+    #[serde(default)]
+    pub basic_auth_user_env: Option<String>,
+    /// Name of the env var holding the basic-auth password.
+    #[serde(default)]
+    pub basic_auth_password_env: Option<String>,
+    /// Most lines one query returns.
+    #[serde(default = "default_log_limit")]
+    pub limit: u32,
+}
+
+fn default_log_limit() -> u32 {
+    500
+}
+
+/// `[[deploys]]`: one deploy medic is told about.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    /// The service deployed.
+    pub service: String,
+    /// The version (image tag, commit) deployed.
+    pub version: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// The version it replaced.
+    #[serde(default)]
+    pub previous: Option<String>,
+    /// A stable id (defaults to the version).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Who deployed.
+    #[serde(default)]
+    pub author: Option<String>,
+    /// What changed.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 /// `[[upstream]]`: a provider with an Atlassian Statuspage.
@@ -212,6 +254,9 @@ pub struct UpstreamConfig {
     pub name: String,
     /// Base URL of its status page.
     pub statuspage: String,
+    /// Services that call this provider; empty means every service.
+    #[serde(default)]
+    pub used_by: Vec<String>,
 }
 
 /// `[llm]`: which model writes plans.
@@ -462,6 +507,7 @@ impl Config {
         if let Some(logs) = &self.logs {
             allowed("logs.kind", &logs.kind, &["loki", "railway", "demo"])?;
         }
+        self.validate_evidence()?;
         if self.source.step.0 <= 0 {
             return Err(("source.step".into(), "must be longer than 0s".into()));
         }
@@ -561,6 +607,71 @@ impl Config {
                     "source.token_env".into(),
                     "kind = \"railway\" needs token_env (account or workspace token) or project_token_env (project token): the name of the env var holding it".into(),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[logs]`, `[[upstream]]`, `[[deploys]]`: URLs, auth pairs, timestamps.
+    fn validate_evidence(&self) -> Result<(), (String, String)> {
+        let url = |key: String, u: &str| {
+            if u.starts_with("http://") || u.starts_with("https://") {
+                Ok(())
+            } else {
+                Err((key, format!("`{u}` is not an http:// or https:// URL")))
+            }
+        };
+        if let Some(logs) = &self.logs {
+            if logs.kind == "loki" {
+                match &logs.url {
+                    Some(u) => url("logs.url".into(), u)?,
+                    None => {
+                        return Err((
+                            "logs.url".into(),
+                            "required for kind = \"loki\": Loki's base URL, e.g. http://127.0.0.1:3100".into(),
+                        ))
+                    }
+                }
+            }
+            if logs.basic_auth_user_env.is_some() != logs.basic_auth_password_env.is_some() {
+                return Err((
+                    "logs.basic_auth_user_env".into(),
+                    "basic auth needs both basic_auth_user_env and basic_auth_password_env".into(),
+                ));
+            }
+            if logs.bearer_token_env.is_some() && logs.basic_auth_user_env.is_some() {
+                return Err((
+                    "logs.bearer_token_env".into(),
+                    "choose one of bearer_token_env and basic auth, not both".into(),
+                ));
+            }
+            if logs.limit == 0 || logs.limit > 5000 {
+                return Err(("logs.limit".into(), "must be between 1 and 5000".into()));
+            }
+        }
+        for (i, u) in self.upstream.iter().enumerate() {
+            url(format!("upstream[{i}].statuspage"), &u.statuspage)?;
+            if u.name.trim().is_empty() {
+                return Err((format!("upstream[{i}].name"), "must not be empty".into()));
+            }
+            if self.upstream[..i].iter().any(|o| o.name == u.name) {
+                return Err((
+                    format!("upstream[{i}].name"),
+                    format!("an upstream named `{}` already exists; names must be unique", u.name),
+                ));
+            }
+        }
+        for (i, d) in self.deploys.iter().enumerate() {
+            if crate::units::parse_rfc3339(&d.at).is_none() {
+                return Err((
+                    format!("deploys[{i}].at"),
+                    format!("`{}` is not an RFC 3339 time such as 2026-11-28T03:14:00Z", d.at),
+                ));
+            }
+            for (key, v) in [("service", &d.service), ("version", &d.version)] {
+                if v.trim().is_empty() {
+                    return Err((format!("deploys[{i}].{key}"), "must not be empty".into()));
+                }
             }
         }
         Ok(())

@@ -63,7 +63,13 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
     warn(&mut setup);
     detector.ingest(&snap);
     let mut flags = detector.flags(&snap);
-    crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
+    crate::triage::judge_all(
+        &setup.evidence.beside(&setup.source),
+        &snap,
+        &detector,
+        &mut flags,
+    )
+    .await;
     let mut out = std::io::stdout().lock();
     if json {
         for f in &flags {
@@ -104,7 +110,13 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         let changes = detector.ingest(&snap);
         let mut flags = detector.flags(&snap);
         if !changes.is_empty() {
-            crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
+            crate::triage::judge_all(
+                &setup.evidence.beside(&setup.source),
+                &snap,
+                &detector,
+                &mut flags,
+            )
+            .await;
         }
         let mut out = std::io::stdout().lock();
         for t in changes {

@@ -3,10 +3,13 @@
 //! on medic's grid; it never judges them.
 
 pub mod demo;
+pub mod evidence;
 pub mod exporter;
 pub mod http;
+pub mod loki;
 pub mod prometheus;
 pub mod railway;
+pub mod statuspage;
 
 use crate::model::{FleetSnapshot, Millis};
 use demo::{Demo, DemoClock, Deploy, LogLine, UpstreamStatus};
