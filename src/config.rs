@@ -625,12 +625,11 @@ impl Config {
             if logs.kind == "loki" {
                 match &logs.url {
                     Some(u) => url("logs.url".into(), u)?,
-                    None => {
-                        return Err((
-                            "logs.url".into(),
-                            "required for kind = \"loki\": Loki's base URL, e.g. http://127.0.0.1:3100".into(),
-                        ))
-                    }
+                    None => return Err((
+                        "logs.url".into(),
+                        "required for kind = \"loki\": Loki's base URL, e.g. http://127.0.0.1:3100"
+                            .into(),
+                    )),
                 }
             }
             if logs.basic_auth_user_env.is_some() != logs.basic_auth_password_env.is_some() {
@@ -657,7 +656,10 @@ impl Config {
             if self.upstream[..i].iter().any(|o| o.name == u.name) {
                 return Err((
                     format!("upstream[{i}].name"),
-                    format!("an upstream named `{}` already exists; names must be unique", u.name),
+                    format!(
+                        "an upstream named `{}` already exists; names must be unique",
+                        u.name
+                    ),
                 ));
             }
         }
@@ -665,7 +667,10 @@ impl Config {
             if crate::units::parse_rfc3339(&d.at).is_none() {
                 return Err((
                     format!("deploys[{i}].at"),
-                    format!("`{}` is not an RFC 3339 time such as 2026-11-28T03:14:00Z", d.at),
+                    format!(
+                        "`{}` is not an RFC 3339 time such as 2026-11-28T03:14:00Z",
+                        d.at
+                    ),
                 ));
             }
             for (key, v) in [("service", &d.service), ("version", &d.version)] {

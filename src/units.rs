@@ -237,8 +237,14 @@ mod tests {
     #[test]
     fn rfc3339_with_offsets() {
         let utc = super::parse_rfc3339("2014-05-14T20:22:39.441Z").unwrap();
-        assert_eq!(super::parse_rfc3339("2014-05-14T14:22:39.441-06:00"), Some(utc));
-        assert_eq!(super::parse_rfc3339("2014-05-14T22:22:39.441+0200"), Some(utc));
+        assert_eq!(
+            super::parse_rfc3339("2014-05-14T14:22:39.441-06:00"),
+            Some(utc)
+        );
+        assert_eq!(
+            super::parse_rfc3339("2014-05-14T22:22:39.441+0200"),
+            Some(utc)
+        );
         assert_eq!(super::rfc3339(utc), "2014-05-14T20:22:39Z");
         assert_eq!(super::parse_rfc3339("yesterday"), None);
         assert_eq!(super::parse_rfc3339("2014-05-14T14:22:39+6"), None);

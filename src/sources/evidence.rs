@@ -134,7 +134,11 @@ impl EvidenceSources {
         deploys.sort_by_key(|d| std::cmp::Reverse(d.at));
         Ok(EvidenceSources {
             logs,
-            upstreams: config.upstream.iter().map(Statuspage::from_config).collect(),
+            upstreams: config
+                .upstream
+                .iter()
+                .map(Statuspage::from_config)
+                .collect(),
             deploys,
         })
     }

@@ -106,10 +106,16 @@ impl Loki {
     }
 
     /// Lines of `service` in `[from, to)`, oldest first.
-    pub async fn logs(&self, service: &str, from: Millis, to: Millis) -> Result<Vec<LogLine>, String> {
+    pub async fn logs(
+        &self,
+        service: &str,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<LogLine>, String> {
         let endpoint = format!("{}/loki/api/v1/query_range", self.url);
         let query = self.query_for(service);
-        let mut url = reqwest::Url::parse(&endpoint).map_err(|e| format!("bad URL {endpoint}: {e}"))?;
+        let mut url =
+            reqwest::Url::parse(&endpoint).map_err(|e| format!("bad URL {endpoint}: {e}"))?;
         url.query_pairs_mut()
             .append_pair("query", &query)
             .append_pair("start", &(from as i128 * 1_000_000).to_string())

@@ -2,6 +2,7 @@
 //! and Railway. A source answers "every service's metrics over this window"
 //! on medic's grid; it never judges them.
 
+pub mod alertmanager;
 pub mod demo;
 pub mod evidence;
 pub mod exporter;
@@ -9,6 +10,7 @@ pub mod http;
 pub mod loki;
 pub mod prometheus;
 pub mod railway;
+pub mod silences;
 pub mod statuspage;
 
 use crate::model::{FleetSnapshot, Millis};

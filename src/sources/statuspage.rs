@@ -134,14 +134,12 @@ pub fn parse_summary(
             continue;
         }
         let when = i.started_at.as_deref().or(i.created_at.as_deref());
-        let started_at = when
-            .and_then(crate::units::parse_rfc3339)
-            .ok_or_else(|| {
-                format!(
-                    "incident `{}` has no readable started_at/created_at ({when:?})",
-                    i.name
-                )
-            })?;
+        let started_at = when.and_then(crate::units::parse_rfc3339).ok_or_else(|| {
+            format!(
+                "incident `{}` has no readable started_at/created_at ({when:?})",
+                i.name
+            )
+        })?;
         incidents.push(UpstreamIncident {
             name: i.name,
             status: i.status,

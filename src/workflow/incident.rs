@@ -386,7 +386,52 @@ impl Run<'_> {
             }
         }
         self.save(&inc)?;
+        self.alertmanager_silence(&inc).await;
         result
+    }
+
+    /// With `[alertmanager] url`: silence the incident's alerts while it is
+    /// handled, expire the silence when it closes. Never fails the workflow:
+    /// a failure is journaled as an effect (`silence:<id>`, phase `failed`).
+    async fn alertmanager_silence(&self, inc: &Incident) {
+        let Some(url) = self
+            .config
+            .alertmanager
+            .as_ref()
+            .and_then(|a| a.url.clone())
+        else {
+            return;
+        };
+        let am = crate::sources::silences::Silences::new(&url);
+        let journal = self.engine.journal();
+        let done = if inc.status.is_closed() {
+            super::silence::release(journal, &am, &inc.id)
+                .await
+                .map(|_| ())
+        } else {
+            let labels = [
+                ("alertname", inc.rule.as_str()),
+                ("service", inc.service.0.as_str()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            let what = format!("{} {}", inc.service, inc.rule);
+            let matchers = crate::sources::silences::matchers(&labels);
+            super::silence::take(
+                journal,
+                &am,
+                &inc.id,
+                &what,
+                &matchers,
+                crate::sources::wall_now(),
+            )
+            .await
+            .map(|_| ())
+        };
+        if let Err(e) = done {
+            let _ = self.log_effect(&inc.id, &super::silence::key(&inc.id), "failed", &e);
+        }
     }
 
     async fn steps(&self, inc: &mut Incident) -> anyhow::Result<Outcome> {
