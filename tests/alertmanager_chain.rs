@@ -227,6 +227,61 @@ fn prometheus_to_alertmanager_to_medic_then_a_silence() {
     let (_, body) = http("GET", am_port, &format!("/api/v2/silence/{id}"), None).unwrap();
     let s: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(s["status"]["state"], "expired", "{body}");
+    // The workflow's own hook: `medic fix` takes the incident (silence active
+    // while it waits for approval) and expires it when the PR closes it.
+    let fix_cfg = dir.path().join("fix.toml");
+    std::fs::write(
+        &fix_cfg,
+        format!("[source]\nkind = \"demo\"\n\n[alertmanager]\nurl = \"{am_url}\"\n"),
+    )
+    .unwrap();
+    let fix_data = tempfile::tempdir().unwrap();
+    let fix = |yes: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_medic"));
+        cmd.arg("--config")
+            .arg(&fix_cfg)
+            .arg("--data-dir")
+            .arg(fix_data.path());
+        cmd.args(["fix", "checkout"]);
+        if yes {
+            cmd.arg("--yes");
+        }
+        let out = cmd.env_remove("MEDIC_CONFIG").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let checkout_silences = || -> Vec<serde_json::Value> {
+        let (_, body) = http("GET", am_port, "/api/v2/silences", None).unwrap();
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                s["createdBy"] == "medic" && s["comment"].as_str().unwrap().contains("checkout")
+            })
+            .cloned()
+            .collect()
+    };
+    fix(false);
+    let waiting = checkout_silences();
+    assert_eq!(waiting.len(), 1, "{waiting:#?}");
+    assert_eq!(waiting[0]["status"]["state"], "active");
+    let m = &waiting[0]["matchers"];
+    assert!(
+        m.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "service" && m["value"] == "checkout"),
+        "{m}"
+    );
+    fix(true);
+    let done = checkout_silences();
+    assert_eq!(done.len(), 1, "never created twice: {done:#?}");
+    assert_eq!(done[0]["status"]["state"], "expired", "{done:#?}");
+
     eprintln!(
         "chain: {alert_flag}\nchain: alert flag after {:.1}s, whole test {:.1}s",
         to_flag.as_secs_f64(),

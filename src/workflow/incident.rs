@@ -129,6 +129,10 @@ pub struct Incident {
     pub pr: Option<PullRequest>,
     /// Why it needs attention.
     pub error: Option<String>,
+    /// The flag as last seen while open: a flag that persists updates it
+    /// instead of opening a second incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<Flag>,
 }
 
 /// Triage's output, stored as the `evidence` step.
@@ -203,10 +207,14 @@ pub fn open_or_resume(
     now: Millis,
 ) -> Result<Incident, JournalError> {
     let existing: Vec<Incident> = journal.incidents()?;
-    if let Some(inc) = existing
+    if let Some(mut inc) = existing
         .into_iter()
         .find(|i| i.service == flag.service && i.rule == flag.rule && !i.status.is_closed())
     {
+        if inc.latest.as_ref() != Some(flag) {
+            inc.latest = Some(flag.clone());
+            journal.put_incident(&inc.id, &inc)?;
+        }
         return Ok(inc);
     }
     let inc = Incident {
@@ -221,6 +229,7 @@ pub fn open_or_resume(
         plan_edit: None,
         pr: None,
         error: None,
+        latest: None,
     };
     journal.put_incident(&inc.id, &inc)?;
     Ok(inc)
@@ -355,6 +364,7 @@ impl Run<'_> {
             inc.status = Status::Open;
             self.save(&inc)?;
         }
+        self.alertmanager_silence(&inc).await;
         let result = self.steps(&mut inc).await;
         match &result {
             Ok(Outcome::AwaitingApproval) => inc.status = Status::AwaitingApproval,
