@@ -413,4 +413,10 @@ async fn the_receiver_answers_right_and_never_loses_or_duplicates() {
         medic::model::AlertState::Resolved
     );
     assert!(changes.try_recv().is_err());
+
+    // A late resend of the firing notification does not reopen it.
+    let (s, _) = post(good.clone(), Some(TOKEN)).await;
+    assert_eq!(s, 200);
+    assert_eq!(inbox.flags()[0].state, medic::model::AlertState::Resolved);
+    assert!(changes.try_recv().is_err());
 }

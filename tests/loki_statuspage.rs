@@ -64,9 +64,12 @@ fn loki_body(t0_ns: i128) -> String {
     .to_string()
 }
 
+/// One request Loki saw: its query parameters and its Authorization header.
+type Asked = (HashMap<String, String>, Option<String>);
+
 #[tokio::test]
 async fn loki_query_range_is_asked_right_and_parsed() {
-    let asked: Arc<Mutex<Vec<(HashMap<String, String>, Option<String>)>>> = Arc::default();
+    let asked: Arc<Mutex<Vec<Asked>>> = Arc::default();
     let seen = asked.clone();
     let t0_ns = ANCHOR as i128 * 1_000_000;
     let url = serve(Router::new().route(

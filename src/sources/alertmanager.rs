@@ -1,7 +1,9 @@
 //! Alertmanager in: a webhook receiver (`POST /webhook/alertmanager`,
 //! payload version 4) that turns alerts into flags for the same triage as
-//! medic's own. Alertmanager resends; the receiver is idempotent on
-//! `groupKey` + `fingerprint`, and `status: resolved` resolves.
+//! medic's own. Alertmanager resends; the receiver is idempotent on the
+//! alert's `fingerprint` and episode (`startsAt`) whatever `groupKey` it
+//! comes in, `status: resolved` resolves, and a late resend of `firing`
+//! after `resolved` changes nothing.
 //!
 //! It records and announces alerts; it never judges them (triage does).
 //! Silences, the other direction, live in `sources::silences`.
@@ -96,7 +98,6 @@ pub struct AlertFlag {
 #[derive(Debug, Clone)]
 pub struct Inbox {
     alerts: Arc<Mutex<BTreeMap<String, AlertFlag>>>,
-    seen: Arc<Mutex<std::collections::HashSet<(String, String, String, String)>>>,
     changes: broadcast::Sender<AlertFlag>,
 }
 
@@ -104,7 +105,6 @@ impl Default for Inbox {
     fn default() -> Self {
         Inbox {
             alerts: Arc::default(),
-            seen: Arc::default(),
             changes: broadcast::channel(1024).0,
         }
     }
@@ -161,15 +161,15 @@ impl Inbox {
             parsed.push(to_flag(a).map_err(|e| Refusal::Invalid(format!("alerts[{i}]: {e}")))?);
         }
         let mut changed = 0;
+        let mut alerts = self.alerts.lock().expect("inbox");
         for (a, flag) in hook.alerts.iter().zip(parsed) {
-            // One delivery of one alert state; Alertmanager resends the same.
-            let key = (
-                hook.group_key.clone(),
-                a.fingerprint.clone(),
-                a.status.clone(),
-                a.starts_at.clone(),
-            );
-            if !self.seen.lock().expect("inbox").insert(key) {
+            // Same alert, same episode (startsAt): a resend is a replay, and a
+            // late "firing" after "resolved" is stale. Neither changes anything.
+            let known = alerts
+                .get(&a.fingerprint)
+                .filter(|r| r.flag.onset == flag.onset)
+                .map(|r| r.flag.state);
+            if known == Some(flag.state) || known == Some(AlertState::Resolved) {
                 continue;
             }
             let record = AlertFlag {
@@ -178,15 +178,10 @@ impl Inbox {
                 labels: a.labels.clone(),
                 flag,
             };
-            let mut alerts = self.alerts.lock().expect("inbox");
-            let before = alerts.get(&a.fingerprint).map(|r| r.flag.state);
             alerts.insert(a.fingerprint.clone(), record.clone());
-            drop(alerts);
-            if before != Some(record.flag.state) {
-                changed += 1;
-                // No subscriber is fine: the state is kept either way.
-                let _ = self.changes.send(record);
-            }
+            changed += 1;
+            // No subscriber is fine: the state is kept either way.
+            let _ = self.changes.send(record);
         }
         Ok(changed)
     }
