@@ -554,8 +554,11 @@ impl Run<'_> {
             .iter()
             .find(|f| f.service == inc.service && f.rule == inc.rule)
             .unwrap_or(&inc.flag);
+        // `[logs]`, `[[upstream]]`, `[[deploys]]` beside the metric source.
+        let extra = crate::sources::evidence::EvidenceSources::from_config(self.config)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let (evidence, signals, judgement) =
-            crate::triage::assess(&source, &snap, &detector, &flags, flag).await;
+            crate::triage::assess(&extra.beside(&source), &snap, &detector, &flags, flag).await;
         let limit = snap
             .services
             .iter()
