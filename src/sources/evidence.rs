@@ -58,6 +58,14 @@ pub trait EvidenceSource: Sync {
 /// The metric source alone: only the demo knows logs, deploys and upstreams.
 impl EvidenceSource for Source {
     async fn logs(&self, service: &str, from: Millis, to: Millis) -> Fetched<LogLine> {
+        if let Source::Railway(r) = self {
+            return match r.logs(service, from, to).await {
+                Ok(l) => Fetched::known(l),
+                Err(e) => Fetched::unknown(format!(
+                    "logs unavailable: {e}; triage goes on without them"
+                )),
+            };
+        }
         match Source::logs(self, service, from, to).await {
             Some(l) => Fetched::known(l),
             None => Fetched::unknown(
@@ -67,6 +75,12 @@ impl EvidenceSource for Source {
     }
 
     async fn deploys(&self) -> Fetched<Deploy> {
+        if let Source::Railway(r) = self {
+            return match r.deploys().await {
+                Ok(d) => Fetched::known(d),
+                Err(e) => Fetched::unknown(format!("deploys unavailable: {e}")),
+            };
+        }
         match Source::deploys(self).await {
             Some(d) => Fetched::known(d),
             None => Fetched::unknown("deploys: unknown for this source (add [[deploys]] entries)"),
@@ -88,7 +102,7 @@ impl EvidenceSource for Source {
 pub enum LogSource {
     /// Grafana Loki.
     Loki(Loki),
-    /// The metric source's own logs (`kind = "demo"`).
+    /// The metric source's own logs (`kind = "demo"` or `"railway"`).
     FromSource,
     /// Configured but not available in this build, and why.
     Unsupported(String),
@@ -111,7 +125,7 @@ impl EvidenceSources {
         let logs = match &config.logs {
             None => None,
             Some(l) if l.kind == "loki" => Some(LogSource::Loki(Loki::from_config(l)?)),
-            Some(l) if l.kind == "demo" => Some(LogSource::FromSource),
+            Some(l) if l.kind == "demo" || l.kind == "railway" => Some(LogSource::FromSource),
             Some(l) => Some(LogSource::Unsupported(format!(
                 "logs: kind = \"{}\" is not wired yet; use \"loki\"",
                 l.kind

@@ -174,6 +174,7 @@ impl Source {
     pub async fn logs(&self, service: &str, from: Millis, to: Millis) -> Option<Vec<LogLine>> {
         match self {
             Source::Demo { demo, .. } => Some(demo.logs(service, from, to)),
+            Source::Railway(r) => r.logs(service, from, to).await.ok(),
             _ => None,
         }
     }
@@ -182,6 +183,7 @@ impl Source {
     pub async fn deploys(&self) -> Option<Vec<Deploy>> {
         match self {
             Source::Demo { demo, .. } => Some(demo.deploys()),
+            Source::Railway(r) => r.deploys().await.ok(),
             _ => None,
         }
     }
