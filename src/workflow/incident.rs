@@ -400,48 +400,10 @@ impl Run<'_> {
         result
     }
 
-    /// With `[alertmanager] url`: silence the incident's alerts while it is
-    /// handled, expire the silence when it closes. Never fails the workflow:
-    /// a failure is journaled as an effect (`silence:<id>`, phase `failed`).
+    /// With `[alertmanager] url`: the incident's silence follows its status
+    /// (see `workflow::silence::follow`); never fails the workflow.
     async fn alertmanager_silence(&self, inc: &Incident) {
-        let Some(url) = self
-            .config
-            .alertmanager
-            .as_ref()
-            .and_then(|a| a.url.clone())
-        else {
-            return;
-        };
-        let am = crate::sources::silences::Silences::new(&url);
-        let journal = self.engine.journal();
-        let done = if inc.status.is_closed() {
-            super::silence::release(journal, &am, &inc.id)
-                .await
-                .map(|_| ())
-        } else {
-            let labels = [
-                ("alertname", inc.rule.as_str()),
-                ("service", inc.service.0.as_str()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-            let what = format!("{} {}", inc.service, inc.rule);
-            let matchers = crate::sources::silences::matchers(&labels);
-            super::silence::take(
-                journal,
-                &am,
-                &inc.id,
-                &what,
-                &matchers,
-                crate::sources::wall_now(),
-            )
-            .await
-            .map(|_| ())
-        };
-        if let Err(e) = done {
-            let _ = self.log_effect(&inc.id, &super::silence::key(&inc.id), "failed", &e);
-        }
+        super::silence::follow(self.engine.journal(), self.config, inc).await;
     }
 
     async fn steps(&self, inc: &mut Incident) -> anyhow::Result<Outcome> {

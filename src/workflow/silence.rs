@@ -3,9 +3,11 @@
 //! journaled (`silence:<incident>` in the effect log) so a crash between
 //! "created" and "recorded" adopts the silence instead of making a second.
 
+use super::incident::Incident;
 use super::journal::{EffectEntry, Journal};
+use crate::config::Config;
 use crate::model::Millis;
-use crate::sources::silences::{Matcher, Silences};
+use crate::sources::silences::{self, Matcher, Silences};
 
 /// How long a silence holds before Alertmanager lifts it on its own
 /// (medic expires it sooner when the incident closes).
@@ -100,5 +102,41 @@ pub async fn release(
             Ok(Some(id))
         }
         _ => Ok(None),
+    }
+}
+
+/// With `[alertmanager] url`: silence the incident's alerts (`alertname` =
+/// its rule, `service`) while it is open, expire the silence once it closes.
+/// A failure is journaled as an effect (phase `failed`), never raised.
+pub async fn follow(journal: &Journal, config: &Config, inc: &Incident) {
+    let Some(url) = config.alertmanager.as_ref().and_then(|a| a.url.clone()) else {
+        return;
+    };
+    let am = Silences::new(&url);
+    let done = if inc.status.is_closed() {
+        release(journal, &am, &inc.id).await.map(|_| ())
+    } else {
+        let labels = [
+            ("alertname", inc.rule.as_str()),
+            ("service", inc.service.0.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let what = format!("{} {}", inc.service, inc.rule);
+        let now = crate::sources::wall_now();
+        take(
+            journal,
+            &am,
+            &inc.id,
+            &what,
+            &silences::matchers(&labels),
+            now,
+        )
+        .await
+        .map(|_| ())
+    };
+    if let Err(e) = done {
+        let _ = log(journal, &inc.id, "failed", &e);
     }
 }
