@@ -59,7 +59,7 @@ impl<'a> FlagLine<'a> {
 pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()> {
     // Alertmanager's webhook listens from the start (watch mode only: `--once` cannot wait).
     let mut alerts = match (&setup.config.alertmanager, once) {
-        (Some(am), false) => Some(start_receiver(am).await?),
+        (Some(am), false) => Some(start_receiver(am).await?.1),
         _ => None,
     };
     let mut detector = Detector::new(setup.rules.clone());
@@ -165,10 +165,12 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
 }
 
 /// Bind `[alertmanager] listen` and serve the webhook in the background;
-/// returns the stream of alert changes.
-async fn start_receiver(
+/// returns the inbox (every alert's current flag: `inbox.flags()`) and a
+/// stream of changes subscribed before the first request. The TUI can use
+/// it as is.
+pub async fn start_receiver(
     am: &crate::config::AlertmanagerConfig,
-) -> anyhow::Result<tokio::sync::broadcast::Receiver<AlertFlag>> {
+) -> anyhow::Result<(Inbox, tokio::sync::broadcast::Receiver<AlertFlag>)> {
     let token = match &am.token_env {
         Some(var) => Some(
             crate::sources::http::secret_from_env("alertmanager.token_env", var)
@@ -191,12 +193,13 @@ async fn start_receiver(
     );
     let inbox = Inbox::default();
     let changes = inbox.subscribe();
+    let serving = inbox.clone();
     tokio::spawn(async move {
-        if let Err(e) = crate::sources::alertmanager::serve(listener, inbox, token).await {
+        if let Err(e) = crate::sources::alertmanager::serve(listener, serving, token).await {
             eprintln!("medic: Alertmanager webhook stopped: {e}");
         }
     });
-    Ok(changes)
+    Ok((inbox, changes))
 }
 
 /// The next alert change, or never when there is no receiver.
