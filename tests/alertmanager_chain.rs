@@ -227,6 +227,55 @@ fn prometheus_to_alertmanager_to_medic_then_a_silence() {
     let (_, body) = http("GET", am_port, &format!("/api/v2/silence/{id}"), None).unwrap();
     let s: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(s["status"]["state"], "expired", "{body}");
+    // A crash after the POST but before the id was journaled: the next take
+    // adopts the silence Alertmanager already has instead of making another.
+    let crashed = "20261128-1201-api-crash";
+    journal
+        .log_effect(&medic::workflow::journal::EffectEntry {
+            incident: crashed.into(),
+            key: silence::key(crashed),
+            phase: "intent".into(),
+            detail: "api ApiMemoryNearLimit".into(),
+            at: now,
+        })
+        .unwrap();
+    let made = rt
+        .block_on(client.create(
+            &matchers(&labels),
+            &silence::comment(crashed, "api ApiMemoryNearLimit"),
+            now,
+            now + 3_600_000,
+        ))
+        .unwrap();
+    let adopted = rt
+        .block_on(silence::take(
+            &journal,
+            &client,
+            crashed,
+            "api ApiMemoryNearLimit",
+            &matchers(&labels),
+            now,
+        ))
+        .unwrap();
+    assert_eq!(adopted, made, "adopted, not created again");
+    let effects = journal.effects(crashed).unwrap();
+    assert!(
+        effects
+            .iter()
+            .any(|e| e.phase == "adopted" && e.detail == made),
+        "{effects:?}"
+    );
+    let crash_comment = silence::comment(crashed, "api ApiMemoryNearLimit");
+    let (_, body) = http("GET", am_port, "/api/v2/silences", None).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let same = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["comment"] == crash_comment.as_str())
+        .count();
+    assert_eq!(same, 1, "{body}");
+
     // The workflow's own hook: `medic fix` takes the incident (silence active
     // while it waits for approval) and expires it when the PR closes it.
     let fix_cfg = dir.path().join("fix.toml");
