@@ -26,6 +26,12 @@ fn main() {
         ("services", queries::SERVICES_QUERY.to_string()),
         ("metrics", queries::METRICS_QUERY.to_string()),
         ("http (batch of 3)", queries::http_query(3)),
+        ("deployments", queries::DEPLOYMENTS_QUERY.to_string()),
+        (
+            "deployment logs",
+            queries::DEPLOYMENT_LOGS_QUERY.to_string(),
+        ),
+        ("http logs", queries::HTTP_LOGS_QUERY.to_string()),
     ] {
         if let Err(errors) = schema.check(&doc) {
             panic!(

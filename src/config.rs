@@ -10,6 +10,9 @@ use crate::model::Millis;
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
 
+mod evidence;
+pub use evidence::DeployConfig;
+
 /// Everything medic can be told in its config file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -22,6 +25,8 @@ pub struct Config {
     pub logs: Option<LogsConfig>,
     /// Upstream providers whose status pages medic checks.
     pub upstream: Vec<UpstreamConfig>,
+    /// Deploys medic cannot learn from the source (a list kept by CI, say).
+    pub deploys: Vec<DeployConfig>,
     /// The LLM that writes plans.
     pub llm: LlmConfig,
     /// The coding agent that carries out plans.
@@ -202,6 +207,22 @@ pub struct LogsConfig {
     /// LogQL with `$service` substituted.
     #[serde(default)]
     pub query: Option<String>,
+    /// Name of the env var holding a bearer token for the log source.
+    #[serde(default)]
+    pub bearer_token_env: Option<String>,
+    /// Name of the env var holding the basic-auth user (Grafana Cloud).
+    #[serde(default)]
+    pub basic_auth_user_env: Option<String>,
+    /// Name of the env var holding the basic-auth password.
+    #[serde(default)]
+    pub basic_auth_password_env: Option<String>,
+    /// Most lines one query returns.
+    #[serde(default = "default_log_limit")]
+    pub limit: u32,
+}
+
+fn default_log_limit() -> u32 {
+    500
 }
 
 /// `[[upstream]]`: a provider with an Atlassian Statuspage.
@@ -212,6 +233,9 @@ pub struct UpstreamConfig {
     pub name: String,
     /// Base URL of its status page.
     pub statuspage: String,
+    /// Services that call this provider; empty means every service.
+    #[serde(default)]
+    pub used_by: Vec<String>,
 }
 
 /// `[llm]`: which model writes plans.
@@ -462,6 +486,7 @@ impl Config {
         if let Some(logs) = &self.logs {
             allowed("logs.kind", &logs.kind, &["loki", "railway", "demo"])?;
         }
+        self.validate_evidence()?;
         if self.source.step.0 <= 0 {
             return Err(("source.step".into(), "must be longer than 0s".into()));
         }

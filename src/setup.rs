@@ -33,6 +33,9 @@ pub struct Setup {
     pub config: Config,
     /// Where metrics come from.
     pub source: Source,
+    /// `[logs]`, `[[upstream]]`, `[[deploys]]`: triage's other evidence.
+    /// Ask through `evidence.beside(&source)`.
+    pub evidence: crate::sources::evidence::EvidenceSources,
     /// The rules to evaluate.
     pub rules: Vec<Rule>,
     /// Where the journal and local forge live.
@@ -77,11 +80,14 @@ impl Setup {
                     .map_err(UsageError)?,
             )),
         };
+        let evidence =
+            crate::sources::evidence::EvidenceSources::from_config(&config).map_err(UsageError)?;
         let rules = config.rules();
         let data_dir = globals.data_dir.clone().unwrap_or_else(default_data_dir);
         Ok(Setup {
             config,
             source,
+            evidence,
             rules,
             data_dir,
             config_path: globals.config.clone(),

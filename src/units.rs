@@ -189,6 +189,32 @@ pub fn rfc3339(ms: Millis) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// Parse an RFC 3339 time with any offset (`Z`, `+02:00`, `-0600`) and
+/// optional fractional seconds, as status pages and Alertmanager write them.
+pub fn parse_rfc3339(s: &str) -> Option<Millis> {
+    let s = s.trim();
+    let t = s.find(['T', 't'])?;
+    // The offset starts at the last `+`, `-` or `Z` after the `T`.
+    let cut = t + s[t..].rfind(['+', '-', 'Z', 'z'])?;
+    let (local, offset) = s.split_at(cut);
+    let offset_ms = match offset {
+        "Z" | "z" => 0,
+        o => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let digits: String = o[1..].chars().filter(|c| *c != ':').collect();
+            if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let h: i64 = digits[..2].parse().ok()?;
+            let m: i64 = digits[2..].parse().ok()?;
+            sign * (h * 60 + m) * 60_000
+        }
+    };
+    let t = humantime::parse_rfc3339_weak(local).ok()?;
+    let ms = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as Millis;
+    Some(ms - offset_ms)
+}
+
 /// Clock time of day in UTC: `03:14`.
 pub fn clock(ms: Millis) -> String {
     let secs = ms.div_euclid(1000).rem_euclid(86_400);
@@ -208,6 +234,22 @@ pub fn ago(now: Millis, then: Millis) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rfc3339_with_offsets() {
+        let utc = super::parse_rfc3339("2014-05-14T20:22:39.441Z").unwrap();
+        assert_eq!(
+            super::parse_rfc3339("2014-05-14T14:22:39.441-06:00"),
+            Some(utc)
+        );
+        assert_eq!(
+            super::parse_rfc3339("2014-05-14T22:22:39.441+0200"),
+            Some(utc)
+        );
+        assert_eq!(super::rfc3339(utc), "2014-05-14T20:22:39Z");
+        assert_eq!(super::parse_rfc3339("yesterday"), None);
+        assert_eq!(super::parse_rfc3339("2014-05-14T14:22:39+6"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -3,6 +3,7 @@
 use crate::detect::Detector;
 use crate::model::{Flag, FleetSnapshot, Metric, ServiceMetrics, Transition};
 use crate::setup::Setup;
+use crate::sources::alertmanager::{AlertFlag, Inbox};
 use crate::units;
 use serde::Serialize;
 use std::io::Write;
@@ -56,6 +57,11 @@ impl<'a> FlagLine<'a> {
 
 /// Run `scan`: once, or watching and printing every change.
 pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()> {
+    // Alertmanager's webhook listens from the start (watch mode only: `--once` cannot wait).
+    let mut alerts = match (&setup.config.alertmanager, once) {
+        (Some(am), false) => Some(start_receiver(am).await?.1),
+        _ => None,
+    };
     let mut detector = Detector::new(setup.rules.clone());
     let (step, lookback) = (setup.step(), setup.lookback());
     let now = setup.source.now();
@@ -63,7 +69,13 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
     warn(&mut setup);
     detector.ingest(&snap);
     let mut flags = detector.flags(&snap);
-    crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
+    crate::triage::judge_all(
+        &setup.evidence.beside(&setup.source),
+        &snap,
+        &detector,
+        &mut flags,
+    )
+    .await;
     let mut out = std::io::stdout().lock();
     if json {
         for f in &flags {
@@ -86,10 +98,19 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         .source
         .refresh_interval(step)
         .clamp(Duration::from_millis(200), Duration::from_secs(60));
+    let mut last = snap;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
+            alert = next_alert(&mut alerts) => {
+                if let Some(a) = alert {
+                    let flags = detector.flags(&last);
+                    let flag = judge_alert(&setup, &last, &detector, &flags, a.flag).await;
+                    print_alert(&flag, &last, json)?;
+                }
+                continue;
+            }
         }
         let now = setup.source.now();
         // A source that fails before its first answer is reported and retried, never fatal.
@@ -101,10 +122,17 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
             }
         };
         warn(&mut setup);
+        last = snap.clone();
         let changes = detector.ingest(&snap);
         let mut flags = detector.flags(&snap);
         if !changes.is_empty() {
-            crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
+            crate::triage::judge_all(
+                &setup.evidence.beside(&setup.source),
+                &snap,
+                &detector,
+                &mut flags,
+            )
+            .await;
         }
         let mut out = std::io::stdout().lock();
         for t in changes {
@@ -134,6 +162,118 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         }
         out.flush()?;
     }
+}
+
+/// Bind `[alertmanager] listen` and serve the webhook in the background;
+/// returns the inbox (every alert's current flag: `inbox.flags()`) and a
+/// stream of changes subscribed before the first request. The TUI can use
+/// it as is.
+pub async fn start_receiver(
+    am: &crate::config::AlertmanagerConfig,
+) -> anyhow::Result<(Inbox, tokio::sync::broadcast::Receiver<AlertFlag>)> {
+    let token = match &am.token_env {
+        Some(var) => Some(
+            crate::sources::http::secret_from_env("alertmanager.token_env", var)
+                .map_err(crate::setup::UsageError)?,
+        ),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(&am.listen)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "alertmanager.listen = \"{}\": cannot listen: {e}",
+                am.listen
+            )
+        })?;
+    eprintln!(
+        "medic: Alertmanager webhook on http://{}{}",
+        listener.local_addr()?,
+        crate::sources::alertmanager::PATH
+    );
+    let inbox = Inbox::default();
+    let changes = inbox.subscribe();
+    let serving = inbox.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::sources::alertmanager::serve(listener, serving, token).await {
+            eprintln!("medic: Alertmanager webhook stopped: {e}");
+        }
+    });
+    Ok((inbox, changes))
+}
+
+/// The next alert change, or never when there is no receiver.
+async fn next_alert(
+    alerts: &mut Option<tokio::sync::broadcast::Receiver<AlertFlag>>,
+) -> Option<AlertFlag> {
+    let Some(rx) = alerts else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(a) => return Some(a),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                eprintln!(
+                    "medic: warning: {n} Alertmanager change(s) skipped (printing fell behind)"
+                );
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                *alerts = None;
+                return None;
+            }
+        }
+    }
+}
+
+/// An alert's flag through the same triage as medic's own flags.
+pub async fn judge_alert(
+    setup: &Setup,
+    snap: &FleetSnapshot,
+    detector: &Detector,
+    flags: &[Flag],
+    mut flag: Flag,
+) -> Flag {
+    if flag.state == crate::model::AlertState::Resolved {
+        flag.reason = format!("{} (resolved in Alertmanager)", flag.reason);
+        return flag;
+    }
+    let mut all = flags.to_vec();
+    all.push(flag.clone());
+    let (_, _, judgement) = crate::triage::assess(
+        &setup.evidence.beside(&setup.source),
+        snap,
+        detector,
+        &all,
+        &flag,
+    )
+    .await;
+    flag.verdict = judgement.verdict;
+    flag.reason = judgement.reason();
+    flag
+}
+
+fn print_alert(f: &Flag, snap: &FleetSnapshot, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&FlagLine::new(f, snap.stale))?
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{}  {} {:<9} {:<10} {:<20} {} (from Alertmanager)",
+            units::rfc3339(f.since),
+            f.state.glyph(),
+            f.state.word(),
+            f.service,
+            f.rule,
+            f.verdict.word()
+        )?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Source warnings go to stderr, so `--json` output stays clean.

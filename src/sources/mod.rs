@@ -2,11 +2,16 @@
 //! and Railway. A source answers "every service's metrics over this window"
 //! on medic's grid; it never judges them.
 
+pub mod alertmanager;
 pub mod demo;
+pub mod evidence;
 pub mod exporter;
 pub mod http;
+pub mod loki;
 pub mod prometheus;
 pub mod railway;
+pub mod silences;
+pub mod statuspage;
 
 use crate::model::{FleetSnapshot, Millis};
 use demo::{Demo, DemoClock, Deploy, LogLine, UpstreamStatus};
@@ -169,6 +174,7 @@ impl Source {
     pub async fn logs(&self, service: &str, from: Millis, to: Millis) -> Option<Vec<LogLine>> {
         match self {
             Source::Demo { demo, .. } => Some(demo.logs(service, from, to)),
+            Source::Railway(r) => r.logs(service, from, to).await.ok(),
             _ => None,
         }
     }
@@ -177,6 +183,7 @@ impl Source {
     pub async fn deploys(&self) -> Option<Vec<Deploy>> {
         match self {
             Source::Demo { demo, .. } => Some(demo.deploys()),
+            Source::Railway(r) => r.deploys().await.ok(),
             _ => None,
         }
     }

@@ -12,6 +12,7 @@
 //! published schema (`railway/schema.json`) by `build.rs` on every build,
 //! and by the tests in `railway/schema_check.rs`.
 
+mod logs;
 mod queries;
 #[cfg(test)]
 mod schema_check;

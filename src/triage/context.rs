@@ -6,6 +6,7 @@
 
 use crate::model::{Evidence, EvidenceItem, EvidenceKind, Flag, Metric, Millis, ServiceMetrics};
 use crate::sources::demo::{Deploy, LogLine, UpstreamStatus};
+use crate::sources::evidence::Fetched;
 use crate::units;
 
 /// How far before the onset "before" looks.
@@ -20,12 +21,12 @@ pub struct Material<'a> {
     pub flag: &'a Flag,
     /// The service's metrics over the window.
     pub metrics: &'a ServiceMetrics,
-    /// Log lines around the onset; `None` when no log source could answer.
-    pub logs: Option<Vec<LogLine>>,
-    /// Recent deploys of the fleet; `None` when unknown.
-    pub deploys: Option<Vec<Deploy>>,
-    /// Upstream status pages; `None` when unknown.
-    pub upstreams: Option<Vec<UpstreamStatus>>,
+    /// Log lines around the onset, or why there are none.
+    pub logs: Fetched<LogLine>,
+    /// Recent deploys of the fleet, or why they are unknown.
+    pub deploys: Fetched<Deploy>,
+    /// Upstream status pages, or why they are unknown.
+    pub upstreams: Fetched<UpstreamStatus>,
     /// Every current flag in the project (this one included).
     pub project_flags: &'a [Flag],
     /// How many services the project has.
@@ -214,8 +215,11 @@ pub fn gather(m: &Material) -> (Evidence, Signals) {
     }
 
     // Logs around the onset, folded by shape, errors first.
-    match &m.logs {
-        None => gaps.push("logs: no log source answered; triage goes on without them".into()),
+    gaps.extend(m.logs.gaps.iter().cloned());
+    gaps.extend(m.deploys.gaps.iter().cloned());
+    gaps.extend(m.upstreams.gaps.iter().cloned());
+    match &m.logs.items {
+        None => {}
         Some(lines) => {
             let mut folded: Vec<(String, &LogLine, usize, Millis)> = Vec::new();
             for line in lines {
@@ -267,8 +271,8 @@ pub fn gather(m: &Material) -> (Evidence, Signals) {
     }
 
     // Deploys of this service in the 6 hours before the onset (and since).
-    match &m.deploys {
-        None => gaps.push("deploys: unknown for this source".into()),
+    match &m.deploys.items {
+        None => {}
         Some(deploys) => {
             let mut mine: Vec<&Deploy> = deploys
                 .iter()
@@ -299,10 +303,12 @@ pub fn gather(m: &Material) -> (Evidence, Signals) {
     }
 
     // Upstream providers this service depends on.
-    match &m.upstreams {
-        None => gaps.push("upstream status: unknown for this source".into()),
+    match &m.upstreams.items {
+        None => {}
         Some(ups) => {
-            for u in ups.iter().filter(|u| u.used_by.contains(svc)) {
+            // No `used_by` means the provider serves every service.
+            let serves = |u: &&UpstreamStatus| u.used_by.is_empty() || u.used_by.contains(svc);
+            for u in ups.iter().filter(serves) {
                 let overlapping = u
                     .incidents
                     .iter()

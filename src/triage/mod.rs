@@ -8,14 +8,14 @@ pub mod verdict;
 
 use crate::detect::{backtest, Detector};
 use crate::model::{Evidence, Flag, FleetSnapshot, FleetSnapshot as Snap, Millis};
-use crate::sources::Source;
+use crate::sources::evidence::EvidenceSource;
 
 /// How far before the onset logs are read.
 const LOG_LEAD: Millis = 30 * 60_000;
 
 /// Fetch what the source knows about `flag` and assemble its evidence and verdict.
-pub async fn assess(
-    source: &Source,
+pub async fn assess<S: EvidenceSource>(
+    source: &S,
     snap: &FleetSnapshot,
     detector: &Detector,
     flags: &[Flag],
@@ -82,8 +82,8 @@ pub async fn assess(
 
 /// Give every flag its verdict and reasons (resolved flags keep the
 /// detector's words); returns the evidence gathered for each open flag.
-pub async fn judge_all(
-    source: &Source,
+pub async fn judge_all<S: EvidenceSource>(
+    source: &S,
     snap: &FleetSnapshot,
     detector: &Detector,
     flags: &mut [Flag],
@@ -108,6 +108,7 @@ mod tests {
     use crate::config::default_rules;
     use crate::model::Verdict;
     use crate::sources::demo::{Demo, DemoClock, DEFAULT_SEED};
+    use crate::sources::Source;
 
     #[tokio::test]
     async fn the_demo_comes_out_right() {

@@ -54,8 +54,12 @@ pub fn judge(flag: &Flag, s: &Signals) -> Judgement {
 
     // Someone else's outage.
     let upstream_logs = s.upstream_error_share >= 0.3;
+    // Someone else's outage fails requests; it does not fill memory or burn
+    // CPU unless the logs say the service is stuck on that upstream.
+    let upstream_can_explain =
+        upstream_logs || !matches!(flag.metric, Metric::Cpu | Metric::Memory);
     if let Some((name, started)) = &s.upstream_incident {
-        if upstream_logs || s.deploy_before_onset.is_none() {
+        if upstream_can_explain && (upstream_logs || s.deploy_before_onset.is_none()) {
             let mut reasons = vec![format!(
                 "upstream {name} reports an open incident since {} UTC, {} the onset at {} UTC",
                 units::clock(*started),
@@ -154,8 +158,13 @@ pub fn judge(flag: &Flag, s: &Signals) -> Judgement {
             "deploy {id} ({previous} → {version}) precedes the onset"
         ));
     }
-    if s.upstream_incident.is_none() {
-        reasons.push("no upstream incident overlaps the onset".into());
+    match &s.upstream_incident {
+        None => reasons.push("no upstream incident overlaps the onset".into()),
+        Some((name, _)) if !upstream_can_explain => reasons.push(format!(
+            "upstream {name} has an open incident, but {} is not explained by it (no error line blames an upstream)",
+            flag.metric
+        )),
+        Some(_) => {}
     }
     Judgement {
         verdict: Verdict::Actionable,

@@ -139,6 +139,10 @@ pub struct Incident {
     pub pr: Option<PullRequest>,
     /// Why it needs attention.
     pub error: Option<String>,
+    /// The flag as last seen while open: a flag that persists updates it
+    /// instead of opening a second incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<Flag>,
 }
 
 /// Triage's output, stored as the `evidence` step.
@@ -213,10 +217,14 @@ pub fn open_or_resume(
     now: Millis,
 ) -> Result<Incident, JournalError> {
     let existing: Vec<Incident> = journal.incidents()?;
-    if let Some(inc) = existing
+    if let Some(mut inc) = existing
         .into_iter()
         .find(|i| i.service == flag.service && i.rule == flag.rule && !i.status.is_closed())
     {
+        if inc.latest.as_ref() != Some(flag) {
+            inc.latest = Some(flag.clone());
+            journal.put_incident(&inc.id, &inc)?;
+        }
         return Ok(inc);
     }
     let inc = Incident {
@@ -232,6 +240,7 @@ pub fn open_or_resume(
         publish_go: None,
         pr: None,
         error: None,
+        latest: None,
     };
     journal.put_incident(&inc.id, &inc)?;
     Ok(inc)
@@ -371,6 +380,7 @@ impl Run<'_> {
             inc.status = Status::Open;
             self.save(&inc)?;
         }
+        self.alertmanager_silence(&inc).await;
         let result = self.steps(&mut inc).await;
         match &result {
             Ok(Outcome::AwaitingApproval) => inc.status = Status::AwaitingApproval,
@@ -403,7 +413,14 @@ impl Run<'_> {
             }
         }
         self.save(&inc)?;
+        self.alertmanager_silence(&inc).await;
         result
+    }
+
+    /// With `[alertmanager] url`: the incident's silence follows its status
+    /// (see `workflow::silence::follow`); never fails the workflow.
+    async fn alertmanager_silence(&self, inc: &Incident) {
+        super::silence::follow(self.engine.journal(), self.config, inc).await;
     }
 
     async fn steps(&self, inc: &mut Incident) -> anyhow::Result<Outcome> {
@@ -517,8 +534,11 @@ impl Run<'_> {
             .iter()
             .find(|f| f.service == inc.service && f.rule == inc.rule)
             .unwrap_or(&inc.flag);
+        // `[logs]`, `[[upstream]]`, `[[deploys]]` beside the metric source.
+        let extra = crate::sources::evidence::EvidenceSources::from_config(self.config)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let (evidence, signals, judgement) =
-            crate::triage::assess(&source, &snap, &detector, &flags, flag).await;
+            crate::triage::assess(&extra.beside(&source), &snap, &detector, &flags, flag).await;
         let limit = snap
             .services
             .iter()

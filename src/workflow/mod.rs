@@ -4,3 +4,4 @@
 pub mod engine;
 pub mod incident;
 pub mod journal;
+pub mod silence;

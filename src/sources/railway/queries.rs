@@ -47,3 +47,31 @@ pub fn http_query(n: usize) -> String {
     }
     format!("query MedicHttp({vars}) {{\n{fields}}}")
 }
+
+/// A service's recent deployments, newest first.
+pub const DEPLOYMENTS_QUERY: &str = r#"query MedicDeployments($input: DeploymentListInput!, $first: Int!) {
+  deployments(first: $first, input: $input) {
+    edges { node { id status createdAt meta } }
+  }
+}"#;
+
+/// One deployment's runtime logs in a window.
+pub const DEPLOYMENT_LOGS_QUERY: &str = r#"query MedicDeploymentLogs($deploymentId: String!, $startDate: DateTime!, $endDate: DateTime!, $limit: Int!) {
+  deploymentLogs(deploymentId: $deploymentId, startDate: $startDate, endDate: $endDate, limit: $limit) {
+    timestamp
+    message
+    severity
+  }
+}"#;
+
+/// One deployment's HTTP logs before a time, filtered (5xx only).
+pub const HTTP_LOGS_QUERY: &str = r#"query MedicHttpLogs($deploymentId: String!, $filter: String!, $beforeDate: String!, $beforeLimit: Int!) {
+  httpLogs(deploymentId: $deploymentId, filter: $filter, beforeDate: $beforeDate, beforeLimit: $beforeLimit) {
+    timestamp
+    method
+    path
+    httpStatus
+    totalDuration
+    upstreamErrors
+  }
+}"#;
