@@ -70,6 +70,8 @@ impl Spec {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // Some agents take their project directory from PWD rather than getcwd.
+        cmd.env("PWD", &self.cwd);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
