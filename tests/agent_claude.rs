@@ -49,7 +49,11 @@ fn tool(n: usize, name: &str, input: Value) -> String {
 }
 
 fn text(t: &str) -> String {
-    message(json!({"type": "text", "text": ""}), json!({"type": "text_delta", "text": t}), "end_turn")
+    message(
+        json!({"type": "text", "text": ""}),
+        json!({"type": "text_delta", "text": t}),
+        "end_turn",
+    )
 }
 
 /// The model's script, one step per tool call already in the conversation.
@@ -58,7 +62,11 @@ fn script(repo: &Path) -> Script {
     Script {
         requests: Arc::default(),
         reply: Arc::new(move |req: &Value| {
-            let offers_write = req["tools"].as_array().into_iter().flatten().any(|t| t["name"] == "Write");
+            let offers_write = req["tools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|t| t["name"] == "Write");
             if !offers_write {
                 return text("ok"); // side requests (titles, summaries)
             }
@@ -71,12 +79,36 @@ fn script(repo: &Path) -> Script {
                 .filter(|b| b["type"] == "tool_use")
                 .count();
             match calls {
-                0 => tool(0, "TaskCreate", json!({"subject": "Raise the memory limit in k8s/api.yaml to 48Gi", "description": "32Gi -> 48Gi", "activeForm": "Raising the limit"})),
-                1 => tool(1, "TaskCreate", json!({"subject": "Check the rollout", "description": "watch it"})),
-                2 => tool(2, "TaskUpdate", json!({"taskId": "1", "status": "in_progress"})),
-                3 => tool(3, "Write", json!({"file_path": file, "content": "kind: Deployment\nmemory: 48Gi\n"})),
-                4 => tool(4, "TaskUpdate", json!({"taskId": "1", "status": "completed"})),
-                5 => tool(5, "TaskUpdate", json!({"taskId": "2", "status": "completed"})),
+                0 => tool(
+                    0,
+                    "TaskCreate",
+                    json!({"subject": "Raise the memory limit in k8s/api.yaml to 48Gi", "description": "32Gi -> 48Gi", "activeForm": "Raising the limit"}),
+                ),
+                1 => tool(
+                    1,
+                    "TaskCreate",
+                    json!({"subject": "Check the rollout", "description": "watch it"}),
+                ),
+                2 => tool(
+                    2,
+                    "TaskUpdate",
+                    json!({"taskId": "1", "status": "in_progress"}),
+                ),
+                3 => tool(
+                    3,
+                    "Write",
+                    json!({"file_path": file, "content": "kind: Deployment\nmemory: 48Gi\n"}),
+                ),
+                4 => tool(
+                    4,
+                    "TaskUpdate",
+                    json!({"taskId": "1", "status": "completed"}),
+                ),
+                5 => tool(
+                    5,
+                    "TaskUpdate",
+                    json!({"taskId": "2", "status": "completed"}),
+                ),
                 _ => text("Raised k8s/api.yaml memory 32Gi -> 48Gi."),
             }
         }),
@@ -88,7 +120,10 @@ fn driver(dir: &Path, base: &str) -> Claude {
     env.extend([
         ("ANTHROPIC_BASE_URL".to_string(), base.to_string()),
         ("ANTHROPIC_API_KEY".into(), "test-key-EXAMPLE".into()),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(), "1".into()),
+        (
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
+            "1".into(),
+        ),
         ("DISABLE_AUTOUPDATER".into(), "1".into()),
     ]);
     Claude {
@@ -127,22 +162,40 @@ async fn claude_code_edits_the_checkout_and_reports_tasks() {
         matches!(e, AgentEvent::Todos(t) if t.len() == 2 && t[0].id == "1"
             && t[0].content == "Raise the memory limit in k8s/api.yaml to 48Gi" && t[1].content == "Check the rollout")
     });
-    let working = position(&events, "task 1 in progress", |e| {
-        matches!(e, AgentEvent::Todos(t) if t.len() == 2 && t[0].status == TodoStatus::InProgress)
+    let working = position(
+        &events,
+        "task 1 in progress",
+        |e| matches!(e, AgentEvent::Todos(t) if t.len() == 2 && t[0].status == TodoStatus::InProgress),
+    );
+    let changed = position(
+        &events,
+        "the changed file",
+        |e| matches!(e, AgentEvent::FileChanged(f) if f == "k8s/api.yaml"),
+    );
+    let done = position(
+        &events,
+        "all tasks completed",
+        |e| matches!(e, AgentEvent::Todos(t) if t.len() == 2 && t.iter().all(|t| t.status == TodoStatus::Completed)),
+    );
+    let finished = position(&events, "Finished", |e| {
+        matches!(e, AgentEvent::Finished { .. })
     });
-    let changed = position(&events, "the changed file", |e| matches!(e, AgentEvent::FileChanged(f) if f == "k8s/api.yaml"));
-    let done = position(&events, "all tasks completed", |e| {
-        matches!(e, AgentEvent::Todos(t) if t.len() == 2 && t.iter().all(|t| t.status == TodoStatus::Completed))
-    });
-    let finished = position(&events, "Finished", |e| matches!(e, AgentEvent::Finished { .. }));
-    assert!(both < working && working < changed && changed < done && done < finished, "{events:#?}");
+    assert!(
+        both < working && working < changed && changed < done && done < finished,
+        "{events:#?}"
+    );
     assert_eq!(finished, events.len() - 1);
     assert_eq!(report.summary, "Raised k8s/api.yaml memory 32Gi -> 48Gi.");
 
     let requests = requests.lock().unwrap();
-    let main = requests.iter().find(|r| r["tools"].as_array().is_some_and(|t| !t.is_empty())).expect("a request with tools");
+    let main = requests
+        .iter()
+        .find(|r| r["tools"].as_array().is_some_and(|t| !t.is_empty()))
+        .expect("a request with tools");
     assert_eq!(main["model"], "claude-scripted");
-    assert!(main["messages"].to_string().contains("[s1] Raise the memory limit"));
+    assert!(main["messages"]
+        .to_string()
+        .contains("[s1] Raise the memory limit"));
 }
 
 #[tokio::test]
@@ -155,12 +208,27 @@ async fn a_dead_claude_is_a_clear_error() {
     // Nothing listens there: Claude Code retries, then gives up or hits the limit.
     let mut agent = driver(dir.path(), "http://127.0.0.1:9");
     agent.env.push(("API_TIMEOUT_MS".into(), "2000".into()));
-    agent.env.push(("CLAUDE_CODE_MAX_RETRIES".into(), "0".into()));
+    agent
+        .env
+        .push(("CLAUDE_CODE_MAX_RETRIES".into(), "0".into()));
     let (events, mut sink) = recorder();
     let started = Instant::now();
-    let err = agent.run(&task(Duration::from_secs(30)), &repo, &mut sink).await.unwrap_err();
-    eprintln!("dead claude: {:.1}s: {err}", started.elapsed().as_secs_f64());
-    assert!(err.to_string().contains("claude -p --output-format stream-json"), "{err}");
-    assert!(matches!(events.lock().unwrap().last(), Some(AgentEvent::Failed { .. })));
+    let err = agent
+        .run(&task(Duration::from_secs(30)), &repo, &mut sink)
+        .await
+        .unwrap_err();
+    eprintln!(
+        "dead claude: {:.1}s: {err}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        err.to_string()
+            .contains("claude -p --output-format stream-json"),
+        "{err}"
+    );
+    assert!(matches!(
+        events.lock().unwrap().last(),
+        Some(AgentEvent::Failed { .. })
+    ));
     assert_eq!(git_status(&repo), "");
 }

@@ -48,8 +48,10 @@ fn script() -> Script {
                 .filter(|i| i["type"] == "function_call" || i["type"] == "custom_tool_call")
                 .count();
             match calls {
-                0 => respond(json!({"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_1", "name": "apply_patch",
-                    "input": "*** Begin Patch\n*** Update File: k8s/api.yaml\n@@\n kind: Deployment\n-memory: 32Gi\n+memory: 48Gi\n*** End Patch\n"})),
+                0 => respond(
+                    json!({"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_1", "name": "apply_patch",
+                    "input": "*** Begin Patch\n*** Update File: k8s/api.yaml\n@@\n kind: Deployment\n-memory: 32Gi\n+memory: 48Gi\n*** End Patch\n"}),
+                ),
                 _ => respond(json!({"type": "message", "id": "m1", "role": "assistant",
                     "content": [{"type": "output_text", "text": "Raised k8s/api.yaml memory 32Gi -> 48Gi.", "annotations": []}]})),
             }
@@ -102,10 +104,24 @@ async fn codex_patches_the_checkout() {
     let yaml = std::fs::read_to_string(repo.join("k8s/api.yaml")).unwrap();
     assert_eq!(yaml, "kind: Deployment\nmemory: 48Gi\n", "{events:#?}");
     assert_eq!(git_status(&repo).trim(), "M k8s/api.yaml");
-    assert!(matches!(&events[0], AgentEvent::Todos(t) if t.len() == 2), "the plan's steps first: {events:#?}");
-    let changed = position(&events, "the changed file", |e| matches!(e, AgentEvent::FileChanged(f) if f == "k8s/api.yaml"));
-    let finished = position(&events, "Finished", |e| matches!(e, AgentEvent::Finished { .. }));
-    assert!(changed < finished && finished == events.len() - 1, "{events:#?}");
+    assert!(
+        matches!(&events[0], AgentEvent::Todos(t) if t.len() == 2),
+        "the plan's steps first: {events:#?}"
+    );
+    let changed = position(
+        &events,
+        "the changed file",
+        |e| matches!(e, AgentEvent::FileChanged(f) if f == "k8s/api.yaml"),
+    );
+    let finished = position(&events, "Finished", |e| {
+        matches!(e, AgentEvent::Finished { .. })
+    });
+    assert!(
+        changed < finished && finished == events.len() - 1,
+        "{events:#?}"
+    );
     assert_eq!(report.summary, "Raised k8s/api.yaml memory 32Gi -> 48Gi.");
-    assert!(requests.lock().unwrap()[0].to_string().contains("[s1] Raise the memory limit"));
+    assert!(requests.lock().unwrap()[0]
+        .to_string()
+        .contains("[s1] Raise the memory limit"));
 }

@@ -27,8 +27,11 @@ fn chunk(delta: Value, finish: Option<&str>) -> Value {
 
 fn tool_call(id: &str, name: &str, args: Value) -> String {
     let mut s = sse(&[
-        chunk(json!({"role": "assistant", "tool_calls": [{"index": 0, "id": id, "type": "function",
-            "function": {"name": name, "arguments": args.to_string()}}]}), None),
+        chunk(
+            json!({"role": "assistant", "tool_calls": [{"index": 0, "id": id, "type": "function",
+            "function": {"name": name, "arguments": args.to_string()}}]}),
+            None,
+        ),
         chunk(json!({}), Some("tool_calls")),
     ]);
     s.push_str("data: [DONE]\n\n");
@@ -36,7 +39,10 @@ fn tool_call(id: &str, name: &str, args: Value) -> String {
 }
 
 fn text(t: &str) -> String {
-    let mut s = sse(&[chunk(json!({"role": "assistant", "content": t}), None), chunk(json!({}), Some("stop"))]);
+    let mut s = sse(&[
+        chunk(json!({"role": "assistant", "content": t}), None),
+        chunk(json!({}), Some("stop")),
+    ]);
     s.push_str("data: [DONE]\n\n");
     s
 }
@@ -50,16 +56,33 @@ fn script(repo: &Path) -> Script {
             if req["tools"].as_array().is_none_or(|t| t.is_empty()) {
                 return text("Raise api memory"); // the session title
             }
-            let done = req["messages"].as_array().into_iter().flatten().filter(|m| m["role"] == "tool").count();
+            let done = req["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["role"] == "tool")
+                .count();
             match done {
-                0 => tool_call("call_1", "todowrite", json!({"todos": [
+                0 => tool_call(
+                    "call_1",
+                    "todowrite",
+                    json!({"todos": [
                     {"content": "Raise the memory limit in k8s/api.yaml to 48Gi", "status": "in_progress", "priority": "high"},
-                    {"content": "Check the rollout", "status": "pending", "priority": "medium"}]})),
+                    {"content": "Check the rollout", "status": "pending", "priority": "medium"}]}),
+                ),
                 1 => tool_call("call_2", "read", json!({"filePath": file})),
-                2 => tool_call("call_3", "edit", json!({"filePath": file, "oldString": "memory: 32Gi", "newString": "memory: 48Gi"})),
-                3 => tool_call("call_4", "todowrite", json!({"todos": [
+                2 => tool_call(
+                    "call_3",
+                    "edit",
+                    json!({"filePath": file, "oldString": "memory: 32Gi", "newString": "memory: 48Gi"}),
+                ),
+                3 => tool_call(
+                    "call_4",
+                    "todowrite",
+                    json!({"todos": [
                     {"content": "Raise the memory limit in k8s/api.yaml to 48Gi", "status": "completed", "priority": "high"},
-                    {"content": "Check the rollout", "status": "completed", "priority": "medium"}]})),
+                    {"content": "Check the rollout", "status": "completed", "priority": "medium"}]}),
+                ),
                 _ => text("Raised k8s/api.yaml memory 32Gi -> 48Gi."),
             }
         }),
@@ -114,33 +137,72 @@ async fn edits_the_checkout(mode: Mode) {
 
     // The file changed on disk, and nothing of medic's was written into the checkout.
     let yaml = std::fs::read_to_string(repo.join("k8s/api.yaml")).unwrap();
-    assert_eq!(yaml, "kind: Deployment\nmemory: 48Gi\n", "events: {events:#?}");
+    assert_eq!(
+        yaml, "kind: Deployment\nmemory: 48Gi\n",
+        "events: {events:#?}"
+    );
     assert_eq!(git_status(&repo).trim(), "M k8s/api.yaml");
 
     // The plan's steps first, then OpenCode's own list as it went, in order.
-    let AgentEvent::Todos(first) = &events[0] else { panic!("{events:#?}") };
-    assert_eq!(first.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["s1", "s2"]);
+    let AgentEvent::Todos(first) = &events[0] else {
+        panic!("{events:#?}")
+    };
+    assert_eq!(
+        first.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["s1", "s2"]
+    );
     let working = position(&events, "the agent's first to-do list", |e| {
         matches!(e, AgentEvent::Todos(t) if t.len() == 2
             && t[0].content == "Raise the memory limit in k8s/api.yaml to 48Gi" && t[0].status == TodoStatus::InProgress
             && t[1].content == "Check the rollout" && t[1].status == TodoStatus::Pending)
     });
-    let changed = position(&events, "the changed file", |e| matches!(e, AgentEvent::FileChanged(f) if f == "k8s/api.yaml"));
-    let done = position(&events, "the to-dos completed", |e| {
-        matches!(e, AgentEvent::Todos(t) if t.len() == 2 && t.iter().all(|t| t.status == TodoStatus::Completed))
+    let changed = position(
+        &events,
+        "the changed file",
+        |e| matches!(e, AgentEvent::FileChanged(f) if f == "k8s/api.yaml"),
+    );
+    let done = position(
+        &events,
+        "the to-dos completed",
+        |e| matches!(e, AgentEvent::Todos(t) if t.len() == 2 && t.iter().all(|t| t.status == TodoStatus::Completed)),
+    );
+    let finished = position(&events, "Finished", |e| {
+        matches!(e, AgentEvent::Finished { .. })
     });
-    let finished = position(&events, "Finished", |e| matches!(e, AgentEvent::Finished { .. }));
-    assert!(0 < working && working < changed && changed < done && done < finished, "{events:#?}");
+    assert!(
+        0 < working && working < changed && changed < done && done < finished,
+        "{events:#?}"
+    );
     assert_eq!(finished, events.len() - 1);
-    assert!(report.summary.contains("32Gi -> 48Gi"), "{}", report.summary);
-    assert!(report.todos.iter().all(|t| t.status == TodoStatus::Completed));
+    assert!(
+        report.summary.contains("32Gi -> 48Gi"),
+        "{}",
+        report.summary
+    );
+    assert!(report
+        .todos
+        .iter()
+        .all(|t| t.status == TodoStatus::Completed));
 
     // What OpenCode sent the model: medic's task, and the tools it offers.
     let requests = requests.lock().unwrap();
-    let with_tools = requests.iter().find(|r| r["tools"].as_array().is_some_and(|t| !t.is_empty())).expect("a request with tools");
-    let tools: Vec<&str> = with_tools["tools"].as_array().unwrap().iter().filter_map(|t| t["function"]["name"].as_str()).collect();
-    assert!(tools.contains(&"todowrite") && tools.contains(&"edit"), "{tools:?}");
-    assert!(with_tools.to_string().contains("[s1] Raise the memory limit"));
+    let with_tools = requests
+        .iter()
+        .find(|r| r["tools"].as_array().is_some_and(|t| !t.is_empty()))
+        .expect("a request with tools");
+    let tools: Vec<&str> = with_tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert!(
+        tools.contains(&"todowrite") && tools.contains(&"edit"),
+        "{tools:?}"
+    );
+    assert!(with_tools
+        .to_string()
+        .contains("[s1] Raise the memory limit"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +218,10 @@ async fn serve_mode_edits_the_checkout_and_reports_todos() {
 fn fake(dir: &Path, body: &str) -> String {
     let path = dir.join("fake-agent");
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    let _ = std::process::Command::new("chmod").arg("+x").arg(&path).status();
+    let _ = std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&path)
+        .status();
     path.display().to_string()
 }
 
@@ -174,27 +239,54 @@ fn fake_driver(command: String) -> OpenCode {
 async fn garbage_on_stdout_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let repo = checkout(dir.path());
-    let cmd = fake(dir.path(), "echo 'Error: no provider configured' >&2\necho 'this is not json'\nsleep 30\nexit 1");
+    let cmd = fake(
+        dir.path(),
+        "echo 'Error: no provider configured' >&2\necho 'this is not json'\nsleep 30\nexit 1",
+    );
     let (events, mut sink) = recorder();
     let started = Instant::now();
-    let err = fake_driver(cmd).run(&task(Duration::from_secs(20)), &repo, &mut sink).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(10), "it waited for the dead agent");
+    let err = fake_driver(cmd)
+        .run(&task(Duration::from_secs(20)), &repo, &mut sink)
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it waited for the dead agent"
+    );
     let msg = err.to_string();
     assert!(matches!(err, AgentError::Garbled { .. }), "{msg}");
-    assert!(msg.contains("fake-agent run --format json") && msg.contains("this is not json"), "{msg}");
-    assert!(msg.contains("no provider configured"), "the stderr lines are quoted: {msg}");
-    assert!(matches!(events.lock().unwrap().last(), Some(AgentEvent::Failed { .. })));
+    assert!(
+        msg.contains("fake-agent run --format json") && msg.contains("this is not json"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("no provider configured"),
+        "the stderr lines are quoted: {msg}"
+    );
+    assert!(matches!(
+        events.lock().unwrap().last(),
+        Some(AgentEvent::Failed { .. })
+    ));
 }
 
 #[tokio::test]
 async fn non_zero_exit_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let repo = checkout(dir.path());
-    let cmd = fake(dir.path(), "echo 'fatal: model local/x not found' >&2\nexit 3");
+    let cmd = fake(
+        dir.path(),
+        "echo 'fatal: model local/x not found' >&2\nexit 3",
+    );
     let (_events, mut sink) = recorder();
-    let err = fake_driver(cmd).run(&task(Duration::from_secs(20)), &repo, &mut sink).await.unwrap_err();
+    let err = fake_driver(cmd)
+        .run(&task(Duration::from_secs(20)), &repo, &mut sink)
+        .await
+        .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("exit status: 3") && msg.contains("model local/x not found"), "{msg}");
+    assert!(
+        msg.contains("exit status: 3") && msg.contains("model local/x not found"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -203,17 +295,26 @@ async fn a_hung_agent_is_killed_at_the_limit() {
     let repo = checkout(dir.path());
     let pidfile = dir.path().join("child.pid");
     // The agent starts a child of its own: the whole group must go.
-    let cmd = fake(dir.path(), &format!("sleep 60 &\necho $! > {}\nwait", pidfile.display()));
+    let cmd = fake(
+        dir.path(),
+        &format!("sleep 60 &\necho $! > {}\nwait", pidfile.display()),
+    );
     let (_events, mut sink) = recorder();
     let started = Instant::now();
-    let err = fake_driver(cmd).run(&task(Duration::from_secs(1)), &repo, &mut sink).await.unwrap_err();
+    let err = fake_driver(cmd)
+        .run(&task(Duration::from_secs(1)), &repo, &mut sink)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AgentError::Timeout { seconds: 1 }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = std::fs::read_to_string(&pidfile).unwrap();
     // Gone, or a zombie nobody has reaped yet (PID 1 in a container may not).
     let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-    let alive = state.split(") ").nth(1).is_some_and(|rest| !rest.starts_with('Z'));
+    let alive = state
+        .split(") ")
+        .nth(1)
+        .is_some_and(|rest| !rest.starts_with('Z'));
     assert!(!alive, "the agent's child {pid} outlived the timeout");
 }
 
@@ -222,7 +323,13 @@ async fn a_missing_binary_names_the_command() {
     let dir = tempfile::tempdir().unwrap();
     let repo = checkout(dir.path());
     let (_events, mut sink) = recorder();
-    let err = fake_driver("/nonexistent/opencode".into()).run(&task(Duration::from_secs(5)), &repo, &mut sink).await.unwrap_err();
+    let err = fake_driver("/nonexistent/opencode".into())
+        .run(&task(Duration::from_secs(5)), &repo, &mut sink)
+        .await
+        .unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, AgentError::Spawn { .. }) && msg.contains("/nonexistent/opencode"), "{msg}");
+    assert!(
+        matches!(err, AgentError::Spawn { .. }) && msg.contains("/nonexistent/opencode"),
+        "{msg}"
+    );
 }

@@ -42,10 +42,22 @@ impl Claude {
         }
     }
 
-    async fn go(&self, task: &Task, checkout: &Path, sink: EventSink<'_>) -> Result<AgentReport, AgentError> {
-        let mut args: Vec<String> = ["-p", "--output-format", "stream-json", "--verbose", "--permission-mode", "acceptEdits"]
-            .map(String::from)
-            .to_vec();
+    async fn go(
+        &self,
+        task: &Task,
+        checkout: &Path,
+        sink: EventSink<'_>,
+    ) -> Result<AgentReport, AgentError> {
+        let mut args: Vec<String> = [
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--permission-mode",
+            "acceptEdits",
+        ]
+        .map(String::from)
+        .to_vec();
         if self.max_turns > 0 {
             args.extend(["--max-turns".into(), self.max_turns.to_string()]);
         }
@@ -62,9 +74,19 @@ impl Claude {
             env,
             cwd: checkout.to_path_buf(),
         };
-        sink(super::AgentEvent::Log(format!("starting {}", spec.display())));
+        sink(super::AgentEvent::Log(format!(
+            "starting {}",
+            spec.display()
+        )));
         let mut stream = Stream::default();
-        let ending = process::run_json_lines(&spec, task.time_limit, checkout, &mut |l| stream.line(l), &mut *sink).await?;
+        let ending = process::run_json_lines(
+            &spec,
+            task.time_limit,
+            checkout,
+            &mut |l| stream.line(l),
+            &mut *sink,
+        )
+        .await?;
         Ok(process::finish(ending, "claude", sink))
     }
 }
@@ -74,10 +96,17 @@ impl CodingAgent for Claude {
         "claude"
     }
 
-    fn run<'a>(&'a self, task: &'a Task, checkout: &'a Path, sink: EventSink<'a>) -> AgentFuture<'a> {
+    fn run<'a>(
+        &'a self,
+        task: &'a Task,
+        checkout: &'a Path,
+        sink: EventSink<'a>,
+    ) -> AgentFuture<'a> {
         Box::pin(async move {
             sink(super::AgentEvent::Todos(task.todos.clone()));
-            self.go(task, checkout, &mut *sink).await.map_err(|e| process::failed(e, sink))
+            self.go(task, checkout, &mut *sink)
+                .await
+                .map_err(|e| process::failed(e, sink))
         })
     }
 }
@@ -106,7 +135,9 @@ impl Stream {
             "assistant" => {
                 for block in v["message"]["content"].as_array().into_iter().flatten() {
                     match block["type"].as_str() {
-                        Some("text") => said.extend(block["text"].as_str().map(|t| Said::Text(t.into()))),
+                        Some("text") => {
+                            said.extend(block["text"].as_str().map(|t| Said::Text(t.into())))
+                        }
                         Some("tool_use") => said.extend(self.tool_use(block)),
                         _ => {}
                     }
@@ -126,7 +157,9 @@ impl Stream {
                     }
                 }
                 for block in v["message"]["content"].as_array().into_iter().flatten() {
-                    let name = block["tool_use_id"].as_str().and_then(|id| self.calls.remove(id));
+                    let name = block["tool_use_id"]
+                        .as_str()
+                        .and_then(|id| self.calls.remove(id));
                     if block["is_error"] == true {
                         said.push(Said::Log(format!(
                             "{} failed: {}",
@@ -139,7 +172,9 @@ impl Stream {
             "result" => {
                 let text = v["result"].as_str().map(String::from);
                 if v["is_error"] == true || v["subtype"] != "success" {
-                    said.push(Said::Error(text.unwrap_or_else(|| v["subtype"].as_str().unwrap_or("error").into())));
+                    said.push(Said::Error(text.unwrap_or_else(|| {
+                        v["subtype"].as_str().unwrap_or("error").into()
+                    })));
                 } else {
                     said.push(Said::Done(text));
                 }
@@ -163,7 +198,10 @@ impl Stream {
                     .flatten()
                     .enumerate()
                     .map(|(i, t)| Todo {
-                        id: t["id"].as_str().map(String::from).unwrap_or_else(|| format!("t{}", i + 1)),
+                        id: t["id"]
+                            .as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| format!("t{}", i + 1)),
                         content: t["content"].as_str().unwrap_or("").into(),
                         status: process::todo_status(t["status"].as_str().unwrap_or("")),
                     })
@@ -172,7 +210,9 @@ impl Stream {
             }
             "TaskUpdate" => {
                 let id = input["taskId"].as_str().unwrap_or("");
-                let Some(pos) = self.todos.iter().position(|t| t.id == id) else { return Vec::new() };
+                let Some(pos) = self.todos.iter().position(|t| t.id == id) else {
+                    return Vec::new();
+                };
                 if input["status"] == "deleted" {
                     self.todos.remove(pos);
                 } else {
@@ -192,8 +232,11 @@ impl Stream {
                 .or(input["notebook_path"].as_str())
                 .map(|p| vec![Said::FileChanged(p.into())])
                 .unwrap_or_default(),
-            "Bash" => vec![Said::Log(format!("bash: {}", process::quote(input["command"].as_str().unwrap_or(""))))],
-            other => vec![Said::Log(format!("{other}"))],
+            "Bash" => vec![Said::Log(format!(
+                "bash: {}",
+                process::quote(input["command"].as_str().unwrap_or(""))
+            ))],
+            other => vec![Said::Log(format!("tool: {other}"))],
         }
     }
 }
@@ -201,7 +244,11 @@ impl Stream {
 fn content_text(c: &Value) -> String {
     match c {
         Value::String(s) => s.clone(),
-        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(" "),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
         other => other.to_string(),
     }
 }
@@ -225,9 +272,16 @@ mod tests {
         let mut s = Stream::default();
         let said: Vec<Vec<Said>> = LINES.iter().map(|l| s.line(l).unwrap()).collect();
         assert_eq!(said[0], []);
-        let Said::Todos(t) = &said[1][0] else { panic!("{said:?}") };
-        assert_eq!((t[0].id.as_str(), t[0].content.as_str(), t[0].status), ("1", "Raise the memory limit", TodoStatus::Pending));
-        let Said::Todos(t) = &said[2][0] else { panic!("{said:?}") };
+        let Said::Todos(t) = &said[1][0] else {
+            panic!("{said:?}")
+        };
+        assert_eq!(
+            (t[0].id.as_str(), t[0].content.as_str(), t[0].status),
+            ("1", "Raise the memory limit", TodoStatus::Pending)
+        );
+        let Said::Todos(t) = &said[2][0] else {
+            panic!("{said:?}")
+        };
         assert_eq!(t[0].status, TodoStatus::InProgress);
         assert_eq!(said[3], [Said::FileChanged("/tmp/cc/repo/app.txt".into())]);
         assert_eq!(said[4], [Said::Text("Done.".into())]);
@@ -239,10 +293,18 @@ mod tests {
         let mut s = Stream::default();
         let tw = r#"{"type":"assistant","message":{"content":[{"type":"tool_use","id":"t1","name":"TodoWrite","input":{"todos":[{"content":"Raise limit","status":"completed","activeForm":"Raising"},{"content":"Verify","status":"in_progress","activeForm":"Verifying"}]}}]}}"#;
         let said = s.line(tw).unwrap();
-        let Said::Todos(t) = &said[0] else { panic!("{said:?}") };
-        assert_eq!(t.iter().map(|t| t.status).collect::<Vec<_>>(), [TodoStatus::Completed, TodoStatus::InProgress]);
+        let Said::Todos(t) = &said[0] else {
+            panic!("{said:?}")
+        };
+        assert_eq!(
+            t.iter().map(|t| t.status).collect::<Vec<_>>(),
+            [TodoStatus::Completed, TodoStatus::InProgress]
+        );
         let err = r#"{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":40}"#;
-        assert_eq!(s.line(err).unwrap(), [Said::Error("error_max_turns".into())]);
+        assert_eq!(
+            s.line(err).unwrap(),
+            [Said::Error("error_max_turns".into())]
+        );
         assert!(s.line("Invalid API key · Please run /login").is_err());
     }
 }

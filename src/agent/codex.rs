@@ -38,8 +38,15 @@ impl Codex {
         }
     }
 
-    async fn go(&self, task: &Task, checkout: &Path, sink: EventSink<'_>) -> Result<AgentReport, AgentError> {
-        let mut args: Vec<String> = ["exec", "--json", "-s", "workspace-write"].map(String::from).to_vec();
+    async fn go(
+        &self,
+        task: &Task,
+        checkout: &Path,
+        sink: EventSink<'_>,
+    ) -> Result<AgentReport, AgentError> {
+        let mut args: Vec<String> = ["exec", "--json", "-s", "workspace-write"]
+            .map(String::from)
+            .to_vec();
         if let Some(m) = &self.model {
             args.extend(["-m".into(), m.clone()]);
         }
@@ -51,8 +58,18 @@ impl Codex {
             env: self.env.clone(),
             cwd: checkout.to_path_buf(),
         };
-        sink(super::AgentEvent::Log(format!("starting {}", spec.display())));
-        let ending = process::run_json_lines(&spec, task.time_limit, checkout, &mut |l| parse_line(l), &mut *sink).await?;
+        sink(super::AgentEvent::Log(format!(
+            "starting {}",
+            spec.display()
+        )));
+        let ending = process::run_json_lines(
+            &spec,
+            task.time_limit,
+            checkout,
+            &mut |l| parse_line(l),
+            &mut *sink,
+        )
+        .await?;
         Ok(process::finish(ending, "codex", sink))
     }
 }
@@ -62,10 +79,17 @@ impl CodingAgent for Codex {
         "codex"
     }
 
-    fn run<'a>(&'a self, task: &'a Task, checkout: &'a Path, sink: EventSink<'a>) -> AgentFuture<'a> {
+    fn run<'a>(
+        &'a self,
+        task: &'a Task,
+        checkout: &'a Path,
+        sink: EventSink<'a>,
+    ) -> AgentFuture<'a> {
         Box::pin(async move {
             sink(super::AgentEvent::Todos(task.todos.clone()));
-            self.go(task, checkout, &mut *sink).await.map_err(|e| process::failed(e, sink))
+            self.go(task, checkout, &mut *sink)
+                .await
+                .map_err(|e| process::failed(e, sink))
         })
     }
 }
@@ -80,11 +104,17 @@ pub(crate) fn parse_line(line: &str) -> Result<Vec<Said>, String> {
             let done = kind == "item.completed";
             match item["type"].as_str().unwrap_or("") {
                 "todo_list" => vec![Said::Todos(todos(&item["items"]))],
-                "agent_message" if done => item["text"].as_str().map(|t| vec![Said::Text(t.into())]).unwrap_or_default(),
+                "agent_message" if done => item["text"]
+                    .as_str()
+                    .map(|t| vec![Said::Text(t.into())])
+                    .unwrap_or_default(),
                 "command_execution" if done => vec![Said::Log(format!(
                     "ran {} (exit {})",
                     process::quote(item["command"].as_str().unwrap_or("?")),
-                    item["exit_code"].as_i64().map(|c| c.to_string()).unwrap_or_else(|| "?".into())
+                    item["exit_code"]
+                        .as_i64()
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "?".into())
                 ))],
                 "file_change" if done => item["changes"]
                     .as_array()
@@ -94,12 +124,20 @@ pub(crate) fn parse_line(line: &str) -> Result<Vec<Said>, String> {
                     .map(|p| Said::FileChanged(p.into()))
                     .collect(),
                 // Codex reports warnings as error items; the run goes on.
-                "error" if done => vec![Said::Log(format!("codex: {}", process::quote(item["message"].as_str().unwrap_or(""))))],
+                "error" if done => vec![Said::Log(format!(
+                    "codex: {}",
+                    process::quote(item["message"].as_str().unwrap_or(""))
+                ))],
                 _ => Vec::new(),
             }
         }
         "turn.completed" => vec![Said::Done(None)],
-        "turn.failed" => vec![Said::Error(v["error"]["message"].as_str().unwrap_or("turn failed").into())],
+        "turn.failed" => vec![Said::Error(
+            v["error"]["message"]
+                .as_str()
+                .unwrap_or("turn failed")
+                .into(),
+        )],
         "error" => vec![Said::Error(v["message"].as_str().unwrap_or("error").into())],
         _ => Vec::new(),
     })
@@ -140,9 +178,13 @@ mod tests {
         // The shape documented for `codex exec --json` (docs/exec.md).
         let l = r#"{"type":"item.updated","item":{"id":"item_1","type":"todo_list","items":[{"text":"Raise the memory limit","completed":true},{"text":"Check the rollout","completed":false},{"text":"Write the summary","completed":false}]}}"#;
         let said = parse_line(l).unwrap();
-        let Said::Todos(t) = &said[0] else { panic!("{said:?}") };
+        let Said::Todos(t) = &said[0] else {
+            panic!("{said:?}")
+        };
         assert_eq!(
-            t.iter().map(|t| (t.content.as_str(), t.status)).collect::<Vec<_>>(),
+            t.iter()
+                .map(|t| (t.content.as_str(), t.status))
+                .collect::<Vec<_>>(),
             [
                 ("Raise the memory limit", TodoStatus::Completed),
                 ("Check the rollout", TodoStatus::InProgress),
@@ -171,9 +213,15 @@ mod tests {
         let warn = r#"{"type":"item.completed","item":{"id":"item_0","type":"error","message":"Model metadata for `scripted` not found."}}"#;
         assert!(matches!(&parse_line(warn).unwrap()[0], Said::Log(_)));
         let fc = r#"{"type":"item.completed","item":{"id":"item_2","type":"file_change","changes":[{"path":"k8s/api.yaml","kind":"update"}],"status":"completed"}}"#;
-        assert_eq!(parse_line(fc).unwrap(), [Said::FileChanged("k8s/api.yaml".into())]);
+        assert_eq!(
+            parse_line(fc).unwrap(),
+            [Said::FileChanged("k8s/api.yaml".into())]
+        );
         let failed = r#"{"type":"turn.failed","error":{"message":"stream disconnected"}}"#;
-        assert_eq!(parse_line(failed).unwrap(), [Said::Error("stream disconnected".into())]);
+        assert_eq!(
+            parse_line(failed).unwrap(),
+            [Said::Error("stream disconnected".into())]
+        );
         assert!(parse_line("Reading additional input from stdin...").is_err());
     }
 }

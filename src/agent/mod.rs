@@ -27,7 +27,8 @@ pub use task::Task;
 pub type EventSink<'a> = &'a mut (dyn FnMut(AgentEvent) + Send);
 
 /// The future a [`CodingAgent`] returns.
-pub type AgentFuture<'a> = Pin<Box<dyn Future<Output = Result<AgentReport, AgentError>> + Send + 'a>>;
+pub type AgentFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<AgentReport, AgentError>> + Send + 'a>>;
 
 /// What a finished run leaves behind.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -48,7 +49,12 @@ pub trait CodingAgent: Send + Sync {
 
     /// Carries out `task` in `checkout`, sending events to `sink` as they
     /// happen. Returns when the agent is done, failed, or ran out of time.
-    fn run<'a>(&'a self, task: &'a Task, checkout: &'a Path, sink: EventSink<'a>) -> AgentFuture<'a>;
+    fn run<'a>(
+        &'a self,
+        task: &'a Task,
+        checkout: &'a Path,
+        sink: EventSink<'a>,
+    ) -> AgentFuture<'a>;
 }
 
 /// The driver `[agent]` names. `builtin` is not wired to this interface yet.
@@ -73,7 +79,12 @@ impl CodingAgent for Mitigate {
         "mitigate"
     }
 
-    fn run<'a>(&'a self, task: &'a Task, checkout: &'a Path, sink: EventSink<'a>) -> AgentFuture<'a> {
+    fn run<'a>(
+        &'a self,
+        task: &'a Task,
+        checkout: &'a Path,
+        sink: EventSink<'a>,
+    ) -> AgentFuture<'a> {
         Box::pin(async move {
             let report = mitigate::run(&task.plan, checkout, &mut *sink)?;
             Ok(AgentReport {
@@ -82,7 +93,12 @@ impl CodingAgent for Mitigate {
                 changes: report
                     .changes
                     .iter()
-                    .map(|c| format!("`{}`: {} {} → {} ({})", c.file, c.field, c.before, c.after, c.service))
+                    .map(|c| {
+                        format!(
+                            "`{}`: {} {} → {} ({})",
+                            c.file, c.field, c.before, c.after, c.service
+                        )
+                    })
                     .collect(),
             })
         })

@@ -73,7 +73,12 @@ impl OpenCode {
         }
     }
 
-    async fn run_mode(&self, task: &Task, checkout: &Path, sink: EventSink<'_>) -> Result<AgentReport, AgentError> {
+    async fn run_mode(
+        &self,
+        task: &Task,
+        checkout: &Path,
+        sink: EventSink<'_>,
+    ) -> Result<AgentReport, AgentError> {
         let mut args = vec!["run".to_string(), "--format".into(), "json".into()];
         args.extend(self.args.iter().cloned());
         if let Some(m) = &self.model {
@@ -81,16 +86,40 @@ impl OpenCode {
         }
         args.push(task.prompt.clone());
         let spec = self.spec(args, checkout);
-        sink(super::AgentEvent::Log(format!("starting {}", spec.display())));
-        let ending = process::run_json_lines(&spec, task.time_limit, checkout, &mut |l| parse_run_line(l), &mut *sink).await?;
+        sink(super::AgentEvent::Log(format!(
+            "starting {}",
+            spec.display()
+        )));
+        let ending = process::run_json_lines(
+            &spec,
+            task.time_limit,
+            checkout,
+            &mut |l| parse_run_line(l),
+            &mut *sink,
+        )
+        .await?;
         Ok(process::finish(ending, "opencode", sink))
     }
 
-    async fn serve_mode(&self, task: &Task, checkout: &Path, sink: EventSink<'_>) -> Result<AgentReport, AgentError> {
-        let mut args = vec!["serve".to_string(), "--port".into(), "0".into(), "--hostname".into(), "127.0.0.1".into()];
+    async fn serve_mode(
+        &self,
+        task: &Task,
+        checkout: &Path,
+        sink: EventSink<'_>,
+    ) -> Result<AgentReport, AgentError> {
+        let mut args = vec![
+            "serve".to_string(),
+            "--port".into(),
+            "0".into(),
+            "--hostname".into(),
+            "127.0.0.1".into(),
+        ];
         args.extend(self.args.iter().cloned());
         let spec = self.spec(args, checkout);
-        sink(super::AgentEvent::Log(format!("starting {}", spec.display())));
+        sink(super::AgentEvent::Log(format!(
+            "starting {}",
+            spec.display()
+        )));
         let mut child = spec.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = StderrTail::collect(child.stderr.take().expect("stderr is piped"));
@@ -99,7 +128,11 @@ impl OpenCode {
             stderr: &stderr,
             model: self.model.as_deref(),
         };
-        let outcome = tokio::time::timeout(task.time_limit, session.drive(stdout, task, checkout, &mut *sink)).await;
+        let outcome = tokio::time::timeout(
+            task.time_limit,
+            session.drive(stdout, task, checkout, &mut *sink),
+        )
+        .await;
         process::kill_group(&mut child).await;
         match outcome {
             Err(_) => Err(AgentError::Timeout {
@@ -115,7 +148,12 @@ impl CodingAgent for OpenCode {
         "opencode"
     }
 
-    fn run<'a>(&'a self, task: &'a Task, checkout: &'a Path, sink: EventSink<'a>) -> AgentFuture<'a> {
+    fn run<'a>(
+        &'a self,
+        task: &'a Task,
+        checkout: &'a Path,
+        sink: EventSink<'a>,
+    ) -> AgentFuture<'a> {
         Box::pin(async move {
             sink(super::AgentEvent::Todos(task.todos.clone()));
             let r = match self.mode {
@@ -172,7 +210,10 @@ pub(crate) fn parse_run_line(line: &str) -> Result<Vec<Said>, String> {
     let part = &v["part"];
     Ok(match kind {
         "tool_use" => tool_part(part),
-        "text" => part["text"].as_str().map(|t| vec![Said::Text(t.into())]).unwrap_or_default(),
+        "text" => part["text"]
+            .as_str()
+            .map(|t| vec![Said::Text(t.into())])
+            .unwrap_or_default(),
         "error" => vec![Said::Error(error_message(&v["error"]))],
         _ => Vec::new(),
     })
@@ -200,7 +241,10 @@ fn tool_part(part: &Value) -> Vec<Said> {
                 .or(state["metadata"]["filepath"].as_str());
             match path {
                 Some(p) => vec![Said::FileChanged(p.into())],
-                None => vec![Said::Log(format!("{tool}: {}", state["title"].as_str().unwrap_or("")))],
+                None => vec![Said::Log(format!(
+                    "{tool}: {}",
+                    state["title"].as_str().unwrap_or("")
+                ))],
             }
         }
         _ => vec![Said::Log(format!(
@@ -218,7 +262,10 @@ pub(crate) fn todos(list: &Value) -> Vec<Todo> {
                 .iter()
                 .enumerate()
                 .map(|(i, t)| Todo {
-                    id: t["id"].as_str().map(String::from).unwrap_or_else(|| format!("t{}", i + 1)),
+                    id: t["id"]
+                        .as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| format!("t{}", i + 1)),
                     content: t["content"].as_str().unwrap_or("").to_string(),
                     status: process::todo_status(t["status"].as_str().unwrap_or("")),
                 })
@@ -275,10 +322,15 @@ impl Session<'_> {
             match lines.next_line().await {
                 Ok(Some(l)) => {
                     if let Some(at) = l.find("listening on http://") {
-                        break l[at + "listening on ".len()..].trim().trim_end_matches('/').to_string();
+                        break l[at + "listening on ".len()..]
+                            .trim()
+                            .trim_end_matches('/')
+                            .to_string();
                     }
                 }
-                _ => return Err(self.died("it exited before saying which port it listens on".into())),
+                _ => {
+                    return Err(self.died("it exited before saying which port it listens on".into()))
+                }
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
@@ -289,13 +341,23 @@ impl Session<'_> {
             .build()
             .map_err(|e| self.died(e.to_string()))?;
         let events = subscribe(&base);
-        let created = self.post(&http, &format!("{base}/session"), &json!({"title": task.plan.title})).await?;
-        let id = created["id"].as_str().ok_or_else(|| self.died(format!("POST /session answered {created}")))?.to_string();
+        let created = self
+            .post(
+                &http,
+                &format!("{base}/session"),
+                &json!({"title": task.plan.title}),
+            )
+            .await?;
+        let id = created["id"]
+            .as_str()
+            .ok_or_else(|| self.died(format!("POST /session answered {created}")))?
+            .to_string();
         let mut body = json!({"parts": [{"type": "text", "text": task.prompt}]});
         if let Some((provider, model)) = self.model.and_then(|m| m.split_once('/')) {
             body["model"] = json!({"providerID": provider, "modelID": model});
         }
-        self.post(&http, &format!("{base}/session/{id}/prompt_async"), &body).await?;
+        self.post(&http, &format!("{base}/session/{id}/prompt_async"), &body)
+            .await?;
         let mut events = events;
         let mut seen = Seen::default();
         let mut ending = process::Ending::default();
@@ -329,14 +391,28 @@ impl Session<'_> {
         if let Ok(t) = self.get(&http, &format!("{base}/session/{id}/todo")).await {
             process::forward(Said::Todos(todos(&t)), checkout, &mut ending, &mut *sink);
         }
-        ending.summary = last_assistant_text(&self.get(&http, &format!("{base}/session/{id}/message")).await.unwrap_or_default())
-            .or(seen.last_text);
+        ending.summary = last_assistant_text(
+            &self
+                .get(&http, &format!("{base}/session/{id}/message"))
+                .await
+                .unwrap_or_default(),
+        )
+        .or(seen.last_text);
         Ok(ending)
     }
 
-    async fn on_event(&self, http: &reqwest::Client, base: &str, id: &str, v: &Value, seen: &mut Seen) -> Vec<Said> {
+    async fn on_event(
+        &self,
+        http: &reqwest::Client,
+        base: &str,
+        id: &str,
+        v: &Value,
+        seen: &mut Seen,
+    ) -> Vec<Said> {
         let props = &v["properties"];
-        let session = props["sessionID"].as_str().or(props["part"]["sessionID"].as_str());
+        let session = props["sessionID"]
+            .as_str()
+            .or(props["part"]["sessionID"].as_str());
         if session != Some(id) {
             return Vec::new();
         }
@@ -363,7 +439,11 @@ impl Session<'_> {
                 let part = &props["part"];
                 match part["type"].as_str() {
                     Some("tool") => {
-                        let key = format!("{}:{}", part["callID"].as_str().unwrap_or(""), part["state"]["status"].as_str().unwrap_or(""));
+                        let key = format!(
+                            "{}:{}",
+                            part["callID"].as_str().unwrap_or(""),
+                            part["state"]["status"].as_str().unwrap_or("")
+                        );
                         if seen.tools_done.insert(key) {
                             tool_part(part)
                         } else {
@@ -382,19 +462,42 @@ impl Session<'_> {
     }
 
     /// Answers a permission request by medic's rules; it never waits for a human.
-    async fn answer(&self, http: &reqwest::Client, base: &str, request: &Value, seen: &mut Seen) -> Vec<Said> {
-        let Some(rid) = request["id"].as_str() else { return Vec::new() };
+    async fn answer(
+        &self,
+        http: &reqwest::Client,
+        base: &str,
+        request: &Value,
+        seen: &mut Seen,
+    ) -> Vec<Said> {
+        let Some(rid) = request["id"].as_str() else {
+            return Vec::new();
+        };
         if !seen.answered.insert(rid.to_string()) {
             return Vec::new();
         }
         let permission = request["permission"].as_str().unwrap_or("?");
-        let reply = if allowed(permission) { "once" } else { "reject" };
+        let reply = if allowed(permission) {
+            "once"
+        } else {
+            "reject"
+        };
         let sent = self
-            .post(http, &format!("{base}/permission/{rid}/reply"), &json!({"reply": reply}))
+            .post(
+                http,
+                &format!("{base}/permission/{rid}/reply"),
+                &json!({"reply": reply}),
+            )
             .await;
         let mut said = vec![Said::Log(format!(
             "opencode asked for {permission} {}: {}",
-            request["patterns"].as_array().map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")).unwrap_or_default(),
+            request["patterns"]
+                .as_array()
+                .map(|p| p
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" "))
+                .unwrap_or_default(),
             if reply == "once" { "allowed" } else { "denied" }
         ))];
         if let Err(e) = sent {
@@ -403,7 +506,14 @@ impl Session<'_> {
         said
     }
 
-    async fn poll(&self, http: &reqwest::Client, base: &str, id: &str, seen: &mut Seen, started: Instant) -> Result<Vec<Said>, AgentError> {
+    async fn poll(
+        &self,
+        http: &reqwest::Client,
+        base: &str,
+        id: &str,
+        seen: &mut Seen,
+        started: Instant,
+    ) -> Result<Vec<Said>, AgentError> {
         let mut said = Vec::new();
         if let Ok(t) = self.get(http, &format!("{base}/session/{id}/todo")).await {
             if t.as_array().is_some_and(|a| !a.is_empty()) {
@@ -411,7 +521,10 @@ impl Session<'_> {
             }
         }
         if let Ok(Value::Array(pending)) = self.get(http, &format!("{base}/permission")).await {
-            for p in pending.iter().filter(|p| p["sessionID"].as_str() == Some(id)) {
+            for p in pending
+                .iter()
+                .filter(|p| p["sessionID"].as_str() == Some(id))
+            {
                 said.extend(self.answer(http, base, p, seen).await);
             }
         }
@@ -421,10 +534,15 @@ impl Session<'_> {
             _ if seen.busy => seen.idle = true,
             // Never seen busy: done only if the last message is a finished answer.
             _ if started.elapsed() > Duration::from_secs(2) => {
-                let messages = self.get(http, &format!("{base}/session/{id}/message")).await?;
+                let messages = self
+                    .get(http, &format!("{base}/session/{id}/message"))
+                    .await?;
                 if let Some(last) = messages.as_array().and_then(|m| m.last()) {
                     let info = &last["info"];
-                    if info["role"] == "assistant" && !info["time"]["completed"].is_null() && info["finish"] != "tool-calls" {
+                    if info["role"] == "assistant"
+                        && !info["time"]["completed"].is_null()
+                        && info["finish"] != "tool-calls"
+                    {
                         seen.idle = true;
                     }
                     if let Some(e) = info.get("error").filter(|e| !e.is_null()) {
@@ -438,17 +556,35 @@ impl Session<'_> {
     }
 
     async fn get(&self, http: &reqwest::Client, url: &str) -> Result<Value, AgentError> {
-        let r = http.get(url).send().await.map_err(|e| self.died(format!("GET {url}: {e}")))?;
+        let r = http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.died(format!("GET {url}: {e}")))?;
         let status = r.status();
-        let text = r.text().await.map_err(|e| self.died(format!("GET {url}: {e}")))?;
+        let text = r
+            .text()
+            .await
+            .map_err(|e| self.died(format!("GET {url}: {e}")))?;
         if !status.is_success() {
             return Err(self.died(format!("GET {url}: {status}: {}", process::quote(&text))));
         }
-        serde_json::from_str(&text).map_err(|_| self.died(format!("GET {url}: not JSON: {}", process::quote(&text))))
+        serde_json::from_str(&text)
+            .map_err(|_| self.died(format!("GET {url}: not JSON: {}", process::quote(&text))))
     }
 
-    async fn post(&self, http: &reqwest::Client, url: &str, body: &Value) -> Result<Value, AgentError> {
-        let r = http.post(url).json(body).send().await.map_err(|e| self.died(format!("POST {url}: {e}")))?;
+    async fn post(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        body: &Value,
+    ) -> Result<Value, AgentError> {
+        let r = http
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.died(format!("POST {url}: {e}")))?;
         let status = r.status();
         let text = r.text().await.unwrap_or_default();
         if !status.is_success() {
@@ -482,7 +618,9 @@ fn subscribe(base: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let url = format!("{base}/event");
     tokio::spawn(async move {
-        let Ok(resp) = reqwest::Client::new().get(&url).send().await else { return };
+        let Ok(resp) = reqwest::Client::new().get(&url).send().await else {
+            return;
+        };
         let mut stream = resp.bytes_stream();
         let mut buf: Vec<u8> = Vec::new();
         while let Some(Ok(chunk)) = stream.next().await {
@@ -534,22 +672,36 @@ mod tests {
     #[test]
     fn todowrite_becomes_the_todo_list() {
         let said = parse_run_line(TODO_LINE).unwrap();
-        let Said::Todos(t) = &said[0] else { panic!("{said:?}") };
+        let Said::Todos(t) = &said[0] else {
+            panic!("{said:?}")
+        };
         assert_eq!(t.len(), 2);
-        assert_eq!((t[0].content.as_str(), t[0].status), ("Raise limit", TodoStatus::InProgress));
+        assert_eq!(
+            (t[0].content.as_str(), t[0].status),
+            ("Raise limit", TodoStatus::InProgress)
+        );
         assert_eq!((t[1].id.as_str(), t[1].status), ("t2", TodoStatus::Pending));
     }
 
     #[test]
     fn write_text_and_steps() {
-        assert_eq!(parse_run_line(WRITE_LINE).unwrap(), [Said::FileChanged("app.txt".into())]);
-        assert_eq!(parse_run_line(TEXT_LINE).unwrap(), [Said::Text("Done.".into())]);
+        assert_eq!(
+            parse_run_line(WRITE_LINE).unwrap(),
+            [Said::FileChanged("app.txt".into())]
+        );
+        assert_eq!(
+            parse_run_line(TEXT_LINE).unwrap(),
+            [Said::Text("Done.".into())]
+        );
         for l in STEP_LINES {
             assert_eq!(parse_run_line(l).unwrap(), []);
         }
         assert!(parse_run_line("Error: something broke").is_err());
         let err = r#"{"type":"error","sessionID":"ses_1","error":{"name":"APIError","data":{"message":"model not found"}}}"#;
-        assert_eq!(parse_run_line(err).unwrap(), [Said::Error("model not found".into())]);
+        assert_eq!(
+            parse_run_line(err).unwrap(),
+            [Said::Error("model not found".into())]
+        );
     }
 
     #[test]
@@ -565,7 +717,10 @@ mod tests {
         // Captured from `GET /event` on opencode 1.18.33.
         let frame = "data: {\"id\":\"evt_1\",\"type\":\"todo.updated\",\"properties\":{\"sessionID\":\"ses_1\",\"todos\":[{\"content\":\"Raise limit\",\"status\":\"completed\",\"priority\":\"high\"}]}}\n\n";
         let v = parse_sse_frame(frame).unwrap();
-        assert_eq!(todos(&v["properties"]["todos"])[0].status, TodoStatus::Completed);
+        assert_eq!(
+            todos(&v["properties"]["todos"])[0].status,
+            TodoStatus::Completed
+        );
         assert!(parse_sse_frame(": keep-alive\n\n").is_none());
         let msgs = json!([
             {"info": {"role": "user"}, "parts": [{"type": "text", "text": "fix it"}]},

@@ -191,7 +191,10 @@ pub(crate) fn forward(said: Said, checkout: &Path, ending: &mut Ending, sink: Ev
 /// `path` relative to the checkout, `/`-separated, when it is inside it.
 pub(crate) fn relative(checkout: &Path, path: &str) -> String {
     let p = Path::new(path);
-    let roots = [checkout.to_path_buf(), checkout.canonicalize().unwrap_or_default()];
+    let roots = [
+        checkout.to_path_buf(),
+        checkout.canonicalize().unwrap_or_default(),
+    ];
     for root in roots.iter().filter(|r| !r.as_os_str().is_empty()) {
         if let Ok(rel) = p.strip_prefix(root) {
             return rel
@@ -297,7 +300,11 @@ pub(crate) fn finish(ending: Ending, agent: &str, sink: EventSink<'_>) -> super:
     super::AgentReport {
         summary,
         todos: ending.todos,
-        changes: ending.files.iter().map(|f| format!("`{f}`: edited by {agent}")).collect(),
+        changes: ending
+            .files
+            .iter()
+            .map(|f| format!("`{f}`: edited by {agent}"))
+            .collect(),
     }
 }
 

@@ -34,7 +34,12 @@ pub struct Task {
 
 impl Task {
     /// Builds the task for an approved `plan`, with the incident's evidence if known.
-    pub fn new(plan: &Plan, evidence: Option<&Evidence>, time_limit: Duration, max_steps: u32) -> Task {
+    pub fn new(
+        plan: &Plan,
+        evidence: Option<&Evidence>,
+        time_limit: Duration,
+        max_steps: u32,
+    ) -> Task {
         let todos = plan
             .steps
             .iter()
@@ -137,7 +142,9 @@ fn longest_backtick_run(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EvidenceItem, EvidenceKind, FixKind, PlanStep, RootCause, Severity, ServiceId};
+    use crate::model::{
+        EvidenceItem, EvidenceKind, FixKind, PlanStep, RootCause, ServiceId, Severity,
+    };
 
     fn plan() -> Plan {
         Plan {
@@ -190,8 +197,13 @@ mod tests {
     fn steps_become_the_initial_todo_list() {
         let t = Task::new(&plan(), None, DEFAULT_TIME_LIMIT, 40);
         let ids: Vec<_> = t.todos.iter().map(|t| (t.id.as_str(), t.status)).collect();
-        assert_eq!(ids, [("s1", TodoStatus::Pending), ("s2", TodoStatus::Pending)]);
-        assert!(t.prompt.contains("- [s1] Raise the memory limit to 48G (files: k8s/api.yaml)"));
+        assert_eq!(
+            ids,
+            [("s1", TodoStatus::Pending), ("s2", TodoStatus::Pending)]
+        );
+        assert!(t
+            .prompt
+            .contains("- [s1] Raise the memory limit to 48G (files: k8s/api.yaml)"));
         assert!(!t.prompt.contains("Evidence"));
     }
 

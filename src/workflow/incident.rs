@@ -524,7 +524,10 @@ impl Run<'_> {
         let engine = self.engine;
         // Only the parts that exist may act; anything else stops here, before a side effect.
         let agent = crate::agent::for_config(&self.config.agent)?;
-        let evidence = self.stored::<Triage>(&id, "evidence").ok().map(|t| t.evidence);
+        let evidence = self
+            .stored::<Triage>(&id, "evidence")
+            .ok()
+            .map(|t| t.evidence);
         let task = crate::agent::Task::new(
             plan,
             evidence.as_ref(),

@@ -23,11 +23,16 @@ pub fn have(bin: &str, version: &str) -> bool {
     match out {
         Ok(o) if o.status.success() => {
             let v = String::from_utf8_lossy(&o.stdout).to_string();
-            assert!(v.contains(version), "{bin} --version says {v:?}; the tests are pinned to {version} (run .ci/run)");
+            assert!(
+                v.contains(version),
+                "{bin} --version says {v:?}; the tests are pinned to {version} (run .ci/run)"
+            );
             true
         }
         _ if std::env::var_os("MEDIC_CI").is_some() => {
-            panic!("{bin} {version} is not installed, and MEDIC_CI is set: run .ci/run to install it")
+            panic!(
+                "{bin} {version} is not installed, and MEDIC_CI is set: run .ci/run to install it"
+            )
         }
         _ => {
             eprintln!("\n*** SKIPPED: {bin} is not installed (npm install -g per .ci/run); this test did NOT run ***\n");
@@ -40,13 +45,29 @@ pub fn have(bin: &str, version: &str) -> bool {
 pub fn checkout(dir: &Path) -> PathBuf {
     let repo = dir.join("repo");
     std::fs::create_dir_all(repo.join("k8s")).unwrap();
-    std::fs::write(repo.join("k8s/api.yaml"), "kind: Deployment\nmemory: 32Gi\n").unwrap();
+    std::fs::write(
+        repo.join("k8s/api.yaml"),
+        "kind: Deployment\nmemory: 32Gi\n",
+    )
+    .unwrap();
     for args in [
         &["init", "-q", "-b", "main"][..],
         &["add", "."],
-        &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "init",
+        ],
     ] {
-        let st = Command::new("git").args(args).current_dir(&repo).status().unwrap();
+        let st = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .status()
+            .unwrap();
         assert!(st.success(), "git {args:?}");
     }
     repo
