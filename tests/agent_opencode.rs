@@ -349,3 +349,30 @@ async fn a_missing_binary_names_the_command() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn an_abandoned_run_leaves_no_process_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = checkout(dir.path());
+    let pidfile = dir.path().join("child.pid");
+    let cmd = fake(
+        dir.path(),
+        &format!("sleep 60 &\necho $! > {}\nwait", pidfile.display()),
+    );
+    let agent = fake_driver(cmd);
+    let task = task(Duration::from_secs(60));
+    let (_events, mut sink) = recorder();
+    // The workflow gives up on the step (its own timeout, a cancel): the future is dropped.
+    let run = agent.run(&task, &repo, &mut sink);
+    assert!(tokio::time::timeout(Duration::from_millis(700), run)
+        .await
+        .is_err());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    let alive = state
+        .split(") ")
+        .nth(1)
+        .is_some_and(|rest| !rest.starts_with('Z'));
+    assert!(!alive, "the agent's child {pid} outlived the dropped run");
+}

@@ -131,6 +131,31 @@ pub(crate) fn quote(line: &str) -> String {
     }
 }
 
+/// Kills a process group when dropped: a run abandoned half-way (the
+/// workflow's own timeout, medic cancelling) must not leave the agent's
+/// children behind.
+pub(crate) struct GroupGuard(Option<u32>);
+
+impl GroupGuard {
+    /// Guards the group `child` leads.
+    pub(crate) fn new(child: &Child) -> GroupGuard {
+        GroupGuard(child.id())
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 /// Kills the process group led by `child` (the agent and everything it started).
 pub(crate) async fn kill_group(child: &mut Child) {
     #[cfg(unix)]
@@ -217,6 +242,7 @@ pub(crate) async fn run_json_lines(
     sink: EventSink<'_>,
 ) -> Result<Ending, AgentError> {
     let mut child = spec.spawn()?;
+    let _group = GroupGuard::new(&child);
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = StderrTail::collect(child.stderr.take().expect("stderr is piped"));
     let mut ending = Ending::default();

@@ -564,7 +564,8 @@ impl Run<'_> {
         // 4. The agent, in a fresh checkout on medic's branch. A crash here
         //    redoes the step from a clean clone: nothing was pushed yet.
         let work: AgentWork = engine
-            .step(&id, "agent", policy(600), |_| {
+            // The agent's own limit stops it (and its children) before the step's.
+            .step(&id, "agent", policy(task.time_limit.as_secs() + 60), |_| {
                 let (workdir, settings, branch, url) = (
                     workdir.clone(),
                     settings.clone(),

@@ -124,6 +124,7 @@ impl OpenCode {
             spec.display()
         )));
         let mut child = spec.spawn()?;
+        let _group = process::GroupGuard::new(&child);
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = StderrTail::collect(child.stderr.take().expect("stderr is piped"));
         let session = Session {
