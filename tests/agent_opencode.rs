@@ -376,3 +376,59 @@ async fn an_abandoned_run_leaves_no_process_behind() {
         .is_some_and(|rest| !rest.starts_with('Z'));
     assert!(!alive, "the agent's child {pid} outlived the dropped run");
 }
+
+/// `medic fix --yes` with `[agent] kind = "opencode"`: the agent step runs the
+/// configured command, its to-dos and log reach the operator live, and its
+/// change becomes a pull request. (The command is a stand-in printing real
+/// `opencode run --format json` lines, so this runs without OpenCode.)
+#[test]
+fn medic_fix_drives_an_external_agent_to_a_pull_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        r#"{"type":"step_start","sessionID":"ses_1","part":{"type":"step-start"}}"#,
+        r#"{"type":"tool_use","sessionID":"ses_1","part":{"type":"tool","tool":"todowrite","callID":"c1","state":{"status":"completed","input":{"todos":[{"content":"Write the runbook note","status":"in_progress","priority":"high"}]},"title":"1 todo"}}}"#,
+        "@EDIT@",
+        r#"{"type":"tool_use","sessionID":"ses_1","part":{"type":"tool","tool":"write","callID":"c2","state":{"status":"completed","input":{"filePath":"NOTES.md"},"title":"NOTES.md"}}}"#,
+        r#"{"type":"tool_use","sessionID":"ses_1","part":{"type":"tool","tool":"todowrite","callID":"c3","state":{"status":"completed","input":{"todos":[{"content":"Write the runbook note","status":"completed","priority":"high"}]},"title":"1 todo"}}}"#,
+        r#"{"type":"text","sessionID":"ses_1","part":{"type":"text","text":"Wrote NOTES.md."}}"#,
+    ];
+    let body: Vec<String> = lines
+        .iter()
+        .map(|l| match *l {
+            "@EDIT@" => "echo '# api: memory runbook' >> NOTES.md".to_string(),
+            l => format!("echo '{l}'"),
+        })
+        .collect();
+    let cmd = fake(dir.path(), &body.join("\n"));
+    let config = dir.path().join("medic.toml");
+    std::fs::write(
+        &config,
+        format!("[source]\nkind = \"demo\"\n[agent]\nkind = \"opencode\"\ncommand = \"{cmd}\"\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_medic"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .args(["fix", "api", "--yes"])
+        .env_remove("MEDIC_CONFIG")
+        .env_remove("MEDIC_STEP_DELAY_MS")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    let at = |s: &str| {
+        text.find(s)
+            .unwrap_or_else(|| panic!("no {s:?} in:\n{text}"))
+    };
+    assert!(at("run --format json <prompt>") < at("to-do list: 0/1 done"));
+    assert!(at("to-do list: 0/1 done") < at("changed NOTES.md"));
+    assert!(at("changed NOTES.md") < at("to-do list: 1/1 done"));
+    assert!(at("to-do list: 1/1 done") < at("pull request #1 opened"));
+    assert_eq!(text.matches("Wrote NOTES.md.").count(), 1, "{text}");
+}

@@ -176,6 +176,8 @@ pub(crate) async fn kill_group(child: &mut Child) {
 pub(crate) struct Ending {
     pub(crate) summary: Option<String>,
     pub(crate) last_text: Option<String>,
+    /// Prose not logged yet (it may be the summary).
+    pub(crate) unsaid: Option<String>,
     pub(crate) error: Option<String>,
     pub(crate) todos: Vec<Todo>,
     pub(crate) files: Vec<String>,
@@ -183,6 +185,13 @@ pub(crate) struct Ending {
 
 /// Forwards what a line said to the sink, keeping what the ending needs.
 pub(crate) fn forward(said: Said, checkout: &Path, ending: &mut Ending, sink: EventSink<'_>) {
+    // The model's prose is logged once something follows it; the last of it
+    // is the summary, shown by `Finished` (not twice).
+    if !matches!(said, Said::Text(_) | Said::Done(_)) {
+        if let Some(t) = ending.unsaid.take() {
+            sink(AgentEvent::Log(quote(&t)));
+        }
+    }
     match said {
         Said::Todos(t) => {
             if t != ending.todos {
@@ -201,7 +210,9 @@ pub(crate) fn forward(said: Said, checkout: &Path, ending: &mut Ending, sink: Ev
         Said::Text(t) => {
             let t = t.trim().to_string();
             if !t.is_empty() {
-                sink(AgentEvent::Log(quote(&t)));
+                if let Some(prev) = ending.unsaid.replace(t.clone()) {
+                    sink(AgentEvent::Log(quote(&prev)));
+                }
                 ending.last_text = Some(t);
             }
         }
@@ -315,6 +326,15 @@ pub(crate) async fn run_json_lines(
 
 /// The report and the final event for a run that ended well.
 pub(crate) fn finish(ending: Ending, agent: &str, sink: EventSink<'_>) -> super::AgentReport {
+    if let Some(t) = &ending.unsaid {
+        if ending
+            .summary
+            .as_ref()
+            .is_some_and(|s| s.trim() != t.trim())
+        {
+            sink(AgentEvent::Log(quote(t)));
+        }
+    }
     let summary = ending
         .summary
         .or(ending.last_text)
