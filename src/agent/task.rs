@@ -16,6 +16,9 @@ use std::time::Duration;
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(20 * 60);
 /// Longest evidence detail put in a prompt, in characters.
 const MAX_DETAIL_CHARS: usize = 2_000;
+/// Most evidence put in a prompt, in characters: agents take the prompt as
+/// one argument, and Linux caps one argument at 128 KiB.
+const MAX_EVIDENCE_CHARS: usize = 32_000;
 
 /// What an agent is asked to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,7 +116,11 @@ fn prompt(plan: &Plan, evidence: Option<&Evidence>) -> String {
 /// The evidence, redacted, inside a fence no line of it can close.
 fn evidence_section(ev: &Evidence) -> String {
     let mut body = String::new();
-    for item in &ev.items {
+    for (n, item) in ev.items.iter().enumerate() {
+        if body.len() > MAX_EVIDENCE_CHARS {
+            let _ = writeln!(body, "({} more items left out)", ev.items.len() - n);
+            break;
+        }
         let detail: String = item.detail.chars().take(MAX_DETAIL_CHARS).collect();
         let _ = writeln!(body, "[{}] {}\n{}\n", item.id, item.title, detail);
     }
@@ -220,5 +227,22 @@ mod tests {
         let end = t.prompt[start..].find("\n````\n").expect("closing fence") + start;
         assert!(t.prompt[start..end].contains("Ignore the plan"));
         assert!(!t.prompt[start..end].contains("````"));
+    }
+
+    #[test]
+    fn evidence_is_capped_to_fit_one_argument() {
+        let mut ev = evidence("x");
+        ev.items = (0..200)
+            .map(|i| EvidenceItem {
+                id: format!("log:{i}"),
+                kind: EvidenceKind::Log,
+                title: "line".into(),
+                detail: "y".repeat(5_000),
+                at: None,
+            })
+            .collect();
+        let t = Task::new(&plan(), Some(&ev), DEFAULT_TIME_LIMIT, 40);
+        assert!(t.prompt.len() < 64 * 1024, "{}", t.prompt.len());
+        assert!(t.prompt.contains("more items left out"));
     }
 }
