@@ -426,9 +426,44 @@ fn medic_fix_drives_an_external_agent_to_a_pull_request() {
         text.find(s)
             .unwrap_or_else(|| panic!("no {s:?} in:\n{text}"))
     };
-    assert!(at("run --format json <prompt>") < at("to-do list: 0/1 done"));
+    assert!(
+        at("run --format json --print-logs --log-level ERROR <prompt>")
+            < at("to-do list: 0/1 done")
+    );
     assert!(at("to-do list: 0/1 done") < at("changed NOTES.md"));
     assert!(at("changed NOTES.md") < at("to-do list: 1/1 done"));
     assert!(at("to-do list: 1/1 done") < at("pull request #1 opened"));
     assert_eq!(text.matches("Wrote NOTES.md.").count(), 1, "{text}");
+}
+
+/// A model OpenCode does not know: a clear error from either mode, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_model_is_a_clear_error_in_both_modes() {
+    if !have("opencode", VERSION) {
+        return;
+    }
+    for mode in [Mode::Run, Mode::Serve] {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = checkout(dir.path());
+        let base = serve(script(&repo)).await;
+        let mut agent = driver(dir.path(), &base, mode);
+        agent.model = Some("local/no-such-model".into());
+        let (_events, mut sink) = recorder();
+        let started = Instant::now();
+        let err = agent
+            .run(&task(Duration::from_secs(60)), &repo, &mut sink)
+            .await
+            .unwrap_err();
+        eprintln!("{mode:?}: {:.1}s: {err}", started.elapsed().as_secs_f64());
+        assert!(
+            !matches!(err, AgentError::Timeout { .. }),
+            "{mode:?}: {err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("Model not found: local/no-such-model"),
+            "{mode:?}: {err}"
+        );
+        assert_eq!(git_status(&repo), "");
+    }
 }

@@ -55,6 +55,9 @@ impl Claude {
             "--verbose",
             "--permission-mode",
             "acceptEdits",
+            // No reaching out: logs in the prompt may ask it to.
+            "--disallowedTools",
+            "WebFetch,WebSearch",
         ]
         .map(String::from)
         .to_vec();

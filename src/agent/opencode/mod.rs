@@ -82,7 +82,17 @@ impl OpenCode {
         checkout: &Path,
         sink: EventSink<'_>,
     ) -> Result<AgentReport, AgentError> {
-        let mut args = vec!["run".to_string(), "--format".into(), "json".into()];
+        // Its errors on stdout say only "Unexpected server error"; the log says which.
+        let mut args: Vec<String> = [
+            "run",
+            "--format",
+            "json",
+            "--print-logs",
+            "--log-level",
+            "ERROR",
+        ]
+        .map(String::from)
+        .to_vec();
         args.extend(self.args.iter().cloned());
         if let Some(m) = &self.model {
             args.extend(["-m".into(), m.clone()]);
