@@ -373,3 +373,54 @@ pub(crate) fn todo_status(s: &str) -> crate::model::TodoStatus {
         _ => TodoStatus::Pending,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_become_relative_to_the_checkout() {
+        let root = Path::new("/work/co");
+        assert_eq!(relative(root, "/work/co/k8s/api.yaml"), "k8s/api.yaml");
+        assert_eq!(relative(root, "./k8s/api.yaml"), "k8s/api.yaml");
+        assert_eq!(relative(root, "/etc/passwd"), "/etc/passwd");
+    }
+
+    #[test]
+    fn prose_is_logged_once_and_the_last_is_the_summary() {
+        let mut events = Vec::new();
+        let mut sink = |e: AgentEvent| events.push(e);
+        let mut ending = Ending::default();
+        let root = Path::new("/co");
+        for said in [
+            Said::Text("Looking at the manifest.".into()),
+            Said::FileChanged("/co/a.yaml".into()),
+            Said::Text("Raised it.".into()),
+            Said::Done(Some("Raised it.".into())),
+        ] {
+            forward(said, root, &mut ending, &mut sink);
+        }
+        let report = finish(ending, "test", &mut sink);
+        assert_eq!(report.summary, "Raised it.");
+        assert_eq!(
+            events,
+            [
+                AgentEvent::Log("Looking at the manifest.".into()),
+                AgentEvent::FileChanged("a.yaml".into()),
+                AgentEvent::Finished {
+                    summary: "Raised it.".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn quotes_are_redacted_and_short() {
+        let q = quote(&format!(
+            "token=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB {}",
+            "x".repeat(500)
+        ));
+        assert!(q.contains("[REDACTED:") && !q.contains("ghp_0123"));
+        assert!(q.chars().count() <= QUOTE_CHARS + 1);
+    }
+}

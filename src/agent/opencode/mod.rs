@@ -66,7 +66,10 @@ impl OpenCode {
     }
 
     fn spec(&self, args: Vec<String>, checkout: &Path) -> Spec {
-        let mut env = vec![("OPENCODE_CONFIG_CONTENT".to_string(), config_content())];
+        let mut env = vec![(
+            "OPENCODE_CONFIG_CONTENT".to_string(),
+            config_content(std::env::var("OPENCODE_CONFIG_CONTENT").ok().as_deref()),
+        )];
         env.extend(self.env.iter().cloned());
         Spec {
             program: self.command.clone(),
@@ -201,10 +204,9 @@ fn permissions() -> Value {
 }
 
 /// `OPENCODE_CONFIG_CONTENT`: the user's own (if it is JSON) with medic's permissions on top.
-fn config_content() -> String {
-    let mut base = std::env::var("OPENCODE_CONFIG_CONTENT")
-        .ok()
-        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+fn config_content(user: Option<&str>) -> String {
+    let mut base = user
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
         .filter(Value::is_object)
         .unwrap_or_else(|| json!({}));
     base["permission"] = permissions();
@@ -345,6 +347,16 @@ mod tests {
             parse_run_line(err).unwrap(),
             [Said::Error("model not found".into())]
         );
+    }
+
+    #[test]
+    fn the_users_inline_config_is_kept_under_medics_permissions() {
+        let user = r#"{"model": "anthropic/claude-sonnet-4-5", "permission": {"*": "ask"}}"#;
+        let merged: Value = serde_json::from_str(&config_content(Some(user))).unwrap();
+        assert_eq!(merged["model"], "anthropic/claude-sonnet-4-5");
+        assert_eq!(merged["permission"], permissions());
+        let fresh: Value = serde_json::from_str(&config_content(Some("not json"))).unwrap();
+        assert_eq!(fresh, json!({"permission": permissions()}));
     }
 
     #[test]
