@@ -561,10 +561,16 @@ impl Run<'_> {
         let id = inc.id.clone();
         let engine = self.engine;
         // Only the parts that exist may act; anything else stops here, before a side effect.
-        anyhow::ensure!(
-            self.config.agent.kind == "mitigate",
-            "agent.kind = \"{}\" is not built yet in this version; use \"mitigate\"",
-            self.config.agent.kind
+        let agent = crate::agent::for_config(&self.config.agent)?;
+        let evidence = self
+            .stored::<Triage>(&id, "evidence")
+            .ok()
+            .map(|t| t.evidence);
+        let task = crate::agent::Task::new(
+            plan,
+            evidence.as_ref(),
+            crate::agent::task::DEFAULT_TIME_LIMIT,
+            self.config.agent.max_steps,
         );
         anyhow::ensure!(
             self.config.forge.kind == "local",
@@ -596,7 +602,8 @@ impl Run<'_> {
         // 4. The agent, in a fresh checkout on medic's branch. A crash here
         //    redoes the step from a clean clone: nothing was pushed yet.
         let work: AgentWork = engine
-            .step(&id, "agent", policy(600), |_| {
+            // The agent's own limit stops it (and its children) before the step's.
+            .step(&id, "agent", policy(task.time_limit.as_secs() + 60), |_| {
                 let (workdir, settings, branch, url) = (
                     workdir.clone(),
                     settings.clone(),
@@ -605,6 +612,7 @@ impl Run<'_> {
                 );
                 let plan = plan.clone();
                 let id = id.clone();
+                let (agent, task) = (&agent, &task);
                 async move {
                     test_delay().await;
                     if workdir.exists() {
@@ -613,25 +621,30 @@ impl Run<'_> {
                     std::fs::create_dir_all(workdir.parent().unwrap_or(&workdir))?;
                     let checkout = Checkout::clone(&url, &workdir, settings)?;
                     checkout.start_branch(&branch)?;
-                    let mut events = Vec::new();
-                    let report = crate::agent::mitigate::run(&plan, checkout.path(), &mut |e| {
-                        events.push(e)
-                    })?;
-                    for e in events {
-                        let kind = match e {
-                            crate::agent::AgentEvent::Todos(t) => todos_event(&t),
-                            crate::agent::AgentEvent::Log(line) => EventKind::Log { line },
-                            crate::agent::AgentEvent::FileChanged(f) => EventKind::Log {
-                                line: format!("changed {f}"),
-                            },
-                            crate::agent::AgentEvent::Finished { summary } => {
-                                EventKind::Log { line: summary }
+                    // Events go to the journal as they happen: an external agent runs for minutes.
+                    let mut emit_error = None;
+                    let report = agent
+                        .run(task, checkout.path(), &mut |e| {
+                            let kind = match e {
+                                crate::agent::AgentEvent::Todos(t) => todos_event(&t),
+                                crate::agent::AgentEvent::Log(line) => EventKind::Log { line },
+                                crate::agent::AgentEvent::FileChanged(f) => EventKind::Log {
+                                    line: format!("changed {f}"),
+                                },
+                                crate::agent::AgentEvent::Finished { summary } => {
+                                    EventKind::Log { line: summary }
+                                }
+                                crate::agent::AgentEvent::Failed { error } => EventKind::Log {
+                                    line: format!("agent failed: {error}"),
+                                },
+                            };
+                            if let Err(err) = engine.emit(&id, kind) {
+                                emit_error.get_or_insert(err);
                             }
-                            crate::agent::AgentEvent::Failed { error } => EventKind::Log {
-                                line: format!("agent failed: {error}"),
-                            },
-                        };
-                        engine.emit(&id, kind)?;
+                        })
+                        .await?;
+                    if let Some(err) = emit_error {
+                        return Err(err.into());
                     }
                     let message = format!("{}\n\nmedic incident {id}", plan.title);
                     let commit = checkout.commit_all(&message)?;
@@ -643,16 +656,7 @@ impl Run<'_> {
                             "{} file(s) changed, {} insertion(s)(+), {} deletion(s)(-)",
                             diff.files, diff.insertions, diff.deletions
                         ),
-                        changes: report
-                            .changes
-                            .iter()
-                            .map(|c| {
-                                format!(
-                                    "`{}`: {} {} → {} ({})",
-                                    c.file, c.field, c.before, c.after, c.service
-                                )
-                            })
-                            .collect(),
+                        changes: report.changes.clone(),
                         todos: report.todos.clone(),
                     })
                 }

@@ -1,0 +1,426 @@
+//! Running an external agent's command: in its own process group, stdout read
+//! as JSON lines, the last stderr lines kept for the error message, and the
+//! whole group killed on timeout or when medic is done with it.
+//!
+//! The drivers' parsers are pure; this is the only place that spawns.
+
+use super::{AgentError, AgentEvent, EventSink};
+use crate::model::Todo;
+use crate::triage::redact::redact_str;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+/// How many stderr lines an error message quotes.
+const STDERR_LINES: usize = 12;
+/// Longest stderr or stdout line quoted, in characters.
+const QUOTE_CHARS: usize = 300;
+
+/// What one line of an agent's output said, once parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Said {
+    /// The whole to-do list.
+    Todos(Vec<Todo>),
+    /// A line for the operator.
+    Log(String),
+    /// A file written (as the agent named it: absolute or relative).
+    FileChanged(String),
+    /// The model's prose (the last one is the summary).
+    Text(String),
+    /// The agent reported a failure.
+    Error(String),
+    /// The agent says it is done, with its own summary if it gave one.
+    Done(Option<String>),
+}
+
+/// A command to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    pub(crate) program: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) cwd: PathBuf,
+}
+
+impl Spec {
+    /// The command line as an operator would type it (the prompt elided).
+    pub(crate) fn display(&self) -> String {
+        let mut s = self.program.clone();
+        for a in &self.args {
+            if a.len() > 60 || a.contains('\n') {
+                s.push_str(" <prompt>");
+            } else {
+                s.push(' ');
+                s.push_str(a);
+            }
+        }
+        s
+    }
+
+    /// Starts it in its own process group, stdin closed, stdout and stderr piped.
+    pub(crate) fn spawn(&self) -> Result<Child, AgentError> {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        // Some agents take their project directory from PWD rather than getcwd.
+        cmd.env("PWD", &self.cwd);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        #[cfg(unix)]
+        cmd.process_group(0);
+        cmd.spawn().map_err(|source| AgentError::Spawn {
+            command: self.display(),
+            source,
+        })
+    }
+}
+
+/// The last lines a process wrote on stderr, redacted and truncated.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+
+impl StderrTail {
+    /// Reads `stderr` to its end in the background.
+    pub(crate) fn collect(stderr: impl AsyncRead + Unpin + Send + 'static) -> StderrTail {
+        let tail = StderrTail::default();
+        let lines = tail.0.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let mut l = lines.lock().unwrap_or_else(|e| e.into_inner());
+                if l.len() == STDERR_LINES {
+                    l.pop_front();
+                }
+                l.push_back(quote(&line));
+            }
+        });
+        tail
+    }
+
+    /// The lines so far.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+/// A line fit for an error message: redacted, truncated.
+pub(crate) fn quote(line: &str) -> String {
+    let line = redact_str(line.trim_end());
+    if line.chars().count() > QUOTE_CHARS {
+        let cut: String = line.chars().take(QUOTE_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        line
+    }
+}
+
+/// Kills a process group when dropped: a run abandoned half-way (the
+/// workflow's own timeout, medic cancelling) must not leave the agent's
+/// children behind.
+pub(crate) struct GroupGuard(Option<u32>);
+
+impl GroupGuard {
+    /// Guards the group `child` leads.
+    pub(crate) fn new(child: &Child) -> GroupGuard {
+        GroupGuard(child.id())
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Kills the process group led by `child` (the agent and everything it started).
+pub(crate) async fn kill_group(child: &mut Child) {
+    #[cfg(unix)]
+    if let Some(pid) = child.id() {
+        // Without unsafe code there is no killpg; the `kill` utility does it.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await;
+    }
+    let _ = child.kill().await;
+}
+
+/// What a JSON-lines run ended with.
+#[derive(Debug, Default)]
+pub(crate) struct Ending {
+    pub(crate) summary: Option<String>,
+    pub(crate) last_text: Option<String>,
+    /// Prose not logged yet (it may be the summary).
+    pub(crate) unsaid: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) todos: Vec<Todo>,
+    pub(crate) files: Vec<String>,
+}
+
+/// Forwards what a line said to the sink, keeping what the ending needs.
+pub(crate) fn forward(said: Said, checkout: &Path, ending: &mut Ending, sink: EventSink<'_>) {
+    // The model's prose is logged once something follows it; the last of it
+    // is the summary, shown by `Finished` (not twice).
+    if !matches!(said, Said::Text(_) | Said::Done(_)) {
+        if let Some(t) = ending.unsaid.take() {
+            sink(AgentEvent::Log(quote(&t)));
+        }
+    }
+    match said {
+        Said::Todos(t) => {
+            if t != ending.todos {
+                ending.todos = t.clone();
+                sink(AgentEvent::Todos(t));
+            }
+        }
+        Said::Log(l) => sink(AgentEvent::Log(l)),
+        Said::FileChanged(f) => {
+            let rel = relative(checkout, &f);
+            if !ending.files.contains(&rel) {
+                ending.files.push(rel.clone());
+            }
+            sink(AgentEvent::FileChanged(rel));
+        }
+        Said::Text(t) => {
+            let t = t.trim().to_string();
+            if !t.is_empty() {
+                if let Some(prev) = ending.unsaid.replace(t.clone()) {
+                    sink(AgentEvent::Log(quote(&prev)));
+                }
+                ending.last_text = Some(t);
+            }
+        }
+        Said::Error(e) => {
+            sink(AgentEvent::Log(format!("agent error: {}", quote(&e))));
+            ending.error = Some(e);
+        }
+        Said::Done(s) => ending.summary = s.or(ending.summary.take()),
+    }
+}
+
+/// `path` relative to the checkout, `/`-separated, when it is inside it.
+pub(crate) fn relative(checkout: &Path, path: &str) -> String {
+    let p = Path::new(path);
+    let roots = [
+        checkout.to_path_buf(),
+        checkout.canonicalize().unwrap_or_default(),
+    ];
+    for root in roots.iter().filter(|r| !r.as_os_str().is_empty()) {
+        if let Ok(rel) = p.strip_prefix(root) {
+            return rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+        }
+    }
+    path.trim_start_matches("./").to_string()
+}
+
+/// Runs `spec` to its end or the limit, feeding each stdout line to `parse`.
+/// A line `parse` rejects kills the agent: its output can no longer be trusted.
+pub(crate) async fn run_json_lines(
+    spec: &Spec,
+    limit: Duration,
+    checkout: &Path,
+    parse: &mut (dyn FnMut(&str) -> Result<Vec<Said>, String> + Send),
+    sink: EventSink<'_>,
+) -> Result<Ending, AgentError> {
+    let mut child = spec.spawn()?;
+    let _group = GroupGuard::new(&child);
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = StderrTail::collect(child.stderr.take().expect("stderr is piped"));
+    let mut ending = Ending::default();
+    let work = async {
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            let line = match lines.next_line().await {
+                Ok(Some(l)) => l,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(format!("reading its output: {e}")),
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            match parse(&line) {
+                Ok(said) => {
+                    for s in said {
+                        forward(s, checkout, &mut ending, &mut *sink);
+                    }
+                }
+                Err(_) => break Err(line),
+            }
+        }
+    };
+    let outcome = tokio::time::timeout(limit, work).await;
+    let garbled = match outcome {
+        Err(_) => {
+            kill_group(&mut child).await;
+            return Err(AgentError::Timeout {
+                seconds: limit.as_secs(),
+            });
+        }
+        Ok(r) => r.err(),
+    };
+    if let Some(line) = garbled {
+        kill_group(&mut child).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        return Err(AgentError::Garbled {
+            command: spec.display(),
+            line: quote(&line),
+            stderr: stderr.lines(),
+        });
+    }
+    // Stdout closed: the agent is exiting. Give it a moment, then make sure.
+    let status = match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+        Ok(Ok(s)) => Some(s),
+        _ => None,
+    };
+    kill_group(&mut child).await;
+    // Let the stderr reader drain what the process wrote last.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let failed = match status {
+        Some(s) if s.success() => None,
+        Some(s) => Some(format!("it exited with {s}")),
+        None => Some("it closed its output but did not exit".into()),
+    };
+    if let Some(reason) = failed.or_else(|| ending.error.clone()) {
+        let reason = match &ending.error {
+            Some(e) if !reason.contains(e.as_str()) => format!("{reason} ({})", quote(e)),
+            _ => reason,
+        };
+        return Err(AgentError::Died {
+            command: spec.display(),
+            reason,
+            stderr: stderr.lines(),
+        });
+    }
+    Ok(ending)
+}
+
+/// The report and the final event for a run that ended well.
+pub(crate) fn finish(ending: Ending, agent: &str, sink: EventSink<'_>) -> super::AgentReport {
+    if let Some(t) = &ending.unsaid {
+        if ending
+            .summary
+            .as_ref()
+            .is_some_and(|s| s.trim() != t.trim())
+        {
+            sink(AgentEvent::Log(quote(t)));
+        }
+    }
+    let summary = ending
+        .summary
+        .or(ending.last_text)
+        .map(|s| redact_str(&s))
+        .unwrap_or_else(|| format!("{agent} finished without a summary"));
+    sink(AgentEvent::Finished {
+        summary: summary.clone(),
+    });
+    super::AgentReport {
+        summary,
+        todos: ending.todos,
+        changes: ending
+            .files
+            .iter()
+            .map(|f| format!("`{f}`: edited by {agent}"))
+            .collect(),
+    }
+}
+
+/// Sends [`AgentEvent::Failed`] for an error and hands the error back.
+pub(crate) fn failed(e: AgentError, sink: EventSink<'_>) -> AgentError {
+    sink(AgentEvent::Failed {
+        error: e.to_string(),
+    });
+    e
+}
+
+/// A to-do status as the agents spell it.
+pub(crate) fn todo_status(s: &str) -> crate::model::TodoStatus {
+    use crate::model::TodoStatus;
+    match s {
+        "in_progress" | "in-progress" | "active" => TodoStatus::InProgress,
+        "completed" | "done" => TodoStatus::Completed,
+        "cancelled" | "canceled" | "deleted" => TodoStatus::Cancelled,
+        "failed" => TodoStatus::Failed,
+        _ => TodoStatus::Pending,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_become_relative_to_the_checkout() {
+        let root = Path::new("/work/co");
+        assert_eq!(relative(root, "/work/co/k8s/api.yaml"), "k8s/api.yaml");
+        assert_eq!(relative(root, "./k8s/api.yaml"), "k8s/api.yaml");
+        assert_eq!(relative(root, "/etc/passwd"), "/etc/passwd");
+    }
+
+    #[test]
+    fn prose_is_logged_once_and_the_last_is_the_summary() {
+        let mut events = Vec::new();
+        let mut sink = |e: AgentEvent| events.push(e);
+        let mut ending = Ending::default();
+        let root = Path::new("/co");
+        for said in [
+            Said::Text("Looking at the manifest.".into()),
+            Said::FileChanged("/co/a.yaml".into()),
+            Said::Text("Raised it.".into()),
+            Said::Done(Some("Raised it.".into())),
+        ] {
+            forward(said, root, &mut ending, &mut sink);
+        }
+        let report = finish(ending, "test", &mut sink);
+        assert_eq!(report.summary, "Raised it.");
+        assert_eq!(
+            events,
+            [
+                AgentEvent::Log("Looking at the manifest.".into()),
+                AgentEvent::FileChanged("a.yaml".into()),
+                AgentEvent::Finished {
+                    summary: "Raised it.".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn quotes_are_redacted_and_short() {
+        let q = quote(&format!(
+            "token=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB {}",
+            "x".repeat(500)
+        ));
+        assert!(q.contains("[REDACTED:") && !q.contains("ghp_0123"));
+        assert!(q.chars().count() <= QUOTE_CHARS + 1);
+    }
+}
