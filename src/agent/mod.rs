@@ -7,6 +7,7 @@
 //! checkout it is given; it never commits, pushes or opens pull requests
 //! (that is `forge/`'s job, after the workflow has checked the diff).
 
+pub mod builtin;
 pub mod mitigate;
 
 use crate::model::Todo;
