@@ -339,7 +339,10 @@ async fn garbage_answers_are_clear_errors() {
         let err = server.forge().find_open_pr(&branch()).await.unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, ForgeError::Github { .. }), "{err:?}");
-        assert!(text.contains("GitHub: could not list pull requests"), "{text}");
+        assert!(
+            text.contains("GitHub: could not list pull requests"),
+            "{text}"
+        );
         assert!(!text.contains(TOKEN), "{text}");
     }
     // A create answered with garbage.

@@ -300,8 +300,7 @@ fn describe(e: &octocrab::Error) -> String {
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 100
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 

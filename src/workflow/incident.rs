@@ -684,15 +684,17 @@ impl Run<'_> {
                     };
                     // Nothing leaves the machine unredacted.
                     let body = crate::triage::redact::redact_str(&crate::plan::pr_body::body(&ctx));
-                    let pr = forge.open_pr(crate::forge::NewPullRequest {
-                        title: crate::triage::redact::redact_str(&crate::plan::pr_body::title(
-                            plan,
-                        )),
-                        body,
-                        branch: branch.clone(),
-                        base: self.config.forge.base.clone(),
-                        diff: work.diff.clone(),
-                    }).await?;
+                    let pr = forge
+                        .open_pr(crate::forge::NewPullRequest {
+                            title: crate::triage::redact::redact_str(&crate::plan::pr_body::title(
+                                plan,
+                            )),
+                            body,
+                            branch: branch.clone(),
+                            base: self.config.forge.base.clone(),
+                            diff: work.diff.clone(),
+                        })
+                        .await?;
                     self.log_effect(&id, &key, "performed", &pr.number.to_string())?;
                     Ok(pr)
                 }
