@@ -846,6 +846,8 @@ provider = "openai"
         );
         let e = err("[source\n");
         assert!(e.starts_with("medic.toml:1:"), "{e}");
+        let e = err("[forge]\nkind = \"github\"\nrepo = \"acme\"\n");
+        assert!(e.contains("forge.repo") && e.contains("owner/name"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::config::ForgeConfig;
 use crate::model::PullRequest;
 use octocrab::Octocrab;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The public API, used when `[forge] api_url` is unset.
@@ -23,7 +24,9 @@ pub const GITHUB_API: &str = "https://api.github.com";
 /// A pull request forge on GitHub (or GitHub Enterprise) for one repository.
 #[derive(Clone)]
 pub struct GithubForge {
-    client: Octocrab,
+    /// Built on first use: octocrab spawns a worker task, so it needs the
+    /// tokio runtime, which [`GithubForge::new`] must not require.
+    client: Arc<OnceLock<Octocrab>>,
     owner: String,
     repo: String,
     api_url: String,
@@ -80,28 +83,40 @@ impl GithubForge {
             .unwrap_or(GITHUB_API)
             .trim_end_matches('/')
             .to_string();
-        let client = Octocrab::builder()
-            .base_uri(api_url.as_str())
-            .map_err(|e| ForgeError::Config {
+        if let Err(e) = Octocrab::builder().base_uri(api_url.as_str()) {
+            return Err(ForgeError::Config {
                 key: "forge.api_url",
-                why: format!("`{api_url}` is not a URL: {e}"),
-            })?
-            .personal_token(token.clone())
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .build()
-            .map_err(|e| ForgeError::Github {
-                action: "set up the client",
-                message: describe(&e),
-            })?;
+                why: format!("`{api_url}` is not a URL: {}", describe(&e)),
+            });
+        }
         Ok(GithubForge {
-            client,
+            client: Arc::default(),
             owner: owner.to_string(),
             repo: name.to_string(),
             api_url,
             token_env: token_env.to_string(),
             token,
         })
+    }
+
+    /// The API client, built on the first call (inside the runtime).
+    fn client(&self) -> Result<&Octocrab, ForgeError> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let built = Octocrab::builder()
+            .base_uri(self.api_url.as_str())
+            .and_then(|b| {
+                b.personal_token(self.token.clone())
+                    .set_connect_timeout(Some(Duration::from_secs(10)))
+                    .set_read_timeout(Some(Duration::from_secs(60)))
+                    .build()
+            })
+            .map_err(|e| ForgeError::Github {
+                action: "set up the client",
+                message: describe(&e),
+            })?;
+        Ok(self.client.get_or_init(|| built))
     }
 
     /// `owner/name`.
@@ -138,7 +153,7 @@ impl GithubForge {
         branch: &BranchName,
     ) -> Result<Option<PullRequest>, ForgeError> {
         let page = self
-            .client
+            .client()?
             .pulls(&self.owner, &self.repo)
             .list()
             .state(octocrab::params::State::Open)
@@ -167,7 +182,7 @@ impl GithubForge {
             return Ok(existing);
         }
         let created = self
-            .client
+            .client()?
             .pulls(&self.owner, &self.repo)
             .create(&new.title, new.branch.as_str(), &new.base)
             .body(new.body.clone())
