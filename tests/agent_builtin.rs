@@ -434,6 +434,10 @@ async fn hostile_calls_get_error_results_and_nothing_outside_changes() {
     std::fs::write(&secret, "TOP-SECRET-CONTENT\n").unwrap();
     std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
     std::os::unix::fs::symlink(&secret, dir.path().join("config/escape.txt")).unwrap();
+    let hard = outside.path().join("hard.txt");
+    std::fs::write(&hard, "OUTSIDE-HARD\n").unwrap();
+    // Same file system (both temp dirs), so the link can be made.
+    std::fs::hard_link(&hard, dir.path().join("config/hard.txt")).unwrap();
     let before = std::fs::read_to_string(dir.path().join(".git/config")).unwrap();
 
     let calls = [
@@ -487,6 +491,11 @@ async fn hostile_calls_get_error_results_and_nothing_outside_changes() {
             "run_command",
             json!({"argv": ["git", "log", "--output=../x"]}),
         ),
+        (
+            "h19",
+            "write_file",
+            json!({"path": "config/hard.txt", "content": "x"}),
+        ),
     ];
     let server = Server::start(vec![oa_calls(&calls), oa_text("gave up")], None).await;
     let mut limits = Limits::new(5);
@@ -520,6 +529,7 @@ async fn hostile_calls_get_error_results_and_nothing_outside_changes() {
         ("h16", "outside the checkout"),
         ("h17", "occurs 4 times"),
         ("h18", "leads outside the checkout"),
+        ("h19", "other hard links"),
     ];
     for (id, needle) in expect {
         let text = result_of(&results, id);
@@ -536,6 +546,7 @@ async fn hostile_calls_get_error_results_and_nothing_outside_changes() {
         "TOP-SECRET-CONTENT\n"
     );
     assert!(!outside.path().join("pwned.txt").exists());
+    assert_eq!(std::fs::read_to_string(&hard).unwrap(), "OUTSIDE-HARD\n");
     assert_eq!(
         std::fs::read_to_string(dir.path().join(".git/config")).unwrap(),
         before

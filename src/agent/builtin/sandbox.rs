@@ -3,9 +3,10 @@
 //!
 //! Refused: absolute paths, `..` anywhere, a symlink whose target is outside
 //! the checkout (at any component, for files that exist and for the parent
-//! of files that do not exist yet), and writes under `.git/` or through a
-//! symlink. Writes open with `O_NOFOLLOW`, so a symlink swapped in after the
-//! check still cannot redirect them.
+//! of files that do not exist yet), and writes under `.git/`, through a
+//! symlink or to a file with other hard links. Writes open with
+//! `O_NOFOLLOW`, so a symlink swapped in after the check still cannot
+//! redirect them.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -177,6 +178,17 @@ impl Sandbox {
                     path: path.to_string(),
                     why: "it is a directory",
                 });
+            }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                // A hard link may share its inode with a file outside the checkout.
+                if meta.nlink() > 1 {
+                    return Err(PathError::ReadOnly {
+                        path: path.to_string(),
+                        why: "it has other hard links, which may be outside the checkout",
+                    });
+                }
             }
         }
         Ok(target)
