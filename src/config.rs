@@ -483,6 +483,19 @@ impl Config {
             &["builtin", "opencode", "claude", "codex", "mitigate"],
         )?;
         allowed("forge.kind", &self.forge.kind, &["github", "local"])?;
+        if self.forge.kind == "github" {
+            // Checked here so a bad repo fails at startup (exit 2), not at the pr step.
+            let ok = self.forge.repo.as_deref().is_some_and(|r| {
+                r.split_once('/')
+                    .is_some_and(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
+            });
+            if !ok {
+                return Err((
+                    "forge.repo".into(),
+                    "kind = \"github\" needs repo = \"owner/name\"".into(),
+                ));
+            }
+        }
         if let Some(logs) = &self.logs {
             allowed("logs.kind", &logs.kind, &["loki", "railway", "demo"])?;
         }
@@ -858,6 +871,8 @@ provider = "openai"
         );
         let e = err("[source\n");
         assert!(e.starts_with("medic.toml:1:"), "{e}");
+        let e = err("[forge]\nkind = \"github\"\nrepo = \"acme\"\n");
+        assert!(e.contains("forge.repo") && e.contains("owner/name"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! given; it never commits, pushes or opens pull requests (that is `forge/`'s
 //! job, after the workflow has checked the diff).
 
+pub mod builtin;
 pub mod claude;
 pub mod codex;
 pub mod mitigate;

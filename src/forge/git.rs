@@ -287,6 +287,13 @@ fn callbacks<'a>(creds: &'a Credentials, attempts: &'a Cell<u32>) -> RemoteCallb
 impl Checkout {
     /// Clones `url` (a path or URL) into `dest`, checking out the base.
     pub fn clone(url: &str, dest: &Path, settings: GitSettings) -> Result<Checkout, ForgeError> {
+        if url.starts_with("https://") && !git2::Version::get().https() {
+            // libgit2's own message ("unsupported URL protocol") does not say what to do.
+            return Err(ForgeError::Config {
+                key: "forge.kind",
+                why: format!("cannot clone {url}: this medic was built without HTTPS support in libgit2 (git2's `https` feature)"),
+            });
+        }
         let attempts = Cell::new(0);
         let mut fo = FetchOptions::new();
         fo.remote_callbacks(callbacks(&settings.credentials, &attempts));

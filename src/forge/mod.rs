@@ -1,7 +1,8 @@
 //! From an agent's changes in a checkout to a pull request: the git layer
 //! (clone, branch, commit, push, with the guard rails), the local forge of
 //! the embedded default (a bare repository as the remote, the pull request
-//! kept as a record) and the demo's sample repository.
+//! kept as a record), GitHub (octocrab), the [`Forge`] the workflow talks
+//! to, and the demo's sample repository.
 //!
 //! The guard rails live here so no caller can get around them: medic pushes
 //! only branches it named (`medic/<incident>-<slug>`, see [`BranchName`]),
@@ -10,10 +11,77 @@
 //! workflow's), and it does not edit files (that is the agent's).
 
 pub mod git;
+pub mod github;
 pub mod local;
 pub mod sample_repo;
 
 pub use git::BranchName;
+
+use crate::config::ForgeConfig;
+use crate::model::PullRequest;
+use git::Credentials;
+use github::GithubForge;
+use local::LocalForge;
+use std::path::Path;
+
+/// Where branches are pushed and pull requests opened, as `[forge] kind` says.
+#[derive(Debug, Clone)]
+pub enum Forge {
+    /// The embedded default: a bare repository in the data dir.
+    Local(LocalForge),
+    /// GitHub or GitHub Enterprise.
+    Github(GithubForge),
+}
+
+impl Forge {
+    /// The forge `[forge]` configures (`local`: the demo's sample
+    /// repository under `data_dir`; `github`: `repo`, `token_env`, `api_url`).
+    pub fn from_config(cfg: &ForgeConfig, data_dir: &Path) -> Result<Forge, ForgeError> {
+        match cfg.kind.as_str() {
+            "local" => Ok(Forge::Local(LocalForge::demo(data_dir)?)),
+            "github" => Ok(Forge::Github(GithubForge::from_config(cfg)?)),
+            other => Err(ForgeError::Config {
+                key: "forge.kind",
+                why: format!("`{other}` is not a forge; use \"local\" or \"github\""),
+            }),
+        }
+    }
+
+    /// The URL medic clones from and pushes to (never with credentials in it).
+    pub fn remote_url(&self) -> String {
+        match self {
+            Forge::Local(f) => f.remote_url(),
+            Forge::Github(f) => f.remote_url(),
+        }
+    }
+
+    /// What the git layer offers when the remote asks for credentials.
+    pub fn credentials(&self) -> Credentials {
+        match self {
+            Forge::Local(_) => Credentials::None,
+            Forge::Github(f) => f.credentials(),
+        }
+    }
+
+    /// The open pull request from `branch`, if there is one.
+    pub async fn find_open_pr(
+        &self,
+        branch: &BranchName,
+    ) -> Result<Option<PullRequest>, ForgeError> {
+        match self {
+            Forge::Local(f) => Ok(f.find_open_pr(branch)?.map(|r| r.pr)),
+            Forge::Github(f) => f.find_open_pr(branch).await,
+        }
+    }
+
+    /// Opens a draft pull request, or adopts the open one from the same branch.
+    pub async fn open_pr(&self, new: NewPullRequest) -> Result<PullRequest, ForgeError> {
+        match self {
+            Forge::Local(f) => Ok(f.open_pr(new)?.pr),
+            Forge::Github(f) => f.open_pr(new).await,
+        }
+    }
+}
 
 /// Why a forge operation failed. [`ForgeError::DiffTooLarge`] is the one
 /// the caller shows as "stop and ask" rather than as a failure.
@@ -101,6 +169,36 @@ pub enum ForgeError {
         /// The underlying error.
         #[source]
         source: std::io::Error,
+    },
+    /// The GitHub API refused the token.
+    #[error("GitHub answered HTTP {status} to `{action}` on {repo}: {message}. Check the token in the env var {token_env}: set, not expired, and allowed to read the repository and write pull requests")]
+    GithubAuth {
+        /// What medic was doing.
+        action: &'static str,
+        /// 401 or 403.
+        status: u16,
+        /// What GitHub said.
+        message: String,
+        /// The env var holding the token (never its value).
+        token_env: String,
+        /// `owner/name`.
+        repo: String,
+    },
+    /// A GitHub API call failed otherwise (network, 5xx, an unexpected answer).
+    #[error("GitHub: could not {action}: {message}")]
+    Github {
+        /// What medic was doing.
+        action: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// `[forge]` cannot be used as written.
+    #[error("{key}: {why}")]
+    Config {
+        /// The config key.
+        key: &'static str,
+        /// What is wrong and what to do.
+        why: String,
     },
     /// A pull request record that cannot be read.
     #[error("{path}: not a pull request record: {why}")]

@@ -554,10 +554,7 @@ impl Run<'_> {
 
     /// Agent, push, pull request, verify: the side effects, each idempotent.
     async fn deliver(&self, inc: &mut Incident, plan: &Plan) -> anyhow::Result<Outcome> {
-        use crate::forge::git::{
-            Author, BranchName, Checkout, Credentials, GitSettings, PushOutcome,
-        };
-        use crate::forge::local::LocalForge;
+        use crate::forge::git::{Author, BranchName, Checkout, GitSettings, PushOutcome};
         let id = inc.id.clone();
         let engine = self.engine;
         // Only the parts that exist may act; anything else stops here, before a side effect.
@@ -572,19 +569,14 @@ impl Run<'_> {
             crate::agent::task::DEFAULT_TIME_LIMIT,
             self.config.agent.max_steps,
         );
-        anyhow::ensure!(
-            self.config.forge.kind == "local",
-            "forge.kind = \"{}\" is not built yet in this version; use \"local\"",
-            self.config.forge.kind
-        );
-        let forge = LocalForge::demo(&self.data_dir)?;
+        let forge = crate::forge::Forge::from_config(&self.config.forge, &self.data_dir)?;
         let settings = GitSettings {
             base: self.config.forge.base.clone(),
             author: Author {
                 name: "medic".into(),
                 email: "medic@localhost".into(),
             },
-            credentials: Credentials::None,
+            credentials: forge.credentials(),
             max_diff_bytes: MAX_DIFF_BYTES,
         };
         let workdir = self.data_dir.join("work").join(&id);
@@ -738,9 +730,9 @@ impl Run<'_> {
                     test_delay().await;
                     let key = format!("pr:{branch}");
                     self.log_effect(&id, &key, "intent", branch.as_str())?;
-                    if let Some(existing) = forge.find_open_pr(&branch)? {
-                        self.log_effect(&id, &key, "adopted", &existing.pr.number.to_string())?;
-                        return Ok(existing.pr);
+                    if let Some(existing) = forge.find_open_pr(&branch).await? {
+                        self.log_effect(&id, &key, "adopted", &existing.number.to_string())?;
+                        return Ok(existing);
                     }
                     let ctx = crate::plan::pr_body::PrContext {
                         incident: &id,
@@ -753,17 +745,19 @@ impl Run<'_> {
                     };
                     // Nothing leaves the machine unredacted.
                     let body = crate::triage::redact::redact_str(&crate::plan::pr_body::body(&ctx));
-                    let record = forge.open_pr(crate::forge::NewPullRequest {
-                        title: crate::triage::redact::redact_str(&crate::plan::pr_body::title(
-                            plan,
-                        )),
-                        body,
-                        branch: branch.clone(),
-                        base: self.config.forge.base.clone(),
-                        diff: work.diff.clone(),
-                    })?;
-                    self.log_effect(&id, &key, "performed", &record.pr.number.to_string())?;
-                    Ok(record.pr)
+                    let pr = forge
+                        .open_pr(crate::forge::NewPullRequest {
+                            title: crate::triage::redact::redact_str(&crate::plan::pr_body::title(
+                                plan,
+                            )),
+                            body,
+                            branch: branch.clone(),
+                            base: self.config.forge.base.clone(),
+                            diff: work.diff.clone(),
+                        })
+                        .await?;
+                    self.log_effect(&id, &key, "performed", &pr.number.to_string())?;
+                    Ok(pr)
                 }
             })
             .await?;
