@@ -285,12 +285,18 @@ struct Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // git daemon forks a child per connection: kill its whole process
+        // group, or a child keeps the test's stdout open after it ends.
+        let _ = Command::new("kill")
+            .args(["-9", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
 fn daemon(base: &Path) -> Daemon {
+    use std::os::unix::process::CommandExt;
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -307,6 +313,7 @@ fn daemon(base: &Path) -> Daemon {
             &format!("--base-path={}", base.display()),
         ])
         .arg(base)
+        .process_group(0)
         .spawn()
         .expect("git daemon runs");
     // Wrapped at once so the daemon is killed and reaped on every path, the panic included.

@@ -58,7 +58,8 @@ pub trait CodingAgent: Send + Sync {
     ) -> AgentFuture<'a>;
 }
 
-/// The driver `[agent]` names. `builtin` is not wired to this interface yet.
+/// The driver `[agent]` names. `builtin` needs the `[llm]` client as well:
+/// the workflow builds it with [`builtin::Builtin`].
 pub fn for_config(config: &AgentConfig) -> Result<Box<dyn CodingAgent>, AgentError> {
     match config.kind.as_str() {
         "mitigate" => Ok(Box::new(Mitigate)),
@@ -189,8 +190,14 @@ pub enum AgentError {
         /// Its last stderr lines, redacted.
         stderr: Vec<String>,
     },
+    /// The agent stopped before it was done (step cap, spent budget, a failed model call).
+    #[error("the agent gave up: {reason}")]
+    GaveUp {
+        /// Why, in words the operator can act on.
+        reason: String,
+    },
     /// `[agent] kind` names an agent this build cannot drive yet.
-    #[error("agent.kind = \"{kind}\" is not wired to the workflow yet; use \"mitigate\", \"opencode\", \"claude\" or \"codex\"")]
+    #[error("agent.kind = \"{kind}\" is not wired to the workflow yet; use \"mitigate\", \"builtin\", \"opencode\", \"claude\" or \"codex\"")]
     NotWired {
         /// The kind.
         kind: String,

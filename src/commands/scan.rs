@@ -59,7 +59,7 @@ impl<'a> FlagLine<'a> {
 pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()> {
     // Alertmanager's webhook listens from the start (watch mode only: `--once` cannot wait).
     let mut alerts = match (&setup.config.alertmanager, once) {
-        (Some(am), false) => Some(start_receiver(am).await?.1),
+        (Some(am), false) => Some(start_receiver(am, true).await?.1),
         _ => None,
     };
     let mut detector = Detector::new(setup.rules.clone());
@@ -170,6 +170,7 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
 /// it as is.
 pub async fn start_receiver(
     am: &crate::config::AlertmanagerConfig,
+    announce: bool,
 ) -> anyhow::Result<(Inbox, tokio::sync::broadcast::Receiver<AlertFlag>)> {
     let token = match &am.token_env {
         Some(var) => Some(
@@ -186,11 +187,13 @@ pub async fn start_receiver(
                 am.listen
             )
         })?;
-    eprintln!(
-        "medic: Alertmanager webhook on http://{}{}",
-        listener.local_addr()?,
-        crate::sources::alertmanager::PATH
-    );
+    if announce {
+        eprintln!(
+            "medic: Alertmanager webhook on http://{}{}",
+            listener.local_addr()?,
+            crate::sources::alertmanager::PATH
+        );
+    }
     let inbox = Inbox::default();
     let changes = inbox.subscribe();
     let serving = inbox.clone();

@@ -188,6 +188,18 @@ async fn collect(mut setup: Setup, tx: mpsc::Sender<Action>) {
         .source
         .refresh_interval(step)
         .clamp(Duration::from_millis(250), Duration::from_secs(15));
+    // Alertmanager's alerts arrive as flags beside the rules' own, judged the same way.
+    let mut alerts = None;
+    if let Some(am) = setup.config.alertmanager.clone() {
+        match crate::commands::scan::start_receiver(&am, false).await {
+            Ok((inbox, changes)) => alerts = Some((inbox, changes)),
+            Err(e) => {
+                let _ = tx
+                    .send(Action::SourceError(format!("Alertmanager webhook: {e:#}")))
+                    .await;
+            }
+        }
+    }
     loop {
         let now = setup.source.now();
         let mut actions = Vec::with_capacity(2);
@@ -195,8 +207,16 @@ async fn collect(mut setup: Setup, tx: mpsc::Sender<Action>) {
             Ok(snap) => {
                 detector.ingest(&snap);
                 let mut flags = detector.flags(&snap);
-                let evidence =
-                    crate::triage::judge_all(&setup.source, &snap, &detector, &mut flags).await;
+                if let Some((inbox, _)) = &alerts {
+                    flags.extend(inbox.flags());
+                }
+                let evidence = crate::triage::judge_all(
+                    &setup.evidence.beside(&setup.source),
+                    &snap,
+                    &detector,
+                    &mut flags,
+                )
+                .await;
                 actions.push(Action::Fleet(Box::new(FleetView::new(
                     &snap,
                     &detector,
@@ -219,6 +239,15 @@ async fn collect(mut setup: Setup, tx: mpsc::Sender<Action>) {
                 return;
             }
         }
-        tokio::time::sleep(every).await;
+        // An alert arriving refreshes at once rather than at the next tick.
+        match &mut alerts {
+            Some((_, changes)) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = changes.recv() => {}
+                }
+            }
+            None => tokio::time::sleep(every).await,
+        }
     }
 }

@@ -558,7 +558,15 @@ impl Run<'_> {
         let id = inc.id.clone();
         let engine = self.engine;
         // Only the parts that exist may act; anything else stops here, before a side effect.
-        let agent = crate::agent::for_config(&self.config.agent)?;
+        let agent: Box<dyn crate::agent::CodingAgent> = if self.config.agent.kind == "builtin" {
+            // medic's own tool loop spends the same [llm] budget as the planner.
+            Box::new(crate::agent::builtin::Builtin {
+                llm: llm_client(self.config)?,
+                limits: crate::agent::builtin::Limits::new(self.config.agent.max_steps),
+            })
+        } else {
+            crate::agent::for_config(&self.config.agent)?
+        };
         let evidence = self
             .stored::<Triage>(&id, "evidence")
             .ok()

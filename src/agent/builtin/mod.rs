@@ -287,3 +287,54 @@ fn one_line(text: &str) -> String {
         line.to_string()
     }
 }
+
+/// The builtin loop behind the common [`CodingAgent`](super::CodingAgent)
+/// interface: the `[llm]` client (with its per-incident budget) and the limits.
+pub struct Builtin {
+    /// The model it calls.
+    pub llm: LlmClient,
+    /// Step cap, wall clock, command allowlist.
+    pub limits: Limits,
+}
+
+impl super::CodingAgent for Builtin {
+    fn kind(&self) -> &'static str {
+        "builtin"
+    }
+
+    fn run<'a>(
+        &'a self,
+        task: &'a super::Task,
+        checkout: &'a Path,
+        sink: super::EventSink<'a>,
+    ) -> super::AgentFuture<'a> {
+        Box::pin(async move {
+            let mut limits = self.limits.clone();
+            limits.wall_clock = limits.wall_clock.min(task.time_limit);
+            let report = run(
+                &task.prompt,
+                task.todos.clone(),
+                checkout,
+                &self.llm,
+                limits,
+                &mut *sink,
+            )
+            .await
+            .map_err(|e| match e {
+                BuiltinError::Agent(e) => e,
+                other => AgentError::GaveUp {
+                    reason: other.to_string(),
+                },
+            })?;
+            Ok(super::AgentReport {
+                summary: report.summary,
+                todos: report.todos,
+                changes: report
+                    .files_changed
+                    .iter()
+                    .map(|f| format!("`{f}`: edited by the builtin agent"))
+                    .collect(),
+            })
+        })
+    }
+}
