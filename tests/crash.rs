@@ -98,13 +98,30 @@ fn kill_9_anywhere_then_resume_does_everything_exactly_once() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path();
         let mut approved_seen = false;
+        let mut launches = 0;
         loop {
+            launches += 1;
+            assert!(
+                launches <= 200,
+                "round {round} never finished after 200 runs (seed {seed}): {}",
+                reached(data)
+            );
             let incs = incidents(data);
             let args: &[&str] = match incs.first() {
                 // Nothing journaled yet, or the approval itself was lost before
                 // it reached the journal: the operator runs `fix --yes` again.
                 None => &["fix", "api", "--demo", "--yes"],
                 Some(i) if i["status"] == "awaiting approval" => &["fix", "api", "--demo", "--yes"],
+                // The go to push was lost with the process (or never given:
+                // `resume` alone never pushes): the operator gives it again.
+                Some(i) if i["status"] == "diff ready: awaiting go to push" => {
+                    let pushed = medic_branches(data);
+                    assert!(
+                        pushed.is_empty(),
+                        "pushed before the go (round {round}, seed {seed}): {pushed:?}"
+                    );
+                    &["fix", "api", "--demo", "--yes"]
+                }
                 Some(i) if i["status"] == "pr opened" => break,
                 Some(_) => &["resume"],
             };
@@ -268,22 +285,8 @@ fn check(data: &Path, seed: u64, round: usize) {
     }
 
     // The forge: exactly one medic branch with one commit, and one PR record.
-    let repos = data.join("forge/repos");
-    let bare = std::fs::read_dir(&repos)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let refs = Command::new("git")
-        .args(["for-each-ref", "--format=%(refname)", "refs/heads/medic/"])
-        .current_dir(&bare)
-        .output()
-        .unwrap();
-    let branches: Vec<String> = String::from_utf8_lossy(&refs.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let bare = bare_repo(data).expect("the local forge has a repository");
+    let branches = medic_branches(data);
     assert_eq!(
         branches.len(),
         1,
@@ -328,4 +331,26 @@ fn walk_json(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// The local forge's bare repository, once the workflow has created it.
+fn bare_repo(data: &Path) -> Option<std::path::PathBuf> {
+    let entry = std::fs::read_dir(data.join("forge/repos")).ok()?.next()?;
+    Some(entry.ok()?.path())
+}
+
+/// The `medic/…` branches pushed to the local forge.
+fn medic_branches(data: &Path) -> Vec<String> {
+    let Some(bare) = bare_repo(data) else {
+        return Vec::new();
+    };
+    let refs = Command::new("git")
+        .args(["for-each-ref", "--format=%(refname)", "refs/heads/medic/"])
+        .current_dir(&bare)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&refs.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }

@@ -288,7 +288,7 @@ impl Drop for Daemon {
         // git daemon forks a child per connection: kill its whole process
         // group, or a child keeps the test's stdout open after it ends.
         let _ = Command::new("kill")
-            .args(["-9", &format!("-{}", self.child.id())])
+            .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
