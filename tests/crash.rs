@@ -335,8 +335,11 @@ fn walk_json(dir: &Path) -> Vec<std::path::PathBuf> {
 
 /// The local forge's bare repository, once the workflow has created it.
 fn bare_repo(data: &Path) -> Option<std::path::PathBuf> {
-    let entry = std::fs::read_dir(data.join("forge/repos")).ok()?.next()?;
-    Some(entry.ok()?.path())
+    std::fs::read_dir(data.join("forge/repos"))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "git"))
 }
 
 /// The `medic/…` branches pushed to the local forge.

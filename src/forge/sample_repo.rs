@@ -264,15 +264,32 @@ pub fn files() -> Vec<(&'static str, &'static str)> {
 /// Creates the sample repository as a bare repository at `path` and
 /// returns its `main` commit. If a repository is already there, returns
 /// its `main` commit and changes nothing.
+///
+/// The repository is built beside `path` and renamed into place, so a
+/// process killed half-way leaves no half-made repository behind.
 pub fn create(path: &Path) -> Result<Oid, ForgeError> {
+    let main = |repo: &Repository| {
+        repo.refname_to_id(&format!("refs/heads/{BASE}"))
+            .map_err(ForgeError::git("read the sample repository"))
+    };
     if let Ok(repo) = Repository::open_bare(path) {
-        return repo
-            .refname_to_id(&format!("refs/heads/{BASE}"))
-            .map_err(ForgeError::git("read the sample repository"));
+        return main(&repo);
     }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(ForgeError::io(parent))?;
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(ForgeError::io(parent))?;
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial).map_err(ForgeError::io(&partial))?;
     }
+    build(&partial)?;
+    std::fs::rename(&partial, path).map_err(ForgeError::io(path))?;
+    main(&Repository::open_bare(path).map_err(ForgeError::git("read the sample repository"))?)
+}
+
+/// Writes the sample repository as a bare repository at `path`.
+fn build(path: &Path) -> Result<Oid, ForgeError> {
     let e = || ForgeError::git("create the sample repository");
     let repo = Repository::init_bare(path).map_err(e())?;
     let tree = write_tree(&repo, &files()).map_err(e())?;
