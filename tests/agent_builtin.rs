@@ -638,3 +638,129 @@ async fn a_spent_token_budget_stops_the_run_with_failed() {
         matches!(events.last(), Some(AgentEvent::Failed { error }) if error.contains("budget"))
     );
 }
+
+/// `medic fix api --demo --yes` with `[agent] kind = "builtin"`: the scripted
+/// model plans, then drives medic's tool loop through the real workflow to a
+/// pull request in the local forge; planner and agent share one budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fix_with_the_builtin_agent_ends_in_a_pull_request() {
+    let plan = json!({
+        "title": "Raise api's memory limit, then bound the session cache",
+        "summary": "Memory grows since the deploy.",
+        "severity": "high",
+        "root_cause": {"hypothesis": "An unbounded session cache.", "confidence": 0.6,
+                       "evidence": ["metric:memory@onset", "deploy:a17be44"]},
+        "alternatives": ["traffic: flat"],
+        "fix_kind": "config",
+        "steps": [{"id": "s1", "description": "Raise the memory limit to 48G", "files": ["deploy/api.yaml"]}],
+        "verification": ["memory below 90%"],
+        "risks": ["costs memory"],
+        "rollback": "revert",
+        "mitigations": []
+    });
+    let server = Server::start(
+        vec![
+            oa_text(&plan.to_string()),
+            oa_call(
+                "c1",
+                "update_todos",
+                json!({"todos": [{"id": "s1", "content": "Raise the memory limit to 48G", "status": "in_progress"}]}),
+            ),
+            oa_call(
+                "c2",
+                "edit",
+                json!({"path": "deploy/api.yaml",
+                       "old": "memory: 32G    # raised from 24G in March (INC-311)",
+                       "new": "memory: 48G    # raised from 32G by medic"}),
+            ),
+            oa_call(
+                "c3",
+                "update_todos",
+                json!({"todos": [{"id": "s1", "content": "Raise the memory limit to 48G", "status": "completed"}]}),
+            ),
+            oa_text("Raised api's memory limit to 48G in deploy/api.yaml."),
+        ],
+        None,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("medic.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[source]\nkind = \"demo\"\n\n[llm]\nprovider = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"scripted\"\n\n[agent]\nkind = \"builtin\"\n",
+            server.base
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let medic = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_medic"));
+        c.arg("--data-dir")
+            .arg(&data)
+            .arg("--config")
+            .arg(&cfg)
+            .args(args);
+        c
+    };
+    let out = medic(&["fix", "api", "--yes"]).output().await.unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("pull request #1 opened"), "{text}");
+
+    // The model saw the plan's step as its to-do list and got its tool results back.
+    let received = server.received();
+    assert_eq!(
+        received.len(),
+        5,
+        "one plan call and four agent calls: {text}"
+    );
+    let task = received[1].to_string();
+    assert!(task.contains("Raise the memory limit to 48G"), "{task}");
+    let last = received[4]["messages"].to_string();
+    assert!(
+        last.contains("c3"),
+        "the last call carries the tool results: {last}"
+    );
+
+    // The forge holds medic's branch with exactly that change.
+    let repos = data.join("forge/repos");
+    let bare = std::fs::read_dir(&repos)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "git"))
+        .unwrap();
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&bare)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let branch = git(&[
+        "for-each-ref",
+        "--format=%(refname:short)",
+        "refs/heads/medic/",
+    ]);
+    let branch = branch.trim();
+    assert!(branch.starts_with("medic/"), "{branch:?}");
+    let diff = git(&["diff", "main", branch]);
+    assert!(
+        diff.contains("+              memory: 48G    # raised from 32G by medic"),
+        "{diff}"
+    );
+    assert_eq!(diff.matches("\n+").count(), 2, "one line changed: {diff}");
+
+    // Planner and agent are charged to the incident's one budget.
+    let out = medic(&["incidents", "--json"]).output().await.unwrap();
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["status"], "pr opened", "{line}");
+    assert_eq!(line["llm"]["calls"], 5, "{line}");
+    assert_eq!(line["llm"]["tokens"], 110 + 3 * 120 + 110, "{line}");
+}

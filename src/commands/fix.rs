@@ -321,6 +321,11 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
                 "approved_by": inc.approval.as_ref().map(|a| a.by.clone()),
                 "pr": inc.pr.as_ref().map(|p| p.url.clone()),
                 "error": inc.error,
+                "llm": {
+                    "calls": inc.llm_spent.calls,
+                    "tokens": inc.llm_spent.tokens,
+                    "usd": inc.llm_spent.usd,
+                },
                 "effects": journal
                     .effects(&inc.id)?
                     .iter()

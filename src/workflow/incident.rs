@@ -135,6 +135,9 @@ pub struct Incident {
     /// The commit the operator said go for (push it and open the pull request).
     #[serde(default)]
     pub publish_go: Option<String>,
+    /// What the incident's LLM calls (planner, builtin agent) have cost so far.
+    #[serde(default)]
+    pub llm_spent: crate::plan::llm::Spent,
     /// The pull request, once opened.
     pub pr: Option<PullRequest>,
     /// Why it needs attention.
@@ -238,6 +241,7 @@ pub fn open_or_resume(
         approval: None,
         plan_edit: None,
         publish_go: None,
+        llm_spent: Default::default(),
         pr: None,
         error: None,
         latest: None,
@@ -280,7 +284,10 @@ pub fn planner_name(config: &Config) -> String {
 }
 
 /// Build the LLM client `[llm]` describes; the key comes from the env var it names.
-pub fn llm_client(config: &Config) -> anyhow::Result<crate::plan::llm::LlmClient> {
+pub fn llm_client(
+    config: &Config,
+    spent: crate::plan::llm::Spent,
+) -> anyhow::Result<crate::plan::llm::LlmClient> {
     use crate::plan::llm::{ApiKey, LlmClient, LlmConfig, Provider};
     let llm = &config.llm;
     let provider = Provider::parse(&llm.provider).ok_or_else(|| {
@@ -308,7 +315,8 @@ pub fn llm_client(config: &Config) -> anyhow::Result<crate::plan::llm::LlmClient
     cfg.json_mode = provider == Provider::OpenAi;
     // One budget per incident: the run stops when it is spent.
     let budget =
-        crate::plan::llm::Budget::new(Some(llm.max_tokens_per_incident), llm.max_usd_per_incident);
+        crate::plan::llm::Budget::new(Some(llm.max_tokens_per_incident), llm.max_usd_per_incident)
+            .already_spent(spent);
     Ok(LlmClient::new(cfg)?.with_budget(budget))
 }
 
@@ -436,11 +444,12 @@ impl Run<'_> {
             .await?;
 
         // 2. The plan (the operator's edit wins over the generated one).
+        let planner_spent = std::sync::Mutex::new(None);
         let generated: Plan = engine
             .step(&id, "plan", policy(300), |_| async {
                 test_delay().await;
                 if self.config.llm.provider != "none" {
-                    let client = llm_client(self.config)?;
+                    let client = llm_client(self.config, inc.llm_spent)?;
                     let plan = crate::plan::planner::llm_plan(
                         &client,
                         &inc.flag,
@@ -450,6 +459,7 @@ impl Run<'_> {
                     )
                     .await;
                     let spent = client.budget().spent();
+                    *planner_spent.lock().expect("spent lock") = Some(spent);
                     engine.emit(
                         &id,
                         EventKind::Log {
@@ -480,6 +490,10 @@ impl Run<'_> {
                 Ok(plan)
             })
             .await?;
+        if let Some(spent) = planner_spent.into_inner().expect("spent lock") {
+            inc.llm_spent = spent;
+            self.save(inc)?;
+        }
         let plan = inc.plan_edit.clone().unwrap_or(generated);
 
         if plan.mitigations.is_empty() && plan.fix_kind == crate::model::FixKind::None {
@@ -558,14 +572,17 @@ impl Run<'_> {
         let id = inc.id.clone();
         let engine = self.engine;
         // Only the parts that exist may act; anything else stops here, before a side effect.
-        let agent: Box<dyn crate::agent::CodingAgent> = if self.config.agent.kind == "builtin" {
-            // medic's own tool loop spends the same [llm] budget as the planner.
-            Box::new(crate::agent::builtin::Builtin {
-                llm: llm_client(self.config)?,
+        // medic's own tool loop spends the incident's [llm] budget, after the planner.
+        let builtin_llm = match self.config.agent.kind.as_str() {
+            "builtin" => Some(llm_client(self.config, inc.llm_spent)?),
+            _ => None,
+        };
+        let agent: Box<dyn crate::agent::CodingAgent> = match &builtin_llm {
+            Some(llm) => Box::new(crate::agent::builtin::Builtin {
+                llm: llm.clone(),
                 limits: crate::agent::builtin::Limits::new(self.config.agent.max_steps),
-            })
-        } else {
-            crate::agent::for_config(&self.config.agent)?
+            }),
+            None => crate::agent::for_config(&self.config.agent)?,
         };
         let evidence = self
             .stored::<Triage>(&id, "evidence")
@@ -601,7 +618,7 @@ impl Run<'_> {
 
         // 4. The agent, in a fresh checkout on medic's branch. A crash here
         //    redoes the step from a clean clone: nothing was pushed yet.
-        let work: AgentWork = engine
+        let work: Result<AgentWork, _> = engine
             // The agent's own limit stops it (and its children) before the step's.
             .step(&id, "agent", policy(task.time_limit.as_secs() + 60), |_| {
                 let (workdir, settings, branch, url) = (
@@ -661,7 +678,12 @@ impl Run<'_> {
                     })
                 }
             })
-            .await?;
+            .await;
+        if let Some(llm) = &builtin_llm {
+            inc.llm_spent = llm.budget().spent();
+            self.save(inc)?;
+        }
+        let work = work?;
         let Some(commit) = work.commit.clone() else {
             return Ok(Outcome::NoChange(
                 "the agent changed nothing (empty diff): no pull request".into(),

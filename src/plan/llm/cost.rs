@@ -76,7 +76,7 @@ pub struct Budget {
 }
 
 /// What a [`Budget`] has paid for so far.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Spent {
     /// Calls made.
     pub calls: u32,
@@ -99,6 +99,13 @@ impl Budget {
     /// No limit (usage is still counted).
     pub fn unlimited() -> Budget {
         Budget::new(None, None)
+    }
+
+    /// The same budget with `earlier` already charged to it: the incident's
+    /// planner and its builtin agent share one budget across processes.
+    pub fn already_spent(self, earlier: Spent) -> Budget {
+        *self.spent.lock().expect("budget lock") = earlier;
+        self
     }
 
     /// What has been spent so far.
