@@ -619,65 +619,75 @@ impl Run<'_> {
         // 4. The agent, in a fresh checkout on medic's branch. A crash here
         //    redoes the step from a clean clone: nothing was pushed yet.
         let work: Result<AgentWork, _> = engine
-            // The agent's own limit stops it (and its children) before the step's.
-            .step(&id, "agent", policy(task.time_limit.as_secs() + 60), |_| {
-                let (workdir, settings, branch, url) = (
-                    workdir.clone(),
-                    settings.clone(),
-                    branch.clone(),
-                    forge.remote_url(),
-                );
-                let plan = plan.clone();
-                let id = id.clone();
-                let (agent, task) = (&agent, &task);
-                async move {
-                    test_delay().await;
-                    if workdir.exists() {
-                        std::fs::remove_dir_all(&workdir)?;
-                    }
-                    std::fs::create_dir_all(workdir.parent().unwrap_or(&workdir))?;
-                    let checkout = Checkout::clone(&url, &workdir, settings)?;
-                    checkout.start_branch(&branch)?;
-                    // Events go to the journal as they happen: an external agent runs for minutes.
-                    let mut emit_error = None;
-                    let report = agent
-                        .run(task, checkout.path(), &mut |e| {
-                            let kind = match e {
-                                crate::agent::AgentEvent::Todos(t) => todos_event(&t),
-                                crate::agent::AgentEvent::Log(line) => EventKind::Log { line },
-                                crate::agent::AgentEvent::FileChanged(f) => EventKind::Log {
-                                    line: format!("changed {f}"),
-                                },
-                                crate::agent::AgentEvent::Finished { summary } => {
-                                    EventKind::Log { line: summary }
+            // The agent's own limit stops it (and its children) before the
+            // step's. A run costs minutes and tokens: one retry for a
+            // transient failure, then the incident needs attention.
+            .step(
+                &id,
+                "agent",
+                StepPolicy {
+                    max_attempts: 2,
+                    ..policy(task.time_limit.as_secs() + 60)
+                },
+                |_| {
+                    let (workdir, settings, branch, url) = (
+                        workdir.clone(),
+                        settings.clone(),
+                        branch.clone(),
+                        forge.remote_url(),
+                    );
+                    let plan = plan.clone();
+                    let id = id.clone();
+                    let (agent, task) = (&agent, &task);
+                    async move {
+                        test_delay().await;
+                        if workdir.exists() {
+                            std::fs::remove_dir_all(&workdir)?;
+                        }
+                        std::fs::create_dir_all(workdir.parent().unwrap_or(&workdir))?;
+                        let checkout = Checkout::clone(&url, &workdir, settings)?;
+                        checkout.start_branch(&branch)?;
+                        // Events go to the journal as they happen: an external agent runs for minutes.
+                        let mut emit_error = None;
+                        let report = agent
+                            .run(task, checkout.path(), &mut |e| {
+                                let kind = match e {
+                                    crate::agent::AgentEvent::Todos(t) => todos_event(&t),
+                                    crate::agent::AgentEvent::Log(line) => EventKind::Log { line },
+                                    crate::agent::AgentEvent::FileChanged(f) => EventKind::Log {
+                                        line: format!("changed {f}"),
+                                    },
+                                    crate::agent::AgentEvent::Finished { summary } => {
+                                        EventKind::Log { line: summary }
+                                    }
+                                    crate::agent::AgentEvent::Failed { error } => EventKind::Log {
+                                        line: format!("agent failed: {error}"),
+                                    },
+                                };
+                                if let Err(err) = engine.emit(&id, kind) {
+                                    emit_error.get_or_insert(err);
                                 }
-                                crate::agent::AgentEvent::Failed { error } => EventKind::Log {
-                                    line: format!("agent failed: {error}"),
-                                },
-                            };
-                            if let Err(err) = engine.emit(&id, kind) {
-                                emit_error.get_or_insert(err);
-                            }
+                            })
+                            .await?;
+                        if let Some(err) = emit_error {
+                            return Err(err.into());
+                        }
+                        let message = format!("{}\n\nmedic incident {id}", plan.title);
+                        let commit = checkout.commit_all(&message)?;
+                        let diff = checkout.diff()?;
+                        Ok(AgentWork {
+                            commit: commit.map(|c| c.to_string()),
+                            diff: diff.text.clone(),
+                            diff_stat: format!(
+                                "{} file(s) changed, {} insertion(s)(+), {} deletion(s)(-)",
+                                diff.files, diff.insertions, diff.deletions
+                            ),
+                            changes: report.changes.clone(),
+                            todos: report.todos.clone(),
                         })
-                        .await?;
-                    if let Some(err) = emit_error {
-                        return Err(err.into());
                     }
-                    let message = format!("{}\n\nmedic incident {id}", plan.title);
-                    let commit = checkout.commit_all(&message)?;
-                    let diff = checkout.diff()?;
-                    Ok(AgentWork {
-                        commit: commit.map(|c| c.to_string()),
-                        diff: diff.text.clone(),
-                        diff_stat: format!(
-                            "{} file(s) changed, {} insertion(s)(+), {} deletion(s)(-)",
-                            diff.files, diff.insertions, diff.deletions
-                        ),
-                        changes: report.changes.clone(),
-                        todos: report.todos.clone(),
-                    })
-                }
-            })
+                },
+            )
             .await;
         if let Some(llm) = &builtin_llm {
             inc.llm_spent = llm.budget().spent();
@@ -801,8 +811,11 @@ impl Run<'_> {
                     let checkout = Checkout::open(&workdir, settings)?;
                     let remote = checkout.remote_oid(&branch)?.map(|o| o.to_string());
                     anyhow::ensure!(remote.as_deref() == Some(pushed.as_str()), "the remote branch {branch} is at {remote:?}, not at medic's commit {pushed}");
-                    anyhow::ensure!(pr.branch == branch.as_str() && pr.draft, "pull request #{} is not the draft from {branch}", pr.number);
-                    Ok(format!("{branch} at {pushed}, PR #{} open as a draft", pr.number))
+                    // medic opens drafts only; an adopted PR a teammate already
+                    // marked ready for review is still medic's branch.
+                    anyhow::ensure!(pr.branch == branch.as_str(), "pull request #{} is not from {branch}", pr.number);
+                    let state = if pr.draft { "open as a draft" } else { "open, ready for review" };
+                    Ok(format!("{branch} at {pushed}, PR #{} {state}", pr.number))
                 }
             })
             .await?;
