@@ -32,6 +32,10 @@ fn main() {
             queries::DEPLOYMENT_LOGS_QUERY.to_string(),
         ),
         ("http logs", queries::HTTP_LOGS_QUERY.to_string()),
+        (
+            "platform status",
+            queries::PLATFORM_STATUS_QUERY.to_string(),
+        ),
     ] {
         if let Err(errors) = schema.check(&doc) {
             panic!(

@@ -1,6 +1,7 @@
 //! Railway logs and deploys against a local server answering in the shapes
 //! of Railway's GraphQL schema (`deployments`, `deploymentLogs`, `httpLogs`
-//! with a 5xx filter); a failing answer becomes a gap in the evidence.
+//! with a 5xx filter, `platformStatus`); a failing answer becomes a gap in
+//! the evidence.
 
 use axum::extract::State;
 use axum::routing::post;
@@ -46,6 +47,12 @@ async fn graphql(State(seen): State<Arc<Mutex<Vec<Value>>>>, body: String) -> ax
             {"timestamp": ts(T - 30_000), "method": "POST", "path": "/pay", "httpStatus": 502, "totalDuration": 1200, "upstreamErrors": "connection refused"},
             {"timestamp": ts(T - 20_000), "method": "GET", "path": "/health", "httpStatus": 200, "totalDuration": 3, "upstreamErrors": ""}
         ]})
+    } else if q.contains("MedicPlatformStatus") {
+        json!({"platformStatus": {"isStable": false,
+            "incident": {"id": "inc-9", "message": "Degraded networking in us-east4",
+                "status": "IDENTIFIED", "url": "https://status.railway.com/incident/inc-9",
+                "createdAt": ts(T - 900_000)},
+            "maintenance": null}})
     } else {
         return axum::Json(json!({"errors": [{"message": "unknown query"}]}));
     };
@@ -109,6 +116,36 @@ async fn runtime_logs_and_failed_requests_of_the_live_deployment() {
 }
 
 #[tokio::test]
+async fn railway_platform_incident_is_an_upstream_of_every_service() {
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let app = Router::new()
+        .route("/graphql/v2", post(graphql))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/graphql/v2", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let source = railway(&url).await;
+    let got = EvidenceSource::upstreams(&source, T).await;
+    assert!(got.gaps.is_empty(), "{:?}", got.gaps);
+    let ups = got.items.unwrap();
+    assert_eq!(ups.len(), 1);
+    let u = &ups[0];
+    assert_eq!(
+        (u.name.as_str(), u.indicator.as_str()),
+        ("railway", "major")
+    );
+    assert!(u.used_by.is_empty(), "the platform hosts every service");
+    assert_eq!(u.incidents[0].name, "Degraded networking in us-east4");
+    assert_eq!(u.incidents[0].status, "identified");
+    assert_eq!(u.incidents[0].started_at, T - 900_000);
+
+    // Beside configured status pages (none here) the platform still answers.
+    let extra = medic::sources::evidence::EvidenceSources::default();
+    let both = EvidenceSource::upstreams(&extra.beside(&source), T).await;
+    assert_eq!(both.items.unwrap()[0].name, "railway");
+}
+
+#[tokio::test]
 async fn railway_down_is_a_gap_not_a_failure() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/graphql/v2", listener.local_addr().unwrap());
@@ -122,4 +159,11 @@ async fn railway_down_is_a_gap_not_a_failure() {
         "{gap}"
     );
     assert!(gap.contains(&url), "{gap}");
+    let up = EvidenceSource::upstreams(&source, T).await;
+    assert!(up.items.is_none());
+    assert!(
+        up.gaps[0].starts_with("Railway platform status unavailable: query `platform status`"),
+        "{:?}",
+        up.gaps
+    );
 }

@@ -88,6 +88,12 @@ impl EvidenceSource for Source {
     }
 
     async fn upstreams(&self, now: Millis) -> Fetched<UpstreamStatus> {
+        if let Source::Railway(r) = self {
+            return match r.platform_status(now).await {
+                Ok(s) => Fetched::known(vec![s]),
+                Err(e) => Fetched::unknown(format!("Railway platform status unavailable: {e}")),
+            };
+        }
         match Source::upstreams(self, now).await {
             Some(u) => Fetched::known(u),
             None => Fetched::unknown(
@@ -207,9 +213,18 @@ impl EvidenceSource for WithEvidence<'_> {
         if self.extra.upstreams.is_empty() {
             return EvidenceSource::upstreams(self.source, now).await;
         }
-        let answers =
-            futures_util::future::join_all(self.extra.upstreams.iter().map(|p| p.status())).await;
-        let mut out = Fetched::known(Vec::new());
+        let (own, answers) = futures_util::future::join(
+            async {
+                match self.source {
+                    // The platform's own status beside the configured pages.
+                    Source::Railway(_) => Some(EvidenceSource::upstreams(self.source, now).await),
+                    _ => None,
+                }
+            },
+            futures_util::future::join_all(self.extra.upstreams.iter().map(|p| p.status())),
+        )
+        .await;
+        let mut out = own.unwrap_or_else(|| Fetched::known(Vec::new()));
         for a in answers {
             match a {
                 Ok(s) => out.items.get_or_insert_with(Vec::new).push(s),

@@ -16,6 +16,7 @@ mod logs;
 mod queries;
 #[cfg(test)]
 mod schema_check;
+mod status;
 
 use super::http::{self, Auth, Policy};
 use super::prometheus::Grid;

@@ -75,3 +75,12 @@ pub const HTTP_LOGS_QUERY: &str = r#"query MedicHttpLogs($deploymentId: String!,
     upstreamErrors
   }
 }"#;
+
+/// Railway's own health: an open platform incident or maintenance.
+pub const PLATFORM_STATUS_QUERY: &str = r#"query MedicPlatformStatus {
+  platformStatus {
+    isStable
+    incident { id message status url createdAt }
+    maintenance { id message status url start }
+  }
+}"#;
