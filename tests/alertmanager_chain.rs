@@ -326,6 +326,14 @@ fn prometheus_to_alertmanager_to_medic_then_a_silence() {
             .any(|m| m["name"] == "service" && m["value"] == "checkout"),
         "{m}"
     );
+    // medic's own rule: the alerts that carry it as `medic_rule` are silenced.
+    assert!(
+        m.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "medic_rule" && m["value"] == "error-rate-high"),
+        "{m}"
+    );
     fix(true);
     let done = checkout_silences();
     assert_eq!(done.len(), 1, "never created twice: {done:#?}");

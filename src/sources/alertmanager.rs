@@ -187,7 +187,12 @@ impl Inbox {
     }
 }
 
-/// Turn one alert into a flag: service from a label, rule from `alertname`.
+/// The label that names medic's own rule for an alert, so the alert and
+/// medic's flag for the same trouble share one incident.
+pub const RULE_LABEL: &str = "medic_rule";
+
+/// Turn one alert into a flag: service from a label, rule from `medic_rule`
+/// when set, else `alertname`.
 pub fn to_flag(a: &Alert) -> Result<Flag, String> {
     let state = match a.status.as_str() {
         "firing" => AlertState::Firing,
@@ -197,10 +202,12 @@ pub fn to_flag(a: &Alert) -> Result<Flag, String> {
     if a.fingerprint.trim().is_empty() {
         return Err("empty fingerprint".into());
     }
+    let alertname = a.labels.get("alertname").ok_or("no `alertname` label")?;
     let rule = a
         .labels
-        .get("alertname")
-        .ok_or("no `alertname` label")?
+        .get(RULE_LABEL)
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or(alertname)
         .clone();
     let service = SERVICE_LABELS
         .iter()
@@ -210,7 +217,7 @@ pub fn to_flag(a: &Alert) -> Result<Flag, String> {
     let starts = crate::units::parse_rfc3339(&a.starts_at)
         .ok_or_else(|| format!("startsAt `{}` is not an RFC 3339 time", a.starts_at))?;
     let ends = crate::units::parse_rfc3339(&a.ends_at).filter(|t| *t > 0);
-    let metric = guess_metric(&rule, &a.labels);
+    let metric = guess_metric(alertname, &a.labels);
     let value = a
         .annotations
         .get("value")
@@ -220,7 +227,7 @@ pub fn to_flag(a: &Alert) -> Result<Flag, String> {
         .iter()
         .find_map(|k| a.annotations.get(*k))
         .cloned()
-        .unwrap_or_else(|| format!("{rule} is {}", a.status));
+        .unwrap_or_else(|| format!("{alertname} is {}", a.status));
     Ok(Flag {
         service: ServiceId(service),
         rule,
@@ -319,5 +326,52 @@ async fn webhook(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
         Err(e @ Refusal::Invalid(_)) => {
             (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(labels: &[(&str, &str)]) -> Alert {
+        Alert {
+            status: "firing".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            annotations: BTreeMap::new(),
+            starts_at: "2026-11-28T12:00:00Z".into(),
+            ends_at: String::new(),
+            generator_url: String::new(),
+            fingerprint: "f1".into(),
+        }
+    }
+
+    #[test]
+    fn medic_rule_label_names_the_rule_for_dedup() {
+        let a = alert(&[
+            ("alertname", "ApiMemoryNearLimit"),
+            ("service", "api"),
+            (RULE_LABEL, "memory-near-limit"),
+        ]);
+        let f = to_flag(&a).unwrap();
+        assert_eq!(f.rule, "memory-near-limit");
+        assert_eq!(f.metric, Metric::Memory, "guessed from the alert's name");
+        assert!(
+            f.reason.contains("ApiMemoryNearLimit is firing"),
+            "{}",
+            f.reason
+        );
+    }
+
+    #[test]
+    fn without_it_the_alertname_is_the_rule() {
+        let a = alert(&[("alertname", "CheckoutErrors"), ("service", "checkout")]);
+        let f = to_flag(&a).unwrap();
+        assert_eq!(f.rule, "CheckoutErrors");
+        assert_eq!(f.metric, Metric::Errors);
+        let blank = alert(&[("alertname", "X"), ("service", "s"), (RULE_LABEL, " ")]);
+        assert_eq!(to_flag(&blank).unwrap().rule, "X");
     }
 }

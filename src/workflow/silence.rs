@@ -105,8 +105,8 @@ pub async fn release(
     }
 }
 
-/// With `[alertmanager] url`: silence the incident's alerts (`alertname` =
-/// its rule, `service`) while it is open, expire the silence once it closes.
+/// With `[alertmanager] url`: silence the incident's alerts (`medic_rule`
+/// or `alertname` = its rule, `service`) while it is open, expire the silence once it closes.
 /// A failure is journaled as an effect (phase `failed`), never raised.
 pub async fn follow(journal: &Journal, config: &Config, inc: &Incident) {
     let Some(url) = config.alertmanager.as_ref().and_then(|a| a.url.clone()) else {
@@ -116,10 +116,14 @@ pub async fn follow(journal: &Journal, config: &Config, inc: &Incident) {
     let done = if inc.status.is_closed() {
         release(journal, &am, &inc.id).await.map(|_| ())
     } else {
-        let labels = [
-            ("alertname", inc.rule.as_str()),
-            ("service", inc.service.0.as_str()),
-        ]
+        // Alerts that name medic's rule (label `medic_rule`) are matched by
+        // it; any other alert by its name.
+        let by = if config.rules().iter().any(|r| r.name == inc.rule) {
+            crate::sources::alertmanager::RULE_LABEL
+        } else {
+            "alertname"
+        };
+        let labels = [(by, inc.rule.as_str()), ("service", inc.service.0.as_str())]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
