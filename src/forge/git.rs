@@ -12,9 +12,10 @@
 //! - Credentials are offered at most [`MAX_CREDENTIAL_ATTEMPTS`] times:
 //!   libgit2 asks again after every failure and would loop forever.
 //!
-//! All calls block; async callers use `spawn_blocking`. Token auth needs
-//! an HTTP remote; `https://` and SSH need git2's `https`/`ssh` features,
-//! which the embedded default (local paths) does not.
+//! All calls block. `http://` and `https://` remotes go through medic's own
+//! smart-HTTP transport (`http_transport`, TLS by rustls), which sends the
+//! token to that remote only; SSH remotes need git2's `ssh` feature, which
+//! this build leaves out.
 
 use super::ForgeError;
 use git2::build::{CheckoutBuilder, RepoBuilder};
@@ -287,13 +288,7 @@ fn callbacks<'a>(creds: &'a Credentials, attempts: &'a Cell<u32>) -> RemoteCallb
 impl Checkout {
     /// Clones `url` (a path or URL) into `dest`, checking out the base.
     pub fn clone(url: &str, dest: &Path, settings: GitSettings) -> Result<Checkout, ForgeError> {
-        if url.starts_with("https://") && !git2::Version::get().https() {
-            // libgit2's own message ("unsupported URL protocol") does not say what to do.
-            return Err(ForgeError::Config {
-                key: "forge.kind",
-                why: format!("cannot clone {url}: this medic was built without HTTPS support in libgit2 (git2's `https` feature)"),
-            });
-        }
+        let _auth = http_remote(url, &settings.credentials)?;
         let attempts = Cell::new(0);
         let mut fo = FetchOptions::new();
         fo.remote_callbacks(callbacks(&settings.credentials, &attempts));
@@ -329,6 +324,7 @@ impl Checkout {
             .find_remote(REMOTE)
             .map_err(ForgeError::git("fetch"))?;
         let url = remote.url().unwrap_or("").to_string();
+        let _auth = http_remote(&url, &self.settings.credentials)?;
         let mut fo = FetchOptions::new();
         fo.remote_callbacks(callbacks(&self.settings.credentials, &attempts));
         remote
@@ -475,6 +471,7 @@ impl Checkout {
             .find_remote(REMOTE)
             .map_err(ForgeError::git("list remote refs"))?;
         let url = remote.url().unwrap_or("").to_string();
+        let _auth = http_remote(&url, &self.settings.credentials)?;
         let cb = callbacks(&self.settings.credentials, &attempts);
         let conn = remote
             .connect_auth(Direction::Fetch, Some(cb), None)
@@ -537,13 +534,14 @@ impl Checkout {
             .find_remote(REMOTE)
             .map_err(ForgeError::git("push"))?;
         let url = remote.url().unwrap_or("").to_string();
+        let _auth = http_remote(&url, &self.settings.credentials)?;
         // No `+`: never a force push.
         let spec = format!("{refname}:{refname}");
         let pushed = remote.push(&[spec.as_str()], Some(&mut opts));
         drop(opts);
         let said = remote_said.into_inner().trim().to_string();
         if let Err(e) = pushed {
-            if attempts.get() > MAX_CREDENTIAL_ATTEMPTS {
+            if attempts.get() > MAX_CREDENTIAL_ATTEMPTS || is_auth(&e) {
                 return Err(auth_or(e, &attempts, &url, "push"));
             }
             return Err(ForgeError::Rejected {
@@ -580,11 +578,34 @@ fn join(a: &str, remote_said: &str) -> String {
 }
 
 /// An authentication error when the credentials were refused, else a plain git error.
+/// Prepares an HTTP(S) remote: medic's transport (TLS by rustls), and the
+/// token offered to that remote alone while the guard lives.
+fn http_remote(
+    url: &str,
+    creds: &Credentials,
+) -> Result<Option<super::http_transport::AuthGuard>, ForgeError> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Ok(None);
+    }
+    super::http_transport::install().map_err(ForgeError::git("set up git over HTTPS"))?;
+    Ok(match creds {
+        Credentials::Token { username, token } => {
+            Some(super::http_transport::authorize(url, username, token))
+        }
+        _ => None,
+    })
+}
+
+/// Whether `e` says the remote refused (or wanted) credentials.
+fn is_auth(e: &git2::Error) -> bool {
+    e.code() == git2::ErrorCode::Auth || super::http_transport::is_refusal(e)
+}
+
 fn auth_or(e: git2::Error, attempts: &Cell<u32>, url: &str, action: &'static str) -> ForgeError {
-    if attempts.get() > MAX_CREDENTIAL_ATTEMPTS || e.code() == git2::ErrorCode::Auth {
+    if attempts.get() > MAX_CREDENTIAL_ATTEMPTS || is_auth(&e) {
         ForgeError::Auth {
             url: url.to_string(),
-            attempts: attempts.get().min(MAX_CREDENTIAL_ATTEMPTS),
+            attempts: attempts.get().clamp(1, MAX_CREDENTIAL_ATTEMPTS),
         }
     } else {
         ForgeError::Git { action, source: e }

@@ -12,6 +12,7 @@
 
 pub mod git;
 pub mod github;
+pub mod http_transport;
 pub mod local;
 pub mod sample_repo;
 

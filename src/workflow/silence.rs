@@ -124,9 +124,9 @@ pub async fn follow(journal: &Journal, config: &Config, inc: &Incident) {
             "alertname"
         };
         let labels = [(by, inc.rule.as_str()), ("service", inc.service.0.as_str())]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let what = format!("{} {}", inc.service, inc.rule);
         let now = crate::sources::wall_now();
         take(

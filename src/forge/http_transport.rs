@@ -1,0 +1,273 @@
+//! git's smart HTTP protocol for libgit2, spoken through reqwest (rustls).
+//!
+//! medic builds libgit2 without its TLS backend (that would pull OpenSSL
+//! into every build); this transport gives clone, fetch and push over
+//! `https://` (and `http://`) the same TLS stack as every other request
+//! medic makes. A token is sent as HTTP basic auth to the remote it was
+//! registered for, and to nothing else; it never appears in a URL or an
+//! error.
+//!
+//! The protocol is git's "smart HTTP" (gitprotocol-http): `GET
+//! {repo}/info/refs?service=git-upload-pack|git-receive-pack` for the
+//! advertisement, then `POST {repo}/git-upload-pack|git-receive-pack` with
+//! the request body libgit2 writes.
+
+use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Transport};
+use git2::Remote;
+use std::io::{self, Cursor, Read, Write};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// Longest wait for one HTTP exchange (a large clone is one exchange).
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Basic-auth credentials per remote URL prefix, for the operations in flight.
+static AUTH: Mutex<Vec<(u64, String, String, String)>> = Mutex::new(Vec::new());
+
+/// Makes libgit2 use this transport for `http://` and `https://` (once per process).
+pub fn install() -> Result<(), git2::Error> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(|| {
+        for scheme in ["https", "http"] {
+            // SAFETY: registration is global in libgit2 and not thread-safe;
+            // the OnceLock makes this the only call, before any transfer.
+            unsafe { git2::transport::register(scheme, factory) }
+                .map_err(|e| e.message().to_string())?;
+        }
+        Ok(())
+    })
+    .clone()
+    .map_err(|m| git2::Error::from_str(&m))
+}
+
+fn factory(remote: &Remote) -> Result<Transport, git2::Error> {
+    Transport::smart(remote, true, Http)
+}
+
+/// Offers `username`/`token` to requests under `url` while the guard lives.
+pub fn authorize(url: &str, username: &str, token: &str) -> AuthGuard {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let prefix = url.trim_end_matches('/').to_string();
+    AUTH.lock().unwrap_or_else(|p| p.into_inner()).push((
+        id,
+        prefix,
+        username.to_string(),
+        token.to_string(),
+    ));
+    AuthGuard(id)
+}
+
+/// Withdraws the credentials [`authorize`] offered when dropped.
+#[must_use = "the credentials are withdrawn when the guard is dropped"]
+pub struct AuthGuard(u64);
+
+impl Drop for AuthGuard {
+    fn drop(&mut self) {
+        AUTH.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(id, ..)| *id != self.0);
+    }
+}
+
+/// The credentials registered for `url`, if any.
+fn credentials_for(url: &str) -> Option<(String, String)> {
+    AUTH.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .rev()
+        .find(|(_, prefix, ..)| {
+            url == prefix
+                || url
+                    .strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .map(|(_, _, u, t)| (u.clone(), t.clone()))
+}
+
+struct Http;
+
+impl SmartSubtransport for Http {
+    fn action(
+        &self,
+        url: &str,
+        action: Service,
+    ) -> Result<Box<dyn SmartSubtransportStream>, git2::Error> {
+        let (service, get) = match action {
+            Service::UploadPackLs => ("git-upload-pack", true),
+            Service::UploadPack => ("git-upload-pack", false),
+            Service::ReceivePackLs => ("git-receive-pack", true),
+            Service::ReceivePack => ("git-receive-pack", false),
+        };
+        let base = url.trim_end_matches('/').to_string();
+        Ok(Box::new(Exchange {
+            auth: credentials_for(&base),
+            base,
+            service,
+            get,
+            sent: Vec::new(),
+            answer: None,
+        }))
+    }
+
+    fn close(&self) -> Result<(), git2::Error> {
+        Ok(())
+    }
+}
+
+/// One request and its answer: libgit2 writes the body, then reads.
+struct Exchange {
+    base: String,
+    service: &'static str,
+    get: bool,
+    auth: Option<(String, String)>,
+    sent: Vec<u8>,
+    answer: Option<Cursor<Vec<u8>>>,
+}
+
+impl Exchange {
+    fn url(&self) -> String {
+        if self.get {
+            format!("{}/info/refs?service={}", self.base, self.service)
+        } else {
+            format!("{}/{}", self.base, self.service)
+        }
+    }
+
+    /// Runs the exchange on its own thread and runtime: libgit2 calls in
+    /// synchronously, possibly from inside medic's async runtime.
+    fn perform(&self) -> io::Result<Vec<u8>> {
+        let url = self.url();
+        let (get, service, auth) = (self.get, self.service, self.auth.clone());
+        let body = self.sent.clone();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(send(&url, get, service, auth, body))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the git HTTP exchange panicked")))
+        })
+    }
+}
+
+async fn send(
+    url: &str,
+    get: bool,
+    service: &str,
+    auth: Option<(String, String)>,
+    body: Vec<u8>,
+) -> io::Result<Vec<u8>> {
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .user_agent(concat!("git/2.0 (medic ", env!("CARGO_PKG_VERSION"), ")"))
+        .build()
+        .map_err(io::Error::other)?;
+    let mut req = if get {
+        client.get(url)
+    } else {
+        client
+            .post(url)
+            .header("content-type", format!("application/x-{service}-request"))
+            .header("accept", format!("application/x-{service}-result"))
+            .body(body)
+    };
+    if let Some((user, token)) = &auth {
+        req = req.basic_auth(user, Some(token));
+    }
+    // The URL without its query: errors name the repository, never a secret.
+    let shown = url.split('?').next().unwrap_or(url).to_string();
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| io::Error::other(format!("{shown}: {}", e.without_url())))?;
+    let status = resp.status().as_u16();
+    if status == 401 || status == 403 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{shown}: HTTP {status}: {}",
+                if auth.is_some() {
+                    "the remote refused the token"
+                } else {
+                    "the remote wants credentials and medic was given none"
+                }
+            ),
+        ));
+    }
+    if status != 200 {
+        return Err(io::Error::other(format!("{shown}: HTTP {status}")));
+    }
+    let kind = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let want = if get {
+        format!("application/x-{service}-advertisement")
+    } else {
+        format!("application/x-{service}-result")
+    };
+    if kind != want {
+        // A dumb HTTP server or a login page: not something to feed libgit2.
+        return Err(io::Error::other(format!(
+            "{shown}: expected {want}, got `{kind}` (is this a git smart-HTTP URL?)"
+        )));
+    }
+    resp.bytes()
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|e| io::Error::other(format!("{shown}: {}", e.without_url())))
+}
+
+impl Read for Exchange {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.answer.is_none() {
+            let bytes = self.perform()?;
+            self.answer = Some(Cursor::new(bytes));
+        }
+        self.answer.as_mut().map_or(Ok(0), |a| a.read(buf))
+    }
+}
+
+impl Write for Exchange {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.sent.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether libgit2's error carries this transport's refusal (libgit2 wraps
+/// a transport's I/O error without keeping its kind).
+pub fn is_refusal(e: &git2::Error) -> bool {
+    e.message().contains("the remote refused the token")
+        || e.message().contains("medic was given none")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_go_only_to_their_remote_and_leave_with_the_guard() {
+        let g = authorize("https://git.example/acme/api.git", "x-access-token", "t0k");
+        assert_eq!(
+            credentials_for("https://git.example/acme/api.git"),
+            Some(("x-access-token".into(), "t0k".into()))
+        );
+        assert_eq!(
+            credentials_for("https://git.example/acme/api.git.evil"),
+            None
+        );
+        assert_eq!(credentials_for("https://git.example/acme/other.git"), None);
+        drop(g);
+        assert_eq!(credentials_for("https://git.example/acme/api.git"), None);
+    }
+}
