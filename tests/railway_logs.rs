@@ -69,8 +69,8 @@ async fn railway(url: &str) -> Source {
     Source::Railway(Box::new(Railway::from_config(&cfg.source).unwrap()))
 }
 
-#[tokio::test]
-async fn runtime_logs_and_failed_requests_of_the_live_deployment() {
+/// The scripted Railway server on loopback and a source pointed at it.
+async fn serve() -> (Source, Arc<Mutex<Vec<Value>>>) {
     let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
     let app = Router::new()
         .route("/graphql/v2", post(graphql))
@@ -79,6 +79,12 @@ async fn runtime_logs_and_failed_requests_of_the_live_deployment() {
     let url = format!("http://{}/graphql/v2", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let source = railway(&url).await;
+    (source, seen)
+}
+
+#[tokio::test]
+async fn runtime_logs_and_failed_requests_of_the_live_deployment() {
+    let (source, seen) = serve().await;
 
     let got = EvidenceSource::logs(&source, "checkout", T - 600_000, T).await;
     assert!(got.gaps.is_empty(), "{:?}", got.gaps);
@@ -117,14 +123,7 @@ async fn runtime_logs_and_failed_requests_of_the_live_deployment() {
 
 #[tokio::test]
 async fn railway_platform_incident_is_an_upstream_of_every_service() {
-    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let app = Router::new()
-        .route("/graphql/v2", post(graphql))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/graphql/v2", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let source = railway(&url).await;
+    let (source, _seen) = serve().await;
     let got = EvidenceSource::upstreams(&source, T).await;
     assert!(got.gaps.is_empty(), "{:?}", got.gaps);
     let ups = got.items.unwrap();
