@@ -445,11 +445,16 @@ impl Run<'_> {
 
         // 2. The plan (the operator's edit wins over the generated one).
         let planner_spent = std::sync::Mutex::new(None);
-        let generated: Plan = engine
+        let generated: Result<Plan, _> = engine
             .step(&id, "plan", policy(300), |_| async {
                 test_delay().await;
                 if self.config.llm.provider != "none" {
-                    let client = llm_client(self.config, inc.llm_spent)?;
+                    // A retry goes on from what the attempts before it spent.
+                    let before = planner_spent
+                        .lock()
+                        .expect("spent lock")
+                        .unwrap_or(inc.llm_spent);
+                    let client = llm_client(self.config, before)?;
                     let plan = crate::plan::planner::llm_plan(
                         &client,
                         &inc.flag,
@@ -489,11 +494,13 @@ impl Run<'_> {
                 );
                 Ok(plan)
             })
-            .await?;
+            .await;
+        // Charged whether the plan came out or not (a failed plan costs too).
         if let Some(spent) = planner_spent.into_inner().expect("spent lock") {
             inc.llm_spent = spent;
             self.save(inc)?;
         }
+        let generated = generated?;
         let plan = inc.plan_edit.clone().unwrap_or(generated);
 
         if plan.mitigations.is_empty() && plan.fix_kind == crate::model::FixKind::None {
