@@ -505,7 +505,12 @@ pub fn windows_to_rows(timestamps: &[i64], windows: &[(i64, i64)]) -> Vec<(usize
 
 /// Streams values through a fresh scorer with the default configuration.
 pub fn score_series(values: &[f64]) -> Vec<f64> {
-    let mut scorer = AnomalyScorer::new(AnomalyConfig::default());
+    score_series_with(values, &AnomalyConfig::default())
+}
+
+/// Streams values through a fresh scorer configured by `cfg`.
+pub fn score_series_with(values: &[f64], cfg: &AnomalyConfig) -> Vec<f64> {
+    let mut scorer = AnomalyScorer::new(cfg.clone());
     values.iter().map(|&v| scorer.score(v)).collect()
 }
 
@@ -527,6 +532,15 @@ fn list_dir(path: &Path) -> Result<Vec<PathBuf>, NabError> {
 /// optimises one threshold per profile and returns the normalised scores.
 /// Files without an entry in `labels/combined_windows.json` are skipped, as NAB does.
 pub fn run(nab_dir: &Path, out_dir: &Path) -> Result<NabReport, NabError> {
+    run_with(nab_dir, out_dir, &AnomalyConfig::default())
+}
+
+/// [`run`] with another scorer configuration (ablations, tuning).
+pub fn run_with(
+    nab_dir: &Path,
+    out_dir: &Path,
+    cfg: &AnomalyConfig,
+) -> Result<NabReport, NabError> {
     let labels = read_labels(&nab_dir.join("labels").join("combined_windows.json"))?;
     let mut files = Vec::new();
     let mut points = 0;
@@ -547,7 +561,7 @@ pub fn run(nab_dir: &Path, out_dir: &Path) -> Result<NabReport, NabError> {
                 continue;
             };
             let series = read_series(&csv)?;
-            let scores = score_series(&series.values);
+            let scores = score_series_with(&series.values, cfg);
             points += scores.len();
             let out_cat = out_dir.join(&cat_name);
             fs::create_dir_all(&out_cat).map_err(|source| NabError::Io {
