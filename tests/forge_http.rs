@@ -132,9 +132,49 @@ fn repos() -> (tempfile::TempDir, LocalForge) {
     (data, forge)
 }
 
+/// 3 MB that do not compress, so the clone's answer comes in many chunks.
+fn big_blob() -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..3 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Commits `blob` as `assets/big.bin` on the bare repository's main, with git itself.
+fn add_to_main(bare: &std::path::Path, blob: &[u8]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let git = |args: &[&str], dir: &std::path::Path| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["clone", "-q", bare.to_str().unwrap(), "w"], tmp.path());
+    let w = tmp.path().join("w");
+    std::fs::create_dir_all(w.join("assets")).unwrap();
+    std::fs::write(w.join("assets/big.bin"), blob).unwrap();
+    git(&["add", "."], &w);
+    git(&["commit", "-qm", "a large asset"], &w);
+    git(&["push", "-q", "origin", "main"], &w);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clone_branch_commit_push_over_http_with_the_token() {
     let (_data, forge) = repos();
+    let blob = big_blob();
+    add_to_main(&forge.remote_path(), &blob);
     let (base, seen) = serve(forge.remote_path().parent().unwrap().to_path_buf()).await;
     let url = format!("{base}/shop.git");
     let work = tempfile::tempdir().unwrap();
@@ -142,6 +182,8 @@ async fn clone_branch_commit_push_over_http_with_the_token() {
     let remote_path = forge.remote_path();
     let pushed = tokio::task::spawn_blocking(move || {
         let co = Checkout::clone(&url, &dir, settings(TOKEN)).unwrap();
+        // The multi-megabyte answer streamed through intact.
+        assert!(std::fs::read(co.path().join("assets/big.bin")).unwrap() == blob);
         let branch = BranchName::new("inc-9", "over http").unwrap();
         co.start_branch(&branch).unwrap();
         std::fs::write(co.path().join("NOTES.md"), "pushed over http\n").unwrap();

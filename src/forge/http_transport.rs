@@ -122,7 +122,13 @@ struct Exchange {
     get: bool,
     auth: Option<(String, String)>,
     sent: Vec<u8>,
-    answer: Option<Cursor<Vec<u8>>>,
+    answer: Option<Answer>,
+}
+
+/// The answer as it streams in: a chunk being read, and the rest to come.
+struct Answer {
+    chunk: Cursor<Vec<u8>>,
+    rest: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
 }
 
 impl Exchange {
@@ -134,32 +140,78 @@ impl Exchange {
         }
     }
 
-    /// Runs the exchange on its own thread and runtime: libgit2 calls in
-    /// synchronously, possibly from inside medic's async runtime.
-    fn perform(&self) -> io::Result<Vec<u8>> {
+    /// Starts the exchange on its own thread and runtime (libgit2 calls in
+    /// synchronously, possibly from inside medic's async runtime). The
+    /// answer arrives in chunks through a small bounded channel, so a large
+    /// clone is never held in memory whole; an HTTP error comes first.
+    fn start(&mut self) -> io::Result<Answer> {
         let url = self.url();
         let (get, service, auth) = (self.get, self.service, self.auth.clone());
-        let body = self.sent.clone();
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
+        let body = std::mem::take(&mut self.sent);
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        std::thread::Builder::new()
+            .name("medic-git-http".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
-                    .build()?;
-                rt.block_on(send(&url, get, service, auth, body))
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the git HTTP exchange panicked")))
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(send(&url, get, service, auth, body, tx));
+            })?;
+        Ok(Answer {
+            chunk: Cursor::new(Vec::new()),
+            rest: rx,
         })
     }
 }
 
+/// Sends the request, then the answer's chunks (or one error) into `tx`.
 async fn send(
     url: &str,
     get: bool,
     service: &str,
     auth: Option<(String, String)>,
     body: Vec<u8>,
-) -> io::Result<Vec<u8>> {
+    tx: std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+) {
+    // The URL without its query: errors name the repository, never a secret.
+    let shown = url.split('?').next().unwrap_or(url).to_string();
+    let mut resp = match answer(url, &shown, get, service, auth, body).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    };
+    loop {
+        let next = match resp.chunk().await {
+            Ok(Some(bytes)) => Ok(bytes.to_vec()),
+            Ok(None) => return,
+            Err(e) => Err(io::Error::other(format!("{shown}: {}", e.without_url()))),
+        };
+        let failed = next.is_err();
+        // A closed channel: libgit2 stopped reading; nothing more to do.
+        if tx.send(next).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// The response, once its status and content type say it is git's answer.
+async fn answer(
+    url: &str,
+    shown: &str,
+    get: bool,
+    service: &str,
+    auth: Option<(String, String)>,
+    body: Vec<u8>,
+) -> io::Result<reqwest::Response> {
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .user_agent(concat!("git/2.0 (medic ", env!("CARGO_PKG_VERSION"), ")"))
@@ -177,8 +229,6 @@ async fn send(
     if let Some((user, token)) = &auth {
         req = req.basic_auth(user, Some(token));
     }
-    // The URL without its query: errors name the repository, never a secret.
-    let shown = url.split('?').next().unwrap_or(url).to_string();
     let resp = req
         .send()
         .await
@@ -217,19 +267,29 @@ async fn send(
             "{shown}: expected {want}, got `{kind}` (is this a git smart-HTTP URL?)"
         )));
     }
-    resp.bytes()
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|e| io::Error::other(format!("{shown}: {}", e.without_url())))
+    Ok(resp)
 }
 
 impl Read for Exchange {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.answer.is_none() {
-            let bytes = self.perform()?;
-            self.answer = Some(Cursor::new(bytes));
+            self.answer = Some(self.start()?);
         }
-        self.answer.as_mut().map_or(Ok(0), |a| a.read(buf))
+        let Some(answer) = self.answer.as_mut() else {
+            return Ok(0);
+        };
+        loop {
+            let n = answer.chunk.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            match answer.rest.recv() {
+                Ok(Ok(bytes)) => answer.chunk = Cursor::new(bytes),
+                Ok(Err(e)) => return Err(e),
+                // The sender is gone: the answer is complete.
+                Err(_) => return Ok(0),
+            }
+        }
     }
 }
 
