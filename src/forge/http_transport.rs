@@ -227,6 +227,12 @@ async fn answer(
             .body(body)
     };
     if let Some((user, token)) = &auth {
+        if !safe_for_tokens(url) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{shown}: medic does not send a token over plain http except to loopback; use https"),
+            ));
+        }
         req = req.basic_auth(user, Some(token));
     }
     let resp = req
@@ -268,6 +274,23 @@ async fn answer(
         )));
     }
     Ok(resp)
+}
+
+/// Tokens travel over https, or over http to this machine only (tests, proxies).
+fn safe_for_tokens(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let host = u.host_str().unwrap_or("");
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Read for Exchange {
@@ -329,5 +352,17 @@ mod tests {
         assert_eq!(credentials_for("https://git.example/acme/other.git"), None);
         drop(g);
         assert_eq!(credentials_for("https://git.example/acme/api.git"), None);
+    }
+
+    #[test]
+    fn tokens_go_over_https_or_to_loopback_only() {
+        assert!(safe_for_tokens("https://github.com/acme/api.git/info/refs"));
+        assert!(safe_for_tokens(
+            "http://127.0.0.1:8080/shop.git/git-receive-pack"
+        ));
+        assert!(safe_for_tokens("http://localhost/shop.git"));
+        assert!(safe_for_tokens("http://[::1]:9/shop.git"));
+        assert!(!safe_for_tokens("http://git.example/acme/api.git"));
+        assert!(!safe_for_tokens("http://10.0.0.1/acme/api.git"));
     }
 }
