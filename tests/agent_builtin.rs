@@ -7,6 +7,8 @@
 //! the tools offered, the tool results sent back, the errors for refused
 //! calls. Nothing outside the temporary directories is read or written.
 
+mod common;
+
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
@@ -728,13 +730,7 @@ async fn fix_with_the_builtin_agent_ends_in_a_pull_request() {
     );
 
     // The forge holds medic's branch with exactly that change.
-    let repos = data.join("forge/repos");
-    let bare = std::fs::read_dir(&repos)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "git"))
-        .unwrap();
+    let bare = common::forge_repo(&data).unwrap();
     let git = |args: &[&str]| {
         let o = std::process::Command::new("git")
             .args(args)
@@ -743,13 +739,9 @@ async fn fix_with_the_builtin_agent_ends_in_a_pull_request() {
             .unwrap();
         String::from_utf8_lossy(&o.stdout).to_string()
     };
-    let branch = git(&[
-        "for-each-ref",
-        "--format=%(refname:short)",
-        "refs/heads/medic/",
-    ]);
-    let branch = branch.trim();
-    assert!(branch.starts_with("medic/"), "{branch:?}");
+    let branches = common::medic_branches(&data);
+    assert_eq!(branches.len(), 1, "{branches:?}");
+    let branch = branches[0].trim_start_matches("refs/heads/");
     let diff = git(&["diff", "main", branch]);
     assert!(
         diff.contains("+              memory: 48G    # raised from 32G by medic"),

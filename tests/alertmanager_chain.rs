@@ -319,21 +319,15 @@ fn prometheus_to_alertmanager_to_medic_then_a_silence() {
     assert_eq!(waiting.len(), 1, "{waiting:#?}");
     assert_eq!(waiting[0]["status"]["state"], "active");
     let m = &waiting[0]["matchers"];
-    assert!(
+    let matches = |name: &str, value: &str| {
         m.as_array()
             .unwrap()
             .iter()
-            .any(|m| m["name"] == "service" && m["value"] == "checkout"),
-        "{m}"
-    );
+            .any(|m| m["name"] == name && m["value"] == value)
+    };
+    assert!(matches("service", "checkout"), "{m}");
     // medic's own rule: the alerts that carry it as `medic_rule` are silenced.
-    assert!(
-        m.as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["name"] == "medic_rule" && m["value"] == "error-rate-high"),
-        "{m}"
-    );
+    assert!(matches("medic_rule", "error-rate-high"), "{m}");
     fix(true);
     let done = checkout_silences();
     assert_eq!(done.len(), 1, "never created twice: {done:#?}");

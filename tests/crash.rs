@@ -7,6 +7,9 @@
 //! `MEDIC_CRASH_SEED` replays a run. Every kill instant and the step it
 //! reached is printed, so a failure can be reproduced.
 
+mod common;
+
+use common::{forge_repo, medic_branches};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -285,7 +288,7 @@ fn check(data: &Path, seed: u64, round: usize) {
     }
 
     // The forge: exactly one medic branch with one commit, and one PR record.
-    let bare = bare_repo(data).expect("the local forge has a repository");
+    let bare = forge_repo(data).expect("the local forge has a repository");
     let branches = medic_branches(data);
     assert_eq!(
         branches.len(),
@@ -331,29 +334,4 @@ fn walk_json(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
-}
-
-/// The local forge's bare repository, once the workflow has created it.
-fn bare_repo(data: &Path) -> Option<std::path::PathBuf> {
-    std::fs::read_dir(data.join("forge/repos"))
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "git"))
-}
-
-/// The `medic/…` branches pushed to the local forge.
-fn medic_branches(data: &Path) -> Vec<String> {
-    let Some(bare) = bare_repo(data) else {
-        return Vec::new();
-    };
-    let refs = Command::new("git")
-        .args(["for-each-ref", "--format=%(refname)", "refs/heads/medic/"])
-        .current_dir(&bare)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&refs.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
 }

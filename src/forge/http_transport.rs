@@ -21,6 +21,10 @@ use std::time::Duration;
 /// Longest wait for one HTTP exchange (a large clone is one exchange).
 const TIMEOUT: Duration = Duration::from_secs(600);
 
+/// The words of a 401/403, which [`is_refusal`] finds again in libgit2's error.
+const REFUSED: &str = "the remote refused the token";
+const UNASKED: &str = "the remote wants credentials and medic was given none";
+
 /// Basic-auth credentials per remote URL prefix, for the operations in flight.
 static AUTH: Mutex<Vec<(u64, String, String, String)>> = Mutex::new(Vec::new());
 
@@ -245,11 +249,7 @@ async fn answer(
             io::ErrorKind::PermissionDenied,
             format!(
                 "{shown}: HTTP {status}: {}",
-                if auth.is_some() {
-                    "the remote refused the token"
-                } else {
-                    "the remote wants credentials and medic was given none"
-                }
+                if auth.is_some() { REFUSED } else { UNASKED }
             ),
         ));
     }
@@ -330,8 +330,7 @@ impl Write for Exchange {
 /// Whether libgit2's error carries this transport's refusal (libgit2 wraps
 /// a transport's I/O error without keeping its kind).
 pub fn is_refusal(e: &git2::Error) -> bool {
-    e.message().contains("the remote refused the token")
-        || e.message().contains("medic was given none")
+    e.message().contains(REFUSED) || e.message().contains(UNASKED)
 }
 
 #[cfg(test)]

@@ -213,18 +213,15 @@ impl EvidenceSource for WithEvidence<'_> {
         if self.extra.upstreams.is_empty() {
             return EvidenceSource::upstreams(self.source, now).await;
         }
-        let (own, answers) = futures_util::future::join(
-            async {
-                match self.source {
-                    // The platform's own status beside the configured pages.
-                    Source::Railway(_) => Some(EvidenceSource::upstreams(self.source, now).await),
-                    _ => None,
-                }
-            },
-            futures_util::future::join_all(self.extra.upstreams.iter().map(|p| p.status())),
-        )
-        .await;
-        let mut out = own.unwrap_or_else(|| Fetched::known(Vec::new()));
+        // A platform's own status (Railway) beside the configured pages.
+        let own = async {
+            match self.source {
+                Source::Railway(_) => EvidenceSource::upstreams(self.source, now).await,
+                _ => Fetched::known(Vec::new()),
+            }
+        };
+        let pages = futures_util::future::join_all(self.extra.upstreams.iter().map(|p| p.status()));
+        let (mut out, answers) = futures_util::future::join(own, pages).await;
         for a in answers {
             match a {
                 Ok(s) => out.items.get_or_insert_with(Vec::new).push(s),

@@ -8,14 +8,45 @@ pub mod verdict;
 
 use crate::detect::{backtest, Detector};
 use crate::model::{Evidence, Flag, FleetSnapshot, FleetSnapshot as Snap, Millis};
-use crate::sources::evidence::EvidenceSource;
+use crate::sources::demo::{Deploy, UpstreamStatus};
+use crate::sources::evidence::{EvidenceSource, Fetched};
 
 /// How far before the onset logs are read.
 const LOG_LEAD: Millis = 30 * 60_000;
 
+/// What the source knows of the whole project at one instant (deploys,
+/// upstream status): fetched once per refresh, the same for every flag.
+#[derive(Debug, Clone)]
+pub struct ProjectWide {
+    deploys: Fetched<Deploy>,
+    upstreams: Fetched<UpstreamStatus>,
+}
+
+impl ProjectWide {
+    /// Ask `source` for the project's deploys and upstream status at `at`.
+    pub async fn fetch<S: EvidenceSource>(source: &S, at: Millis) -> ProjectWide {
+        let (deploys, upstreams) =
+            futures_util::future::join(source.deploys(), source.upstreams(at)).await;
+        ProjectWide { deploys, upstreams }
+    }
+}
+
 /// Fetch what the source knows about `flag` and assemble its evidence and verdict.
 pub async fn assess<S: EvidenceSource>(
     source: &S,
+    snap: &FleetSnapshot,
+    detector: &Detector,
+    flags: &[Flag],
+    flag: &Flag,
+) -> (Evidence, context::Signals, verdict::Judgement) {
+    let project = ProjectWide::fetch(source, snap.at).await;
+    assess_with(source, &project, snap, detector, flags, flag).await
+}
+
+/// [`assess`] with the project-wide evidence already fetched.
+async fn assess_with<S: EvidenceSource>(
+    source: &S,
+    project: &ProjectWide,
     snap: &FleetSnapshot,
     detector: &Detector,
     flags: &[Flag],
@@ -68,8 +99,8 @@ pub async fn assess<S: EvidenceSource>(
         logs: source
             .logs(&flag.service.0, flag.onset - LOG_LEAD, snap.at + 1)
             .await,
-        deploys: source.deploys().await,
-        upstreams: source.upstreams(snap.at).await,
+        deploys: project.deploys.clone(),
+        upstreams: project.upstreams.clone(),
         project_flags: flags,
         project_size: snap.services.len(),
         recent_transitions,
@@ -88,13 +119,17 @@ pub async fn judge_all<S: EvidenceSource>(
     detector: &Detector,
     flags: &mut [Flag],
 ) -> Vec<Evidence> {
+    let open = |f: &Flag| f.state != crate::model::AlertState::Resolved;
+    if !flags.iter().any(open) {
+        return Vec::new();
+    }
     let all = flags.to_vec();
+    // Deploys and upstream status once per refresh, not once per flag.
+    let project = ProjectWide::fetch(source, snap.at).await;
     let mut bundles = Vec::new();
-    for flag in flags.iter_mut() {
-        if flag.state == crate::model::AlertState::Resolved {
-            continue;
-        }
-        let (evidence, _, judgement) = assess(source, snap, detector, &all, flag).await;
+    for flag in flags.iter_mut().filter(|f| open(f)) {
+        let (evidence, _, judgement) =
+            assess_with(source, &project, snap, detector, &all, flag).await;
         flag.verdict = judgement.verdict;
         flag.reason = judgement.reason();
         bundles.push(evidence);

@@ -157,3 +157,28 @@ pub fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+/// The local forge's bare repository under `data`, once a workflow created it.
+pub fn forge_repo(data: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(data.join("forge/repos"))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "git"))
+}
+
+/// The `refs/heads/medic/…` branches pushed to the local forge under `data`.
+pub fn medic_branches(data: &Path) -> Vec<String> {
+    let Some(bare) = forge_repo(data) else {
+        return Vec::new();
+    };
+    let refs = Command::new("git")
+        .args(["for-each-ref", "--format=%(refname)", "refs/heads/medic/"])
+        .current_dir(&bare)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&refs.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
