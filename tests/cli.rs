@@ -178,7 +178,7 @@ fn bad_usage_exits_2() {
 
 #[test]
 fn eval_nab_prints_the_three_profiles() {
-    let nab = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nab");
+    let nab = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nab");
     if !nab.is_dir() {
         panic!("the NAB corpus is expected at {}", nab.display());
     }

@@ -12,7 +12,7 @@ use std::path::Path;
 #[test]
 #[ignore = "a measurement; run it by name with --ignored --nocapture"]
 fn ablation_table() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nab");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nab");
     let d = AnomalyConfig::default();
     let variants: Vec<(&str, AnomalyConfig)> = vec![
         ("default", d.clone()),
