@@ -118,6 +118,7 @@ impl History {
             services,
             at,
             stale: false,
+            missing: Vec::new(),
         }
     }
 }

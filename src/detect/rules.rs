@@ -6,6 +6,20 @@
 //! the rule judges the trailing `for` window instead: it fires once a full
 //! window holds at least that fraction of breaching samples, so a spiky
 //! workload never fires. Pure: time is always an argument.
+//!
+//! What the window counts (the semantics `backtest` and live share):
+//! * an absent sample (NaN) is neither a breach nor a non-breach; the
+//!   source decides beforehand whether a query's absent samples read as 0
+//!   (`absent = "zero"`, the default for `errors`: no 5xx series yet means
+//!   0 errors), see [`crate::config::Absent`];
+//! * a window is full only once the series has been present for the whole
+//!   `for`, counted from its first present sample, not from the first
+//!   evaluation: a fresh series, or a replay starting mid-history, waits a
+//!   full window before it can fire. A window with no present sample at all
+//!   starts the count again;
+//! * so `backtest` gives the same transitions for any `--from` at least one
+//!   window before the onset, and live (which replays its lookback) agrees.
+//!   (Anomaly rules learn from all history and are the exception.)
 
 use super::anomaly::{AnomalyConfig, AnomalyScorer};
 use super::expr::Expr;
@@ -168,7 +182,8 @@ pub struct AlertMachine {
     pub last_eval: Option<Millis>,
     /// The expression's value at the last evaluation (NaN when absent).
     pub last_value: f64,
-    first_eval: Option<Millis>,
+    /// Windowed mode: the first present sample of the current run of data.
+    first_present: Option<Millis>,
     /// Windowed mode: (timestamp, present, breached) over the trailing `for`.
     window: VecDeque<(Millis, bool, bool)>,
     present: usize,
@@ -186,7 +201,7 @@ impl Default for AlertMachine {
             keep_firing_since: None,
             last_eval: None,
             last_value: f64::NAN,
-            first_eval: None,
+            first_present: None,
             window: VecDeque::new(),
             present: 0,
             breached: 0,
@@ -249,7 +264,9 @@ impl AlertMachine {
     /// Windowed semantics: fire when a full `for` window holds at least
     /// `min_fraction` breaching samples among its present ones.
     fn observe_windowed(&mut self, rule: &Rule, ts: Millis, present: bool, breach: bool) {
-        let first = *self.first_eval.get_or_insert(ts);
+        if present && self.first_present.is_none() {
+            self.first_present = Some(ts);
+        }
         self.window.push_back((ts, present, breach));
         self.present += present as usize;
         self.breached += breach as usize;
@@ -261,7 +278,13 @@ impl AlertMachine {
             self.present -= p as usize;
             self.breached -= b as usize;
         }
-        let full = ts - first >= rule.for_ms;
+        if self.present == 0 {
+            // A whole window without data: the series starts over.
+            self.first_present = None;
+        }
+        let full = self
+            .first_present
+            .is_some_and(|first| ts - first >= rule.for_ms);
         let cond = full
             && self.present > 0
             && self.breached as f64 >= rule.min_fraction * self.present as f64;
@@ -471,5 +494,26 @@ mod tests {
             );
         }
         assert_eq!(got, batch);
+    }
+
+    #[test]
+    fn a_windowed_rule_waits_a_full_window_from_the_first_sample() {
+        let r = rule(5 * 60_000, 0, 0.8);
+        // The series only starts at minute 10, breaching from its first sample.
+        let mut late = vec![f64::NAN; 10];
+        late.extend([2.0; 20]);
+        assert_eq!(run(&r, &late), vec![(15, Firing)]);
+        // A gap as long as the window starts the count again.
+        let mut gap = vec![0.5; 10];
+        gap.extend([f64::NAN; 6]);
+        gap.extend([2.0; 10]);
+        assert_eq!(run(&r, &gap), vec![(21, Firing)]);
+        // A short gap does not.
+        let mut short = vec![0.5; 10];
+        short.extend([f64::NAN; 2]);
+        short.extend([2.0; 10]);
+        let t = run(&r, &short);
+        assert_eq!(t.first().map(|x| x.1), Some(Firing), "{t:?}");
+        assert!(t[0].0 < 17, "{t:?}");
     }
 }
