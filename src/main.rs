@@ -1,6 +1,6 @@
 //! The `medic` binary: parse the command line, load config, dispatch.
 //! Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config, 3 `scan --once`
-//! found a query, metric or source with no data to judge.
+//! (or `backtest`) found a query, metric or source with no data to judge.
 
 use clap::{Parser, Subcommand};
 use medic::setup::{Globals, Setup, UsageError};

@@ -493,6 +493,18 @@ async fn scan_once_with_a_typo_exits_3_and_watch_waits_for_a_down_source() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(!table.contains("✔ no service flagged"), "{table}");
     assert_eq!(out.status.code(), Some(3));
+    // backtest does not replay a typo as "no transitions" either.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_medic"))
+        .args(["backtest", "--from", "-1h", "--to", "now", "--config"])
+        .arg(&cfg)
+        .env("MEDIC_DATA_DIR", dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("no data for `memory`"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("no transitions"));
 
     // Watch mode on a source that is down at start-up: it waits, then says so.
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

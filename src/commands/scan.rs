@@ -64,7 +64,7 @@ impl<'a> FlagLine<'a> {
 /// The exit code of `scan --once` when something had no data to judge.
 pub const EXIT_NO_DATA: u8 = 3;
 
-/// `scan --once` found queries without data (already printed): exit 3.
+/// `scan --once` (or `backtest`) found queries without data (already printed): exit 3.
 #[derive(Debug, thiserror::Error)]
 #[error("no data to judge for: {}", .0.iter().map(|m| m.query.as_str()).collect::<Vec<_>>().join(", "))]
 pub struct NoDataFound(pub Vec<NoData>);

@@ -266,7 +266,7 @@ fn no_series_reason(promql: &str, base: &str, unlabelled: usize, label: &str) ->
     let why = if unlabelled > 0 {
         format!("returned {unlabelled} series, none with the `{label}` label (aggregate with `sum by ({label}) (…)`)")
     } else {
-        "returned no series".to_string()
+        "returned no series (or only NaN samples)".to_string()
     };
     format!(
         "`{promql}` on {base} {why}: check the query in [source.queries] (a typo?) and that its exporter is up and scraped"
@@ -422,7 +422,12 @@ impl Prometheus {
                     self.base
                 ));
             }
-            if result.series.is_empty() {
+            // Series of only NaN samples are as good as none.
+            let empty = result
+                .series
+                .values()
+                .all(|s| s.values.iter().all(|v| v.is_nan()));
+            if empty {
                 match absent {
                     // No 5xx series at all is what a healthy fleet looks like.
                     Absent::Zero => notes.push(format!(
