@@ -313,6 +313,20 @@ mod tests {
     }
 
     #[test]
+    fn a_deep_gc_sawtooth_is_no_leak() {
+        // The heap falls by 40% every 5 minutes: resets too young to speak.
+        let samples: Vec<(i64, f64)> = (0..480)
+            .map(|i| {
+                (
+                    i as i64 * STEP_MS,
+                    600.0 + 20.0 * (i % 20) as f64 + noise(i),
+                )
+            })
+            .collect();
+        assert_eq!(time_to_exhaustion(&samples, 1100.0), None);
+    }
+
+    #[test]
     fn no_limit_gives_no_eta() {
         let (samples, _) = oom_loop(30 * 60_000);
         for limit in [0.0, -1.0, f64::INFINITY, f64::NAN] {
