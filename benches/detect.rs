@@ -31,6 +31,7 @@ fn fleet(copies: usize, points: usize) -> FleetSnapshot {
         services,
         at: anchor,
         stale: false,
+        missing: Vec::new(),
     }
 }
 

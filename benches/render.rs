@@ -31,6 +31,7 @@ fn fleet(copies: usize) -> FleetView {
         services,
         at: anchor,
         stale: false,
+        missing: Vec::new(),
     };
     let mut detector = Detector::new(default_rules());
     detector.ingest(&snap);

@@ -11,7 +11,9 @@ use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
 
 mod evidence;
+mod queries;
 pub use evidence::DeployConfig;
+pub use queries::{Absent, Bytes, Query, ServiceConfig};
 
 /// Everything medic can be told in its config file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -35,6 +37,8 @@ pub struct Config {
     pub forge: ForgeConfig,
     /// Alertmanager webhook receiver and silences.
     pub alertmanager: Option<AlertmanagerConfig>,
+    /// What the metrics do not say about a service (limits set elsewhere).
+    pub services: Vec<ServiceConfig>,
 }
 
 /// Which kind of metric source.
@@ -129,22 +133,38 @@ impl Default for SourceConfig {
     }
 }
 
-/// `[source.queries]`: one PromQL query per metric.
+/// `[source.queries]`: one PromQL query per metric (see [`Query`] for how
+/// an absent sample reads).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueriesConfig {
     /// CPU used, cores.
-    pub cpu: String,
+    pub cpu: Query,
     /// CPU limit, cores.
-    pub cpu_limit: String,
+    pub cpu_limit: Query,
     /// Memory working set, bytes.
-    pub memory: String,
+    pub memory: Query,
     /// Memory limit, bytes.
-    pub memory_limit: String,
+    pub memory_limit: Query,
     /// Requests per second.
-    pub requests: String,
+    pub requests: Query,
     /// 5xx responses per second.
-    pub errors: String,
+    pub errors: Query,
+}
+
+impl QueriesConfig {
+    /// Every query with its metric, in [`crate::model::Metric::ALL`] order.
+    pub fn all(&self) -> [(crate::model::Metric, &Query); 6] {
+        use crate::model::Metric;
+        [
+            (Metric::Cpu, &self.cpu),
+            (Metric::CpuLimit, &self.cpu_limit),
+            (Metric::Memory, &self.memory),
+            (Metric::MemoryLimit, &self.memory_limit),
+            (Metric::Requests, &self.requests),
+            (Metric::Errors, &self.errors),
+        ]
+    }
 }
 
 impl Default for QueriesConfig {
@@ -510,6 +530,7 @@ impl Config {
             ));
         }
         self.validate_source()?;
+        queries::validate_services(&self.services)?;
         if let Some(rules) = &self.rules {
             for (i, r) in rules.iter().enumerate() {
                 if !r.threshold.is_finite() {

@@ -1,5 +1,6 @@
 //! The `medic` binary: parse the command line, load config, dispatch.
-//! Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
+//! Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config, 3 `scan --once`
+//! (or `backtest`) found a query, metric or source with no data to judge.
 
 use clap::{Parser, Subcommand};
 use medic::setup::{Globals, Setup, UsageError};
@@ -134,6 +135,12 @@ fn main() -> ExitCode {
         Err(e) => {
             let usage = e.downcast_ref::<UsageError>().is_some();
             eprintln!("medic: {e:#}");
+            // 3: scan found nothing to judge (what is missing is printed above).
+            if e.downcast_ref::<medic::commands::scan::NoDataFound>()
+                .is_some()
+            {
+                return ExitCode::from(medic::commands::scan::EXIT_NO_DATA);
+            }
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }

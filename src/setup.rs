@@ -71,10 +71,12 @@ impl Setup {
         };
         let source = match kind {
             SourceKind::Demo => Source::demo(demo::DEFAULT_SEED, globals.speed),
-            SourceKind::Prometheus => Source::Prometheus(Box::new(
-                crate::sources::prometheus::Prometheus::from_config(&config.source)
-                    .map_err(UsageError)?,
-            )),
+            SourceKind::Prometheus => Source::Prometheus(Box::new({
+                let mut p = crate::sources::prometheus::Prometheus::from_config(&config.source)
+                    .map_err(UsageError)?;
+                p.set_overrides(config.services.clone());
+                p
+            })),
             SourceKind::Railway => Source::Railway(Box::new(
                 crate::sources::railway::Railway::from_config(&config.source)
                     .map_err(UsageError)?,

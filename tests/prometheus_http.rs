@@ -36,6 +36,8 @@ enum Mode {
     Slow(Duration),
     /// 401 unless `Authorization` matches.
     RequireAuth(&'static str),
+    /// No series for queries containing one of these; 3 services otherwise.
+    EmptyFor(&'static [&'static str]),
 }
 
 struct Fake {
@@ -115,6 +117,10 @@ async fn query_range(
             tokio::time::sleep(d).await;
             good(3)
         }
+        Mode::EmptyFor(words) if words.iter().any(|w| q["query"].contains(w)) => {
+            r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#.into_response()
+        }
+        Mode::EmptyFor(_) => good(3),
         Mode::RequireAuth(want) => {
             if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(want) {
                 good(3)
@@ -126,6 +132,11 @@ async fn query_range(
 }
 
 async fn serve(mode: Mode) -> (Arc<Fake>, u16) {
+    serve_on(mode, 0).await
+}
+
+/// Serve on `port` (0: any free one).
+async fn serve_on(mode: Mode, port: u16) -> (Arc<Fake>, u16) {
     let fake = Arc::new(Fake {
         mode: Mutex::new(mode),
         requests: AtomicUsize::new(0),
@@ -133,7 +144,9 @@ async fn serve(mode: Mode) -> (Arc<Fake>, u16) {
     let app = axum::Router::new()
         .route("/api/v1/query_range", axum::routing::get(query_range))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (fake, port)
@@ -248,6 +261,18 @@ async fn series_without_the_service_label_are_skipped_with_a_warning() {
     let mut p = source(port, "");
     let snap = p.latest(NOW, 600_000, 15_000).await.unwrap();
     assert!(snap.services.is_empty());
+    let missing: Vec<&str> = snap.missing.iter().map(|m| m.query.as_str()).collect();
+    assert_eq!(
+        missing,
+        ["cpu", "cpu_limit", "memory", "memory_limit", "requests"]
+    );
+    assert!(
+        snap.missing[0]
+            .reason
+            .contains("none with the `service` label"),
+        "{:?}",
+        snap.missing
+    );
     let w = p.take_warnings();
     assert!(
         w.iter()
@@ -349,14 +374,185 @@ async fn scan_binary_reports_a_down_server_in_words_without_panicking() {
         .await
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "no data: {stderr}");
     assert!(
         stderr.contains("query `") && stderr.contains(&format!("127.0.0.1:{port}")),
         "{stderr}"
     );
     assert!(stderr.contains("HTTP 502"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(out.stdout.is_empty());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(line["state"], "no-data", "{stdout}");
+    assert!(
+        line["reason"].as_str().unwrap().contains("HTTP 502"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_query_without_series_is_no_data_and_absent_errors_read_as_zero() {
+    // No 5xx series (a healthy fleet) and a typo in the cpu query.
+    let (_fake, port) = serve(Mode::EmptyFor(&["5..", "typo"])).await;
+    let mut p = source(
+        port,
+        "[source.queries]\ncpu = 'sum by (service) (rate(typo_cpu[1m]))'\n",
+    );
+    let snap = p.latest(NOW, 600_000, 15_000).await.unwrap();
+    assert_eq!(snap.missing.len(), 1, "{:?}", snap.missing);
+    assert_eq!(snap.missing[0].query, "cpu");
+    assert!(
+        snap.missing[0].reason.contains("typo_cpu"),
+        "{:?}",
+        snap.missing
+    );
+    assert_eq!(snap.services.len(), 3);
+    for svc in &snap.services {
+        let errors = svc.get(Metric::Errors).expect("errors read as zero");
+        assert!(errors.values.iter().all(|v| *v == 0.0), "{errors:?}");
+    }
+    let w = p.take_warnings();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("query `errors`") && w.contains("read as 0")),
+        "{w:?}"
+    );
+    // Opting out: `gap` keeps the 5xx series absent.
+    let mut gap = source(
+        port,
+        "[source.queries]\nerrors = { query = 'rate(x{code=~\"5..\"}[1m])', absent = \"gap\" }\n",
+    );
+    let snap = gap.latest(NOW, 600_000, 15_000).await.unwrap();
+    assert!(snap
+        .services
+        .iter()
+        .all(|s| s.get(Metric::Errors).is_none()));
+    assert_eq!(snap.missing[0].query, "errors");
+}
+
+#[tokio::test]
+async fn services_overrides_give_a_limit_where_none_is_exported() {
+    let (_fake, port) = serve(Mode::EmptyFor(&["memory_limit"])).await;
+    let text = format!(
+        "[source]\nurl = \"http://127.0.0.1:{port}\"\n\n[[services]]\nname = \"svc-0001\"\nmemory_limit = \"2Gi\"\n"
+    );
+    let cfg = Config::parse(&text, Path::new("t.toml")).unwrap();
+    let mut p = Prometheus::from_config(&cfg.source).unwrap();
+    p.set_overrides(cfg.services.clone());
+    let snap = p.latest(NOW, 600_000, 15_000).await.unwrap();
+    assert!(
+        snap.missing.is_empty(),
+        "an override stands in: {:?}",
+        snap.missing
+    );
+    let limit = |i: usize| snap.services[i].limit_of(Metric::Memory);
+    assert_eq!(limit(1), Some(2.0 * 1024.0 * 1024.0 * 1024.0));
+    assert_eq!(limit(0), None, "no override, no export: no limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_once_with_a_typo_exits_3_and_watch_waits_for_a_down_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_fake, port) = serve(Mode::EmptyFor(&["typo"])).await;
+    let cfg = dir.path().join("medic.toml");
+    std::fs::write(
+        &cfg,
+        format!("[source]\nurl = \"http://127.0.0.1:{port}\"\n[source.queries]\nmemory = 'typo_memory'\n"),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_medic"))
+        .args(["scan", "--once", "--json", "--config"])
+        .arg(&cfg)
+        .env("MEDIC_DATA_DIR", dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let no_data: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["state"] == "no-data")
+        .collect();
+    assert_eq!(no_data.len(), 1, "{stdout}");
+    assert_eq!(no_data[0]["query"], "memory");
+    assert!(no_data[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("typo_memory"));
+    assert!(stderr.contains("no data for `memory`"), "{stderr}");
+    // The table never says all-clear when a query had no data.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_medic"))
+        .args(["scan", "--once", "--config"])
+        .arg(&cfg)
+        .env("MEDIC_DATA_DIR", dir.path())
+        .output()
+        .await
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(!table.contains("✔ no service flagged"), "{table}");
+    assert_eq!(out.status.code(), Some(3));
+    // backtest does not replay a typo as "no transitions" either.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_medic"))
+        .args(["backtest", "--from", "-1h", "--to", "now", "--config"])
+        .arg(&cfg)
+        .env("MEDIC_DATA_DIR", dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("no data for `memory`"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("no transitions"));
+
+    // Watch mode on a source that is down at start-up: it waits, then says so.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = free.local_addr().unwrap().port();
+    drop(free);
+    let cfg = dir.path().join("down.toml");
+    std::fs::write(
+        &cfg,
+        format!("[source]\nurl = \"http://127.0.0.1:{down}\"\ntimeout = \"1s\"\nretries = 0\n"),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_medic"))
+        .args(["scan", "--json", "--config"])
+        .arg(&cfg)
+        .env("MEDIC_DATA_DIR", dir.path())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "watch mode must not exit"
+    );
+    let _up = serve_on(Mode::Good { services: 2 }, down).await;
+    let mut err = tokio::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        use tokio::io::AsyncBufReadExt;
+        let mut line = String::new();
+        while err.read_line(&mut line).await.unwrap() > 0 {
+            seen.push_str(&line);
+            if line.contains("answers again") {
+                return true;
+            }
+            line.clear();
+        }
+        false
+    })
+    .await;
+    child.kill().await.unwrap();
+    assert_eq!(found, Ok(true), "{seen}");
+    assert_eq!(
+        seen.matches("retrying").count(),
+        1,
+        "one line while down: {seen}"
+    );
 }
 
 #[tokio::test]

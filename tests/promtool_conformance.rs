@@ -12,6 +12,16 @@
 //! time; its answers become the *expected* values of a promtool unit test, and
 //! promtool must agree at every evaluation time.
 //!
+//! medic's own semantics are written out in PromQL on promtool's side:
+//! - a limit (`cpu_limit`, `memory_limit`) of 0 or not finite is no limit,
+//!   absent in medic: `(cpu_limit > 0 < Inf)` in PromQL;
+//! - `errors` reads absent as 0 (`absent = "zero"`) where the service has
+//!   another series: `(errors or requests * 0)` when the expression reads
+//!   `requests` too, medic's side applying `sources::read_absent_as_zero`;
+//! - series start late (absent for the first minutes) and the `errors`
+//!   series is sometimes absent altogether, as a 5xx series is before the
+//!   first 5xx.
+//!
 //! Environment:
 //! - `MEDIC_CONFORMANCE_SEED`: the seed (default: derived from the clock).
 //! - `MEDIC_CONFORMANCE_CASES`: how many cases (default 200).
@@ -162,12 +172,47 @@ impl Case {
     }
 
     fn promql(&self) -> String {
+        let metrics = self.rule.expr.metrics();
         format!(
             "{} {} {}",
-            self.rule.expr,
+            promql_of(&self.rule.expr, &metrics),
             self.rule.op.as_str(),
             self.rule.threshold
         )
+    }
+}
+
+/// medic's expression as PromQL with medic's absent semantics spelled out.
+fn promql_of(e: &Expr, metrics: &[Metric]) -> String {
+    use medic::detect::expr::BinOp;
+    match e {
+        Expr::Number(n) => format!("{n}"),
+        Expr::Metric(m @ (Metric::CpuLimit | Metric::MemoryLimit)) => format!("({m} > 0 < Inf)"),
+        Expr::Metric(Metric::Errors) if metrics.contains(&Metric::Requests) => {
+            "(errors or requests * 0)".to_string()
+        }
+        Expr::Metric(m) => m.to_string(),
+        Expr::Neg(a) => format!("-({})", promql_of(a, metrics)),
+        Expr::Binary(a, op, b) => {
+            let o = match op {
+                BinOp::Add => "+",
+                BinOp::Sub => "-",
+                BinOp::Mul => "*",
+                BinOp::Div => "/",
+            };
+            format!("({} {o} {})", promql_of(a, metrics), promql_of(b, metrics))
+        }
+    }
+}
+
+/// Late-starting series: absent for a first stretch; `errors` now and then
+/// absent altogether (no 5xx yet).
+fn start_late(r: &mut Rng, metric: Metric, samples: &mut [Option<f64>], per_min: i64) {
+    if metric == Metric::Errors && r.chance(0.15) {
+        samples.iter_mut().for_each(|v| *v = None);
+    } else if r.chance(0.3) {
+        let k = (r.range(1, 20 * per_min) as usize).min(samples.len());
+        samples[..k].iter_mut().for_each(|v| *v = None);
     }
 }
 
@@ -269,10 +314,12 @@ fn gen_case(seed: u64, index: usize, lookback: Millis, mutant: Mutant) -> Case {
     for svc in &services {
         let gap_p = r.pick(&[0.0, 0.15, 0.3]);
         for &m in &levels {
+            let mut samples = level_samples(&mut r, n, per_min, gap_p);
+            start_late(&mut r, m, &mut samples, per_min);
             series.push(InputSeries {
                 metric: m,
                 service: svc.clone(),
-                samples: level_samples(&mut r, n, per_min, gap_p),
+                samples,
             });
         }
         for &m in &limits {
@@ -281,10 +328,12 @@ fn gen_case(seed: u64, index: usize, lookback: Millis, mutant: Mutant) -> Case {
             if services.len() > 1 && r.chance(0.1) {
                 continue;
             }
+            let mut samples = limit_samples(&mut r, n, per_min);
+            start_late(&mut r, m, &mut samples, per_min);
             series.push(InputSeries {
                 metric: m,
                 service: svc.clone(),
-                samples: limit_samples(&mut r, n, per_min),
+                samples,
             });
         }
     }
@@ -389,6 +438,10 @@ fn medic_inputs(
                     Series::from_samples(&raw, 0, EVAL_MS, EVALS, lookback),
                 );
             }
+            // As the Prometheus source does for `absent = "zero"` (errors).
+            if expr.metrics().contains(&Metric::Requests) {
+                medic::sources::read_absent_as_zero(&mut sm, Metric::Errors, 0, EVAL_MS, EVALS);
+            }
             sm
         })
         .collect();
@@ -482,7 +535,12 @@ fn test_file(case: &Case, rule_file_name: &str) -> String {
     let _ = writeln!(y, "- name: case {}", case.index);
     let _ = writeln!(y, "  interval: {}", duration(case.input_step_ms));
     let _ = writeln!(y, "  input_series:");
-    for s in &case.series {
+    // A series with no sample at all does not exist (a 5xx series before the first 5xx).
+    for s in case
+        .series
+        .iter()
+        .filter(|s| s.samples.iter().any(Option::is_some))
+    {
         let _ = writeln!(
             y,
             "  - series: '{}{}'",
@@ -563,6 +621,12 @@ struct Coverage {
     tie: usize,
     input_30s: usize,
     two_services: usize,
+    /// A series absent for its first minutes.
+    late_start: usize,
+    /// An `errors` series that never exists, read as 0 beside `requests`.
+    absent_errors_read_as_zero: usize,
+    /// A limit of 0: no limit, absent.
+    zero_limit: usize,
 }
 
 impl Coverage {
@@ -602,6 +666,21 @@ impl Coverage {
             cov.lookback_boundary += all.contains(&Some(LOOKBACK_MS)) as usize;
             cov.input_30s += (c.input_step_ms != EVAL_MS) as usize;
             cov.two_services += (c.services.len() > 1) as usize;
+            cov.late_start += c
+                .series
+                .iter()
+                .any(|s| s.samples[0].is_none() && s.samples.iter().any(Option::is_some))
+                as usize;
+            let reads_requests = c.rule.expr.metrics().contains(&Metric::Requests);
+            cov.absent_errors_read_as_zero += (reads_requests
+                && c.series
+                    .iter()
+                    .any(|s| s.metric == Metric::Errors && s.samples.iter().all(Option::is_none)))
+                as usize;
+            cov.zero_limit += c.series.iter().any(|s| {
+                matches!(s.metric, Metric::CpuLimit | Metric::MemoryLimit)
+                    && s.samples.contains(&Some(0.0))
+            }) as usize;
         }
         cov
     }
@@ -833,6 +912,9 @@ fn medic_alert_machine_matches_promtool() {
                 cov.tie,
                 cov.input_30s,
                 cov.two_services,
+                cov.late_start,
+                cov.absent_errors_read_as_zero,
+                cov.zero_limit,
             ]
             .iter()
             .all(|&c| c > 0),

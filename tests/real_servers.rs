@@ -9,6 +9,13 @@
 //! `rate()` differs from PromQL's at window edges, and that difference is
 //! not medic's to hide.
 //!
+//! A second history holds what a real fleet has and the demo does not: a
+//! 5xx series that does not exist until the first error, a service whose
+//! series start late, and a memory limit of 0 (cAdvisor's "unlimited").
+//! There a 5-minute error-rate rule must never fire sooner than 5 minutes
+//! after the first 5xx, `backtest` must not depend on `--from`, and triage
+//! must say the 5xx share before the onset was 0%.
+//!
 //! The servers are installed by `.ci/run`; without them these tests fail.
 
 mod common;
@@ -118,6 +125,7 @@ impl History {
             services,
             at,
             stale: false,
+            missing: Vec::new(),
         }
     }
 }
@@ -273,6 +281,203 @@ fn check_backtest(server: &str, cfg: &Path, history: &History) {
         "{server}: backtest --json gave the {} in-process transitions",
         want.len()
     );
+}
+
+/// Backfill OpenMetrics text into a fresh TSDB and serve it with a real
+/// Prometheus on a free port.
+fn start_prometheus(dir: &Path, openmetrics: &str) -> (Running, u16) {
+    let prometheus = require("prometheus");
+    let promtool = require("promtool");
+    let om = dir.join("history.om");
+    std::fs::write(&om, openmetrics).unwrap();
+    let tsdb = dir.join("tsdb");
+    let made = Command::new(promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om)
+        .arg(&tsdb)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let prom_cfg = dir.join("prometheus.yml");
+    std::fs::write(&prom_cfg, "global:\n  scrape_interval: 15s\n").unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(prometheus);
+    cmd.arg(format!("--config.file={}", prom_cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--storage.tsdb.retention.time=30d");
+    let mut server = Running::start("prometheus", cmd, &dir.join("prometheus.log"));
+    server.wait_ready(port, "/-/ready", Duration::from_secs(30));
+    (server, port)
+}
+
+/// A fleet with a late 5xx series, a late-starting service and no memory limit.
+struct Sparse {
+    anchor: Millis,
+    /// The first 5xx of `shop`.
+    onset: Millis,
+    /// When every series of `fresh` begins.
+    fresh_start: Millis,
+    text: String,
+}
+
+impl Sparse {
+    fn new() -> Sparse {
+        let anchor = now_ms().div_euclid(60_000) * 60_000;
+        let onset = anchor - 40 * 60_000;
+        let fresh_start = anchor - 30 * 60_000;
+        let mut text = String::new();
+        for (metric, gauge) in GAUGES {
+            text.push_str(&format!("# TYPE {gauge} gauge\n"));
+            for t in (anchor - 3 * 3_600_000..=anchor + 10 * 60_000).step_by(STEP as usize) {
+                // shop: 20 req/s all along, no 5xx series until the onset, then
+                // 20%; memory limit 0 (unlimited) under a big working set.
+                let shop = match metric {
+                    Metric::Cpu => Some(0.2),
+                    Metric::CpuLimit => Some(1.0),
+                    Metric::Memory => Some(9e9),
+                    Metric::MemoryLimit => Some(0.0),
+                    Metric::Requests => Some(20.0),
+                    Metric::Errors => (t >= onset).then_some(4.0),
+                };
+                // fresh: appears 30 minutes ago, CPU saturated from its first sample.
+                let fresh = (t >= fresh_start)
+                    .then_some(match metric {
+                        Metric::Cpu => Some(0.97),
+                        Metric::CpuLimit => Some(1.0),
+                        Metric::Memory => Some(1e8),
+                        Metric::MemoryLimit => Some(1e9),
+                        Metric::Requests => Some(20.0),
+                        Metric::Errors => None,
+                    })
+                    .flatten();
+                for (svc, v) in [("shop", shop), ("fresh", fresh)] {
+                    if let Some(v) = v {
+                        text.push_str(&format!("{gauge}{{service=\"{svc}\"}} {v} {}\n", t / 1000));
+                    }
+                }
+            }
+        }
+        text.push_str("# EOF\n");
+        Sparse {
+            anchor,
+            onset,
+            fresh_start,
+            text,
+        }
+    }
+}
+
+fn backtest_from(cfg: &Path, from: Millis, to: Millis) -> Vec<(String, String, String, Millis)> {
+    let out = medic(
+        cfg,
+        &[
+            "backtest",
+            "--from",
+            &rfc3339(from),
+            "--to",
+            &rfc3339(to),
+            "--step",
+            "15s",
+            "--json",
+        ],
+    );
+    json_lines(&out)
+        .iter()
+        .map(|l| {
+            let s = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+            let at = medic::units::parse_rfc3339(&s("at")).expect("RFC 3339");
+            (s("service"), s("rule"), s("state"), at)
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_late_and_absent_series_wait_their_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let sparse = Sparse::new();
+    let (_server, port) = start_prometheus(dir.path(), &sparse.text);
+    let cfg = config(dir.path(), port);
+    let to = sparse.anchor;
+    let wide = backtest_from(&cfg, to - 2 * 3_600_000, to);
+    let first = |svc: &str, rule: &str, state: &str| {
+        wide.iter()
+            .find(|t| t.0 == svc && t.1 == rule && t.2 == state)
+            .map(|t| t.3)
+            .unwrap_or_else(|| panic!("no {svc} {rule} {state} in {wide:#?}"))
+    };
+    let fired = first("shop", "error-rate-high", "firing");
+    eprintln!(
+        "prometheus: error-rate-high fired {} s after the first 5xx",
+        (fired - sparse.onset) / 1000
+    );
+    assert!(
+        fired >= sparse.onset + 5 * 60_000,
+        "a 5-minute rule fired {} s after the first 5xx",
+        (fired - sparse.onset) / 1000
+    );
+    let cpu = first("fresh", "cpu-saturated", "firing");
+    assert!(
+        cpu >= sparse.fresh_start + 10 * 60_000,
+        "a 10-minute rule fired {} s after its series began",
+        (cpu - sparse.fresh_start) / 1000
+    );
+    assert!(
+        !wide
+            .iter()
+            .any(|t| t.0 == "shop" && t.1 == "memory-near-limit"),
+        "a memory limit of 0 is no limit: {wide:#?}"
+    );
+    // Any --from at least one window before the onsets gives the same story.
+    for from in [
+        sparse.onset - 10 * 60_000,
+        sparse.onset - 23 * 60_000 - 15_000,
+    ] {
+        assert_eq!(
+            backtest_from(&cfg, from, to),
+            wide,
+            "--from {} differs",
+            rfc3339(from)
+        );
+    }
+
+    // Live: scan agrees, and triage says the 5xx share before was 0%.
+    let flags = json_lines(&medic(&cfg, &["scan", "--once", "--json"]));
+    let shop = flags
+        .iter()
+        .find(|f| f["service"] == "shop" && f["rule"] == "error-rate-high")
+        .unwrap_or_else(|| panic!("{flags:#?}"));
+    assert_eq!(shop["state"], "firing");
+    assert_eq!(
+        shop["since"],
+        rfc3339(fired).as_str(),
+        "live and backtest agree"
+    );
+    let config = medic::config::Config::load(&cfg).unwrap();
+    let mut p = medic::sources::prometheus::Prometheus::from_config(&config.source).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let evidence = rt.block_on(async {
+        let snap = p.latest(now_ms(), LOOKBACK, STEP).await.unwrap();
+        let mut d = Detector::new(default_rules());
+        d.ingest(&snap);
+        let mut flags = d.flags(&snap);
+        let source = medic::sources::Source::Prometheus(Box::new(p.clone()));
+        medic::triage::judge_all(&source, &snap, &d, &mut flags).await
+    });
+    let shop = evidence
+        .iter()
+        .find(|e| e.service.0 == "shop")
+        .unwrap_or_else(|| panic!("{evidence:#?}"));
+    let share = shop
+        .items
+        .iter()
+        .find(|i| i.detail.contains("5xx share"))
+        .unwrap_or_else(|| panic!("{shop:#?}"));
+    assert!(share.detail.contains("0.0% before"), "{}", share.detail);
 }
 
 #[test]

@@ -241,6 +241,7 @@ fn snapshot(s: &Scenario) -> FleetSnapshot {
         services,
         at: T0 + s.minutes * MIN,
         stale: false,
+        missing: Vec::new(),
     }
 }
 

@@ -75,6 +75,10 @@ pub async fn run(
         .into());
     }
     let history = setup.source.range(from_ms, to_ms, step_ms).await?;
+    // No data is said, never replayed as "no transitions".
+    for m in &history.missing {
+        eprintln!("medic: no data for `{}`: {}", m.query, m.reason);
+    }
     let transitions = backtest::run(&setup.rules, &history);
     let mut out = std::io::stdout().lock();
     for t in &transitions {
@@ -98,13 +102,17 @@ pub async fn run(
             )?;
         }
     }
-    if !json && transitions.is_empty() {
+    if !json && transitions.is_empty() && history.missing.is_empty() {
         writeln!(
             out,
             "no transitions between {} and {}",
             units::rfc3339(from_ms),
             units::rfc3339(to_ms)
         )?;
+    }
+    out.flush()?;
+    if !history.missing.is_empty() {
+        return Err(crate::commands::scan::NoDataFound(history.missing).into());
     }
     Ok(())
 }

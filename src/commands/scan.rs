@@ -1,7 +1,13 @@
 //! `medic scan`: headless detection, as JSON lines or a readable table.
+//!
+//! No silent all-clear: a query that returned no series, zero services or a
+//! source that cannot answer is printed as no-data (`{"state":"no-data",
+//! "query":…,"reason":…}` with `--json`) and `scan --once` exits
+//! [`EXIT_NO_DATA`]. Watch mode waits for a source that is down at start-up
+//! (bounded backoff) and says when it answers.
 
 use crate::detect::Detector;
-use crate::model::{Flag, FleetSnapshot, Metric, ServiceMetrics, Transition};
+use crate::model::{Flag, FleetSnapshot, Metric, NoData, ServiceMetrics, Transition};
 use crate::setup::Setup;
 use crate::sources::alertmanager::{AlertFlag, Inbox};
 use crate::units;
@@ -55,6 +61,100 @@ impl<'a> FlagLine<'a> {
     }
 }
 
+/// The exit code of `scan --once` when something had no data to judge.
+pub const EXIT_NO_DATA: u8 = 3;
+
+/// `scan --once` (or `backtest`) found queries without data (already printed): exit 3.
+#[derive(Debug, thiserror::Error)]
+#[error("no data to judge for: {}", .0.iter().map(|m| m.query.as_str()).collect::<Vec<_>>().join(", "))]
+pub struct NoDataFound(pub Vec<NoData>);
+
+/// One no-data state as a JSON line (the `scan --json` contract).
+#[derive(Debug, Serialize)]
+pub struct NoDataLine<'a> {
+    /// Always `no-data`.
+    pub state: &'static str,
+    /// The query (`cpu`, `errors`…), `services`, or `source`.
+    pub query: &'a str,
+    /// What is missing and what to check.
+    pub reason: &'a str,
+}
+
+/// A source error as no-data: the query it names, or `source`.
+pub fn source_no_data(e: &crate::sources::SourceError) -> NoData {
+    NoData {
+        query: match e {
+            crate::sources::SourceError::Query { query, .. } => query.clone(),
+            crate::sources::SourceError::Unsupported(_) => "source".into(),
+        },
+        reason: format!("the source did not answer: {e}"),
+    }
+}
+
+/// Print no-data states: JSON lines on stdout with `--json` (stderr stays
+/// for words), and always one line each on stderr.
+fn print_no_data(missing: &[NoData], json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for m in missing {
+        if json {
+            let line = NoDataLine {
+                state: "no-data",
+                query: &m.query,
+                reason: &m.reason,
+            };
+            writeln!(out, "{}", serde_json::to_string(&line)?)?;
+        }
+        eprintln!("medic: no data for `{}`: {}", m.query, m.reason);
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Watch mode: ask until the source answers, backing off from 1 s to 30 s;
+/// one line per failure that differs from the last, one when it answers.
+async fn first_answer(
+    setup: &mut Setup,
+    lookback: crate::model::Millis,
+    step: crate::model::Millis,
+) -> anyhow::Result<FleetSnapshot> {
+    let mut delay = Duration::from_secs(1);
+    let mut last_error = String::new();
+    let mut attempts = 0u32;
+    loop {
+        let now = setup.source.now();
+        match setup.source.latest(now, lookback, step).await {
+            Ok(snap) => {
+                if attempts > 0 {
+                    eprintln!(
+                        "medic: {} answers again after {attempts} failed attempt(s)",
+                        setup.source.describe()
+                    );
+                }
+                return Ok(snap);
+            }
+            Err(e) => {
+                attempts += 1;
+                let text = e.to_string();
+                if text != last_error {
+                    eprintln!(
+                        "medic: {text}; retrying (every {}s at most) until it answers, Ctrl-C to stop",
+                        BACKOFF_CAP.as_secs()
+                    );
+                    last_error = text;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::signal::ctrl_c() => return Err(anyhow::anyhow!("stopped before the source answered")),
+        }
+        delay = (delay * 2).min(BACKOFF_CAP);
+    }
+}
+
+/// The longest wait between two attempts at a source that is down.
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+
 /// Run `scan`: once, or watching and printing every change.
 pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()> {
     // Alertmanager's webhook listens from the start (watch mode only: `--once` cannot wait).
@@ -64,8 +164,19 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
     };
     let mut detector = Detector::new(setup.rules.clone());
     let (step, lookback) = (setup.step(), setup.lookback());
-    let now = setup.source.now();
-    let snap = setup.source.latest(now, lookback, step).await?;
+    let snap = if once {
+        let now = setup.source.now();
+        match setup.source.latest(now, lookback, step).await {
+            Ok(snap) => snap,
+            Err(e) => {
+                let missing = vec![source_no_data(&e)];
+                print_no_data(&missing, json)?;
+                return Err(NoDataFound(missing).into());
+            }
+        }
+    } else {
+        first_answer(&mut setup, lookback, step).await?
+    };
     warn(&mut setup);
     detector.ingest(&snap);
     let mut flags = detector.flags(&snap);
@@ -90,9 +201,14 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
     }
     out.flush()?;
     drop(out);
+    print_no_data(&snap.missing, json)?;
     if once {
+        if !snap.missing.is_empty() {
+            return Err(NoDataFound(snap.missing).into());
+        }
         return Ok(());
     }
+    let mut missing = snap.missing.clone();
     // Watch: one refresh per step of source time; print each change as it happens.
     let every = setup
         .source
@@ -122,6 +238,19 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
             }
         };
         warn(&mut setup);
+        if snap.missing != missing {
+            if snap.missing.is_empty() {
+                eprintln!("medic: every query has data again");
+            }
+            let new: Vec<NoData> = snap
+                .missing
+                .iter()
+                .filter(|m| !missing.contains(m))
+                .cloned()
+                .collect();
+            print_no_data(&new, json)?;
+            missing = snap.missing.clone();
+        }
         last = snap.clone();
         let changes = detector.ingest(&snap);
         let mut flags = detector.flags(&snap);
@@ -319,6 +448,15 @@ pub fn reading_of(metric: Metric, svc: Option<&ServiceMetrics>) -> String {
 
 /// The readable table `scan` prints without `--json`.
 pub fn table(flags: &[Flag], snap: &FleetSnapshot) -> String {
+    if flags.is_empty() && !snap.missing.is_empty() {
+        // Never "✔ no service flagged" when something could not be judged.
+        let what: Vec<&str> = snap.missing.iter().map(|m| m.query.as_str()).collect();
+        return format!(
+            "! no data for {} ({} services checked): nothing flagged, but this is not an all-clear\n",
+            what.join(", "),
+            snap.services.len()
+        );
+    }
     if flags.is_empty() {
         return format!(
             "✔ no service flagged ({} services checked{})\n",

@@ -2,6 +2,9 @@
 //!
 //! A tiny recursive-descent parser and a vectorised evaluator. Absent
 //! samples (NaN) propagate: any absent operand makes the result absent.
+//! A limit (`cpu_limit`, `memory_limit`) of 0, below 0 or not finite means
+//! "no limit" (cAdvisor exports 0 for an unlimited container) and reads as
+//! absent, so `memory / memory_limit` never breaches for an unlimited service.
 
 use crate::model::{Metric, ServiceMetrics};
 use std::fmt;
@@ -91,6 +94,11 @@ impl Expr {
                 if let Some(s) = svc.get(*m) {
                     let n = s.values.len().min(len);
                     out[..n].copy_from_slice(&s.values[..n]);
+                    if is_a_limit(*m) {
+                        out.iter_mut()
+                            .filter(|v| !crate::model::is_limit(**v))
+                            .for_each(|v| *v = f64::NAN);
+                    }
                 }
             }
             Expr::Neg(a) => {
@@ -102,7 +110,7 @@ impl Expr {
                 // Fast paths for the common shapes avoid a scratch buffer.
                 match &**b {
                     Expr::Number(n) => apply_scalar(out, *op, *n),
-                    Expr::Metric(m) => match svc.get(*m) {
+                    Expr::Metric(m) if !is_a_limit(*m) => match svc.get(*m) {
                         Some(s) => apply(out, *op, &s.values),
                         None => out.iter_mut().for_each(|v| *v = f64::NAN),
                     },
@@ -115,6 +123,11 @@ impl Expr {
             }
         }
     }
+}
+
+/// Limits read "0 or not finite" as "no limit" (absent).
+fn is_a_limit(m: Metric) -> bool {
+    matches!(m, Metric::CpuLimit | Metric::MemoryLimit)
 }
 
 fn apply(out: &mut [f64], op: BinOp, rhs: &[f64]) {
@@ -324,5 +337,26 @@ mod tests {
         assert!(out[1].is_nan() && out[2].is_nan());
         Expr::parse("cpu * 2").unwrap().eval_into(&svc, 3, &mut out);
         assert!(out.iter().all(|v| v.is_nan()), "missing metric is absent");
+    }
+
+    #[test]
+    fn a_limit_of_zero_or_infinity_is_no_limit() {
+        let mut svc = ServiceMetrics::new(ServiceId::from("a"));
+        let series = |values: Vec<f64>| Series {
+            start: 0,
+            step: 1,
+            values,
+        };
+        svc.set(Metric::Memory, series(vec![1.0, 1.0, 1.0, 1.0]));
+        svc.set(
+            Metric::MemoryLimit,
+            series(vec![0.0, f64::INFINITY, -1.0, 2.0]),
+        );
+        let mut out = Vec::new();
+        for text in ["memory / memory_limit", "memory / (memory_limit * 1)"] {
+            Expr::parse(text).unwrap().eval_into(&svc, 4, &mut out);
+            assert!(out[..3].iter().all(|v| v.is_nan()), "{text}: {out:?}");
+            assert_eq!(out[3], 0.5, "{text}");
+        }
     }
 }

@@ -50,7 +50,27 @@ impl Detector {
             }
         }
         out.sort_by(|a, b| (a.at, &a.service, &a.rule).cmp(&(b.at, &b.service, &b.rule)));
+        self.forget_gone(snap);
         out
+    }
+
+    /// Drop the state of services missing from the snapshot whose last
+    /// evaluation is older than [`RESOLVED_RETENTION`]: a fleet that churns
+    /// (pods, preview apps) must not grow the detector without bound. A
+    /// stale snapshot repeats the last good one, so it never drops anything.
+    fn forget_gone(&mut self, snap: &FleetSnapshot) {
+        let present: std::collections::BTreeSet<&ServiceId> =
+            snap.services.iter().map(|s| &s.service).collect();
+        self.machines.retain(|(service, _), m| {
+            present.contains(service)
+                || m.last_eval
+                    .is_some_and(|t| snap.at - t <= RESOLVED_RETENTION)
+        });
+    }
+
+    /// How many (service, rule) states are held: bounded by the live fleet.
+    pub fn tracked(&self) -> usize {
+        self.machines.len()
     }
 
     /// The state of `rule` (by index) for `service`.
@@ -86,10 +106,9 @@ impl Detector {
                 let svc = snap.services.iter().find(|s| &s.service == service);
                 let eta_seconds = svc.and_then(|s| time_to_limit(s, rule.metric()));
                 let mut reason = describe_flag(rule, m);
-                if let (Some(eta), Some(limit)) = (
-                    eta_seconds,
-                    svc.and_then(|s| rule.metric().limit().and_then(|l| s.last(l))),
-                ) {
+                if let (Some(eta), Some(limit)) =
+                    (eta_seconds, svc.and_then(|s| s.limit_of(rule.metric())))
+                {
                     reason.push_str(&format!(
                         "; at this rate {service} hits its {} limit in ~{}",
                         crate::units::value(limit, rule.metric().unit()),
@@ -131,7 +150,7 @@ pub fn time_to_limit(svc: &ServiceMetrics, metric: Metric) -> Option<f64> {
         return None;
     }
     let series = svc.get(metric)?;
-    let limit = svc.last(metric.limit()?)?;
+    let limit = svc.limit_of(metric)?;
     let samples: Vec<(Millis, f64)> = series
         .values
         .iter()
@@ -189,6 +208,53 @@ mod tests {
                 "{healthy}: {flags:#?}"
             );
         }
+    }
+
+    #[test]
+    fn services_that_disappeared_are_forgotten() {
+        let mut d = Detector::new(default_rules());
+        let demo = Demo::new(DEFAULT_SEED, ANCHOR);
+        let mut snap = demo.snapshot(ANCHOR, 3_600_000, 15_000);
+        d.ingest(&snap);
+        let full = d.tracked();
+        assert_eq!(full, snap.services.len() * 3);
+        // Churn: every refresh, the fleet's services come back under new names.
+        for k in 1..=50 {
+            let at = ANCHOR + k * 20 * 60_000;
+            let mut next = demo.snapshot(at, 3_600_000, 15_000);
+            for s in &mut next.services {
+                s.service = ServiceId(format!("{}-{k}", s.service));
+            }
+            d.ingest(&next);
+            assert!(d.tracked() <= 2 * full, "{} states after {k}", d.tracked());
+            snap = next;
+        }
+        assert_eq!(d.tracked(), full, "only the live fleet is kept");
+        assert!(d.machine(&snap.services[0].service, 0).is_some());
+    }
+
+    #[test]
+    fn an_unlimited_container_is_not_full() {
+        let mut snap = Demo::new(DEFAULT_SEED, ANCHOR).snapshot(ANCHOR, 3_600_000, 15_000);
+        for s in &mut snap.services {
+            let limit = s.get(Metric::MemoryLimit).unwrap().clone();
+            s.set(
+                Metric::MemoryLimit,
+                crate::model::Series {
+                    values: vec![0.0; limit.values.len()],
+                    ..limit
+                },
+            );
+        }
+        let mut d = Detector::new(default_rules());
+        d.ingest(&snap);
+        let flags = d.flags(&snap);
+        assert!(
+            !flags.iter().any(|f| f.rule == "memory-near-limit"),
+            "{flags:#?}"
+        );
+        let api = snap.services.iter().find(|s| s.service.0 == "api").unwrap();
+        assert_eq!(time_to_limit(api, Metric::Memory), None);
     }
 
     #[test]

@@ -3,9 +3,24 @@
 //! With `min_fraction = 1.0` the machine is Prometheus' alerting-rule
 //! evaluation (`for`, `keep_firing_for`) step for step, proven against
 //! `promtool` in `tests/promtool_conformance.rs`. With `min_fraction < 1.0`
-//! the rule judges the trailing `for` window instead: it fires once a full
-//! window holds at least that fraction of breaching samples, so a spiky
-//! workload never fires. Pure: time is always an argument.
+//! the rule judges the trailing `for` window instead: it is pending once a
+//! full window holds at least that fraction of breaching samples, and fires
+//! when that has lasted `for` since the episode's first breach, so a spiky
+//! workload never fires and no rule fires sooner than its window. Pure: time is always an argument.
+//!
+//! What the window counts (the semantics `backtest` and live share):
+//! * an absent sample (NaN) is neither a breach nor a non-breach; the
+//!   source decides beforehand whether a query's absent samples read as 0
+//!   (`absent = "zero"`, the default for `errors`: no 5xx series yet means
+//!   0 errors), see [`crate::config::Absent`];
+//! * a window is full only once the series has been present for the whole
+//!   `for`, counted from its first present sample, not from the first
+//!   evaluation: a fresh series, or a replay starting mid-history, waits a
+//!   full window before it can fire. A window with no present sample at all
+//!   starts the count again;
+//! * so `backtest` gives the same transitions for any `--from` at least one
+//!   window before the onset, and live (which replays its lookback) agrees.
+//!   (Anomaly rules learn from all history and are the exception.)
 
 use super::anomaly::{AnomalyConfig, AnomalyScorer};
 use super::expr::Expr;
@@ -168,7 +183,8 @@ pub struct AlertMachine {
     pub last_eval: Option<Millis>,
     /// The expression's value at the last evaluation (NaN when absent).
     pub last_value: f64,
-    first_eval: Option<Millis>,
+    /// Windowed mode: the first present sample of the current run of data.
+    first_present: Option<Millis>,
     /// Windowed mode: (timestamp, present, breached) over the trailing `for`.
     window: VecDeque<(Millis, bool, bool)>,
     present: usize,
@@ -186,7 +202,7 @@ impl Default for AlertMachine {
             keep_firing_since: None,
             last_eval: None,
             last_value: f64::NAN,
-            first_eval: None,
+            first_present: None,
             window: VecDeque::new(),
             present: 0,
             breached: 0,
@@ -246,10 +262,13 @@ impl AlertMachine {
         }
     }
 
-    /// Windowed semantics: fire when a full `for` window holds at least
-    /// `min_fraction` breaching samples among its present ones.
+    /// Windowed semantics: pending when a full `for` window holds at least
+    /// `min_fraction` breaching samples among its present ones; firing once
+    /// that has held since the episode's first breach for `for`.
     fn observe_windowed(&mut self, rule: &Rule, ts: Millis, present: bool, breach: bool) {
-        let first = *self.first_eval.get_or_insert(ts);
+        if present && self.first_present.is_none() {
+            self.first_present = Some(ts);
+        }
         self.window.push_back((ts, present, breach));
         self.present += present as usize;
         self.breached += breach as usize;
@@ -261,22 +280,33 @@ impl AlertMachine {
             self.present -= p as usize;
             self.breached -= b as usize;
         }
-        let full = ts - first >= rule.for_ms;
+        if self.present == 0 {
+            // A whole window without data: the series starts over.
+            self.first_present = None;
+        }
+        let full = self
+            .first_present
+            .is_some_and(|first| ts - first >= rule.for_ms);
         let cond = full
             && self.present > 0
             && self.breached as f64 >= rule.min_fraction * self.present as f64;
-        // The window already proved the duration, so the hold is zero.
-        let zero_hold = Rule {
-            for_ms: 0,
-            ..rule.clone()
-        };
-        let was_firing = self.state == AlertState::Firing;
-        self.observe_prometheus(&zero_hold, ts, cond);
-        if self.state == AlertState::Firing && !was_firing {
+        if !cond {
+            self.observe_prometheus(rule, ts, false);
+            return;
+        }
+        self.keep_firing_since = None;
+        if matches!(self.state, AlertState::Inactive | AlertState::Resolved) {
+            self.state = AlertState::Pending;
             // The episode began with the window's first breaching sample.
-            if let Some(&(t, ..)) = self.window.iter().find(|(_, _, b)| *b) {
-                self.active_at = t;
-            }
+            self.active_at = self
+                .window
+                .iter()
+                .find(|(_, _, b)| *b)
+                .map_or(ts, |&(t, ..)| t);
+        }
+        // Never firing sooner than `for` after the episode's first breach.
+        if self.state == AlertState::Pending && ts - self.active_at >= rule.for_ms {
+            self.state = AlertState::Firing;
         }
     }
 }
@@ -429,8 +459,8 @@ mod tests {
         let mut sustained = vec![0.5; 10];
         sustained.extend((0..20).map(|i| if i % 7 == 3 { 0.5 } else { 2.0 }));
         let t = run(&r, &sustained);
-        assert_eq!(t.first().map(|x| x.1), Some(Firing), "{t:?}");
-        assert!(t[0].0 >= 14, "needs most of a full window first: {t:?}");
+        let fired = t.iter().find(|x| x.1 == Firing).expect("fires");
+        assert!(fired.0 >= 15, "needs a full window of trouble first: {t:?}");
     }
 
     #[test]
@@ -471,5 +501,25 @@ mod tests {
             );
         }
         assert_eq!(got, batch);
+    }
+
+    #[test]
+    fn a_windowed_rule_waits_a_full_window_from_the_first_sample() {
+        let r = rule(5 * 60_000, 0, 0.8);
+        // The series only starts at minute 10, breaching from its first sample.
+        let mut late = vec![f64::NAN; 10];
+        late.extend([2.0; 20]);
+        assert_eq!(run(&r, &late), vec![(15, Pending), (16, Firing)]);
+        // A gap as long as the window starts the count again.
+        let mut gap = vec![0.5; 10];
+        gap.extend([f64::NAN; 6]);
+        gap.extend([2.0; 10]);
+        assert_eq!(run(&r, &gap), vec![(21, Pending), (22, Firing)]);
+        // A short gap does not.
+        let mut short = vec![0.5; 10];
+        short.extend([f64::NAN; 2]);
+        short.extend([2.0; 10]);
+        let t = run(&r, &short);
+        assert_eq!(t, vec![(14, Pending), (17, Firing)]);
     }
 }

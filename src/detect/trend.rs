@@ -1,12 +1,16 @@
 //! Time to exhaustion of a growing resource (memory, disk, ...).
 //!
 //! Given a window of samples `(t_ms, value)` and a limit, [`time_to_exhaustion`]
-//! fits a robust line (Theil–Sen: median of pairwise slopes, on an evenly
+//! keeps only the segment since the last reset (a drop of more than
+//! [`TrendConfig::reset_drop`] of the level between two samples: a restart,
+//! an OOM kill, a deploy), so a restart loop's sawtooth still gets the ETA of
+//! its current climb, then fits a robust line (Theil–Sen: median of pairwise slopes, on an evenly
 //! spaced subsample of at most [`TrendConfig::max_points`] points) and projects
 //! when the line reaches the limit. It answers `None` unless the growth is
 //! real:
 //!
-//! * fewer than [`TrendConfig::min_samples`] finite samples, or no time span;
+//! * fewer than [`TrendConfig::min_samples`] finite samples, or less than
+//!   [`TrendConfig::min_span_ms`] of data since the last reset;
 //! * slope not positive;
 //! * poor fit: the line explains less than [`TrendConfig::min_r2`] of the
 //!   variance (a garbage-collector sawtooth or a flat noisy line);
@@ -27,6 +31,12 @@ pub struct TrendConfig {
     pub min_r2: f64,
     /// Minimum rise over the window, in residual standard deviations.
     pub min_rise: f64,
+    /// Minimum time covered by the segment since the last reset (ms): a
+    /// young segment (a GC cycle, the first minutes after a restart) is
+    /// too short to project from.
+    pub min_span_ms: i64,
+    /// A fall by more than this fraction of the previous sample is a reset.
+    pub reset_drop: f64,
 }
 
 impl Default for TrendConfig {
@@ -36,6 +46,8 @@ impl Default for TrendConfig {
             max_points: 64,
             min_r2: 0.6,
             min_rise: 3.0,
+            min_span_ms: 10 * 60_000,
+            reset_drop: 0.25,
         }
     }
 }
@@ -129,6 +141,25 @@ pub fn fit_line(samples: &[(i64, f64)], cfg: &TrendConfig) -> Option<LineFit> {
     })
 }
 
+/// The samples after the last reset: the last fall between two finite
+/// samples by more than `drop` of the earlier one (a restart, OOM, deploy).
+pub fn since_last_reset(samples: &[(i64, f64)], drop: f64) -> &[(i64, f64)] {
+    let mut prev: Option<f64> = None;
+    let mut start = 0;
+    for (i, &(_, v)) in samples.iter().enumerate() {
+        if !v.is_finite() {
+            continue;
+        }
+        if let Some(p) = prev {
+            if p > 0.0 && v < p * (1.0 - drop) {
+                start = i;
+            }
+        }
+        prev = Some(v);
+    }
+    &samples[start..]
+}
+
 /// Seconds from the last sample until the robust trend reaches `limit`, with
 /// the default [`TrendConfig`]; `Some(0.0)` when the fitted level is already
 /// at or above the limit; `None` when not meaningfully rising (see the module
@@ -143,10 +174,14 @@ pub fn time_to_exhaustion_with(
     limit: f64,
     cfg: &TrendConfig,
 ) -> Option<f64> {
-    if !limit.is_finite() {
+    if !crate::model::is_limit(limit) {
         return None;
     }
-    let fit = fit_line(samples, cfg)?;
+    let segment = since_last_reset(samples, cfg.reset_drop);
+    let fit = fit_line(segment, cfg)?;
+    if fit.span_ms < cfg.min_span_ms as f64 {
+        return None;
+    }
     if fit.slope_per_ms <= 0.0 || fit.r2 < cfg.min_r2 {
         return None;
     }
@@ -233,5 +268,69 @@ mod tests {
         let over: Vec<(i64, f64)> = (0..50).map(|i| (i * STEP_MS, 90.0 + i as f64)).collect();
         assert_eq!(time_to_exhaustion(&over, 100.0), Some(0.0));
         assert_eq!(time_to_exhaustion(&[], 1.0), None);
+    }
+
+    /// A leak that is OOM-killed at the limit and restarts, several times.
+    /// Returns the samples up to `until_ms` and when the current climb hits.
+    fn oom_loop(until_ms: i64) -> (Vec<(i64, f64)>, i64) {
+        // 200 MB → 1000 MB at 20 MB/min: 40 min per cycle, then a restart.
+        let (base, limit, per_ms) = (200.0, 1000.0, 20.0 / 60_000.0);
+        let cycle = ((limit - base) / per_ms) as i64;
+        let samples = (0..=until_ms / STEP_MS)
+            .map(|i| {
+                let t = i * STEP_MS;
+                (
+                    t,
+                    base + (t % cycle) as f64 * per_ms + 4.0 * noise(i as usize),
+                )
+            })
+            .collect();
+        (samples, (until_ms / cycle + 1) * cycle)
+    }
+
+    #[test]
+    fn eta_survives_oom_restarts_within_two_minutes() {
+        let cycle = 40 * 60_000;
+        for (k, minutes_in) in [(1, 12), (2, 20), (3, 30), (4, 38)] {
+            let now = k * cycle + minutes_in * 60_000;
+            let (samples, hit) = oom_loop(now);
+            let eta = time_to_exhaustion(&samples, 1000.0)
+                .unwrap_or_else(|| panic!("no ETA {minutes_in} min into restart {k}"));
+            let real = (hit - now) as f64 / 1000.0;
+            assert!(
+                (eta - real).abs() <= 120.0,
+                "restart {k}, {minutes_in} min in: eta {eta:.0}s vs real {real:.0}s"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fresh_segment_is_too_young_to_speak() {
+        let cycle = 40 * 60_000;
+        let (samples, _) = oom_loop(2 * cycle + 5 * 60_000);
+        assert_eq!(time_to_exhaustion(&samples, 1000.0), None);
+        assert_eq!(since_last_reset(&samples, 0.25).len(), 21);
+    }
+
+    #[test]
+    fn a_deep_gc_sawtooth_is_no_leak() {
+        // The heap falls by 40% every 5 minutes: resets too young to speak.
+        let samples: Vec<(i64, f64)> = (0..480)
+            .map(|i| {
+                (
+                    i as i64 * STEP_MS,
+                    600.0 + 20.0 * (i % 20) as f64 + noise(i),
+                )
+            })
+            .collect();
+        assert_eq!(time_to_exhaustion(&samples, 1100.0), None);
+    }
+
+    #[test]
+    fn no_limit_gives_no_eta() {
+        let (samples, _) = oom_loop(30 * 60_000);
+        for limit in [0.0, -1.0, f64::INFINITY, f64::NAN] {
+            assert_eq!(time_to_exhaustion(&samples, limit), None, "{limit}");
+        }
     }
 }

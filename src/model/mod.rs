@@ -228,6 +228,28 @@ impl ServiceMetrics {
     pub fn last(&self, metric: Metric) -> Option<f64> {
         self.get(metric).and_then(Series::last_present)
     }
+
+    /// The current limit bounding `metric` (memory → memory_limit); `None`
+    /// means no limit: absent, 0 (cAdvisor's "unlimited") or not finite.
+    pub fn limit_of(&self, metric: Metric) -> Option<f64> {
+        self.last(metric.limit()?).filter(|l| is_limit(*l))
+    }
+}
+
+/// Is `v` a real limit? 0, negative and non-finite values mean "no limit".
+#[inline]
+pub fn is_limit(v: f64) -> bool {
+    v.is_finite() && v > 0.0
+}
+
+/// A query or metric that gave nothing to judge: shown to the operator
+/// (scan exits 3, the TUI shows a banner), never read as an all-clear.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoData {
+    /// The query (`cpu`, `memory`…) or `source` when the source did not answer.
+    pub query: String,
+    /// What is missing and what to check, in words.
+    pub reason: String,
 }
 
 /// Everything one refresh of a source returned.
@@ -239,6 +261,9 @@ pub struct FleetSnapshot {
     pub at: Millis,
     /// True when the source could not be reached and these are last-known values.
     pub stale: bool,
+    /// Queries that returned nothing to judge (empty: every query answered).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<NoData>,
 }
 
 /// Where an alerting rule stands for one service (Prometheus' alert states,

@@ -253,6 +253,7 @@ impl Demo {
             services,
             at,
             stale: false,
+            missing: Vec::new(),
         }
     }
 

@@ -13,7 +13,8 @@ pub mod railway;
 pub mod silences;
 pub mod statuspage;
 
-use crate::model::{FleetSnapshot, Millis};
+use crate::config::ServiceConfig;
+use crate::model::{is_limit, FleetSnapshot, Metric, Millis, NoData, Series, ServiceMetrics};
 use demo::{Demo, DemoClock, Deploy, LogLine, UpstreamStatus};
 use std::time::Duration;
 
@@ -108,11 +109,26 @@ impl Source {
         lookback: Millis,
         step: Millis,
     ) -> Result<FleetSnapshot, SourceError> {
-        match self {
+        let snap = match self {
             Source::Demo { demo, .. } => Ok(demo.snapshot(now, lookback, step)),
             Source::Prometheus(p) => p.latest(now, lookback, step).await,
             Source::Railway(r) => r.latest(now, lookback, step).await,
+        };
+        snap.map(|s| self.no_services_is_no_data(s))
+    }
+
+    /// Zero services is never an all-clear: say so in `missing`.
+    fn no_services_is_no_data(&self, mut snap: FleetSnapshot) -> FleetSnapshot {
+        if snap.services.is_empty() && snap.missing.is_empty() {
+            snap.missing.push(NoData {
+                query: "services".into(),
+                reason: format!(
+                    "{} returned no service at all: check the source's URL, the service label and that the exporters are scraped",
+                    self.describe()
+                ),
+            });
         }
+        snap
     }
 
     /// Every service's metrics on the grid from `start` to `end` at `step`.
@@ -130,6 +146,68 @@ impl Source {
             Source::Prometheus(p) => p.range(start, end, step).await,
             Source::Railway(r) => r.range(start, end, step).await,
         }
+        .map(|s| self.no_services_is_no_data(s))
+    }
+}
+
+/// `absent = "zero"`: where the service has any other series present, an
+/// absent sample of `metric` reads as 0 (the series is created if the query
+/// returned none for this service). Instants where the service has no data at
+/// all stay absent, so a service that is gone is not "0 errors".
+pub fn read_absent_as_zero(
+    svc: &mut ServiceMetrics,
+    metric: Metric,
+    start: Millis,
+    step: Millis,
+    len: usize,
+) {
+    let mut present = vec![false; len];
+    for m in Metric::ALL.into_iter().filter(|m| *m != metric) {
+        if let Some(s) = svc.get(m) {
+            for (p, v) in present.iter_mut().zip(&s.values) {
+                *p |= !v.is_nan();
+            }
+        }
+    }
+    if !present.iter().any(|p| *p) {
+        return;
+    }
+    let mut series = svc
+        .get(metric)
+        .cloned()
+        .unwrap_or_else(|| Series::absent(start, step, len));
+    for (v, p) in series.values.iter_mut().zip(&present) {
+        if v.is_nan() && *p {
+            *v = 0.0;
+        }
+    }
+    svc.set(metric, series);
+}
+
+/// `[[services]]` limits: used at every instant where the source exports no
+/// limit (absent, 0 or not finite) for a service that has data.
+pub fn apply_override(
+    svc: &mut ServiceMetrics,
+    o: &ServiceConfig,
+    start: Millis,
+    step: Millis,
+    len: usize,
+) {
+    for (metric, limit) in [
+        (Metric::MemoryLimit, o.memory_limit.map(|b| b.0)),
+        (Metric::CpuLimit, o.cpu_limit),
+    ] {
+        let Some(limit) = limit else { continue };
+        let mut series = svc
+            .get(metric)
+            .cloned()
+            .unwrap_or_else(|| Series::absent(start, step, len));
+        for v in series.values.iter_mut() {
+            if !is_limit(*v) {
+                *v = limit;
+            }
+        }
+        svc.set(metric, series);
     }
 }
 

@@ -13,8 +13,8 @@
 
 use super::http::{self, Auth, Policy};
 use super::{LastKnown, SourceError};
-use crate::config::SourceConfig;
-use crate::model::{FleetSnapshot, Metric, Millis, Series, ServiceId, ServiceMetrics};
+use crate::config::{Absent, ServiceConfig, SourceConfig};
+use crate::model::{FleetSnapshot, Metric, Millis, NoData, Series, ServiceId, ServiceMetrics};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -261,12 +261,25 @@ fn diagnose(body: &[u8]) -> String {
     }
 }
 
+/// Why a query that returned no series matters, and what to check.
+fn no_series_reason(promql: &str, base: &str, unlabelled: usize, label: &str) -> String {
+    let why = if unlabelled > 0 {
+        format!("returned {unlabelled} series, none with the `{label}` label (aggregate with `sum by ({label}) (…)`)")
+    } else {
+        "returned no series (or only NaN samples)".to_string()
+    };
+    format!(
+        "`{promql}` on {base} {why}: check the query in [source.queries] (a typo?) and that its exporter is up and scraped"
+    )
+}
+
 /// A Prometheus-compatible source with its last good snapshot.
 #[derive(Debug, Clone)]
 pub struct Prometheus {
     base: String,
     service_label: String,
-    queries: Vec<(Metric, String)>,
+    queries: Vec<(Metric, String, Absent)>,
+    overrides: Vec<ServiceConfig>,
     auth: Auth,
     policy: Policy,
     client: reqwest::Client,
@@ -292,19 +305,14 @@ impl Prometheus {
             },
             _ => Auth::None,
         };
-        let q = &cfg.queries;
-        let queries = vec![
-            (Metric::Cpu, q.cpu.clone()),
-            (Metric::CpuLimit, q.cpu_limit.clone()),
-            (Metric::Memory, q.memory.clone()),
-            (Metric::MemoryLimit, q.memory_limit.clone()),
-            (Metric::Requests, q.requests.clone()),
-            (Metric::Errors, q.errors.clone()),
-        ]
-        .into_iter()
-        // An empty query switches the metric off (e.g. no HTTP metrics for a worker fleet).
-        .filter(|(_, q)| !q.trim().is_empty())
-        .collect();
+        let queries = cfg
+            .queries
+            .all()
+            .into_iter()
+            .map(|(m, q)| (m, q.promql.clone(), q.absent_for(m)))
+            // An empty query switches the metric off (e.g. no HTTP metrics for a worker fleet).
+            .filter(|(_, q, _)| !q.trim().is_empty())
+            .collect();
         let policy = Policy {
             timeout: Duration::from_millis(cfg.timeout.0 as u64),
             retries: cfg.retries,
@@ -314,6 +322,7 @@ impl Prometheus {
             base: cfg.url().trim_end_matches('/').to_string(),
             service_label: cfg.service_label.clone(),
             queries,
+            overrides: Vec::new(),
             auth,
             client: http::client(&policy),
             policy,
@@ -326,6 +335,11 @@ impl Prometheus {
     /// The server's base URL.
     pub fn url(&self) -> &str {
         &self.base
+    }
+
+    /// Limits from `[[services]]`, used where the server exports none.
+    pub fn set_overrides(&mut self, overrides: Vec<ServiceConfig>) {
+        self.overrides = overrides;
     }
 
     /// Override the retry policy (tests use short backoffs).
@@ -363,16 +377,21 @@ impl Prometheus {
         self.fetch(&Grid::range(start, end, step), end).await
     }
 
-    /// One `query_range` per query (concurrently), assembled per service.
+    /// One `query_range` per query (concurrently), assembled per service;
+    /// absent samples of `absent = "zero"` queries read as 0, `[[services]]`
+    /// limits fill in where none is exported, and every `gap` query that
+    /// returned no series is named in the snapshot's `missing`.
     async fn fetch(&mut self, grid: &Grid, at: Millis) -> Result<FleetSnapshot, SourceError> {
         let answers = futures_util::future::join_all(
             self.queries
                 .iter()
-                .map(|(metric, promql)| self.query(*metric, promql, grid)),
+                .map(|(metric, promql, _)| self.query(*metric, promql, grid)),
         )
         .await;
         let mut services: BTreeMap<String, ServiceMetrics> = BTreeMap::new();
-        for ((metric, promql), answer) in self.queries.iter().zip(answers) {
+        let mut missing = Vec::new();
+        let mut zero = Vec::new();
+        for ((metric, promql, absent), answer) in self.queries.iter().zip(answers) {
             let result = answer?;
             let mut notes = Vec::new();
             if result.unlabelled > 0 {
@@ -403,10 +422,40 @@ impl Prometheus {
                     self.base
                 ));
             }
+            // Series of only NaN samples are as good as none.
+            let empty = result
+                .series
+                .values()
+                .all(|s| s.values.iter().all(|v| v.is_nan()));
+            if empty {
+                match absent {
+                    // No 5xx series at all is what a healthy fleet looks like.
+                    Absent::Zero => notes.push(format!(
+                        "query `{}` ({promql}) on {} returned no series; read as 0 \
+                         (absent = \"zero\"); if that is a typo, no rule on `{}` can fire",
+                        metric.name(),
+                        self.base,
+                        metric.name()
+                    )),
+                    Absent::Gap if self.overridden(*metric) => {}
+                    Absent::Gap => missing.push(NoData {
+                        query: metric.name().to_string(),
+                        reason: no_series_reason(
+                            promql,
+                            &self.base,
+                            result.unlabelled,
+                            &self.service_label,
+                        ),
+                    }),
+                }
+            }
             for n in notes {
                 if self.warned.insert(n.clone()) {
                     self.warnings.push(n);
                 }
+            }
+            if *absent == Absent::Zero {
+                zero.push(*metric);
             }
             for (name, series) in result.series {
                 services
@@ -415,10 +464,29 @@ impl Prometheus {
                     .set(*metric, series);
             }
         }
+        let mut services: Vec<ServiceMetrics> = services.into_values().collect();
+        for svc in &mut services {
+            for m in &zero {
+                super::read_absent_as_zero(svc, *m, grid.start, grid.step, grid.len);
+            }
+            if let Some(o) = self.overrides.iter().find(|o| o.name == svc.service.0) {
+                super::apply_override(svc, o, grid.start, grid.step, grid.len);
+            }
+        }
         Ok(FleetSnapshot {
-            services: services.into_values().collect(),
+            services,
             at,
             stale: false,
+            missing,
+        })
+    }
+
+    /// Does `[[services]]` give this (limit) metric for some service?
+    fn overridden(&self, metric: Metric) -> bool {
+        self.overrides.iter().any(|o| match metric {
+            Metric::MemoryLimit => o.memory_limit.is_some(),
+            Metric::CpuLimit => o.cpu_limit.is_some(),
+            _ => false,
         })
     }
 

@@ -278,6 +278,7 @@ impl Railway {
             services,
             at,
             stale: false,
+            missing: Vec::new(),
         })
     }
 

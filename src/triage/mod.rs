@@ -78,6 +78,7 @@ async fn assess_with<S: EvidenceSource>(
                 services: vec![metrics.clone()],
                 at: snap.at,
                 stale: snap.stale,
+                missing: Vec::new(),
             };
             backtest::run(std::slice::from_ref(rule), &one)
                 .iter()

@@ -19,11 +19,11 @@ pub struct ServiceRow {
     pub verdict: Option<Verdict>,
     /// CPU in cores, oldest first (NaN = absent).
     pub cpu: Vec<f64>,
-    /// CPU limit in cores.
+    /// CPU limit in cores; `None`: no limit (absent, 0 or not finite).
     pub cpu_limit: Option<f64>,
     /// Memory in bytes, oldest first.
     pub memory: Vec<f64>,
-    /// Memory limit in bytes.
+    /// Memory limit in bytes; `None`: no limit (absent, 0 or not finite).
     pub memory_limit: Option<f64>,
     /// 5xx share of requests, oldest first.
     pub error_rate: Vec<f64>,
@@ -53,9 +53,9 @@ impl ServiceRow {
                 .find(|f| f.service == svc.service && f.state != AlertState::Resolved)
                 .map(|f| f.verdict),
             cpu: values(Metric::Cpu),
-            cpu_limit: svc.last(Metric::CpuLimit),
+            cpu_limit: svc.limit_of(Metric::Cpu),
             memory: values(Metric::Memory),
-            memory_limit: svc.last(Metric::MemoryLimit),
+            memory_limit: svc.limit_of(Metric::Memory),
             error_rate,
             requests: svc.last(Metric::Requests),
             start: svc.get(Metric::Cpu).map_or(0, |s| s.start),
@@ -79,6 +79,8 @@ pub struct FleetView {
     pub source: String,
     /// Evidence gathered for each open flag.
     pub evidence: Vec<Evidence>,
+    /// Queries with nothing to judge (shown as a banner, never as all-clear).
+    pub no_data: Vec<crate::model::NoData>,
 }
 
 impl FleetView {
@@ -103,6 +105,7 @@ impl FleetView {
             stale: snap.stale,
             source,
             evidence,
+            no_data: snap.missing.clone(),
         }
     }
 

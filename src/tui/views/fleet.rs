@@ -20,14 +20,28 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         );
         return;
     };
-    let flagged_rows = fleet.flags.len().clamp(1, 6) as u16;
+    // No data is a banner naming the query, never "nothing flagged".
+    let banner: Vec<Line> = fleet
+        .no_data
+        .iter()
+        .take(2)
+        .map(|m| {
+            Line::styled(
+                format!("  ! no data for `{}`: {}", m.query, m.reason),
+                theme.warn,
+            )
+        })
+        .collect();
+    let flagged_rows = (fleet.flags.len().max(1) + banner.len()).clamp(1, 6) as u16;
     let [top, bottom] =
         Layout::vertical([Constraint::Length(flagged_rows + 2), Constraint::Min(3)]).areas(area);
 
     // Flagged: one line per flag, worst first. Narrow terminals show the
     // metric instead of the rule name, to keep room for the time to limit.
     let narrow = area.width < 100;
-    let lines: Vec<Line> = if fleet.flags.is_empty() {
+    let mut lines: Vec<Line> = if fleet.flags.is_empty() && !banner.is_empty() {
+        Vec::new()
+    } else if fleet.flags.is_empty() {
         vec![Line::styled("  ✔ nothing flagged", theme.ok)]
     } else {
         fleet
@@ -71,6 +85,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             })
             .collect()
     };
+    lines.splice(0..0, banner);
     let title = format!(" flagged ({}) ", fleet.flags.len());
     let _ = narrow;
     frame.render_widget(
@@ -239,6 +254,14 @@ fn with_limit(v: Option<f64>, limit: Option<f64>, unit: Unit, wide: bool) -> Str
                 units::percent(v / l)
             }
         }
+        (Some(v), _) if wide => {
+            let s = format!("{} no limit", short(v, unit));
+            if s.chars().count() <= 14 {
+                s
+            } else {
+                "no limit".into()
+            }
+        }
         (Some(v), _) => short(v, unit),
     }
 }
@@ -247,5 +270,38 @@ fn short(v: f64, unit: Unit) -> String {
     match unit {
         Unit::Cores => format!("{v:.2}c"),
         _ => units::value(v, unit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::NoData;
+    use crate::tui::app::{Action, App};
+    use crate::tui::theme::Theme;
+    use crate::tui::views::tests::draw;
+
+    #[test]
+    fn no_data_is_a_banner_and_an_unlimited_service_says_no_limit() {
+        let mut view = crate::tui::app::tests::demo_view(1_790_000_000_000);
+        view.flags.clear();
+        view.no_data = vec![NoData {
+            query: "cpu".into(),
+            reason: "`typo_cpu` returned no series".into(),
+        }];
+        let api = view.rows.iter_mut().find(|r| r.service.0 == "api").unwrap();
+        api.memory_limit = None;
+        let mut app = App::default();
+        app.update(Action::Fleet(Box::new(view)));
+        let screen = draw(&app, &Theme::mono(), 120, 40);
+        assert!(
+            screen.contains("! no data for `cpu`: `typo_cpu`"),
+            "{screen}"
+        );
+        assert!(!screen.contains("nothing flagged"), "{screen}");
+        let row = screen
+            .lines()
+            .find(|l| l.contains("›api"))
+            .unwrap_or_else(|| panic!("{screen}"));
+        assert!(row.contains("no limit"), "{row}");
     }
 }
