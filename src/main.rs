@@ -1,8 +1,12 @@
 //! The `medic` binary: parse the command line, load config, dispatch.
 //! Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
+//! Everything it prints goes through `medic::terminal` (errors quote labels,
+//! server bodies and config text), so `println!` is denied here.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::{Parser, Subcommand};
 use medic::setup::{Globals, Setup, UsageError};
+use medic::terminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -125,7 +129,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("medic: cannot start the async runtime: {e}");
+            terminal::eprint_line(format_args!("medic: cannot start the async runtime: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -133,7 +137,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let usage = e.downcast_ref::<UsageError>().is_some();
-            eprintln!("medic: {e:#}");
+            terminal::eprint_line(format_args!("medic: {e:#}"));
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
@@ -152,15 +156,18 @@ fn eval_nab(nab_dir: &std::path::Path, out: &std::path::Path) -> anyhow::Result<
     let report = medic::eval::nab::run(nab_dir, out)?;
     for (profile, score, _threshold) in &report.scores {
         // The contract names profiles without NAB's `_rate` suffix.
-        println!("{}: {score:.1}", profile.trim_end_matches("_rate"));
+        terminal::stdout().row(format_args!(
+            "{}: {score:.1}",
+            profile.trim_end_matches("_rate")
+        ))?;
     }
-    eprintln!(
+    terminal::eprint_line(format_args!(
         "{} files, {} points scored in {:.0} ms; per-file scores in {}",
         report.files,
         report.points,
         started.elapsed().as_secs_f64() * 1000.0,
         out.display()
-    );
+    ));
     Ok(())
 }
 

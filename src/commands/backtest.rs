@@ -76,7 +76,7 @@ pub async fn run(
     }
     let history = setup.source.range(from_ms, to_ms, step_ms).await?;
     let transitions = backtest::run(&setup.rules, &history);
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::terminal::stdout();
     for t in &transitions {
         if json {
             let line = TransitionLine {
@@ -85,17 +85,16 @@ pub async fn run(
                 state: t.state.json_word(),
                 at: units::rfc3339(t.at),
             };
-            writeln!(out, "{}", serde_json::to_string(&line)?)?;
+            out.json_line(&line)?;
         } else {
-            writeln!(
-                out,
+            out.row(format_args!(
                 "{}  {} {:<9} {:<10} {}",
                 units::rfc3339(t.at),
                 t.state.glyph(),
                 t.state.word(),
                 t.service,
                 t.rule
-            )?;
+            ))?;
         }
     }
     if !json && transitions.is_empty() {

@@ -5,6 +5,7 @@ use crate::detect::Detector;
 use crate::model::AlertState;
 use crate::setup::{Setup, UsageError};
 use crate::sources::Source;
+use crate::terminal;
 use crate::units;
 use crate::workflow::engine::{Engine, EventKind, StepRecord, StepStatus, WorkflowEvent};
 use crate::workflow::incident::{
@@ -71,7 +72,8 @@ fn print_events(engine: &Engine) -> tokio::task::JoinHandle<()> {
     let mut rx = engine.subscribe();
     tokio::spawn(async move {
         while let Ok(e) = rx.recv().await {
-            println!("{}", event_line(&e));
+            // One row per event: a log line from the agent cannot forge another.
+            let _ = terminal::stdout().row(format_args!("{}", event_line(&e)));
         }
     })
 }
@@ -138,7 +140,11 @@ pub async fn fix(
         .find(|i| i.service.0 == service && !i.status.is_closed());
     let inc = match existing {
         Some(inc) => {
-            println!("continuing incident {} ({})", inc.id, inc.status.word());
+            terminal::stdout().row(format_args!(
+                "continuing incident {} ({})",
+                inc.id,
+                inc.status.word()
+            ))?;
             inc
         }
         None => {
@@ -164,7 +170,10 @@ pub async fn fix(
                 .into());
             };
             let inc = incident::open_or_resume(&journal, flag, origin, snap.at)?;
-            println!("opened incident {} for {} ({})", inc.id, service, flag.rule);
+            terminal::stdout().row(format_args!(
+                "opened incident {} for {} ({})",
+                inc.id, service, flag.rule
+            ))?;
             inc
         }
     };
@@ -182,14 +191,18 @@ pub async fn fix(
     };
     let outcome = drive(&run, &inc.id).await?;
     if let Outcome::AwaitingPublish(stat) = &outcome {
-        println!("the change is committed locally ({stat}); push it and open the pull request with: medic fix {service} --yes");
+        terminal::stdout().row(format_args!("the change is committed locally ({stat}); push it and open the pull request with: medic fix {service} --yes"))?;
     }
     if outcome == Outcome::AwaitingApproval {
         let plan = effective_plan(engine.journal(), &inc.id)?;
+        let mut out = terminal::stdout();
         if let Some(plan) = plan {
-            println!("\n{}", crate::plan::markdown::render(&plan));
+            // The plan is model output: its text keeps its lines, never its escapes.
+            writeln!(out, "\n{}", crate::plan::markdown::render(&plan))?;
         }
-        println!("Approve and continue with: medic fix {service} --yes");
+        out.row(format_args!(
+            "Approve and continue with: medic fix {service} --yes"
+        ))?;
     }
     Ok(())
 }
@@ -223,7 +236,7 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
             .collect(),
     };
     if todo.is_empty() {
-        println!("nothing to resume");
+        terminal::stdout().row(format_args!("nothing to resume"))?;
         return Ok(());
     }
     let (engine, cancel) = new_engine(journal);
@@ -231,7 +244,7 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
     let mut failed = 0;
     for inc in todo {
         if inc.status.is_closed() {
-            println!("{}: already {}", inc.id, inc.status.word());
+            terminal::stdout().row(format_args!("{}: already {}", inc.id, inc.status.word()))?;
             continue;
         }
         if inc.status == Status::NeedsAttention {
@@ -251,18 +264,18 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
             operator: operator(),
         };
         match drive(&run, &inc.id).await {
-            Ok(Outcome::AwaitingApproval) => println!(
+            Ok(Outcome::AwaitingApproval) => terminal::stdout().row(format_args!(
                 "{}: waits for approval: medic fix {} --yes",
                 inc.id, inc.service
-            ),
-            Ok(Outcome::AwaitingPublish(stat)) => println!(
+            ))?,
+            Ok(Outcome::AwaitingPublish(stat)) => terminal::stdout().row(format_args!(
                 "{}: the change ({stat}) waits for your go: medic fix {} --yes",
                 inc.id, inc.service
-            ),
+            ))?,
             Ok(_) => {}
             Err(e) => {
                 failed += 1;
-                eprintln!("{}: {e:#}", inc.id);
+                terminal::eprint_line(format_args!("{}: {e:#}", inc.id));
             }
         }
     }
@@ -281,17 +294,17 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
                 data_dir.display()
             )
         })?;
-        println!(
+        terminal::stdout().row(format_args!(
             "moved the journal aside to {}; medic starts a fresh one next time",
             to.display()
-        );
+        ))?;
         return Ok(());
     }
     let journal = Journal::open(data_dir)?;
     let all: Vec<Incident> = journal.incidents()?;
-    let mut out = std::io::stdout().lock();
+    let mut out = terminal::stdout();
     if !json && all.is_empty() {
-        writeln!(out, "no incidents in {}", data_dir.display())?;
+        out.row(format_args!("no incidents in {}", data_dir.display()))?;
     }
     for inc in &all {
         let steps: Vec<StepRecord> = journal.steps(&inc.id)?;
@@ -332,7 +345,7 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
                     .map(|e| serde_json::json!({"key": e.key, "phase": e.phase, "detail": e.detail}))
                     .collect::<Vec<_>>(),
             });
-            writeln!(out, "{line}")?;
+            out.json_line(&line)?;
         } else {
             let glyphs: String = STEPS
                 .iter()
@@ -343,8 +356,7 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
                     _ => '·',
                 })
                 .collect();
-            writeln!(
-                out,
+            out.row(format_args!(
                 "{:<28} {:<9} {:<18} {:<17} {glyphs}  {}",
                 inc.id,
                 inc.service,
@@ -355,7 +367,7 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
                     .map(|p| p.url.as_str())
                     .or(inc.error.as_deref())
                     .unwrap_or("")
-            )?;
+            ))?;
         }
     }
     Ok(())

@@ -4,6 +4,7 @@ use crate::detect::Detector;
 use crate::model::{Flag, FleetSnapshot, Metric, ServiceMetrics, Transition};
 use crate::setup::Setup;
 use crate::sources::alertmanager::{AlertFlag, Inbox};
+use crate::terminal;
 use crate::units;
 use serde::Serialize;
 use std::io::Write;
@@ -76,14 +77,10 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         &mut flags,
     )
     .await;
-    let mut out = std::io::stdout().lock();
+    let mut out = terminal::stdout();
     if json {
         for f in &flags {
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string(&FlagLine::new(f, snap.stale))?
-            )?;
+            out.json_line(&FlagLine::new(f, snap.stale))?;
         }
     } else {
         write!(out, "{}", table(&flags, &snap))?;
@@ -117,7 +114,7 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         let snap = match setup.source.latest(now, lookback, step).await {
             Ok(snap) => snap,
             Err(e) => {
-                eprintln!("medic: {e}");
+                terminal::eprint_line(format_args!("medic: {e}"));
                 continue;
             }
         };
@@ -134,30 +131,25 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
             )
             .await;
         }
-        let mut out = std::io::stdout().lock();
+        let mut out = terminal::stdout();
         for t in changes {
             if let Some(f) = flags
                 .iter()
                 .find(|f| f.service == t.service && f.rule == t.rule)
             {
                 if json {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::to_string(&FlagLine::new(f, snap.stale))?
-                    )?;
+                    out.json_line(&FlagLine::new(f, snap.stale))?;
                 } else {
-                    writeln!(out, "{}", change_line(&t, f, &snap))?;
+                    out.row(format_args!("{}", change_line(&t, f, &snap)))?;
                 }
             } else if !json {
-                writeln!(
-                    out,
+                out.row(format_args!(
                     "{} {} {} → {}",
                     units::rfc3339(t.at),
                     t.service,
                     t.rule,
                     t.state.word()
-                )?;
+                ))?;
             }
         }
         out.flush()?;
@@ -188,18 +180,18 @@ pub async fn start_receiver(
             )
         })?;
     if announce {
-        eprintln!(
+        terminal::eprint_line(format_args!(
             "medic: Alertmanager webhook on http://{}{}",
             listener.local_addr()?,
             crate::sources::alertmanager::PATH
-        );
+        ));
     }
     let inbox = Inbox::default();
     let changes = inbox.subscribe();
     let serving = inbox.clone();
     tokio::spawn(async move {
         if let Err(e) = crate::sources::alertmanager::serve(listener, serving, token).await {
-            eprintln!("medic: Alertmanager webhook stopped: {e}");
+            terminal::eprint_line(format_args!("medic: Alertmanager webhook stopped: {e}"));
         }
     });
     Ok((inbox, changes))
@@ -216,9 +208,9 @@ async fn next_alert(
         match rx.recv().await {
             Ok(a) => return Some(a),
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                eprintln!(
+                terminal::eprint_line(format_args!(
                     "medic: warning: {n} Alertmanager change(s) skipped (printing fell behind)"
-                );
+                ));
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                 *alerts = None;
@@ -256,16 +248,11 @@ pub async fn judge_alert(
 }
 
 fn print_alert(f: &Flag, snap: &FleetSnapshot, json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = terminal::stdout();
     if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&FlagLine::new(f, snap.stale))?
-        )?;
+        out.json_line(&FlagLine::new(f, snap.stale))?;
     } else {
-        writeln!(
-            out,
+        out.row(format_args!(
             "{}  {} {:<9} {:<10} {:<20} {} (from Alertmanager)",
             units::rfc3339(f.since),
             f.state.glyph(),
@@ -273,7 +260,7 @@ fn print_alert(f: &Flag, snap: &FleetSnapshot, json: bool) -> anyhow::Result<()>
             f.service,
             f.rule,
             f.verdict.word()
-        )?;
+        ))?;
     }
     out.flush()?;
     Ok(())
@@ -282,7 +269,7 @@ fn print_alert(f: &Flag, snap: &FleetSnapshot, json: bool) -> anyhow::Result<()>
 /// Source warnings go to stderr, so `--json` output stays clean.
 fn warn(setup: &mut Setup) {
     for w in setup.source.take_warnings() {
-        eprintln!("medic: warning: {w}");
+        terminal::eprint_line(format_args!("medic: warning: {w}"));
     }
 }
 
@@ -331,8 +318,9 @@ pub fn table(flags: &[Flag], snap: &FleetSnapshot) -> String {
         "STATE", "SERVICE", "RULE", "NOW", "SINCE", "VERDICT"
     );
     for f in flags {
-        s.push_str(&format!(
-            "{} {:<9} {:<10} {:<18} {:<34} {:<11} {}\n",
+        // One row per flag, whatever its labels hold: `one_line` escapes a newline.
+        let row = format!(
+            "{} {:<9} {:<10} {:<18} {:<34} {:<11} {}",
             f.state.glyph(),
             f.state.word(),
             f.service,
@@ -340,7 +328,9 @@ pub fn table(flags: &[Flag], snap: &FleetSnapshot) -> String {
             reading(f, snap),
             format!("{} UTC", units::clock(f.since)),
             f.verdict.word()
-        ));
+        );
+        s.push_str(&terminal::one_line(&row));
+        s.push('\n');
     }
     if snap.stale {
         s.push_str("! data is STALE: the source did not answer; showing last-known values\n");
