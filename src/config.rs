@@ -10,7 +10,9 @@ use crate::model::Millis;
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
 
+mod bounds;
 mod evidence;
+pub use bounds::{HttpConfig, MitigateConfig, DEFAULT_MAX_BODY_BYTES};
 pub use evidence::DeployConfig;
 
 /// Everything medic can be told in its config file.
@@ -35,6 +37,8 @@ pub struct Config {
     pub forge: ForgeConfig,
     /// Alertmanager webhook receiver and silences.
     pub alertmanager: Option<AlertmanagerConfig>,
+    /// Limits on what medic reads from servers.
+    pub http: HttpConfig,
 }
 
 /// Which kind of metric source.
@@ -281,6 +285,8 @@ pub struct AgentConfig {
     pub command: Option<String>,
     /// Model handed to the agent as is.
     pub model: Option<String>,
+    /// `[agent.mitigate]`: how far the offline agent may change a service.
+    pub mitigate: MitigateConfig,
 }
 
 impl Default for AgentConfig {
@@ -290,6 +296,7 @@ impl Default for AgentConfig {
             max_steps: 40,
             command: None,
             model: None,
+            mitigate: MitigateConfig::default(),
         }
     }
 }

@@ -10,12 +10,22 @@
 //! It reads and writes only inside the checkout (symlinks leading out are
 //! refused), and it never commits: that is `forge::git`'s job.
 //!
+//!
+//! A plan is not trusted: every mitigation is checked against [`Bounds`]
+//! first (the incident's own service only, OCI image tags or digests,
+//! 1..=ceiling replicas, a memory limit raised within a band of the current
+//! one). A refused mitigation fails its to-do with the reason; the rest of
+//! the plan still runs.
+//!
 //! Events go to a callback (`FnMut(AgentEvent)`), called synchronously in
 //! order; a caller with a channel passes `|e| { let _ = tx.send(e); }`.
 
+mod bounds;
 mod platform;
 pub mod quantity;
 mod yaml;
+
+pub use bounds::Bounds;
 
 use super::{AgentError, AgentEvent};
 use crate::model::{Mitigation, Plan, Todo, TodoStatus};
@@ -33,8 +43,13 @@ const SKIP_DIRS: [&str; 4] = [".git", "node_modules", "target", "vendor"];
 /// What one mitigation asks of a manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Want<'a> {
-    /// A memory limit of at least this many bytes.
-    Memory(u64),
+    /// A memory limit of at least `bytes`, at most `max_factor` × the current one.
+    Memory {
+        /// The limit asked for.
+        bytes: u64,
+        /// The band: no more than this many times the current limit.
+        max_factor: f64,
+    },
     /// This many replicas.
     Replicas(u32),
     /// This image tag.
@@ -136,18 +151,21 @@ struct Manifest {
     dir: Option<String>,
 }
 
-/// Carries out `plan` in `checkout`, reporting to `on_event` as it goes.
+/// Carries out `plan` in `checkout` within `bounds`, reporting to
+/// `on_event` as it goes.
 ///
 /// The plan's steps become the initial to-do list; each [`Mitigation`] is
 /// attached to the step that describes it best (or gets its own to-do).
 /// Returns an error only when it cannot work at all (no checkout, a write
-/// failing); a mitigation it cannot carry out marks its to-do failed.
+/// failing); a mitigation it cannot carry out, or that `bounds` refuse,
+/// marks its to-do failed with the reason.
 pub fn run(
     plan: &Plan,
     checkout: &Path,
+    bounds: &Bounds,
     on_event: &mut dyn FnMut(AgentEvent),
 ) -> Result<Report, AgentError> {
-    let result = run_inner(plan, checkout, on_event);
+    let result = run_inner(plan, checkout, bounds, on_event);
     if let Err(e) = &result {
         on_event(AgentEvent::Failed {
             error: e.to_string(),
@@ -159,6 +177,7 @@ pub fn run(
 fn run_inner(
     plan: &Plan,
     checkout: &Path,
+    bounds: &Bounds,
     on_event: &mut dyn FnMut(AgentEvent),
 ) -> Result<Report, AgentError> {
     let root = checkout
@@ -205,7 +224,14 @@ fn run_inner(
         on_event(AgentEvent::Todos(todos.clone()));
         let mut ok = true;
         for m in mitigations {
-            match carry_out(&root, &manifests, &refused, m, on_event)? {
+            if let Err(reason) = bounds.check(m) {
+                ok = false;
+                let reason = format!("refused: {reason}");
+                on_event(AgentEvent::Log(format!("{}: {reason}", todos[t].id)));
+                failed.push(format!("{}: {reason}", todos[t].id));
+                continue;
+            }
+            match carry_out(&root, &manifests, &refused, m, bounds, on_event)? {
                 Ok(mut c) => changes.append(&mut c),
                 Err(reason) => {
                     ok = false;
@@ -321,7 +347,11 @@ pub fn describe(m: &Mitigation) -> String {
         Mitigation::SetReplicas { service, replicas } => {
             format!("Run {replicas} replicas of {service}")
         }
-        Mitigation::RollbackImage { service, tag } => format!("Roll {service} back to {tag}"),
+        Mitigation::RollbackImage { service, tag } if bounds::is_image_ref(tag) => {
+            format!("Roll {service} back to {tag}")
+        }
+        // Not a tag: shown quoted and escaped, it can never read as YAML.
+        Mitigation::RollbackImage { service, tag } => format!("Roll {service} back to {tag:?}"),
     }
 }
 
@@ -332,12 +362,17 @@ fn carry_out(
     manifests: &[Manifest],
     refused: &[String],
     m: &Mitigation,
+    bounds: &Bounds,
     on_event: &mut dyn FnMut(AgentEvent),
 ) -> Result<Result<Vec<Change>, String>, AgentError> {
     let (service, want) = match m {
-        Mitigation::RaiseMemoryLimit { service, bytes } => {
-            (service.0.as_str(), Want::Memory(*bytes))
-        }
+        Mitigation::RaiseMemoryLimit { service, bytes } => (
+            service.0.as_str(),
+            Want::Memory {
+                bytes: *bytes,
+                max_factor: bounds.max_limit_factor,
+            },
+        ),
         Mitigation::SetReplicas { service, replicas } => {
             (service.0.as_str(), Want::Replicas(*replicas))
         }
