@@ -185,6 +185,11 @@ pub async fn start_receiver(
             listener.local_addr()?,
             crate::sources::alertmanager::PATH
         ));
+        let exposed =
+            crate::sources::alertmanager::exposure_warning(listener.local_addr()?, token.is_some());
+        if let Some(w) = exposed {
+            terminal::eprint_line(format_args!("medic: warning: {w}"));
+        }
     }
     let inbox = Inbox::default();
     let changes = inbox.subscribe();
