@@ -9,7 +9,7 @@
 //! Silences, the other direction, live in `sources::silences`.
 //!
 //! It stays bounded: a resolved alert is forgotten [`InboxLimits::resolved_ttl_ms`]
-//! after it resolved, the inbox holds at most [`InboxLimits::max_alerts`]
+//! after medic saw it resolve, the inbox holds at most [`InboxLimits::max_alerts`]
 //! (the oldest resolved go first, then the oldest firing, counted in
 //! [`Inbox::dropped`]), and the listener caps connections and closes silent
 //! ones (`sources::listener`).
@@ -122,7 +122,8 @@ impl Default for InboxLimits {
 /// Alerts received so far and a stream of changes (new alert, resolved).
 #[derive(Debug, Clone)]
 pub struct Inbox {
-    alerts: Arc<Mutex<BTreeMap<String, AlertFlag>>>,
+    /// Each alert with when medic recorded its current state (ms).
+    alerts: Arc<Mutex<BTreeMap<String, (AlertFlag, crate::model::Millis)>>>,
     changes: broadcast::Sender<AlertFlag>,
     limits: InboxLimits,
     dropped: Arc<std::sync::atomic::AtomicU64>,
@@ -182,7 +183,7 @@ impl Inbox {
             .lock()
             .expect("inbox")
             .values()
-            .cloned()
+            .map(|(a, _)| a.clone())
             .collect()
     }
 
@@ -222,8 +223,8 @@ impl Inbox {
             // late "firing" after "resolved" is stale. Neither changes anything.
             let known = alerts
                 .get(&a.fingerprint)
-                .filter(|r| r.flag.onset == flag.onset)
-                .map(|r| r.flag.state);
+                .filter(|(r, _)| r.flag.onset == flag.onset)
+                .map(|(r, _)| r.flag.state);
             if known == Some(flag.state) || known == Some(AlertState::Resolved) {
                 continue;
             }
@@ -233,7 +234,7 @@ impl Inbox {
                 labels: a.labels.clone(),
                 flag,
             };
-            alerts.insert(a.fingerprint.clone(), record.clone());
+            alerts.insert(a.fingerprint.clone(), (record.clone(), now));
             changed += 1;
             // No subscriber is fine: the state is kept either way.
             let _ = self.changes.send(record);
@@ -247,11 +248,16 @@ impl Inbox {
     }
 }
 
-/// Forgets resolved alerts past the TTL, then the oldest (resolved first)
-/// beyond the cap; returns how many were dropped for the cap.
-fn prune(alerts: &mut BTreeMap<String, AlertFlag>, limits: &InboxLimits, now: i64) -> usize {
+/// Forgets alerts that resolved (as medic saw it: its own clock, not the
+/// sender's) more than the TTL ago, then the oldest (resolved first) beyond
+/// the cap; returns how many were dropped for the cap.
+fn prune(
+    alerts: &mut BTreeMap<String, (AlertFlag, crate::model::Millis)>,
+    limits: &InboxLimits,
+    now: i64,
+) -> usize {
     let expiry = now.saturating_sub(limits.resolved_ttl_ms);
-    alerts.retain(|_, a| !(a.flag.state == AlertState::Resolved && a.flag.since < expiry));
+    alerts.retain(|_, (a, seen)| !(a.flag.state == AlertState::Resolved && *seen < expiry));
     if alerts.len() <= limits.max_alerts {
         return 0;
     }
@@ -259,13 +265,7 @@ fn prune(alerts: &mut BTreeMap<String, AlertFlag>, limits: &InboxLimits, now: i6
     let excess = alerts.len() - (limits.max_alerts - limits.max_alerts / 10);
     let mut order: Vec<(bool, i64, String)> = alerts
         .iter()
-        .map(|(k, a)| {
-            (
-                a.flag.state != AlertState::Resolved,
-                a.flag.since,
-                k.clone(),
-            )
-        })
+        .map(|(k, (a, seen))| (a.flag.state != AlertState::Resolved, *seen, k.clone()))
         .collect();
     order.select_nth_unstable(excess - 1);
     for (_, _, k) in order.into_iter().take(excess) {
