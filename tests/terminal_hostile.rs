@@ -3,9 +3,10 @@
 //! a leaking service whose `service` label sets the terminal title (OSC 0),
 //! writes the clipboard (OSC 52), clears the screen (CSI 2J, also as the
 //! 8-bit C1 CSI), reverses text (U+202E) and holds a newline that would
-//! forge a row. `scan`, `scan --json`, `fix`, `incidents` and
-//! `incidents --json` must show it escaped, keep JSON exact, and leave a
-//! tmux pane's title, buffers and screen untouched.
+//! forge a row. `scan`, `backtest`, `fix`, `incidents` (text and JSON)
+//! must show it escaped, keep JSON exact, and leave a tmux pane's title,
+//! buffers and screen untouched; a config error quoting hostile file text
+//! is escaped too.
 //!
 //! Needs prometheus, promtool and tmux (installed by `.ci/run`).
 
@@ -93,6 +94,8 @@ fn commands() -> Vec<Vec<String>> {
     vec![
         s(&["scan", "--once"]),
         s(&["scan", "--once", "--json"]),
+        s(&["backtest", "--from", "-90m", "--to", "now"]),
+        s(&["backtest", "--from", "-90m", "--to", "now", "--json"]),
         s(&["fix", HOSTILE, "--yes"]),
         s(&["incidents"]),
         s(&["incidents", "--json"]),
@@ -166,9 +169,10 @@ fn hostile_labels_are_escaped_in_every_command_and_json_stays_exact() {
             );
             seen_escaped |= text.contains("\\x1b]0;PWNED-TITLE\\x07");
         }
-        // `scan --json` must carry the label exactly. (`incidents --json`
-        // lists it only when the journal can read the incident back.)
-        if args[0] == "scan" && args.contains(&"--json".to_string()) {
+        // `scan --json` and `backtest --json` must carry the label exactly.
+        // (`incidents --json` lists it only when the journal can read the
+        // incident back.)
+        if args[0] != "incidents" && args.contains(&"--json".to_string()) {
             let text = String::from_utf8(out).unwrap();
             let services: Vec<String> = text
                 .lines()
@@ -329,4 +333,26 @@ fn in_tmux_the_pane_title_buffers_and_screen_stay_untouched() {
         shot.contains("\\x1b]0;PWNED-TITLE"),
         "the label shows, escaped:\n{shot}"
     );
+}
+
+#[test]
+fn a_config_error_quoting_hostile_file_text_is_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("medic.toml");
+    std::fs::write(
+        &config,
+        // TOML's own escapes put a real ESC and BEL in the value.
+        "[llm]\nprovider = \"x\\u001b]0;PWNED-TITLE\\u0007\\u001b]52;c;cHduZWQ=\\u0007\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_medic"))
+        .args(["scan", "--once", "--config"])
+        .arg(&config)
+        .env("MEDIC_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a bad config is exit 2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(raw_controls(&out.stderr).is_empty(), "raw: {err}");
+    assert!(err.contains("x\\x1b]0;PWNED-TITLE\\x07"), "{err}");
 }
