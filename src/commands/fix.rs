@@ -60,11 +60,37 @@ pub fn event_line(e: &WorkflowEvent) -> String {
                 .count();
             format!("☐ to-do list: {done}/{} done", todos.len())
         }
+        // A multi-line log (the agent's summary) goes on as `│` continuation
+        // rows (see `print_event`), never as rows of their own.
         EventKind::Log { line } => format!("  {line}"),
         EventKind::Finished { outcome } => format!("■ {outcome}"),
         EventKind::Cancelled => "■ cancelled".to_string(),
     };
-    format!("{} {}  {what}", units::clock(e.at), e.incident)
+    format!(
+        "{} {}  {what}",
+        units::clock(e.at),
+        terminal::one_line(&e.incident)
+    )
+}
+
+/// One event as the rows printed for it, each without control characters:
+/// its first line, then any further lines (a log holding newlines)
+/// indented under a `│`, so none can pass for an event of its own.
+pub fn event_rows(e: &WorkflowEvent) -> Vec<String> {
+    let line = event_line(e);
+    let mut lines = line.split('\n');
+    let first = terminal::one_line(lines.next().unwrap_or_default()).into_owned();
+    std::iter::once(first)
+        .chain(lines.map(|l| format!("{:6}│ {}", "", terminal::one_line(l))))
+        .collect()
+}
+
+fn print_event(e: &WorkflowEvent) -> std::io::Result<()> {
+    let mut out = terminal::stdout();
+    for row in event_rows(e) {
+        out.row(format_args!("{row}"))?;
+    }
+    out.flush()
 }
 
 /// Print the engine's events until the sender goes away.
@@ -72,8 +98,7 @@ fn print_events(engine: &Engine) -> tokio::task::JoinHandle<()> {
     let mut rx = engine.subscribe();
     tokio::spawn(async move {
         while let Ok(e) = rx.recv().await {
-            // One row per event: a log line from the agent cannot forge another.
-            let _ = terminal::stdout().row(format_args!("{}", event_line(&e)));
+            let _ = print_event(&e);
         }
     })
 }
@@ -371,4 +396,27 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_with_newlines_cannot_forge_an_event_row() {
+        let e = WorkflowEvent {
+            at: 0,
+            incident: "inc\n00:00 other".into(),
+            kind: EventKind::Log {
+                line: "Changed:\n00:00 20261204-api  \u{1b}]0;t\u{7}✔ pr".into(),
+            },
+        };
+        let rows = event_rows(&e);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(
+            rows[0].starts_with("00:00 inc\\n00:00 other    Changed:"),
+            "{rows:?}"
+        );
+        assert_eq!(rows[1], "      │ 00:00 20261204-api  \\x1b]0;t\\x07✔ pr");
+    }
 }
