@@ -10,8 +10,10 @@ use crate::model::Millis;
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
 
+mod bounds;
 mod evidence;
 mod queries;
+pub use bounds::{HttpConfig, MitigateConfig, DEFAULT_MAX_BODY_BYTES};
 pub use evidence::DeployConfig;
 pub use queries::{Absent, Bytes, Query, ServiceConfig};
 
@@ -39,6 +41,8 @@ pub struct Config {
     pub alertmanager: Option<AlertmanagerConfig>,
     /// What the metrics do not say about a service (limits set elsewhere).
     pub services: Vec<ServiceConfig>,
+    /// Limits on what medic reads from servers.
+    pub http: HttpConfig,
 }
 
 /// Which kind of metric source.
@@ -301,6 +305,8 @@ pub struct AgentConfig {
     pub command: Option<String>,
     /// Model handed to the agent as is.
     pub model: Option<String>,
+    /// `[agent.mitigate]`: how far the offline agent may change a service.
+    pub mitigate: MitigateConfig,
 }
 
 impl Default for AgentConfig {
@@ -310,6 +316,7 @@ impl Default for AgentConfig {
             max_steps: 40,
             command: None,
             model: None,
+            mitigate: MitigateConfig::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod setup;
 pub mod sources;
 pub mod spark;
+pub mod terminal;
 pub mod triage;
 pub mod tui;
 pub mod units;

@@ -1,9 +1,13 @@
 //! The `medic` binary: parse the command line, load config, dispatch.
 //! Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config, 3 `scan --once`
 //! (or `backtest`) found a query, metric or source with no data to judge.
+//! Everything it prints goes through `medic::terminal` (errors quote labels,
+//! server bodies and config text), so `println!` is denied here.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::{Parser, Subcommand};
 use medic::setup::{Globals, Setup, UsageError};
+use medic::terminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -126,7 +130,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("medic: cannot start the async runtime: {e}");
+            terminal::eprint_line(format_args!("medic: cannot start the async runtime: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -134,7 +138,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let usage = e.downcast_ref::<UsageError>().is_some();
-            eprintln!("medic: {e:#}");
+            terminal::eprint_line(format_args!("medic: {e:#}"));
             // 3: scan found nothing to judge (what is missing is printed above).
             if e.downcast_ref::<medic::commands::scan::NoDataFound>()
                 .is_some()
@@ -159,15 +163,18 @@ fn eval_nab(nab_dir: &std::path::Path, out: &std::path::Path) -> anyhow::Result<
     let report = medic::eval::nab::run(nab_dir, out)?;
     for (profile, score, _threshold) in &report.scores {
         // The contract names profiles without NAB's `_rate` suffix.
-        println!("{}: {score:.1}", profile.trim_end_matches("_rate"));
+        terminal::stdout().row(format_args!(
+            "{}: {score:.1}",
+            profile.trim_end_matches("_rate")
+        ))?;
     }
-    eprintln!(
+    terminal::eprint_line(format_args!(
         "{} files, {} points scored in {:.0} ms; per-file scores in {}",
         report.files,
         report.points,
         started.elapsed().as_secs_f64() * 1000.0,
         out.display()
-    );
+    ));
     Ok(())
 }
 

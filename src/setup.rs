@@ -57,6 +57,7 @@ impl Setup {
                 ..Default::default()
             },
         };
+        crate::sources::http::set_max_body_bytes(config.http.max_body_bytes.0);
         if !(globals.speed > 0.0 && globals.speed.is_finite()) {
             return Err(UsageError(format!(
                 "--speed {} must be a positive number (1 = real time)",

@@ -3,6 +3,7 @@
 //! runs them), from the sample repo to a pull request record.
 
 use medic::agent::mitigate;
+use medic::config::MitigateConfig;
 use medic::forge::git::{Author, Checkout, Credentials, GitSettings, PushOutcome};
 use medic::forge::local::{LocalForge, PullState};
 use medic::forge::{sample_repo, BranchName, ForgeError, NewPullRequest};
@@ -25,6 +26,11 @@ fn settings() -> GitSettings {
         credentials: Credentials::None,
         max_diff_bytes: 64 * 1024,
     }
+}
+
+/// The offline agent's bounds for an incident about `api`.
+fn api_bounds() -> mitigate::Bounds {
+    mitigate::Bounds::new(ServiceId::from("api"), &MitigateConfig::default())
 }
 
 fn api_plan() -> Plan {
@@ -62,7 +68,7 @@ fn branch() -> BranchName {
 fn mitigated(url: &str, dest: &Path) -> Checkout {
     let co = Checkout::clone(url, dest, settings()).unwrap();
     co.start_branch(&branch()).unwrap();
-    mitigate::run(&api_plan(), co.path(), &mut |_| {}).unwrap();
+    mitigate::run(&api_plan(), co.path(), &api_bounds(), &mut |_| {}).unwrap();
     co.commit_all("Raise api's memory limit to 48G")
         .unwrap()
         .expect("a change to commit");
@@ -189,7 +195,7 @@ fn resuming_after_a_crash_does_nothing_twice() {
     let co2 = Checkout::clone(&forge.remote_url(), &work.path().join("two"), settings()).unwrap();
     assert_eq!(co2.start_branch(&branch()).unwrap(), oid);
     assert!(co2.branch_exists(&branch()));
-    mitigate::run(&api_plan(), co2.path(), &mut |_| {}).unwrap();
+    mitigate::run(&api_plan(), co2.path(), &api_bounds(), &mut |_| {}).unwrap();
     assert_eq!(co2.commit_all("again").unwrap(), None);
     assert_eq!(co2.push(&branch()).unwrap(), PushOutcome::AlreadyThere(oid));
 }
@@ -271,7 +277,7 @@ fn a_diff_over_the_limit_stops_to_ask() {
     s.max_diff_bytes = 100;
     let co = Checkout::clone(&forge.remote_url(), work.path(), s).unwrap();
     co.start_branch(&branch()).unwrap();
-    mitigate::run(&api_plan(), co.path(), &mut |_| {}).unwrap();
+    mitigate::run(&api_plan(), co.path(), &api_bounds(), &mut |_| {}).unwrap();
     let err = co.commit_all("big").unwrap_err();
     assert!(err.is_stop_and_ask(), "{err}");
     assert!(matches!(err, ForgeError::DiffTooLarge { limit: 100, .. }));

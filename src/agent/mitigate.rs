@@ -10,12 +10,23 @@
 //! It reads and writes only inside the checkout (symlinks leading out are
 //! refused), and it never commits: that is `forge::git`'s job.
 //!
+//!
+//! A plan is not trusted: every mitigation is checked against [`Bounds`]
+//! first (the incident's own service only, OCI image tags or digests,
+//! 1..=ceiling replicas, a memory limit raised within a band of the current
+//! one). A refused mitigation fails its to-do with the reason; the rest of
+//! the plan still runs.
+//!
 //! Events go to a callback (`FnMut(AgentEvent)`), called synchronously in
 //! order; a caller with a channel passes `|e| { let _ = tx.send(e); }`.
 
+mod bounds;
 mod platform;
 pub mod quantity;
+mod todos;
 mod yaml;
+
+pub use bounds::Bounds;
 
 use super::{AgentError, AgentEvent};
 use crate::model::{Mitigation, Plan, Todo, TodoStatus};
@@ -33,8 +44,13 @@ const SKIP_DIRS: [&str; 4] = [".git", "node_modules", "target", "vendor"];
 /// What one mitigation asks of a manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Want<'a> {
-    /// A memory limit of at least this many bytes.
-    Memory(u64),
+    /// A memory limit of at least `bytes`, at most `max_factor` × the current one.
+    Memory {
+        /// The limit asked for.
+        bytes: u64,
+        /// The band: no more than this many times the current limit.
+        max_factor: f64,
+    },
     /// This many replicas.
     Replicas(u32),
     /// This image tag.
@@ -136,18 +152,21 @@ struct Manifest {
     dir: Option<String>,
 }
 
-/// Carries out `plan` in `checkout`, reporting to `on_event` as it goes.
+/// Carries out `plan` in `checkout` within `bounds`, reporting to
+/// `on_event` as it goes.
 ///
 /// The plan's steps become the initial to-do list; each [`Mitigation`] is
 /// attached to the step that describes it best (or gets its own to-do).
 /// Returns an error only when it cannot work at all (no checkout, a write
-/// failing); a mitigation it cannot carry out marks its to-do failed.
+/// failing); a mitigation it cannot carry out, or that `bounds` refuse,
+/// marks its to-do failed with the reason.
 pub fn run(
     plan: &Plan,
     checkout: &Path,
+    bounds: &Bounds,
     on_event: &mut dyn FnMut(AgentEvent),
 ) -> Result<Report, AgentError> {
-    let result = run_inner(plan, checkout, on_event);
+    let result = run_inner(plan, checkout, bounds, on_event);
     if let Err(e) = &result {
         on_event(AgentEvent::Failed {
             error: e.to_string(),
@@ -159,6 +178,7 @@ pub fn run(
 fn run_inner(
     plan: &Plan,
     checkout: &Path,
+    bounds: &Bounds,
     on_event: &mut dyn FnMut(AgentEvent),
 ) -> Result<Report, AgentError> {
     let root = checkout
@@ -167,7 +187,7 @@ fn run_inner(
             path: checkout.display().to_string(),
             source,
         })?;
-    let (mut todos, work) = todo_list(plan);
+    let (mut todos, work) = todos::todo_list(plan);
     on_event(AgentEvent::Todos(todos.clone()));
     on_event(AgentEvent::Log(format!("Plan: {}", plan.title)));
 
@@ -205,7 +225,14 @@ fn run_inner(
         on_event(AgentEvent::Todos(todos.clone()));
         let mut ok = true;
         for m in mitigations {
-            match carry_out(&root, &manifests, &refused, m, on_event)? {
+            if let Err(reason) = bounds.check(m) {
+                ok = false;
+                let reason = format!("refused: {reason}");
+                on_event(AgentEvent::Log(format!("{}: {reason}", todos[t].id)));
+                failed.push(format!("{}: {reason}", todos[t].id));
+                continue;
+            }
+            match carry_out(&root, &manifests, &refused, m, bounds, on_event)? {
                 Ok(mut c) => changes.append(&mut c),
                 Err(reason) => {
                     ok = false;
@@ -236,79 +263,6 @@ fn run_inner(
     })
 }
 
-/// The to-do list from the plan's steps, and which mitigations each to-do carries out.
-fn todo_list(plan: &Plan) -> (Vec<Todo>, Vec<Vec<Mitigation>>) {
-    let mut todos: Vec<Todo> = plan
-        .steps
-        .iter()
-        .map(|s| Todo {
-            id: s.id.clone(),
-            content: s.description.clone(),
-            status: TodoStatus::Pending,
-        })
-        .collect();
-    let mut work: Vec<Vec<Mitigation>> = vec![Vec::new(); todos.len()];
-    for (n, m) in plan.mitigations.iter().enumerate() {
-        let best = plan
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (i, score(m, &s.description)))
-            .filter(|(_, sc)| *sc > 0)
-            .max_by_key(|(i, sc)| (*sc, std::cmp::Reverse(*i)));
-        match best {
-            Some((i, _)) => work[i].push(m.clone()),
-            None => {
-                todos.push(Todo {
-                    id: format!("m{}", n + 1),
-                    content: describe(m),
-                    status: TodoStatus::Pending,
-                });
-                work.push(vec![m.clone()]);
-            }
-        }
-    }
-    (todos, work)
-}
-
-/// How well a step's words describe a mitigation (0: not at all).
-fn score(m: &Mitigation, step: &str) -> usize {
-    let s = step.to_lowercase();
-    let (service, words): (&str, &[&str]) = match m {
-        Mitigation::RaiseMemoryLimit { service, .. } => {
-            (&service.0, &["memory", "limit", "raise", "oom", "headroom"])
-        }
-        Mitigation::SetReplicas { service, .. } => {
-            (&service.0, &["replica", "scale", "capacity", "instances"])
-        }
-        Mitigation::RollbackImage { service, tag } => {
-            let hits = [
-                "roll back",
-                "rollback",
-                "roll it back",
-                "revert",
-                "previous",
-                "image",
-                tag.as_str(),
-            ]
-            .iter()
-            .filter(|w| s.contains(&w.to_lowercase()))
-            .count();
-            return if hits == 0 {
-                0
-            } else {
-                hits + usize::from(s.contains(service.0.as_str()))
-            };
-        }
-    };
-    let hits = words.iter().filter(|w| s.contains(*w)).count();
-    if hits == 0 {
-        0
-    } else {
-        hits + usize::from(s.contains(service))
-    }
-}
-
 /// A mitigation in the operator's words.
 pub fn describe(m: &Mitigation) -> String {
     match m {
@@ -321,7 +275,11 @@ pub fn describe(m: &Mitigation) -> String {
         Mitigation::SetReplicas { service, replicas } => {
             format!("Run {replicas} replicas of {service}")
         }
-        Mitigation::RollbackImage { service, tag } => format!("Roll {service} back to {tag}"),
+        Mitigation::RollbackImage { service, tag } if bounds::is_image_ref(tag) => {
+            format!("Roll {service} back to {tag}")
+        }
+        // Not a tag: shown quoted and escaped, it can never read as YAML.
+        Mitigation::RollbackImage { service, tag } => format!("Roll {service} back to {tag:?}"),
     }
 }
 
@@ -332,12 +290,17 @@ fn carry_out(
     manifests: &[Manifest],
     refused: &[String],
     m: &Mitigation,
+    bounds: &Bounds,
     on_event: &mut dyn FnMut(AgentEvent),
 ) -> Result<Result<Vec<Change>, String>, AgentError> {
     let (service, want) = match m {
-        Mitigation::RaiseMemoryLimit { service, bytes } => {
-            (service.0.as_str(), Want::Memory(*bytes))
-        }
+        Mitigation::RaiseMemoryLimit { service, bytes } => (
+            service.0.as_str(),
+            Want::Memory {
+                bytes: *bytes,
+                max_factor: bounds.max_limit_factor,
+            },
+        ),
         Mitigation::SetReplicas { service, replicas } => {
             (service.0.as_str(), Want::Replicas(*replicas))
         }

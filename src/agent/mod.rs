@@ -62,7 +62,9 @@ pub trait CodingAgent: Send + Sync {
 /// the workflow builds it with [`builtin::Builtin`].
 pub fn for_config(config: &AgentConfig) -> Result<Box<dyn CodingAgent>, AgentError> {
     match config.kind.as_str() {
-        "mitigate" => Ok(Box::new(Mitigate)),
+        "mitigate" => Ok(Box::new(Mitigate {
+            limits: config.mitigate.clone(),
+        })),
         "opencode" => Ok(Box::new(opencode::OpenCode::from_config(config))),
         "claude" => Ok(Box::new(claude::Claude::from_config(config))),
         "codex" => Ok(Box::new(codex::Codex::from_config(config))),
@@ -72,9 +74,13 @@ pub fn for_config(config: &AgentConfig) -> Result<Box<dyn CodingAgent>, AgentErr
     }
 }
 
-/// The offline [`mitigate`] agent behind the common interface.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Mitigate;
+/// The offline [`mitigate`] agent behind the common interface, with
+/// `[agent.mitigate]`'s limits (the task names the incident's service).
+#[derive(Debug, Clone, Default)]
+pub struct Mitigate {
+    /// How far a mitigation may go.
+    pub limits: crate::config::MitigateConfig,
+}
 
 impl CodingAgent for Mitigate {
     fn kind(&self) -> &'static str {
@@ -88,7 +94,8 @@ impl CodingAgent for Mitigate {
         sink: EventSink<'a>,
     ) -> AgentFuture<'a> {
         Box::pin(async move {
-            let report = mitigate::run(&task.plan, checkout, &mut *sink)?;
+            let bounds = mitigate::Bounds::for_services(task.service.clone(), &self.limits);
+            let report = mitigate::run(&task.plan, checkout, &bounds, &mut *sink)?;
             Ok(AgentReport {
                 summary: report.summary,
                 todos: report.todos,

@@ -7,7 +7,7 @@
 //! attacker can shape (a request path can say anything), so it is fenced,
 //! labelled, and the agent is told never to follow instructions inside it.
 
-use crate::model::{Evidence, Plan, Todo, TodoStatus};
+use crate::model::{Evidence, Plan, ServiceId, Todo, TodoStatus};
 use crate::triage::redact::redact_str;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -33,6 +33,9 @@ pub struct Task {
     pub time_limit: Duration,
     /// Step cap, for agents that take one.
     pub max_steps: u32,
+    /// The incident's service (from the evidence): the only one the offline
+    /// agent's mitigations may change. `None` refuses every mitigation.
+    pub service: Option<ServiceId>,
 }
 
 impl Task {
@@ -58,6 +61,7 @@ impl Task {
             todos,
             time_limit,
             max_steps,
+            service: evidence.map(|e| e.service.clone()),
         }
     }
 }

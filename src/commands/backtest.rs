@@ -77,10 +77,13 @@ pub async fn run(
     let history = setup.source.range(from_ms, to_ms, step_ms).await?;
     // No data is said, never replayed as "no transitions".
     for m in &history.missing {
-        eprintln!("medic: no data for `{}`: {}", m.query, m.reason);
+        crate::terminal::eprint_line(format_args!(
+            "medic: no data for `{}`: {}",
+            m.query, m.reason
+        ));
     }
     let transitions = backtest::run(&setup.rules, &history);
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::terminal::stdout();
     for t in &transitions {
         if json {
             let line = TransitionLine {
@@ -89,17 +92,16 @@ pub async fn run(
                 state: t.state.json_word(),
                 at: units::rfc3339(t.at),
             };
-            writeln!(out, "{}", serde_json::to_string(&line)?)?;
+            out.json_line(&line)?;
         } else {
-            writeln!(
-                out,
+            out.row(format_args!(
                 "{}  {} {:<9} {:<10} {}",
                 units::rfc3339(t.at),
                 t.state.glyph(),
                 t.state.word(),
                 t.service,
                 t.rule
-            )?;
+            ))?;
         }
     }
     if !json && transitions.is_empty() && history.missing.is_empty() {

@@ -5,6 +5,7 @@ use crate::detect::Detector;
 use crate::model::AlertState;
 use crate::setup::{Setup, UsageError};
 use crate::sources::Source;
+use crate::terminal;
 use crate::units;
 use crate::workflow::engine::{Engine, EventKind, StepRecord, StepStatus, WorkflowEvent};
 use crate::workflow::incident::{
@@ -59,11 +60,37 @@ pub fn event_line(e: &WorkflowEvent) -> String {
                 .count();
             format!("☐ to-do list: {done}/{} done", todos.len())
         }
+        // A multi-line log (the agent's summary) goes on as `│` continuation
+        // rows (see `print_event`), never as rows of their own.
         EventKind::Log { line } => format!("  {line}"),
         EventKind::Finished { outcome } => format!("■ {outcome}"),
         EventKind::Cancelled => "■ cancelled".to_string(),
     };
-    format!("{} {}  {what}", units::clock(e.at), e.incident)
+    format!(
+        "{} {}  {what}",
+        units::clock(e.at),
+        terminal::one_line(&e.incident)
+    )
+}
+
+/// One event as the rows printed for it, each without control characters:
+/// its first line, then any further lines (a log holding newlines)
+/// indented under a `│`, so none can pass for an event of its own.
+pub fn event_rows(e: &WorkflowEvent) -> Vec<String> {
+    let line = event_line(e);
+    let mut lines = line.split('\n');
+    let first = terminal::one_line(lines.next().unwrap_or_default()).into_owned();
+    std::iter::once(first)
+        .chain(lines.map(|l| format!("{:6}│ {}", "", terminal::one_line(l))))
+        .collect()
+}
+
+fn print_event(e: &WorkflowEvent) -> std::io::Result<()> {
+    let mut out = terminal::stdout();
+    for row in event_rows(e) {
+        out.row(format_args!("{row}"))?;
+    }
+    out.flush()
 }
 
 /// Print the engine's events until the sender goes away.
@@ -71,7 +98,7 @@ fn print_events(engine: &Engine) -> tokio::task::JoinHandle<()> {
     let mut rx = engine.subscribe();
     tokio::spawn(async move {
         while let Ok(e) = rx.recv().await {
-            println!("{}", event_line(&e));
+            let _ = print_event(&e);
         }
     })
 }
@@ -138,7 +165,11 @@ pub async fn fix(
         .find(|i| i.service.0 == service && !i.status.is_closed());
     let inc = match existing {
         Some(inc) => {
-            println!("continuing incident {} ({})", inc.id, inc.status.word());
+            terminal::stdout().row(format_args!(
+                "continuing incident {} ({})",
+                inc.id,
+                inc.status.word()
+            ))?;
             inc
         }
         None => {
@@ -164,7 +195,10 @@ pub async fn fix(
                 .into());
             };
             let inc = incident::open_or_resume(&journal, flag, origin, snap.at)?;
-            println!("opened incident {} for {} ({})", inc.id, service, flag.rule);
+            terminal::stdout().row(format_args!(
+                "opened incident {} for {} ({})",
+                inc.id, service, flag.rule
+            ))?;
             inc
         }
     };
@@ -182,14 +216,18 @@ pub async fn fix(
     };
     let outcome = drive(&run, &inc.id).await?;
     if let Outcome::AwaitingPublish(stat) = &outcome {
-        println!("the change is committed locally ({stat}); push it and open the pull request with: medic fix {service} --yes");
+        terminal::stdout().row(format_args!("the change is committed locally ({stat}); push it and open the pull request with: medic fix {service} --yes"))?;
     }
     if outcome == Outcome::AwaitingApproval {
         let plan = effective_plan(engine.journal(), &inc.id)?;
+        let mut out = terminal::stdout();
         if let Some(plan) = plan {
-            println!("\n{}", crate::plan::markdown::render(&plan));
+            // The plan is model output: its text keeps its lines, never its escapes.
+            writeln!(out, "\n{}", crate::plan::markdown::render(&plan))?;
         }
-        println!("Approve and continue with: medic fix {service} --yes");
+        out.row(format_args!(
+            "Approve and continue with: medic fix {service} --yes"
+        ))?;
     }
     Ok(())
 }
@@ -223,7 +261,7 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
             .collect(),
     };
     if todo.is_empty() {
-        println!("nothing to resume");
+        terminal::stdout().row(format_args!("nothing to resume"))?;
         return Ok(());
     }
     let (engine, cancel) = new_engine(journal);
@@ -231,7 +269,7 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
     let mut failed = 0;
     for inc in todo {
         if inc.status.is_closed() {
-            println!("{}: already {}", inc.id, inc.status.word());
+            terminal::stdout().row(format_args!("{}: already {}", inc.id, inc.status.word()))?;
             continue;
         }
         if inc.status == Status::NeedsAttention {
@@ -251,18 +289,18 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
             operator: operator(),
         };
         match drive(&run, &inc.id).await {
-            Ok(Outcome::AwaitingApproval) => println!(
+            Ok(Outcome::AwaitingApproval) => terminal::stdout().row(format_args!(
                 "{}: waits for approval: medic fix {} --yes",
                 inc.id, inc.service
-            ),
-            Ok(Outcome::AwaitingPublish(stat)) => println!(
+            ))?,
+            Ok(Outcome::AwaitingPublish(stat)) => terminal::stdout().row(format_args!(
                 "{}: the change ({stat}) waits for your go: medic fix {} --yes",
                 inc.id, inc.service
-            ),
+            ))?,
             Ok(_) => {}
             Err(e) => {
                 failed += 1;
-                eprintln!("{}: {e:#}", inc.id);
+                terminal::eprint_line(format_args!("{}: {e:#}", inc.id));
             }
         }
     }
@@ -281,17 +319,17 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
                 data_dir.display()
             )
         })?;
-        println!(
+        terminal::stdout().row(format_args!(
             "moved the journal aside to {}; medic starts a fresh one next time",
             to.display()
-        );
+        ))?;
         return Ok(());
     }
     let journal = Journal::open(data_dir)?;
     let all: Vec<Incident> = journal.incidents()?;
-    let mut out = std::io::stdout().lock();
+    let mut out = terminal::stdout();
     if !json && all.is_empty() {
-        writeln!(out, "no incidents in {}", data_dir.display())?;
+        out.row(format_args!("no incidents in {}", data_dir.display()))?;
     }
     for inc in &all {
         let steps: Vec<StepRecord> = journal.steps(&inc.id)?;
@@ -332,7 +370,7 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
                     .map(|e| serde_json::json!({"key": e.key, "phase": e.phase, "detail": e.detail}))
                     .collect::<Vec<_>>(),
             });
-            writeln!(out, "{line}")?;
+            out.json_line(&line)?;
         } else {
             let glyphs: String = STEPS
                 .iter()
@@ -343,8 +381,7 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
                     _ => '·',
                 })
                 .collect();
-            writeln!(
-                out,
+            out.row(format_args!(
                 "{:<28} {:<9} {:<18} {:<17} {glyphs}  {}",
                 inc.id,
                 inc.service,
@@ -355,8 +392,31 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
                     .map(|p| p.url.as_str())
                     .or(inc.error.as_deref())
                     .unwrap_or("")
-            )?;
+            ))?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_with_newlines_cannot_forge_an_event_row() {
+        let e = WorkflowEvent {
+            at: 0,
+            incident: "inc\n00:00 other".into(),
+            kind: EventKind::Log {
+                line: "Changed:\n00:00 20261204-api  \u{1b}]0;t\u{7}✔ pr".into(),
+            },
+        };
+        let rows = event_rows(&e);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(
+            rows[0].starts_with("00:00 inc\\n00:00 other    Changed:"),
+            "{rows:?}"
+        );
+        assert_eq!(rows[1], "      │ 00:00 20261204-api  \\x1b]0;t\\x07✔ pr");
+    }
 }

@@ -1,5 +1,7 @@
 //! The headless commands: `scan`, `backtest`, `fix`, `resume`, `incidents`.
-//! They print; the TUI draws.
+//! They print; the TUI draws. Every print goes through `crate::terminal`
+//! (untrusted text never reaches the terminal raw), so `println!` is denied.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod backtest;
 pub mod fix;

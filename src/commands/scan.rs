@@ -10,6 +10,7 @@ use crate::detect::Detector;
 use crate::model::{Flag, FleetSnapshot, Metric, NoData, ServiceMetrics, Transition};
 use crate::setup::Setup;
 use crate::sources::alertmanager::{AlertFlag, Inbox};
+use crate::terminal;
 use crate::units;
 use serde::Serialize;
 use std::io::Write;
@@ -94,7 +95,7 @@ pub fn source_no_data(e: &crate::sources::SourceError) -> NoData {
 /// Print no-data states: JSON lines on stdout with `--json` (stderr stays
 /// for words), and always one line each on stderr.
 fn print_no_data(missing: &[NoData], json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = terminal::stdout();
     for m in missing {
         if json {
             let line = NoDataLine {
@@ -102,9 +103,12 @@ fn print_no_data(missing: &[NoData], json: bool) -> anyhow::Result<()> {
                 query: &m.query,
                 reason: &m.reason,
             };
-            writeln!(out, "{}", serde_json::to_string(&line)?)?;
+            out.json_line(&line)?;
         }
-        eprintln!("medic: no data for `{}`: {}", m.query, m.reason);
+        terminal::eprint_line(format_args!(
+            "medic: no data for `{}`: {}",
+            m.query, m.reason
+        ));
     }
     out.flush()?;
     Ok(())
@@ -125,10 +129,10 @@ async fn first_answer(
         match setup.source.latest(now, lookback, step).await {
             Ok(snap) => {
                 if attempts > 0 {
-                    eprintln!(
+                    terminal::eprint_line(format_args!(
                         "medic: {} answers again after {attempts} failed attempt(s)",
                         setup.source.describe()
-                    );
+                    ));
                 }
                 return Ok(snap);
             }
@@ -136,10 +140,10 @@ async fn first_answer(
                 attempts += 1;
                 let text = e.to_string();
                 if text != last_error {
-                    eprintln!(
+                    terminal::eprint_line(format_args!(
                         "medic: {text}; retrying (every {}s at most) until it answers, Ctrl-C to stop",
                         BACKOFF_CAP.as_secs()
-                    );
+                    ));
                     last_error = text;
                 }
             }
@@ -187,14 +191,10 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         &mut flags,
     )
     .await;
-    let mut out = std::io::stdout().lock();
+    let mut out = terminal::stdout();
     if json {
         for f in &flags {
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string(&FlagLine::new(f, snap.stale))?
-            )?;
+            out.json_line(&FlagLine::new(f, snap.stale))?;
         }
     } else {
         write!(out, "{}", table(&flags, &snap))?;
@@ -233,14 +233,14 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         let snap = match setup.source.latest(now, lookback, step).await {
             Ok(snap) => snap,
             Err(e) => {
-                eprintln!("medic: {e}");
+                terminal::eprint_line(format_args!("medic: {e}"));
                 continue;
             }
         };
         warn(&mut setup);
         if snap.missing != missing {
             if snap.missing.is_empty() {
-                eprintln!("medic: every query has data again");
+                terminal::eprint_line(format_args!("medic: every query has data again"));
             }
             let new: Vec<NoData> = snap
                 .missing
@@ -263,30 +263,25 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
             )
             .await;
         }
-        let mut out = std::io::stdout().lock();
+        let mut out = terminal::stdout();
         for t in changes {
             if let Some(f) = flags
                 .iter()
                 .find(|f| f.service == t.service && f.rule == t.rule)
             {
                 if json {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::to_string(&FlagLine::new(f, snap.stale))?
-                    )?;
+                    out.json_line(&FlagLine::new(f, snap.stale))?;
                 } else {
-                    writeln!(out, "{}", change_line(&t, f, &snap))?;
+                    out.row(format_args!("{}", change_line(&t, f, &snap)))?;
                 }
             } else if !json {
-                writeln!(
-                    out,
+                out.row(format_args!(
                     "{} {} {} → {}",
                     units::rfc3339(t.at),
                     t.service,
                     t.rule,
                     t.state.word()
-                )?;
+                ))?;
             }
         }
         out.flush()?;
@@ -317,18 +312,23 @@ pub async fn start_receiver(
             )
         })?;
     if announce {
-        eprintln!(
+        terminal::eprint_line(format_args!(
             "medic: Alertmanager webhook on http://{}{}",
             listener.local_addr()?,
             crate::sources::alertmanager::PATH
-        );
+        ));
+        let exposed =
+            crate::sources::alertmanager::exposure_warning(listener.local_addr()?, token.is_some());
+        if let Some(w) = exposed {
+            terminal::eprint_line(format_args!("medic: warning: {w}"));
+        }
     }
     let inbox = Inbox::default();
     let changes = inbox.subscribe();
     let serving = inbox.clone();
     tokio::spawn(async move {
         if let Err(e) = crate::sources::alertmanager::serve(listener, serving, token).await {
-            eprintln!("medic: Alertmanager webhook stopped: {e}");
+            terminal::eprint_line(format_args!("medic: Alertmanager webhook stopped: {e}"));
         }
     });
     Ok((inbox, changes))
@@ -345,9 +345,9 @@ async fn next_alert(
         match rx.recv().await {
             Ok(a) => return Some(a),
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                eprintln!(
+                terminal::eprint_line(format_args!(
                     "medic: warning: {n} Alertmanager change(s) skipped (printing fell behind)"
-                );
+                ));
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                 *alerts = None;
@@ -385,16 +385,11 @@ pub async fn judge_alert(
 }
 
 fn print_alert(f: &Flag, snap: &FleetSnapshot, json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = terminal::stdout();
     if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&FlagLine::new(f, snap.stale))?
-        )?;
+        out.json_line(&FlagLine::new(f, snap.stale))?;
     } else {
-        writeln!(
-            out,
+        out.row(format_args!(
             "{}  {} {:<9} {:<10} {:<20} {} (from Alertmanager)",
             units::rfc3339(f.since),
             f.state.glyph(),
@@ -402,7 +397,7 @@ fn print_alert(f: &Flag, snap: &FleetSnapshot, json: bool) -> anyhow::Result<()>
             f.service,
             f.rule,
             f.verdict.word()
-        )?;
+        ))?;
     }
     out.flush()?;
     Ok(())
@@ -411,7 +406,7 @@ fn print_alert(f: &Flag, snap: &FleetSnapshot, json: bool) -> anyhow::Result<()>
 /// Source warnings go to stderr, so `--json` output stays clean.
 fn warn(setup: &mut Setup) {
     for w in setup.source.take_warnings() {
-        eprintln!("medic: warning: {w}");
+        terminal::eprint_line(format_args!("medic: warning: {w}"));
     }
 }
 
@@ -469,8 +464,9 @@ pub fn table(flags: &[Flag], snap: &FleetSnapshot) -> String {
         "STATE", "SERVICE", "RULE", "NOW", "SINCE", "VERDICT"
     );
     for f in flags {
-        s.push_str(&format!(
-            "{} {:<9} {:<10} {:<18} {:<34} {:<11} {}\n",
+        // One row per flag, whatever its labels hold: `one_line` escapes a newline.
+        let row = format!(
+            "{} {:<9} {:<10} {:<18} {:<34} {:<11} {}",
             f.state.glyph(),
             f.state.word(),
             f.service,
@@ -478,7 +474,9 @@ pub fn table(flags: &[Flag], snap: &FleetSnapshot) -> String {
             reading(f, snap),
             format!("{} UTC", units::clock(f.since)),
             f.verdict.word()
-        ));
+        );
+        s.push_str(&terminal::one_line(&row));
+        s.push('\n');
     }
     if snap.stale {
         s.push_str("! data is STALE: the source did not answer; showing last-known values\n");

@@ -7,8 +7,15 @@
 //!
 //! It records and announces alerts; it never judges them (triage does).
 //! Silences, the other direction, live in `sources::silences`.
+//!
+//! It stays bounded: a resolved alert is forgotten [`InboxLimits::resolved_ttl_ms`]
+//! after medic saw it resolve, the inbox holds at most [`InboxLimits::max_alerts`]
+//! (the oldest resolved go first, then the oldest firing, counted in
+//! [`Inbox::dropped`]), and the listener caps connections and closes silent
+//! ones (`sources::listener`).
 
 use crate::model::{AlertState, Flag, Metric, ServiceId, Unit, Verdict};
+use crate::sources::listener::{Guarded, Limits};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -94,19 +101,37 @@ pub struct AlertFlag {
     pub flag: Flag,
 }
 
+/// How much the inbox keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxLimits {
+    /// Most alerts kept, firing and resolved together.
+    pub max_alerts: usize,
+    /// A resolved alert is forgotten this long after it resolved (ms).
+    pub resolved_ttl_ms: i64,
+}
+
+impl Default for InboxLimits {
+    fn default() -> Self {
+        InboxLimits {
+            max_alerts: 10_000,
+            resolved_ttl_ms: 3_600_000,
+        }
+    }
+}
+
 /// Alerts received so far and a stream of changes (new alert, resolved).
 #[derive(Debug, Clone)]
 pub struct Inbox {
-    alerts: Arc<Mutex<BTreeMap<String, AlertFlag>>>,
+    /// Each alert with when medic recorded its current state (ms).
+    alerts: Arc<Mutex<BTreeMap<String, (AlertFlag, crate::model::Millis)>>>,
     changes: broadcast::Sender<AlertFlag>,
+    limits: InboxLimits,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Inbox {
     fn default() -> Self {
-        Inbox {
-            alerts: Arc::default(),
-            changes: broadcast::channel(1024).0,
-        }
+        Inbox::with_limits(InboxLimits::default())
     }
 }
 
@@ -122,6 +147,31 @@ pub enum Refusal {
 }
 
 impl Inbox {
+    /// An empty inbox keeping within `limits`.
+    pub fn with_limits(limits: InboxLimits) -> Inbox {
+        Inbox {
+            alerts: Arc::default(),
+            changes: broadcast::channel(1024).0,
+            limits,
+            dropped: Arc::default(),
+        }
+    }
+
+    /// How many alerts it holds now.
+    pub fn len(&self) -> usize {
+        self.alerts.lock().expect("inbox").len()
+    }
+
+    /// True when it holds no alert.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Alerts dropped because the inbox was full (not counting expired resolved ones).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Every alert received, firing or resolved, as flags (newest state each).
     pub fn flags(&self) -> Vec<Flag> {
         self.alerts().into_iter().map(|a| a.flag).collect()
@@ -133,7 +183,7 @@ impl Inbox {
             .lock()
             .expect("inbox")
             .values()
-            .cloned()
+            .map(|(a, _)| a.clone())
             .collect()
     }
 
@@ -146,6 +196,12 @@ impl Inbox {
 
     /// Parse and record one webhook body; returns how many alerts changed state.
     pub fn accept(&self, body: &[u8]) -> Result<usize, Refusal> {
+        self.accept_at(body, crate::sources::wall_now())
+    }
+
+    /// [`Inbox::accept`] at wall-clock time `now` (ms): resolved alerts
+    /// older than the TTL are forgotten, and the size cap is kept.
+    pub fn accept_at(&self, body: &[u8], now: crate::model::Millis) -> Result<usize, Refusal> {
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| Refusal::NotJson(e.to_string()))?;
         let hook: Webhook = serde_path_to_error::deserialize(value)
@@ -167,8 +223,8 @@ impl Inbox {
             // late "firing" after "resolved" is stale. Neither changes anything.
             let known = alerts
                 .get(&a.fingerprint)
-                .filter(|r| r.flag.onset == flag.onset)
-                .map(|r| r.flag.state);
+                .filter(|(r, _)| r.flag.onset == flag.onset)
+                .map(|(r, _)| r.flag.state);
             if known == Some(flag.state) || known == Some(AlertState::Resolved) {
                 continue;
             }
@@ -178,13 +234,44 @@ impl Inbox {
                 labels: a.labels.clone(),
                 flag,
             };
-            alerts.insert(a.fingerprint.clone(), record.clone());
+            alerts.insert(a.fingerprint.clone(), (record.clone(), now));
             changed += 1;
             // No subscriber is fine: the state is kept either way.
             let _ = self.changes.send(record);
         }
+        let dropped = prune(&mut alerts, &self.limits, now);
+        if dropped > 0 {
+            self.dropped
+                .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(changed)
     }
+}
+
+/// Forgets alerts that resolved (as medic saw it: its own clock, not the
+/// sender's) more than the TTL ago, then the oldest (resolved first) beyond
+/// the cap; returns how many were dropped for the cap.
+fn prune(
+    alerts: &mut BTreeMap<String, (AlertFlag, crate::model::Millis)>,
+    limits: &InboxLimits,
+    now: i64,
+) -> usize {
+    let expiry = now.saturating_sub(limits.resolved_ttl_ms);
+    alerts.retain(|_, (a, seen)| !(a.flag.state == AlertState::Resolved && *seen < expiry));
+    if alerts.len() <= limits.max_alerts {
+        return 0;
+    }
+    // Down to 90% of the cap, so a full inbox is not sorted on every webhook.
+    let excess = alerts.len() - (limits.max_alerts - limits.max_alerts / 10);
+    let mut order: Vec<(bool, i64, String)> = alerts
+        .iter()
+        .map(|(k, (a, seen))| (a.flag.state != AlertState::Resolved, *seen, k.clone()))
+        .collect();
+    order.select_nth_unstable(excess - 1);
+    for (_, _, k) in order.into_iter().take(excess) {
+        alerts.remove(&k);
+    }
+    excess
 }
 
 /// The label that names medic's own rule for an alert, so the alert and
@@ -288,13 +375,40 @@ pub fn router(inbox: Inbox, token: Option<String>, max_body: usize) -> Router {
         })
 }
 
-/// Serve the receiver on `listener` until the task is dropped.
+/// Serve the receiver on `listener` until the task is dropped, with the
+/// default connection limits.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     inbox: Inbox,
     token: Option<String>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(inbox, token, MAX_BODY)).await
+    serve_with(listener, inbox, token, Limits::default()).await
+}
+
+/// [`serve`] with these connection limits (cap, idle and lifetime timeouts).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    inbox: Inbox,
+    token: Option<String>,
+    limits: Limits,
+) -> std::io::Result<()> {
+    axum::serve(
+        Guarded::new(listener, limits),
+        router(inbox, token, MAX_BODY),
+    )
+    .await
+}
+
+/// The warning to give when the receiver listens beyond loopback without a
+/// token: anyone who reaches it can make alerts (and so incidents).
+pub fn exposure_warning(addr: std::net::SocketAddr, has_token: bool) -> Option<String> {
+    (!addr.ip().is_loopback() && !has_token).then(|| {
+        format!(
+            "the Alertmanager webhook listens on {addr}, beyond loopback, without a token: anyone who can \
+             reach it can inject alerts. Set [alertmanager] token_env (and the same bearer token in \
+             Alertmanager's http_config), or listen on 127.0.0.1"
+        )
+    })
 }
 
 /// Compare without stopping at the first difference (token guessing by timing).

@@ -177,10 +177,10 @@ pub async fn serve(listen: &str, exporter: Exporter) -> anyhow::Result<()> {
         .with_context(|| {
             format!("cannot listen on {listen} (is the port taken? try another --listen)")
         })?;
-    eprintln!(
+    crate::terminal::eprint_line(format_args!(
         "medic demo exporter: serving the demo fleet on http://{}/metrics (Ctrl-C stops)",
         listener.local_addr()?
-    );
+    ));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -4,9 +4,120 @@
 //!
 //! It never interprets a body; the caller's parser does. It never waits
 //! forever: every request has a timeout and a bounded number of attempts.
+//! It never holds more than `[http] max_body_bytes` of an answer: bodies are
+//! read in chunks and reading stops at the cap. Redirects are followed only
+//! within the same origin (scheme, host, port), so credentials never go to
+//! a host the config did not name.
 
 use crate::model::Millis;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// `[http] max_body_bytes` for this process (set once the config is read).
+static MAX_BODY_BYTES: AtomicU64 = AtomicU64::new(crate::config::DEFAULT_MAX_BODY_BYTES);
+
+/// Sets the cap on one answer's body (`[http] max_body_bytes`).
+pub fn set_max_body_bytes(bytes: u64) {
+    MAX_BODY_BYTES.store(bytes, Ordering::Relaxed);
+}
+
+/// The cap on one answer's body, in bytes.
+pub fn max_body_bytes() -> u64 {
+    MAX_BODY_BYTES.load(Ordering::Relaxed)
+}
+
+/// Most redirects followed for one request.
+const MAX_REDIRECTS: usize = 10;
+
+/// A redirect policy that follows only same-origin redirects (scheme, host
+/// and port unchanged), at most ten; another origin is an error naming it.
+pub fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = |u: &reqwest::Url| {
+            (
+                u.scheme().to_string(),
+                u.host_str().map(str::to_string),
+                u.port_or_known_default(),
+            )
+        };
+        let first = attempt.previous().first().map(origin);
+        if attempt.previous().len() > MAX_REDIRECTS {
+            let n = attempt.previous().len();
+            attempt.error(format!("more than {n} redirects"))
+        } else if first.is_some_and(|f| f != origin(attempt.url())) {
+            let to = without_userinfo(attempt.url());
+            attempt.error(format!(
+                "refused a redirect to another origin ({to}); point the config at the final URL"
+            ))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// `url` without user name and password, for messages.
+pub fn without_userinfo(url: &reqwest::Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+/// Why a body could not be read whole.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BodyError {
+    /// It is larger than the cap (the message names the URL and the cap).
+    #[error("{0}")]
+    TooBig(String),
+    /// The connection broke off or timed out.
+    #[error("{0}")]
+    Broken(String),
+}
+
+/// Reads `resp`'s body in chunks, stopping with an error naming the URL and
+/// the cap as soon as it grows past `cap` bytes (or says it will).
+pub async fn read_capped(resp: reqwest::Response, cap: u64) -> Result<Vec<u8>, BodyError> {
+    let url = without_userinfo(resp.url());
+    let too_big = |seen: &str| {
+        format!(
+            "the answer from {url} is larger than {cap} bytes{seen}; medic stopped reading it \
+             (narrow the query: shorter lookback, larger step; or raise [http] max_body_bytes)"
+        )
+    };
+    if let Some(len) = resp.content_length().filter(|l| *l > cap) {
+        return Err(BodyError::TooBig(too_big(&format!(
+            " (Content-Length {len})"
+        ))));
+    }
+    let mut resp = resp;
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| BodyError::Broken(describe_reqwest(e)))?
+    {
+        if body.len() as u64 + chunk.len() as u64 > cap {
+            return Err(BodyError::TooBig(too_big("")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Reads at most `cap` bytes of `resp`'s body and drops the rest (for error
+/// messages, which need only the start).
+pub async fn read_start(resp: reqwest::Response, cap: usize) -> Vec<u8> {
+    let mut resp = resp;
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = cap - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= cap {
+            break;
+        }
+    }
+    body
+}
 
 /// How to authenticate, with the secret already read from its env var.
 #[derive(Clone, Default)]
@@ -78,6 +189,8 @@ pub struct Policy {
     pub backoff: Duration,
     /// Longest `Retry-After` medic honours before giving up on the attempt.
     pub max_retry_after: Duration,
+    /// Cap on one body in bytes; `None`: `[http] max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
 }
 
 impl Default for Policy {
@@ -87,6 +200,7 @@ impl Default for Policy {
             retries: 2,
             backoff: Duration::from_millis(250),
             max_retry_after: Duration::from_secs(60),
+            max_body_bytes: None,
         }
     }
 }
@@ -108,6 +222,7 @@ pub fn client(policy: &Policy) -> reqwest::Client {
         .timeout(policy.timeout)
         .connect_timeout(policy.timeout.min(Duration::from_secs(5)))
         .user_agent(concat!("medic/", env!("CARGO_PKG_VERSION")))
+        .redirect(same_origin_redirects())
         .build()
         // Only fails if the TLS backend cannot initialise; nothing to recover.
         .expect("HTTP client")
@@ -124,7 +239,8 @@ pub async fn send_with_retries(
     let mut attempt = 0u32;
     loop {
         let last = attempt >= policy.retries;
-        let (err, hint) = match attempt_once(make()).await {
+        let cap = policy.max_body_bytes.unwrap_or_else(max_body_bytes);
+        let (err, hint) = match attempt_once(make(), cap).await {
             Ok(a) if a.reply.status == 429 || (500..=599).contains(&a.reply.status) => {
                 if last {
                     // Out of retries: the caller explains the status and body.
@@ -138,14 +254,16 @@ pub async fn send_with_retries(
                 (msg, a.retry_after)
             }
             Ok(a) => return Ok(a.reply),
-            Err(e) if last => {
+            // A body over the cap stays over it: no retry.
+            Err(Failure::TooBig(e)) => return Err(e),
+            Err(Failure::Other(e)) if last => {
                 let tries = attempt + 1;
                 return Err(format!(
                     "{e} (after {tries} attempt{})",
                     if tries == 1 { "" } else { "s" }
                 ));
             }
-            Err(e) => (e, None),
+            Err(Failure::Other(e)) => (e, None),
         };
         let wait = match hint {
             Some(d) if d <= policy.max_retry_after => d,
@@ -168,8 +286,18 @@ struct Attempt {
     retry_after: Option<Duration>,
 }
 
-async fn attempt_once(req: reqwest::RequestBuilder) -> Result<Attempt, String> {
-    let resp = req.send().await.map_err(describe_reqwest)?;
+enum Failure {
+    /// The body grew past the cap.
+    TooBig(String),
+    /// Network, timeout, broken body: worth another attempt.
+    Other(String),
+}
+
+async fn attempt_once(req: reqwest::RequestBuilder, cap: u64) -> Result<Attempt, Failure> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| Failure::Other(describe_reqwest(e)))?;
     let status = resp.status().as_u16();
     let header = |name| {
         resp.headers()
@@ -180,7 +308,10 @@ async fn attempt_once(req: reqwest::RequestBuilder) -> Result<Attempt, String> {
     };
     let content_type = header(reqwest::header::CONTENT_TYPE);
     let retry_after = parse_retry_after(&header(reqwest::header::RETRY_AFTER));
-    let body = resp.bytes().await.map_err(describe_reqwest)?.to_vec();
+    let body = read_capped(resp, cap).await.map_err(|e| match e {
+        BodyError::TooBig(m) => Failure::TooBig(m),
+        BodyError::Broken(m) => Failure::Other(m),
+    })?;
     Ok(Attempt {
         reply: Reply {
             status,
@@ -226,6 +357,15 @@ fn describe_reqwest(e: reqwest::Error) -> String {
         // The innermost cause ("Connection refused") is the useful part.
         while let Some(s) = src {
             msg = format!("cannot connect: {s}");
+            src = s.source();
+        }
+        msg
+    } else if e.is_redirect() {
+        // reqwest's own text hides why; the policy's reason is the cause.
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg = s.to_string();
             src = s.source();
         }
         msg

@@ -256,6 +256,7 @@ pub fn source_for(origin: &Origin) -> anyhow::Result<(Source, Config)> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    crate::sources::http::set_max_body_bytes(config.http.max_body_bytes.0);
     match &origin.source {
         OriginSource::Demo { seed, anchor } => Ok((
             Source::Demo {

@@ -86,7 +86,7 @@ pub(crate) fn railway_toml(text: &str, want: &Want) -> Result<Outcome, String> {
             let (before, after) = set(deploy, "numReplicas", Value::from(*n as i64));
             Ok(Outcome::one(whole(text, &doc, "deploy.numReplicas", before, after)))
         }
-        Want::Memory(_) => Err("railway.toml cannot set a memory limit; change it in the service's settings on Railway".into()),
+        Want::Memory { .. } => Err("railway.toml cannot set a memory limit; change it in the service's settings on Railway".into()),
         Want::Tag(_) => Err("railway.toml does not pin an image; roll back from the service's deployments on Railway".into()),
     }
 }
@@ -96,7 +96,7 @@ pub(crate) fn railway_toml(text: &str, want: &Want) -> Result<Outcome, String> {
 pub(crate) fn fly_toml(text: &str, want: &Want) -> Result<Outcome, String> {
     let mut doc = parse_toml(text, "fly.toml")?;
     match want {
-        Want::Memory(bytes) => {
+        Want::Memory { bytes, max_factor } => {
             let vms = doc
                 .get_mut("vm")
                 .and_then(Item::as_array_of_tables_mut)
@@ -117,6 +117,7 @@ pub(crate) fn fly_toml(text: &str, want: &Want) -> Result<Outcome, String> {
                 let current =
                     quantity::parse(&old_text, Style::Fly).map_err(|e| format!("fly.toml: {e}"))?;
                 let field = format!("vm[{n}].{key}");
+                super::bounds::within_band(&field, current, *bytes, *max_factor)?;
                 if current >= *bytes {
                     out.notes.push(format!(
                         "{field} is already {old_text} ({}), at or above the {} asked for; left as is",
@@ -198,7 +199,7 @@ pub(crate) fn fly_app(text: &str) -> Option<String> {
 pub(crate) fn railway_json(text: &str, want: &Want) -> Result<Outcome, String> {
     let Want::Replicas(n) = want else {
         return Err(match want {
-            Want::Memory(_) => "railway.json cannot set a memory limit; change it in the service's settings on Railway",
+            Want::Memory { .. } => "railway.json cannot set a memory limit; change it in the service's settings on Railway",
             _ => "railway.json does not pin an image; roll back from the service's deployments on Railway",
         }
         .into());

@@ -7,6 +7,7 @@
 //! anything it does not understand, such as a flow mapping (`{cpu: 1}`) or
 //! an alias, rather than guessing.
 
+use super::bounds::within_band;
 use super::quantity::{self, Style};
 use super::{FieldEdit, Outcome, Want};
 use std::ops::Range;
@@ -394,27 +395,37 @@ fn kubernetes_edit(
             let edit = y.set(i, &format!("containers[{cname}].image"), &retag(image, tag))?;
             Ok(Outcome::one(edit))
         }
-        Want::Memory(bytes) => {
+        Want::Memory { bytes, max_factor } => {
             let field = format!("containers[{cname}].resources.limits.memory");
             let limits = y.path(item, &["resources", "limits"]).ok_or_else(|| {
                 format!("container `{cname}` has no resources.limits; add one by hand")
             })?;
             match y.key_in(y.block(limits), "memory") {
-                Some(m) => raise(y, m, &field, *bytes, Style::K8s),
-                None => {
-                    let v = quantity::format_like("1Gi", *bytes, Style::K8s);
-                    Ok(Outcome::one(y.insert(limits, "memory", &v, &field)?))
-                }
+                Some(m) => raise(y, m, &field, *bytes, *max_factor, Style::K8s),
+                // No limit means unlimited: a new one could only lower it, and
+                // there is nothing to measure the band against.
+                None => Err(format!(
+                    "container `{cname}` has no memory limit (unlimited); raising does not apply, set one by hand"
+                )),
             }
         }
         Want::Replicas(_) => unreachable!("handled above"),
     }
 }
 
-/// Raises the size on line `i` to at least `bytes`; never lowers it.
-fn raise(y: &Yaml, i: usize, field: &str, bytes: u64, style: Style) -> Result<Outcome, String> {
+/// Raises the size on line `i` to at least `bytes`, at most `max_factor`
+/// times its current value; never lowers it.
+fn raise(
+    y: &Yaml,
+    i: usize,
+    field: &str,
+    bytes: u64,
+    max_factor: f64,
+    style: Style,
+) -> Result<Outcome, String> {
     let (_, old) = y.scalar(i)?;
     let current = quantity::parse(old, style).map_err(|e| format!("line {}: {e}", i + 1))?;
+    within_band(field, current, bytes, max_factor)?;
     if current >= bytes {
         return Ok(Outcome::note(format!(
             "{field} is already {old} ({}), at or above the {} asked for; left as is",
@@ -448,9 +459,9 @@ pub(crate) fn compose(text: &str, service: &str, want: &Want) -> Option<Result<O
             (None, Some(d), None) => y.insert(d, "replicas", &n.to_string(), "deploy.replicas").map(Outcome::one),
             (None, None, None) => Err(format!("compose service `{service}` has no deploy section; add one by hand")),
         },
-        Want::Memory(bytes) => match (at(&["deploy", "resources", "limits", "memory"]), at(&["mem_limit"])) {
-            (Some(i), _) => raise(&y, i, "deploy.resources.limits.memory", *bytes, Style::Docker),
-            (None, Some(i)) => raise(&y, i, "mem_limit", *bytes, Style::Docker),
+        Want::Memory { bytes, max_factor } => match (at(&["deploy", "resources", "limits", "memory"]), at(&["mem_limit"])) {
+            (Some(i), _) => raise(&y, i, "deploy.resources.limits.memory", *bytes, *max_factor, Style::Docker),
+            (None, Some(i)) => raise(&y, i, "mem_limit", *bytes, *max_factor, Style::Docker),
             (None, None) => Err(format!(
                 "compose service `{service}` has no memory limit (deploy.resources.limits.memory or mem_limit)"
             )),
@@ -460,13 +471,16 @@ pub(crate) fn compose(text: &str, service: &str, want: &Want) -> Option<Result<O
 }
 
 /// `registry.example/api:v2.14.0` with tag `v2.13.3`; a digest is dropped, a missing tag added.
+/// A digest (`sha256:…`) pins the image by content: `registry.example/api@sha256:…`.
 pub(crate) fn retag(image: &str, tag: &str) -> String {
     let image = image.split('@').next().unwrap_or(image);
     let name_start = image.rfind('/').map_or(0, |p| p + 1);
-    match image[name_start..].find(':') {
-        Some(p) => format!("{}:{tag}", &image[..name_start + p]),
-        None => format!("{image}:{tag}"),
-    }
+    let name = match image[name_start..].find(':') {
+        Some(p) => &image[..name_start + p],
+        None => image,
+    };
+    let sep = if tag.starts_with("sha256:") { '@' } else { ':' };
+    format!("{name}{sep}{tag}")
 }
 
 #[cfg(test)]

@@ -233,6 +233,9 @@ pub enum LlmClient {
     Anthropic(Endpoint),
 }
 
+/// How much of an error answer is read for its message.
+const ERROR_BODY_BYTES: usize = 64 << 10;
+
 /// The HTTP side shared by both formats: connection pool, config, budget.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -255,6 +258,8 @@ impl LlmClient {
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.idle_timeout)
             .timeout(config.request_timeout)
+            // The API key goes to the configured origin only.
+            .redirect(crate::sources::http::same_origin_redirects())
             .build()
             .map_err(|e| LlmError::Transport {
                 provider: config.provider,
@@ -335,10 +340,10 @@ impl LlmClient {
         let decoded = if is_sse {
             self.read_stream(&url, attempts, resp, &mut on_text).await?
         } else {
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| self.transport(&url, attempts, &e))?;
+            let bytes =
+                crate::sources::http::read_capped(resp, crate::sources::http::max_body_bytes())
+                    .await
+                    .map_err(|e| self.protocol(&url, e.to_string()))?;
             let decoded = match self {
                 LlmClient::OpenAi(_) => openai::decode_whole(&bytes),
                 LlmClient::Anthropic(_) => anthropic::decode_whole(&bytes),
@@ -397,7 +402,9 @@ impl LlmClient {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = retry_after(resp.headers());
-                    let message = self.server_message(resp.text().await.unwrap_or_default());
+                    // An error body is read for its message only: its start is enough.
+                    let start = crate::sources::http::read_start(resp, ERROR_BODY_BYTES).await;
+                    let message = self.server_message(String::from_utf8_lossy(&start).into_owned());
                     let err = LlmError::Http {
                         provider: ep.config.provider,
                         url: url.to_string(),
@@ -448,10 +455,22 @@ impl LlmClient {
                 StreamDecoder::Anthropic(anthropic::StreamDecoder::default())
             }
         };
+        let cap = crate::sources::http::max_body_bytes();
+        let mut seen = 0u64;
         let mut body = resp.bytes_stream();
         let mut done = false;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| self.transport(url, attempts, &e))?;
+            seen += chunk.len() as u64;
+            if seen > cap {
+                return Err(self.protocol(
+                    url,
+                    format!(
+                        "the answer stream is larger than {cap} bytes; medic stopped reading it \
+                         (raise [http] max_body_bytes if this model really answers that much)"
+                    ),
+                ));
+            }
             let events = parser.feed(&chunk).map_err(|m| self.protocol(url, m))?;
             for ev in events {
                 done = decoder
