@@ -89,8 +89,8 @@ fn script(repo: &Path) -> Script {
     }
 }
 
-/// The user's own OpenCode config (a provider pointing at the scripted model)
-/// in an isolated home; medic adds only its permissions.
+/// The user's own OpenCode config (a provider pointing at the scripted model),
+/// inline; medic adds only its permissions.
 fn driver(dir: &Path, base: &str, mode: Mode) -> OpenCode {
     let env = isolated_env(dir);
     let config = json!({
@@ -100,10 +100,9 @@ fn driver(dir: &Path, base: &str, mode: Mode) -> OpenCode {
             "options": {"baseURL": format!("{base}/v1"), "apiKey": "test-key"},
             "models": {"scripted": {"name": "scripted"}}}}
     });
-    let cfg = dir.join("home/.config/opencode");
-    std::fs::create_dir_all(&cfg).unwrap();
-    std::fs::write(cfg.join("opencode.json"), config.to_string()).unwrap();
+    // Inside medic's sandbox HOME is private: the user's config travels inline.
     let mut env = env;
+    env.push(("OPENCODE_CONFIG_CONTENT".into(), config.to_string()));
     env.push(("OPENCODE_DISABLE_AUTOUPDATE".into(), "1".into()));
     env.push(("npm_config_offline".into(), "true".into()));
     OpenCode {
@@ -114,6 +113,7 @@ fn driver(dir: &Path, base: &str, mode: Mode) -> OpenCode {
         args: vec!["--pure".into()],
         env,
         event_stream: true,
+        sandbox: Default::default(),
     }
 }
 
@@ -248,6 +248,7 @@ fn fake_driver(command: String) -> OpenCode {
         args: vec![],
         env: vec![],
         event_stream: true,
+        sandbox: Default::default(),
     }
 }
 

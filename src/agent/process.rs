@@ -4,6 +4,7 @@
 //!
 //! The drivers' parsers are pure; this is the only place that spawns.
 
+use super::jail::{Jail, Network, Policy};
 use super::{AgentError, AgentEvent, EventSink};
 use crate::model::Todo;
 use crate::triage::redact::redact_str;
@@ -44,6 +45,8 @@ pub(crate) struct Spec {
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) cwd: PathBuf,
+    /// How it is confined (see [`super::jail`]).
+    pub(crate) sandbox: Policy,
 }
 
 impl Spec {
@@ -61,27 +64,25 @@ impl Spec {
         s
     }
 
-    /// Starts it in its own process group, stdin closed, stdout and stderr piped.
+    /// Starts it inside its sandbox (with the network: it must reach its
+    /// model), in its own process group, stdin closed, stdout and stderr piped.
     pub(crate) fn spawn(&self) -> Result<Child, AgentError> {
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args)
-            .current_dir(&self.cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        // Some agents take their project directory from PWD rather than getcwd.
-        cmd.env("PWD", &self.cwd);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        #[cfg(unix)]
-        cmd.process_group(0);
+        let mut jail = Jail::new(&self.sandbox, &self.cwd, Network::Shared)?;
+        jail.bind_program(&self.program);
+        let mut cmd = jail.command(&self.program, &self.args, &self.env);
         cmd.spawn().map_err(|source| AgentError::Spawn {
             command: self.display(),
             source,
         })
     }
+}
+
+/// Tells the operator what starts, and warns in red when it runs unconfined.
+pub(crate) fn starting(spec: &Spec, kind: &str, sink: EventSink<'_>) {
+    if let Some(w) = super::jail::policy_warning(spec.sandbox.mode, kind) {
+        sink(AgentEvent::Log(w));
+    }
+    sink(AgentEvent::Log(format!("starting {}", spec.display())));
 }
 
 /// The last lines a process wrote on stderr, redacted and truncated.
