@@ -867,9 +867,20 @@ async fn anthropic_errors_in_and_out_of_the_stream() {
     ))
     .unwrap();
     let mut errs = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..4 {
         errs.push(client.chat(&request(), |_| {}).await.unwrap_err());
     }
+    // Broken tool arguments are not a failed answer: the call arrives with
+    // the text the model sent, for the caller to answer with an error result.
+    let resp = client.chat(&request(), |_| {}).await.unwrap();
+    assert!(
+        resp.parts
+            .iter()
+            .any(|p| matches!(p, Part::ToolCall { name, input, .. }
+            if name == "read_logs" && input == &json!("{\"service\": "))),
+        "{:?}",
+        resp.parts
+    );
     let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     assert!(matches!(errs[0], LlmError::Server { .. }), "{}", msgs[0]);
     assert!(
@@ -888,11 +899,6 @@ async fn anthropic_errors_in_and_out_of_the_stream() {
         msgs[2]
     );
     assert!(msgs[3].contains("without `message_stop`"), "{}", msgs[3]);
-    assert!(
-        msgs[4].contains("arguments of tool call `read_logs` are not JSON"),
-        "{}",
-        msgs[4]
-    );
     for (e, m) in errs.iter().zip(&msgs) {
         assert!(m.starts_with("anthropic: "), "{m}");
         assert!(!matches!(e, LlmError::Http { .. }), "{m}");

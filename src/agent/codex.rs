@@ -122,6 +122,19 @@ pub(crate) fn parse_line(line: &str) -> Result<Vec<Said>, String> {
                         .map(|c| c.to_string())
                         .unwrap_or_else(|| "?".into())
                 ))],
+                // A patch Codex could not apply (its own sandbox said no) changed nothing.
+                "file_change" if done && item["status"] == "failed" => vec![Said::Log(format!(
+                    "codex could not apply a patch to {}",
+                    process::quote(
+                        &item["changes"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|c| c["path"].as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                ))],
                 "file_change" if done => item["changes"]
                     .as_array()
                     .into_iter()
@@ -222,6 +235,12 @@ mod tests {
         assert_eq!(
             parse_line(fc).unwrap(),
             [Said::FileChanged("k8s/api.yaml".into())]
+        );
+        // Captured under a sandbox that kept Codex's own from starting.
+        let refused = r#"{"type":"item.completed","item":{"id":"item_0","type":"file_change","changes":[{"path":"/tmp/x/repo/k8s/api.yaml","kind":"update"}],"status":"failed"}}"#;
+        assert!(
+            matches!(&parse_line(refused).unwrap()[..], [Said::Log(l)] if l.contains("could not apply")),
+            "a failed patch is not a changed file"
         );
         let failed = r#"{"type":"turn.failed","error":{"message":"stream disconnected"}}"#;
         assert_eq!(

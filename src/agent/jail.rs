@@ -178,6 +178,8 @@ pub struct Jail {
     network: Network,
     read_only: Vec<PathBuf>,
     env: Vec<(String, String)>,
+    /// medic's own uid (0: root).
+    host_uid: u32,
 }
 
 impl Jail {
@@ -214,6 +216,10 @@ impl Jail {
             network,
             read_only: Vec::new(),
             env: Vec::new(),
+            host_uid: {
+                use std::os::unix::fs::MetadataExt;
+                std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
+            },
         };
         // The environment: the allowlist, then what the policy names.
         for (k, v) in std::env::vars_os() {
@@ -320,9 +326,16 @@ impl Jail {
             "--die-with-parent",
             "--new-session",
             "--unshare-all",
+            "--unshare-user",
             "--cap-drop",
             "ALL",
         ]);
+        // As root, the sandbox runs as `nobody` (in every passwd): no
+        // capabilities, and the agents' own nested sandboxes (Codex runs
+        // bubblewrap) can still set up their user namespace.
+        if self.host_uid == 0 {
+            push(&["--uid", "65534", "--gid", "65534"]);
+        }
         if self.network == Network::Shared {
             push(&["--share-net"]);
         }
@@ -429,6 +442,16 @@ impl Jail {
         cmd.process_group(0);
         cmd
     }
+}
+
+/// Whether `program` names an executable (a path, or a name on medic's PATH).
+pub fn exists(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return std::fs::metadata(program)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    }
+    find_on(&std::env::var_os("PATH").unwrap_or_default(), program).is_some()
 }
 
 /// `name` in the directories of `path`, if one holds an executable file by that name.

@@ -67,6 +67,16 @@ impl Spec {
     /// Starts it inside its sandbox (with the network: it must reach its
     /// model), in its own process group, stdin closed, stdout and stderr piped.
     pub(crate) fn spawn(&self) -> Result<Child, AgentError> {
+        // Inside bubblewrap a missing program is bwrap's exit 1: say it here.
+        if !super::jail::exists(&self.program) {
+            return Err(AgentError::Spawn {
+                command: self.display(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("`{}` is not an executable file or on PATH", self.program),
+                ),
+            });
+        }
         let mut jail = Jail::new(&self.sandbox, &self.cwd, Network::Shared)?;
         jail.bind_program(&self.program);
         let mut cmd = jail.command(&self.program, &self.args, &self.env);

@@ -194,3 +194,38 @@ pub fn isolated_env(dir: &Path) -> Vec<(String, String)> {
         ("XDG_STATE_HOME".into(), d("home/.local/state")),
     ]
 }
+
+/// A marker no other process on the machine carries: a `sleep` duration
+/// made of this test process's pid and a counter (`sleep 86400.<pid><n>`).
+pub fn unique_sleep() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "86400.{}{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed) + 10
+    )
+}
+
+/// Live (not zombie) processes whose argv holds exactly `marker` as one
+/// argument: only the processes a test started with [`unique_sleep`].
+pub fn alive_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        if !cmd.split(|b| *b == 0).any(|a| a == marker.as_bytes()) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = stat.split(") ").nth(1).is_some_and(|r| r.starts_with('Z'));
+        if !zombie {
+            found.push(pid);
+        }
+    }
+    found
+}
