@@ -157,6 +157,15 @@ pub fn warning(config: &AgentConfig) -> Option<String> {
     policy_warning(config.sandbox, &config.kind)
 }
 
+/// `text` in red for a terminal (plain when `NO_COLOR` is set).
+pub fn in_red(text: &str) -> String {
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        text.to_string()
+    } else {
+        format!("\x1b[1;31m{text}\x1b[0m")
+    }
+}
+
 /// [`warning`] for a mode and an agent kind.
 pub fn policy_warning(mode: SandboxMode, kind: &str) -> Option<String> {
     (mode == SandboxMode::None && kind != "mitigate").then(|| {

@@ -12,6 +12,7 @@ pub mod builtin;
 pub mod claude;
 pub mod codex;
 pub mod jail;
+mod lines;
 pub mod mitigate;
 pub mod opencode;
 mod process;

@@ -2,13 +2,13 @@
 //! polls that stand in for it when it breaks.
 
 use super::{allowed, error_message, todos, tool_part};
+use crate::agent::lines::{BoundedLines, MAX_STDERR_LINE};
 use crate::agent::process::{self, Said, Spec, StderrTail};
 use crate::agent::{AgentError, EventSink, Task};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// One `opencode serve` session, from the port line to idle.
 pub(super) struct Session<'a> {
@@ -45,10 +45,11 @@ impl Session<'_> {
         checkout: &Path,
         sink: EventSink<'_>,
     ) -> Result<process::Ending, AgentError> {
-        let mut lines = BufReader::new(stdout).lines();
+        let mut lines = BoundedLines::new(stdout, MAX_STDERR_LINE);
         let base = loop {
             match lines.next_line().await {
                 Ok(Some(l)) => {
+                    let l = l.text;
                     if let Some(at) = l.find("listening on http://") {
                         break l[at + "listening on ".len()..]
                             .trim()
