@@ -336,6 +336,10 @@ impl Jail {
             "--new-session",
             "--unshare-all",
             "--unshare-user",
+            // The process is the pid namespace's init: when it exits the kernel
+            // kills everything left in the namespace before bwrap sees it exit,
+            // so "the command ended" means "nothing it started is running".
+            "--as-pid-1",
             "--cap-drop",
             "ALL",
         ]);

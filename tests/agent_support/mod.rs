@@ -41,6 +41,22 @@ pub fn have(bin: &str, version: &str) -> bool {
     }
 }
 
+/// Whether bubblewrap is installed, by the same rule as [`have`]: missing,
+/// a loud skip on a workstation and a failure in CI.
+pub fn have_bwrap() -> bool {
+    let ok = Command::new("bwrap")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok && std::env::var_os("MEDIC_CI").is_some() {
+        panic!("bubblewrap is not installed, and MEDIC_CI is set: run .ci/run (apt install bubblewrap)");
+    }
+    if !ok {
+        eprintln!("\n*** SKIPPED: bubblewrap is not installed (apt install bubblewrap); this test did NOT run ***\n");
+    }
+    ok
+}
+
 /// A real git repository with one deployment manifest, committed.
 pub fn checkout(dir: &Path) -> PathBuf {
     let repo = dir.join("repo");
