@@ -127,7 +127,21 @@ impl Session<'_> {
         let messages = self
             .get(&http, &format!("{base}/session/{id}/message"))
             .await
-            .unwrap_or_default();
+            .ok();
+        // The session can go idle before its error event arrives: the last
+        // answer's own error says it too.
+        let last_answer = messages
+            .as_ref()
+            .and_then(Value::as_array)
+            .and_then(|m| m.iter().rev().find(|m| m["info"]["role"] == "assistant"));
+        if let Some(e) = last_answer.and_then(|m| m["info"].get("error").filter(|e| !e.is_null())) {
+            return Err(self.died(format!(
+                "session error: {}",
+                process::quote(&error_message(e))
+            )));
+        }
+        let fetched = messages.is_some();
+        let messages = messages.unwrap_or_default();
         for part in messages
             .as_array()
             .into_iter()
@@ -149,7 +163,9 @@ impl Session<'_> {
         if let Ok(t) = self.get(&http, &format!("{base}/session/{id}/todo")).await {
             process::forward(Said::Todos(todos(&t)), checkout, &mut ending, &mut *sink);
         }
-        ending.summary = last_assistant_text(&messages).or(seen.last_text);
+        // Text parts from the events may be the prompt itself: only without
+        // the message list does the last one stand in for the summary.
+        ending.summary = last_assistant_text(&messages).or(seen.last_text.filter(|_| !fetched));
         Ok(ending)
     }
 
