@@ -81,6 +81,16 @@ impl Operator {
 
     /// `medic` with the fake HOME, the secret in its environment and the data dir here.
     fn medic(&self, config: &str, args: &[&str]) -> std::process::Output {
+        self.medic_with(config, args, &[])
+    }
+
+    /// [`Operator::medic`] with more environment.
+    fn medic_with(
+        &self,
+        config: &str,
+        args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> std::process::Output {
         let cfg = self.root.join("medic.toml");
         std::fs::write(&cfg, config).unwrap();
         let real_home = std::env::var("HOME").unwrap_or_default();
@@ -100,6 +110,9 @@ impl Operator {
             cmd.env("RUSTUP_HOME", r);
         } else if Path::new(&real_home).join(".rustup").is_dir() {
             cmd.env("RUSTUP_HOME", Path::new(&real_home).join(".rustup"));
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         cmd.output().unwrap()
     }
@@ -478,5 +491,68 @@ fn a_hostile_external_agent_is_contained() {
     assert!(
         alive_with(&marker).is_empty(),
         "the agent's daemon outlived it"
+    );
+}
+
+/// A scripted model that plans, then (as the agent) answers at once.
+async fn planner_then_done(requests: Arc<Mutex<Vec<Value>>>) -> String {
+    serve(Script {
+        requests,
+        reply: Arc::new(|req: &Value| {
+            if req["tools"].as_array().is_none_or(|t| t.is_empty()) {
+                text(&plan().to_string())
+            } else {
+                text("Nothing to change.")
+            }
+        }),
+    })
+    .await
+}
+
+/// Without bubblewrap on PATH the builtin agent does not start, and medic
+/// says which package to install; no agent request reaches the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_bubblewrap_no_agent() {
+    let op = Operator::new();
+    let requests: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let base = planner_then_done(requests.clone()).await;
+    let config = format!(
+        "[source]\nkind = \"demo\"\n\n[llm]\nprovider = \"openai\"\nbase_url = \"{base}/v1\"\nmodel = \"scripted\"\n\n[agent]\nkind = \"builtin\"\n"
+    );
+    let empty = op.root.join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = tokio::task::block_in_place(|| {
+        op.medic_with(
+            &config,
+            &["fix", "api", "--yes"],
+            &[("PATH", empty.as_os_str())],
+        )
+    });
+    let said = output_text(&out);
+    assert!(said.contains("apt install bubblewrap"), "{said}");
+    let agent_calls = requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r["tools"].as_array().is_some_and(|t| !t.is_empty()))
+        .count();
+    assert_eq!(agent_calls, 0, "the agent started: {said}");
+}
+
+/// `[agent] sandbox = "none"`: the agent runs, and `fix` says in red that it
+/// runs unconfined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfined_agent_is_shown_in_red() {
+    let op = Operator::new();
+    let base = planner_then_done(Arc::default()).await;
+    let config = format!(
+        "[source]\nkind = \"demo\"\n\n[llm]\nprovider = \"openai\"\nbase_url = \"{base}/v1\"\nmodel = \"scripted\"\n\n[agent]\nkind = \"builtin\"\nsandbox = \"none\"\n"
+    );
+    let out = tokio::task::block_in_place(|| op.medic(&config, &["fix", "api", "--yes"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\u{1b}[1;31mWARNING: [agent] sandbox = \"none\""),
+        "{}",
+        output_text(&out)
     );
 }
