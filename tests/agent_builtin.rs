@@ -450,6 +450,8 @@ async fn hostile_calls_get_error_results_and_nothing_outside_changes() {
     // Same file system (both temp dirs), so the link can be made.
     std::fs::hard_link(&hard, dir.path().join("config/hard.txt")).unwrap();
     let before = std::fs::read_to_string(dir.path().join(".git/config")).unwrap();
+    // A duration no other process carries: this test finds only its own.
+    let sleep = format!("1000.{}", std::process::id());
 
     let calls = [
         ("h1", "read_file", json!({"path": "../../etc/passwd"})),
@@ -486,7 +488,7 @@ async fn hostile_calls_get_error_results_and_nothing_outside_changes() {
             "run_command",
             json!({"argv": ["sh", "-c", "cat /etc/passwd"]}),
         ),
-        ("h11", "run_command", json!({"argv": ["sleep", "1000"]})),
+        ("h11", "run_command", json!({"argv": ["sleep", &sleep]})),
         ("h12", "delete_everything", json!({})),
         ("h13", "read_file", json!({"file": "config/app.toml"})),
         ("h14", "run_command", json!({"argv": "git status"})),
@@ -566,7 +568,7 @@ async fn hostile_calls_get_error_results_and_nothing_outside_changes() {
     assert!(!events
         .iter()
         .any(|e| matches!(e, AgentEvent::FileChanged(_))));
-    assert!(processes_with("sleep 1000").is_empty());
+    assert!(processes_with(&format!("sleep {sleep}")).is_empty());
 }
 
 #[tokio::test]

@@ -20,6 +20,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// The marker processes alive when a turn's request arrived: (turn, pids).
+type Survivors = (usize, Vec<u32>);
+
 /// A fake operator: HOME with credentials, a secret env value, a place outside.
 struct Operator {
     _dir: tempfile::TempDir,
@@ -330,7 +333,7 @@ async fn the_builtin_agent_cannot_escape_through_build_files() {
         ],
     ];
     // After each command's result comes back, the processes it started must be gone.
-    let survivors: Arc<Mutex<Vec<(usize, Vec<u32>)>>> = Arc::default();
+    let survivors: Arc<Mutex<Vec<Survivors>>> = Arc::default();
     let requests: Arc<Mutex<Vec<Value>>> = Arc::default();
     let (s2, m2) = (survivors.clone(), marker.clone());
     let base = serve(Script {

@@ -100,7 +100,7 @@ const NEVER_BIND: &[&str] = &[
 /// Whether the sandbox lets the process reach the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Network {
-    /// No network namespace of its own but loopback: builtin commands.
+    /// A network namespace of its own with only loopback: builtin commands.
     None,
     /// The host's network (an external agent must reach its model).
     Shared,
@@ -555,6 +555,8 @@ mod tests {
             "--die-with-parent",
             "--new-session",
             "--unshare-all",
+            "--unshare-user",
+            "--as-pid-1",
             "--cap-drop ALL",
             "--tmpfs /tmp",
             "--proc /proc",

@@ -195,7 +195,9 @@ pub fn position(events: &[AgentEvent], what: &str, f: impl Fn(&AgentEvent) -> bo
         .unwrap_or_else(|| panic!("no {what} among the events:\n{events:#?}"))
 }
 
-/// Environment that keeps an agent's home, config and caches in `dir`.
+/// Environment that keeps an agent's home, config and caches in `dir`
+/// (inside medic's sandbox HOME and XDG are the sandbox's own; this matters
+/// with `sandbox = "none"`).
 pub fn isolated_env(dir: &Path) -> Vec<(String, String)> {
     let d = |s: &str| {
         let p = dir.join(s);
