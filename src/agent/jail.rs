@@ -320,9 +320,11 @@ impl Jail {
             && dir.exists()
             && !system
             && !sensitive
-            && !self.read_only.contains(&dir)
+            && !self.read_only.iter().any(|d| dir.starts_with(d))
             && !self.checkout.starts_with(&dir)
         {
+            // One bind per tree: a directory already under this one goes.
+            self.read_only.retain(|d| !d.starts_with(&dir));
             self.read_only.push(dir);
         }
     }
