@@ -478,8 +478,12 @@ fn find_on(path: &std::ffi::OsStr, name: &str) -> Option<PathBuf> {
 }
 
 /// A PATH directory worth binding: absolute, existing, not HOME itself or
-/// above it.
+/// above it (the sensitive-name check comes in `add_read_only`).
 fn bindable(dir: &Path, home: Option<&Path>) -> Option<PathBuf> {
+    // A relative entry (`.`, `bin`) names wherever medic was started: never bound.
+    if !dir.is_absolute() {
+        return None;
+    }
     let dir = dir.canonicalize().ok()?;
     if let Some(home) = home {
         let home = home.canonicalize().unwrap_or_else(|_| home.to_path_buf());
