@@ -307,6 +307,24 @@ pub struct AgentConfig {
     pub model: Option<String>,
     /// `[agent.mitigate]`: how far the offline agent may change a service.
     pub mitigate: MitigateConfig,
+    /// How agent processes are confined: `bwrap` (bubblewrap, the default) or `none`.
+    pub sandbox: SandboxMode,
+    /// Names of env vars an external agent gets inside its sandbox, on top of
+    /// the base allowlist and its kind's defaults (its model's API key, say).
+    pub pass_env: Vec<String>,
+}
+
+/// `[agent] sandbox`: whether agent processes run inside bubblewrap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxMode {
+    /// Every agent process and every command it runs inside bubblewrap.
+    #[default]
+    #[serde(alias = "bubblewrap")]
+    Bwrap,
+    /// No sandbox: agents run with the operator's user, HOME and network
+    /// (shown as a red warning on every run).
+    None,
 }
 
 impl Default for AgentConfig {
@@ -317,6 +335,8 @@ impl Default for AgentConfig {
             command: None,
             model: None,
             mitigate: MitigateConfig::default(),
+            sandbox: SandboxMode::Bwrap,
+            pass_env: Vec::new(),
         }
     }
 }

@@ -112,6 +112,15 @@ fn oa_calls(calls: &[(&str, &str, Value)]) -> String {
     s
 }
 
+/// An OpenAI stream calling `name` with `raw` argument text, as sent (maybe not JSON).
+fn oa_raw_call(id: &str, name: &str, raw: &str) -> String {
+    let start = json!({"choices": [{"index": 0, "delta": {"tool_calls": [
+        {"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": raw}}]}}]});
+    let fin = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]});
+    let usage = json!({"choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 20}});
+    format!("data: {start}\n\ndata: {fin}\n\ndata: {usage}\n\ndata: [DONE]\n\n")
+}
+
 fn oa_call(id: &str, name: &str, args: Value) -> String {
     oa_calls(&[(id, name, args)])
 }
@@ -441,6 +450,8 @@ async fn hostile_calls_get_error_results_and_nothing_outside_changes() {
     // Same file system (both temp dirs), so the link can be made.
     std::fs::hard_link(&hard, dir.path().join("config/hard.txt")).unwrap();
     let before = std::fs::read_to_string(dir.path().join(".git/config")).unwrap();
+    // A duration no other process carries: this test finds only its own.
+    let sleep = format!("1000.{}", std::process::id());
 
     let calls = [
         ("h1", "read_file", json!({"path": "../../etc/passwd"})),
@@ -477,7 +488,7 @@ async fn hostile_calls_get_error_results_and_nothing_outside_changes() {
             "run_command",
             json!({"argv": ["sh", "-c", "cat /etc/passwd"]}),
         ),
-        ("h11", "run_command", json!({"argv": ["sleep", "1000"]})),
+        ("h11", "run_command", json!({"argv": ["sleep", &sleep]})),
         ("h12", "delete_everything", json!({})),
         ("h13", "read_file", json!({"file": "config/app.toml"})),
         ("h14", "run_command", json!({"argv": "git status"})),
@@ -557,7 +568,7 @@ async fn hostile_calls_get_error_results_and_nothing_outside_changes() {
     assert!(!events
         .iter()
         .any(|e| matches!(e, AgentEvent::FileChanged(_))));
-    assert!(processes_with("sleep 1000").is_empty());
+    assert!(processes_with(&format!("sleep {sleep}")).is_empty());
 }
 
 #[tokio::test]
@@ -588,10 +599,10 @@ async fn a_timed_out_command_dies_with_its_children_and_secrets_stay_out() {
     let results = oa_results(&server.received()[1]);
     assert!(result_of(&results, "t1").contains("killed after the 1s timeout"));
     let env = result_of(&results, "t2");
-    assert!(
-        env.contains("MEDIC_TEST_PLAIN=plain-value-visible"),
-        "{env}"
-    );
+    // The environment is an allowlist: not even harmless variables pass.
+    assert!(env.contains("PATH="), "{env}");
+    assert!(env.contains("HOME=/home/medic-agent"), "{env}");
+    assert!(!env.contains("plain-value-visible"), "{env}");
     assert!(!env.contains("MEDIC_TEST_FAKE_API_KEY"), "{env}");
     assert!(!env.contains("fake-value-never-shown-42"), "{env}");
     assert!(
@@ -599,6 +610,38 @@ async fn a_timed_out_command_dies_with_its_children_and_secrets_stay_out() {
         "{:?}",
         processes_with("sleep 98765")
     );
+}
+
+/// Arguments that are not JSON come back to the model as an error result;
+/// the run goes on (the model can correct itself).
+#[tokio::test]
+async fn malformed_arguments_are_an_error_result_not_a_failed_step() {
+    let dir = checkout();
+    let server = Server::start(
+        vec![
+            oa_raw_call("m1", "read_file", r#"{"path": "config/app.toml""#),
+            oa_call("m2", "read_file", json!({"path": "config/app.toml"})),
+            oa_text("read it"),
+        ],
+        None,
+    )
+    .await;
+    let (r, _) = run_agent(&server, Provider::OpenAi, dir.path(), Limits::new(5)).await;
+    let report = r.expect("a malformed call does not fail the run");
+    assert_eq!(report.steps, 3);
+    let rx = server.received();
+    let bad = result_of(&oa_results(&rx[1]), "m1");
+    assert!(
+        bad.starts_with("ERROR: ") && bad.contains("not valid JSON"),
+        "{bad}"
+    );
+    // The call goes back to the provider as the model sent it.
+    let echoed = rx[1]["messages"].to_string();
+    assert!(
+        echoed.contains(r#"{\"path\": \"config/app.toml\""#),
+        "{echoed}"
+    );
+    assert!(result_of(&oa_results(&rx[2]), "m2").contains("512Mi"));
 }
 
 #[tokio::test]

@@ -132,6 +132,7 @@ fn driver(dir: &Path, base: &str) -> Claude {
         max_turns: 20,
         args: vec![],
         env,
+        sandbox: Default::default(),
     }
 }
 

@@ -60,10 +60,8 @@ fn script() -> Script {
 }
 
 fn driver(dir: &Path, base: &str) -> Codex {
+    // Codex keeps its state in ~/.codex: the sandbox's private HOME.
     let mut env = isolated_env(dir);
-    let codex_home = dir.join("home/.codex");
-    std::fs::create_dir_all(&codex_home).unwrap();
-    env.push(("CODEX_HOME".into(), codex_home.display().to_string()));
     env.push(("SCRIPTED_API_KEY".into(), "test-key-EXAMPLE".into()));
     let c = |kv: String| ["-c".to_string(), kv];
     Codex {
@@ -79,6 +77,7 @@ fn driver(dir: &Path, base: &str) -> Codex {
         ]
         .concat(),
         env,
+        sandbox: Default::default(),
     }
 }
 

@@ -89,8 +89,8 @@ fn script(repo: &Path) -> Script {
     }
 }
 
-/// The user's own OpenCode config (a provider pointing at the scripted model)
-/// in an isolated home; medic adds only its permissions.
+/// The user's own OpenCode config (a provider pointing at the scripted model),
+/// inline; medic adds only its permissions.
 fn driver(dir: &Path, base: &str, mode: Mode) -> OpenCode {
     let env = isolated_env(dir);
     let config = json!({
@@ -100,10 +100,9 @@ fn driver(dir: &Path, base: &str, mode: Mode) -> OpenCode {
             "options": {"baseURL": format!("{base}/v1"), "apiKey": "test-key"},
             "models": {"scripted": {"name": "scripted"}}}}
     });
-    let cfg = dir.join("home/.config/opencode");
-    std::fs::create_dir_all(&cfg).unwrap();
-    std::fs::write(cfg.join("opencode.json"), config.to_string()).unwrap();
+    // Inside medic's sandbox HOME is private: the user's config travels inline.
     let mut env = env;
+    env.push(("OPENCODE_CONFIG_CONTENT".into(), config.to_string()));
     env.push(("OPENCODE_DISABLE_AUTOUPDATE".into(), "1".into()));
     env.push(("npm_config_offline".into(), "true".into()));
     OpenCode {
@@ -114,6 +113,7 @@ fn driver(dir: &Path, base: &str, mode: Mode) -> OpenCode {
         args: vec!["--pure".into()],
         env,
         event_stream: true,
+        sandbox: Default::default(),
     }
 }
 
@@ -248,6 +248,7 @@ fn fake_driver(command: String) -> OpenCode {
         args: vec![],
         env: vec![],
         event_stream: true,
+        sandbox: Default::default(),
     }
 }
 
@@ -309,11 +310,11 @@ async fn non_zero_exit_is_a_clear_error() {
 async fn a_hung_agent_is_killed_at_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let repo = checkout(dir.path());
-    let pidfile = dir.path().join("child.pid");
-    // The agent starts a child of its own: the whole group must go.
+    let marker = unique_sleep();
+    // The agent starts a child of its own, in a session of its own: it must go too.
     let cmd = fake(
         dir.path(),
-        &format!("sleep 60 &\necho $! > {}\nwait", pidfile.display()),
+        &format!("setsid sleep {marker} &\nsleep {marker}"),
     );
     let (_events, mut sink) = recorder();
     let started = Instant::now();
@@ -324,14 +325,12 @@ async fn a_hung_agent_is_killed_at_the_limit() {
     assert!(matches!(err, AgentError::Timeout { seconds: 1 }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let pid = std::fs::read_to_string(&pidfile).unwrap();
     // Gone, or a zombie nobody has reaped yet (PID 1 in a container may not).
-    let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-    let alive = state
-        .split(") ")
-        .nth(1)
-        .is_some_and(|rest| !rest.starts_with('Z'));
-    assert!(!alive, "the agent's child {pid} outlived the timeout");
+    let alive = alive_with(&marker);
+    assert!(
+        alive.is_empty(),
+        "the agent's children {alive:?} outlived the timeout"
+    );
 }
 
 #[tokio::test]
@@ -354,27 +353,30 @@ async fn a_missing_binary_names_the_command() {
 async fn an_abandoned_run_leaves_no_process_behind() {
     let dir = tempfile::tempdir().unwrap();
     let repo = checkout(dir.path());
-    let pidfile = dir.path().join("child.pid");
+    let marker = unique_sleep();
     let cmd = fake(
         dir.path(),
-        &format!("sleep 60 &\necho $! > {}\nwait", pidfile.display()),
+        &format!("setsid sleep {marker} &\nsleep {marker}"),
     );
     let agent = fake_driver(cmd);
     let task = task(Duration::from_secs(60));
     let (_events, mut sink) = recorder();
     // The workflow gives up on the step (its own timeout, a cancel): the future is dropped.
-    let run = agent.run(&task, &repo, &mut sink);
-    assert!(tokio::time::timeout(Duration::from_millis(700), run)
+    let mut run = agent.run(&task, &repo, &mut sink);
+    assert!(tokio::time::timeout(Duration::from_millis(700), &mut run)
         .await
         .is_err());
+    assert!(
+        !alive_with(&marker).is_empty(),
+        "the stand-in agent was running"
+    );
+    drop(run);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let pid = std::fs::read_to_string(&pidfile).unwrap();
-    let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-    let alive = state
-        .split(") ")
-        .nth(1)
-        .is_some_and(|rest| !rest.starts_with('Z'));
-    assert!(!alive, "the agent's child {pid} outlived the dropped run");
+    let alive = alive_with(&marker);
+    assert!(
+        alive.is_empty(),
+        "the agent's children {alive:?} outlived the dropped run"
+    );
 }
 
 /// `medic fix --yes` with `[agent] kind = "opencode"`: the agent step runs the

@@ -7,6 +7,7 @@
 //! mode only with `CLAUDE_CODE_ENABLE_TODO_TOOLS=1`, which the driver sets.
 //! `ANTHROPIC_BASE_URL` and the key pass through from the environment.
 
+use super::jail::Policy;
 use super::process::{self, Said, Spec};
 use super::{AgentError, AgentFuture, AgentReport, CodingAgent, EventSink, Task};
 use crate::config::AgentConfig;
@@ -28,7 +29,17 @@ pub struct Claude {
     pub args: Vec<String>,
     /// Extra environment for the process.
     pub env: Vec<(String, String)>,
+    /// How its process is confined (`[agent] sandbox`, `pass_env`).
+    pub sandbox: Policy,
 }
+
+/// The operator's variables its own config needs inside the sandbox (its
+/// model's key and endpoint); `[agent] pass_env` adds more.
+const CLAUDE_ENV: &[&str] = &[
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+];
 
 impl Claude {
     /// The driver `[agent]` describes.
@@ -39,6 +50,7 @@ impl Claude {
             max_turns: config.max_steps,
             args: Vec::new(),
             env: Vec::new(),
+            sandbox: Policy::from_config(config, CLAUDE_ENV),
         }
     }
 
@@ -76,11 +88,9 @@ impl Claude {
             args,
             env,
             cwd: checkout.to_path_buf(),
+            sandbox: self.sandbox.clone(),
         };
-        sink(super::AgentEvent::Log(format!(
-            "starting {}",
-            spec.display()
-        )));
+        process::starting(&spec, "claude", &mut *sink);
         let mut stream = Stream::default();
         let ending = process::run_json_lines(
             &spec,

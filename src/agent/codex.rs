@@ -7,6 +7,7 @@
 //! which Codex emits when the model uses its plan tool. Its sandbox keeps
 //! writes inside the checkout; `exec` never stops to ask for approval.
 
+use super::jail::Policy;
 use super::process::{self, Said, Spec};
 use super::{AgentError, AgentFuture, AgentReport, CodingAgent, EventSink, Task};
 use crate::config::AgentConfig;
@@ -25,7 +26,13 @@ pub struct Codex {
     pub args: Vec<String>,
     /// Extra environment for the process.
     pub env: Vec<(String, String)>,
+    /// How its process is confined (`[agent] sandbox`, `pass_env`).
+    pub sandbox: Policy,
 }
+
+/// The operator's variables its own config needs inside the sandbox (its
+/// model's key and endpoint); `[agent] pass_env` adds more.
+const CODEX_ENV: &[&str] = &["OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_API_KEY"];
 
 impl Codex {
     /// The driver `[agent]` describes.
@@ -35,6 +42,7 @@ impl Codex {
             model: config.model.clone(),
             args: Vec::new(),
             env: Vec::new(),
+            sandbox: Policy::from_config(config, CODEX_ENV),
         }
     }
 
@@ -57,11 +65,9 @@ impl Codex {
             args,
             env: self.env.clone(),
             cwd: checkout.to_path_buf(),
+            sandbox: self.sandbox.clone(),
         };
-        sink(super::AgentEvent::Log(format!(
-            "starting {}",
-            spec.display()
-        )));
+        process::starting(&spec, "codex", &mut *sink);
         let ending = process::run_json_lines(
             &spec,
             task.time_limit,
@@ -115,6 +121,19 @@ pub(crate) fn parse_line(line: &str) -> Result<Vec<Said>, String> {
                         .as_i64()
                         .map(|c| c.to_string())
                         .unwrap_or_else(|| "?".into())
+                ))],
+                // A patch Codex could not apply (its own sandbox said no) changed nothing.
+                "file_change" if done && item["status"] == "failed" => vec![Said::Log(format!(
+                    "codex could not apply a patch to {}",
+                    process::quote(
+                        &item["changes"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|c| c["path"].as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 ))],
                 "file_change" if done => item["changes"]
                     .as_array()
@@ -216,6 +235,12 @@ mod tests {
         assert_eq!(
             parse_line(fc).unwrap(),
             [Said::FileChanged("k8s/api.yaml".into())]
+        );
+        // Captured under a sandbox that kept Codex's own from starting.
+        let refused = r#"{"type":"item.completed","item":{"id":"item_0","type":"file_change","changes":[{"path":"/tmp/x/repo/k8s/api.yaml","kind":"update"}],"status":"failed"}}"#;
+        assert!(
+            matches!(&parse_line(refused).unwrap()[..], [Said::Log(l)] if l.contains("could not apply")),
+            "a failed patch is not a changed file"
         );
         let failed = r#"{"type":"turn.failed","error":{"message":"stream disconnected"}}"#;
         assert_eq!(

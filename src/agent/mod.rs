@@ -11,6 +11,8 @@
 pub mod builtin;
 pub mod claude;
 pub mod codex;
+pub mod jail;
+mod lines;
 pub mod mitigate;
 pub mod opencode;
 mod process;
@@ -203,6 +205,9 @@ pub enum AgentError {
         /// Why, in words the operator can act on.
         reason: String,
     },
+    /// The agent cannot be started inside its sandbox (bubblewrap missing).
+    #[error(transparent)]
+    Sandbox(#[from] jail::JailError),
     /// `[agent] kind` names an agent this build cannot drive yet.
     #[error("agent.kind = \"{kind}\" is not wired to the workflow yet; use \"mitigate\", \"builtin\", \"opencode\", \"claude\" or \"codex\"")]
     NotWired {

@@ -4,6 +4,8 @@
 //!
 //! The drivers' parsers are pure; this is the only place that spawns.
 
+use super::jail::{Jail, Network, Policy};
+use super::lines::{BoundedLines, MAX_EVENT_LINE, MAX_STDERR_LINE};
 use super::{AgentError, AgentEvent, EventSink};
 use crate::model::Todo;
 use crate::triage::redact::redact_str;
@@ -12,13 +14,22 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::AsyncRead;
 use tokio::process::{Child, Command};
 
 /// How many stderr lines an error message quotes.
 const STDERR_LINES: usize = 12;
 /// Longest stderr or stdout line quoted, in characters.
 const QUOTE_CHARS: usize = 300;
+/// Log lines forwarded per run; past it, one notice and silence.
+const MAX_LOG_LINES: usize = 2_000;
+/// Characters kept of an agent's closing summary (it goes in the PR body).
+const MAX_SUMMARY_CHARS: usize = 8_000;
+/// Changed files remembered per run.
+const MAX_FILES: usize = 1_000;
+/// To-do items kept from one list, and characters kept of each.
+const MAX_TODOS: usize = 100;
+const MAX_TODO_CHARS: usize = 500;
 
 /// What one line of an agent's output said, once parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +55,8 @@ pub(crate) struct Spec {
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) cwd: PathBuf,
+    /// How it is confined (see [`super::jail`]).
+    pub(crate) sandbox: Policy,
 }
 
 impl Spec {
@@ -61,27 +74,35 @@ impl Spec {
         s
     }
 
-    /// Starts it in its own process group, stdin closed, stdout and stderr piped.
+    /// Starts it inside its sandbox (with the network: it must reach its
+    /// model), in its own process group, stdin closed, stdout and stderr piped.
     pub(crate) fn spawn(&self) -> Result<Child, AgentError> {
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args)
-            .current_dir(&self.cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        // Some agents take their project directory from PWD rather than getcwd.
-        cmd.env("PWD", &self.cwd);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
+        // Inside bubblewrap a missing program is bwrap's exit 1: say it here.
+        if !super::jail::exists(&self.program) {
+            return Err(AgentError::Spawn {
+                command: self.display(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("`{}` is not an executable file or on PATH", self.program),
+                ),
+            });
         }
-        #[cfg(unix)]
-        cmd.process_group(0);
+        let mut jail = Jail::new(&self.sandbox, &self.cwd, Network::Shared)?;
+        jail.bind_program(&self.program);
+        let mut cmd = jail.command(&self.program, &self.args, &self.env);
         cmd.spawn().map_err(|source| AgentError::Spawn {
             command: self.display(),
             source,
         })
     }
+}
+
+/// Tells the operator what starts, and warns in red when it runs unconfined.
+pub(crate) fn starting(spec: &Spec, kind: &str, sink: EventSink<'_>) {
+    if let Some(w) = super::jail::policy_warning(spec.sandbox.mode, kind) {
+        sink(AgentEvent::Log(w));
+    }
+    sink(AgentEvent::Log(format!("starting {}", spec.display())));
 }
 
 /// The last lines a process wrote on stderr, redacted and truncated.
@@ -94,8 +115,9 @@ impl StderrTail {
         let tail = StderrTail::default();
         let lines = tail.0.clone();
         tokio::spawn(async move {
-            let mut reader = BufReader::new(stderr).lines();
+            let mut reader = BoundedLines::new(stderr, MAX_STDERR_LINE);
             while let Ok(Some(line)) = reader.next_line().await {
+                let line = line.text;
                 if line.trim().is_empty() {
                     continue;
                 }
@@ -181,43 +203,70 @@ pub(crate) struct Ending {
     pub(crate) error: Option<String>,
     pub(crate) todos: Vec<Todo>,
     pub(crate) files: Vec<String>,
+    /// Log lines forwarded so far.
+    pub(crate) logs: usize,
 }
 
 /// Forwards what a line said to the sink, keeping what the ending needs.
 pub(crate) fn forward(said: Said, checkout: &Path, ending: &mut Ending, sink: EventSink<'_>) {
     // The model's prose is logged once something follows it; the last of it
     // is the summary, shown by `Finished` (not twice).
+    // What an agent prints is bounded: so many log lines, each quoted.
+    let mut log = |ending: &mut Ending, line: String| {
+        ending.logs += 1;
+        if ending.logs < MAX_LOG_LINES {
+            sink(AgentEvent::Log(quote(&line)));
+        } else if ending.logs == MAX_LOG_LINES {
+            sink(AgentEvent::Log(format!(
+                "… more than {MAX_LOG_LINES} log lines; the rest are not shown"
+            )));
+        }
+    };
     if !matches!(said, Said::Text(_) | Said::Done(_)) {
         if let Some(t) = ending.unsaid.take() {
-            sink(AgentEvent::Log(quote(&t)));
+            log(ending, t);
         }
     }
     match said {
         Said::Todos(t) => {
+            let t: Vec<Todo> = t
+                .into_iter()
+                .take(MAX_TODOS)
+                .map(|mut t| {
+                    if t.content.chars().count() > MAX_TODO_CHARS {
+                        t.content =
+                            t.content.chars().take(MAX_TODO_CHARS).collect::<String>() + "…";
+                    }
+                    t
+                })
+                .collect();
             if t != ending.todos {
                 ending.todos = t.clone();
                 sink(AgentEvent::Todos(t));
             }
         }
-        Said::Log(l) => sink(AgentEvent::Log(l)),
+        Said::Log(l) => log(ending, l),
         Said::FileChanged(f) => {
             let rel = relative(checkout, &f);
             if !ending.files.contains(&rel) {
+                if ending.files.len() >= MAX_FILES {
+                    return;
+                }
                 ending.files.push(rel.clone());
             }
-            sink(AgentEvent::FileChanged(rel));
+            sink(AgentEvent::FileChanged(quote(&rel)));
         }
         Said::Text(t) => {
             let t = t.trim().to_string();
             if !t.is_empty() {
                 if let Some(prev) = ending.unsaid.replace(t.clone()) {
-                    sink(AgentEvent::Log(quote(&prev)));
+                    log(ending, prev);
                 }
                 ending.last_text = Some(t);
             }
         }
         Said::Error(e) => {
-            sink(AgentEvent::Log(format!("agent error: {}", quote(&e))));
+            log(ending, format!("agent error: {e}"));
             ending.error = Some(e);
         }
         Said::Done(s) => ending.summary = s.or(ending.summary.take()),
@@ -258,10 +307,19 @@ pub(crate) async fn run_json_lines(
     let stderr = StderrTail::collect(child.stderr.take().expect("stderr is piped"));
     let mut ending = Ending::default();
     let work = async {
-        let mut lines = BufReader::new(stdout).lines();
+        let mut lines = BoundedLines::new(stdout, MAX_EVENT_LINE);
         loop {
             let line = match lines.next_line().await {
-                Ok(Some(l)) => l,
+                Ok(Some(l)) if l.cut > 0 => {
+                    // Not parsed (its head is not JSON on its own), not kept.
+                    let note = format!(
+                        "skipped an output line of {} bytes (more than {MAX_EVENT_LINE})",
+                        l.text.len() + l.cut
+                    );
+                    forward(Said::Log(note), checkout, &mut ending, &mut *sink);
+                    continue;
+                }
+                Ok(Some(l)) => l.text,
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(format!("reading its output: {e}")),
             };
@@ -338,7 +396,14 @@ pub(crate) fn finish(ending: Ending, agent: &str, sink: EventSink<'_>) -> super:
     let summary = ending
         .summary
         .or(ending.last_text)
-        .map(|s| redact_str(&s))
+        .map(|s| {
+            let s = redact_str(&s);
+            if s.chars().count() > MAX_SUMMARY_CHARS {
+                s.chars().take(MAX_SUMMARY_CHARS).collect::<String>() + "…"
+            } else {
+                s
+            }
+        })
         .unwrap_or_else(|| format!("{agent} finished without a summary"));
     sink(AgentEvent::Finished {
         summary: summary.clone(),
@@ -412,6 +477,61 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn what_an_agent_prints_is_bounded_in_count_and_length() {
+        let mut events = Vec::new();
+        let mut sink = |e: AgentEvent| events.push(e);
+        let mut ending = Ending::default();
+        let root = Path::new("/co");
+        for i in 0..MAX_LOG_LINES + 500 {
+            forward(
+                Said::Log(format!("{i} {}", "x".repeat(10_000))),
+                root,
+                &mut ending,
+                &mut sink,
+            );
+        }
+        for i in 0..MAX_FILES + 10 {
+            forward(
+                Said::FileChanged(format!("/co/f{i}")),
+                root,
+                &mut ending,
+                &mut sink,
+            );
+        }
+        let many: Vec<Todo> = (0..1000)
+            .map(|i| Todo {
+                id: i.to_string(),
+                content: "y".repeat(5_000),
+                status: crate::model::TodoStatus::Pending,
+            })
+            .collect();
+        forward(Said::Todos(many), root, &mut ending, &mut sink);
+        forward(
+            Said::Done(Some("z".repeat(100_000))),
+            root,
+            &mut ending,
+            &mut sink,
+        );
+        let report = finish(ending, "test", &mut sink);
+        let logs = events
+            .iter()
+            .filter(|e| matches!(e, AgentEvent::Log(_)))
+            .count();
+        assert_eq!(logs, MAX_LOG_LINES);
+        assert!(events.iter().all(|e| match e {
+            AgentEvent::Log(l) | AgentEvent::FileChanged(l) => l.chars().count() <= QUOTE_CHARS + 1,
+            _ => true,
+        }));
+        assert_eq!(report.changes.len(), MAX_FILES);
+        assert_eq!(report.todos.len(), MAX_TODOS);
+        assert!(report
+            .todos
+            .iter()
+            .all(|t| t.content.chars().count() <= MAX_TODO_CHARS + 1));
+        assert!(report.summary.chars().count() <= MAX_SUMMARY_CHARS + 1);
     }
 
     #[test]

@@ -133,6 +133,10 @@ pub async fn fix(
     yes: bool,
     config_path: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
+    // The operator turned the agent sandbox off: say so, in red, every run.
+    if let Some(w) = crate::agent::jail::warning(&setup.config.agent) {
+        eprintln!("{}", crate::agent::jail::in_red(&w));
+    }
     let journal = Journal::open(&setup.data_dir)?;
     let origin_source = match (&setup.source, &config_path) {
         (Source::Demo { demo, .. }, _) => OriginSource::Demo {

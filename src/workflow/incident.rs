@@ -588,7 +588,7 @@ impl Run<'_> {
         let agent: Box<dyn crate::agent::CodingAgent> = match &builtin_llm {
             Some(llm) => Box::new(crate::agent::builtin::Builtin {
                 llm: llm.clone(),
-                limits: crate::agent::builtin::Limits::new(self.config.agent.max_steps),
+                limits: crate::agent::builtin::Limits::from_config(&self.config.agent),
             }),
             None => crate::agent::for_config(&self.config.agent)?,
         };

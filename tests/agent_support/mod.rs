@@ -41,6 +41,22 @@ pub fn have(bin: &str, version: &str) -> bool {
     }
 }
 
+/// Whether bubblewrap is installed, by the same rule as [`have`]: missing,
+/// a loud skip on a workstation and a failure in CI.
+pub fn have_bwrap() -> bool {
+    let ok = Command::new("bwrap")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok && std::env::var_os("MEDIC_CI").is_some() {
+        panic!("bubblewrap is not installed, and MEDIC_CI is set: run .ci/run (apt install bubblewrap)");
+    }
+    if !ok {
+        eprintln!("\n*** SKIPPED: bubblewrap is not installed (apt install bubblewrap); this test did NOT run ***\n");
+    }
+    ok
+}
+
 /// A real git repository with one deployment manifest, committed.
 pub fn checkout(dir: &Path) -> PathBuf {
     let repo = dir.join("repo");
@@ -179,7 +195,9 @@ pub fn position(events: &[AgentEvent], what: &str, f: impl Fn(&AgentEvent) -> bo
         .unwrap_or_else(|| panic!("no {what} among the events:\n{events:#?}"))
 }
 
-/// Environment that keeps an agent's home, config and caches in `dir`.
+/// Environment that keeps an agent's home, config and caches in `dir`
+/// (inside medic's sandbox HOME and XDG are the sandbox's own; this matters
+/// with `sandbox = "none"`).
 pub fn isolated_env(dir: &Path) -> Vec<(String, String)> {
     let d = |s: &str| {
         let p = dir.join(s);
@@ -193,4 +211,39 @@ pub fn isolated_env(dir: &Path) -> Vec<(String, String)> {
         ("XDG_CACHE_HOME".into(), d("home/.cache")),
         ("XDG_STATE_HOME".into(), d("home/.local/state")),
     ]
+}
+
+/// A marker no other process on the machine carries: a `sleep` duration
+/// made of this test process's pid and a counter (`sleep 86400.<pid><n>`).
+pub fn unique_sleep() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "86400.{}{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed) + 10
+    )
+}
+
+/// Live (not zombie) processes whose argv holds exactly `marker` as one
+/// argument: only the processes a test started with [`unique_sleep`].
+pub fn alive_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        if !cmd.split(|b| *b == 0).any(|a| a == marker.as_bytes()) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = stat.split(") ").nth(1).is_some_and(|r| r.starts_with('Z'));
+        if !zombie {
+            found.push(pid);
+        }
+    }
+    found
 }

@@ -13,6 +13,7 @@ pub mod command;
 pub mod sandbox;
 pub mod tools;
 
+use super::jail::{Jail, Network, Policy};
 use super::{AgentError, AgentEvent};
 use crate::model::Todo;
 use crate::plan::llm::{ChatRequest, LlmClient, LlmError, Message, Part, Role};
@@ -37,6 +38,8 @@ pub struct Limits {
     pub command_timeout: Duration,
     /// Bytes of each command stream kept (head and tail).
     pub max_command_output: usize,
+    /// How commands are confined (`[agent] sandbox`); bubblewrap by default.
+    pub sandbox: Policy,
 }
 
 impl Limits {
@@ -50,7 +53,16 @@ impl Limits {
             allowlist: Allowlist::default(),
             command_timeout: Duration::from_secs(300),
             max_command_output: 16 * 1024,
+            sandbox: Policy::default(),
         }
+    }
+
+    /// [`Limits::new`] with `[agent] max_steps` and `sandbox` applied.
+    /// Builtin commands get no `pass_env`: they need no keys.
+    pub fn from_config(config: &crate::config::AgentConfig) -> Limits {
+        let mut limits = Limits::new(config.max_steps);
+        limits.sandbox.mode = config.sandbox;
+        limits
     }
 }
 
@@ -138,6 +150,11 @@ async fn run_loop(
         path: checkout.display().to_string(),
         source,
     })?;
+    // No sandbox, no agent: refuse before the first model call.
+    let jail = Jail::new(&limits.sandbox, checkout, Network::None).map_err(AgentError::from)?;
+    if let Some(w) = super::jail::policy_warning(limits.sandbox.mode, "builtin") {
+        on_event(AgentEvent::Log(w));
+    }
     let cmd_limits = CommandLimits {
         allowlist: limits.allowlist.clone(),
         timeout: limits.command_timeout,
@@ -203,8 +220,12 @@ async fn run_loop(
         });
         let mut results = Vec::with_capacity(calls.len());
         for (id, name, input) in calls {
-            let outcome =
-                call_tool(&name, &input, &sandbox, &cmd_limits, &mut report, on_event).await;
+            let tools = Tools {
+                files: &sandbox,
+                jail: &jail,
+                commands: &cmd_limits,
+            };
+            let outcome = call_tool(&name, &input, &tools, &mut report, on_event).await;
             let (content, is_error) = match outcome {
                 Ok(c) => (c, false),
                 Err(e) => {
@@ -225,15 +246,30 @@ async fn run_loop(
     }
 }
 
+/// What the tools work with: the path-checked checkout, the jail commands
+/// run in, and their limits.
+struct Tools<'a> {
+    files: &'a Sandbox,
+    jail: &'a Jail,
+    commands: &'a CommandLimits,
+}
+
 /// Runs one tool call; `Err` is the error text the model gets back.
 async fn call_tool(
     name: &str,
     input: &Value,
-    sb: &Sandbox,
-    cmd: &CommandLimits,
+    tools: &Tools<'_>,
     report: &mut Report,
     on_event: &mut (dyn FnMut(AgentEvent) + Send),
 ) -> Result<String, String> {
+    let (sb, cmd) = (tools.files, tools.commands);
+    if let Some(raw) = input.as_str() {
+        // The provider's arguments were not JSON (plan::llm keeps them as text).
+        let raw: String = raw.chars().take(200).collect();
+        return Err(format!(
+            "the arguments of `{name}` are not valid JSON: {raw:?}; send one JSON object matching the tool's schema"
+        ));
+    }
     if !input.is_object() {
         return Err(format!("the arguments of `{name}` must be a JSON object"));
     }
@@ -260,7 +296,7 @@ async fn call_tool(
             let argv = tools::argv(input)?;
             command::check(&argv, &cmd.allowlist)?;
             on_event(AgentEvent::Log(format!("running {}", argv.join(" "))));
-            let out = command::run(&argv, sb, cmd)
+            let out = command::run(&argv, tools.jail, cmd)
                 .await
                 .map_err(|e| format!("`{}` could not start: {e}", argv[0]))?;
             // Command output can carry anything the process printed: redact

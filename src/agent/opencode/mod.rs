@@ -14,10 +14,14 @@
 //! user can set, above the project's `opencode.json`), so no file is written
 //! into the checkout and nothing of medic's ends up in the pull request. Every
 //! permission is `allow` or `deny`, never `ask`: nobody is there to answer.
-//! The user's own config (providers, keys) stays theirs.
+//! OpenCode runs in medic's sandbox with a private HOME, so the user's
+//! `~/.config/opencode` is not read: providers come in the user's own
+//! `OPENCODE_CONFIG_CONTENT` (merged under medic's permissions) and keys
+//! through `[agent] pass_env`.
 
 mod serve;
 
+use super::jail::Policy;
 use super::process::{self, Said, Spec, StderrTail};
 use super::{AgentError, AgentFuture, AgentReport, CodingAgent, EventSink, Task};
 use crate::config::AgentConfig;
@@ -48,9 +52,15 @@ pub struct OpenCode {
     pub args: Vec<String>,
     /// Extra environment for the process.
     pub env: Vec<(String, String)>,
+    /// How its process is confined (`[agent] sandbox`, `pass_env`).
+    pub sandbox: Policy,
     /// Serve mode: listen to `GET /event` (off: rely on the polls alone).
     pub event_stream: bool,
 }
+
+/// The operator's variables its own config needs inside the sandbox (its
+/// model's key and endpoint); `[agent] pass_env` adds more.
+const OPENCODE_ENV: &[&str] = &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY"];
 
 impl OpenCode {
     /// The driver `[agent]` describes, in `run` mode.
@@ -61,21 +71,31 @@ impl OpenCode {
             mode: Mode::Run,
             args: Vec::new(),
             env: Vec::new(),
+            sandbox: Policy::from_config(config, OPENCODE_ENV),
             event_stream: true,
         }
     }
 
     fn spec(&self, args: Vec<String>, checkout: &Path) -> Spec {
-        let mut env = vec![(
-            "OPENCODE_CONFIG_CONTENT".to_string(),
-            config_content(std::env::var("OPENCODE_CONFIG_CONTENT").ok().as_deref()),
-        )];
-        env.extend(self.env.iter().cloned());
+        // The user's inline config (the driver's, else medic's environment):
+        // inside the sandbox it is the only config OpenCode sees, so it is
+        // where providers go. medic's permissions always sit on top.
+        const KEY: &str = "OPENCODE_CONFIG_CONTENT";
+        let user = self
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == KEY)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(KEY).ok());
+        let mut env = vec![(KEY.to_string(), config_content(user.as_deref()))];
+        env.extend(self.env.iter().filter(|(k, _)| k != KEY).cloned());
         Spec {
             program: self.command.clone(),
             args,
             env,
             cwd: checkout.to_path_buf(),
+            sandbox: self.sandbox.clone(),
         }
     }
 
@@ -102,10 +122,7 @@ impl OpenCode {
         }
         args.push(task.prompt.clone());
         let spec = self.spec(args, checkout);
-        sink(super::AgentEvent::Log(format!(
-            "starting {}",
-            spec.display()
-        )));
+        process::starting(&spec, "opencode", &mut *sink);
         let ending = process::run_json_lines(
             &spec,
             task.time_limit,
@@ -132,10 +149,7 @@ impl OpenCode {
         ];
         args.extend(self.args.iter().cloned());
         let spec = self.spec(args, checkout);
-        sink(super::AgentEvent::Log(format!(
-            "starting {}",
-            spec.display()
-        )));
+        process::starting(&spec, "opencode", &mut *sink);
         let mut child = spec.spawn()?;
         let _group = process::GroupGuard::new(&child);
         let stdout = child.stdout.take().expect("stdout is piped");

@@ -2,13 +2,13 @@
 //! polls that stand in for it when it breaks.
 
 use super::{allowed, error_message, todos, tool_part};
+use crate::agent::lines::{BoundedLines, MAX_STDERR_LINE};
 use crate::agent::process::{self, Said, Spec, StderrTail};
 use crate::agent::{AgentError, EventSink, Task};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// One `opencode serve` session, from the port line to idle.
 pub(super) struct Session<'a> {
@@ -45,10 +45,11 @@ impl Session<'_> {
         checkout: &Path,
         sink: EventSink<'_>,
     ) -> Result<process::Ending, AgentError> {
-        let mut lines = BufReader::new(stdout).lines();
+        let mut lines = BoundedLines::new(stdout, MAX_STDERR_LINE);
         let base = loop {
             match lines.next_line().await {
                 Ok(Some(l)) => {
+                    let l = l.text;
                     if let Some(at) = l.find("listening on http://") {
                         break l[at + "listening on ".len()..]
                             .trim()
@@ -126,7 +127,21 @@ impl Session<'_> {
         let messages = self
             .get(&http, &format!("{base}/session/{id}/message"))
             .await
-            .unwrap_or_default();
+            .ok();
+        // The session can go idle before its error event arrives: the last
+        // answer's own error says it too.
+        let last_answer = messages
+            .as_ref()
+            .and_then(Value::as_array)
+            .and_then(|m| m.iter().rev().find(|m| m["info"]["role"] == "assistant"));
+        if let Some(e) = last_answer.and_then(|m| m["info"].get("error").filter(|e| !e.is_null())) {
+            return Err(self.died(format!(
+                "session error: {}",
+                process::quote(&error_message(e))
+            )));
+        }
+        let fetched = messages.is_some();
+        let messages = messages.unwrap_or_default();
         for part in messages
             .as_array()
             .into_iter()
@@ -148,7 +163,9 @@ impl Session<'_> {
         if let Ok(t) = self.get(&http, &format!("{base}/session/{id}/todo")).await {
             process::forward(Said::Todos(todos(&t)), checkout, &mut ending, &mut *sink);
         }
-        ending.summary = last_assistant_text(&messages).or(seen.last_text);
+        // Text parts from the events may be the prompt itself: only without
+        // the message list does the last one stand in for the summary.
+        ending.summary = last_assistant_text(&messages).or(seen.last_text.filter(|_| !fetched));
         Ok(ending)
     }
 

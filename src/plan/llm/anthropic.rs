@@ -26,7 +26,10 @@ pub(super) fn body(cfg: &LlmConfig, req: &ChatRequest, max_tokens: u32) -> Value
             .map(|p| match p {
                 Part::Text(t) => json!({"type": "text", "text": t}),
                 Part::ToolCall { id, name, input } => {
-                    json!({"type": "tool_use", "id": id, "name": name, "input": input})
+                    // A call whose arguments were not JSON goes back as `{}`
+                    // (the API wants an object); its error result says why.
+                    json!({"type": "tool_use", "id": id, "name": name,
+                           "input": if input.is_object() { input.clone() } else { json!({}) }})
                 }
                 Part::ToolResult {
                     id,
@@ -259,7 +262,7 @@ impl StreamDecoder {
                     let input = if json.trim().is_empty() && start_input.is_object() {
                         start_input
                     } else {
-                        tool_input(&name, &json)?
+                        tool_input(&json)
                     };
                     parts.push(Part::ToolCall { id, name, input });
                 }

@@ -192,7 +192,7 @@ pub enum LlmError {
         message: String,
     },
     /// The answer did not follow the wire format (a malformed chunk, a
-    /// stream cut short, tool arguments that are not JSON).
+    /// stream cut short).
     #[error("{provider}: malformed answer from {url}: {message}")]
     Protocol {
         /// Provider.
@@ -638,16 +638,14 @@ fn quote(data: &str) -> String {
 }
 
 /// Parses a tool call's accumulated argument text; empty means `{}`.
-fn tool_input(name: &str, args: &str) -> Result<Value, StreamError> {
+/// Text that is not JSON comes back as a JSON string holding it, so the
+/// caller can answer the model with an error result instead of failing the
+/// whole answer (models do send broken arguments now and then).
+fn tool_input(args: &str) -> Value {
     if args.trim().is_empty() {
-        return Ok(Value::Object(Default::default()));
+        return Value::Object(Default::default());
     }
-    serde_json::from_str(args).map_err(|e| {
-        StreamError::Malformed(format!(
-            "arguments of tool call `{name}` are not JSON ({e}): {}",
-            quote(args)
-        ))
-    })
+    serde_json::from_str(args).unwrap_or_else(|_| Value::String(args.to_string()))
 }
 
 /// The instruction added to the system prompt when JSON is wanted and the

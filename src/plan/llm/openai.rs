@@ -36,7 +36,8 @@ pub(super) fn body(cfg: &LlmConfig, req: &ChatRequest, max_tokens: u32) -> Value
                         Part::ToolCall { id, name, input } => Some(json!({
                             "id": id,
                             "type": "function",
-                            "function": {"name": name, "arguments": input.to_string()},
+                            // Arguments that were not JSON go back as the model sent them.
+                            "function": {"name": name, "arguments": input.as_str().map_or_else(|| input.to_string(), String::from)},
                         })),
                         _ => None,
                     })
@@ -317,7 +318,7 @@ impl StreamDecoder {
                     c.id
                 )));
             }
-            let input = tool_input(&c.name, &c.args)?;
+            let input = tool_input(&c.args);
             let id = if c.id.is_empty() {
                 format!("call_{}", i + 1)
             } else {
@@ -361,9 +362,7 @@ pub(super) fn decode_whole(bytes: &[u8]) -> Result<Decoded, String> {
                 .pointer("/function/arguments")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            let input = tool_input(name, args).map_err(|e| match e {
-                StreamError::Malformed(m) | StreamError::Server(m) => m,
-            })?;
+            let input = tool_input(args);
             let id = c
                 .get("id")
                 .and_then(Value::as_str)

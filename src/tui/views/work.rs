@@ -131,9 +131,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         start -= 1;
     }
     for l in &w.log[start..] {
+        // The unconfined-agent warning stands out in red (see agent::jail::warning).
+        let style = if l.starts_with(crate::agent::jail::WARNING_PREFIX) {
+            theme.crit
+        } else {
+            theme.muted
+        };
         lines.push(Line::styled(
             l.replace(|c: char| c.is_control(), " "),
-            theme.muted,
+            style,
         ));
     }
     frame.render_widget(
