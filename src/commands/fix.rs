@@ -135,7 +135,9 @@ pub async fn fix(
 ) -> anyhow::Result<()> {
     // The operator turned the agent sandbox off: say so, in red, every run.
     if let Some(w) = crate::agent::jail::warning(&setup.config.agent) {
-        eprintln!("{}", crate::agent::jail::in_red(&w));
+        // medic's own words, escaped, then medic's own colour codes around them.
+        let line = crate::agent::jail::in_red(&terminal::one_line(&w));
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
     let journal = Journal::open(&setup.data_dir)?;
     let origin_source = match (&setup.source, &config_path) {
