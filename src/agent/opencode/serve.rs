@@ -67,8 +67,10 @@ impl Session<'_> {
         sink(crate::agent::AgentEvent::Log(format!(
             "opencode server at {base}"
         )));
+        // The server is the agent's own, on loopback: no redirects anywhere.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| self.died(e.to_string()))?;
         let events = if self.event_stream {
@@ -330,8 +332,7 @@ impl Session<'_> {
             .await
             .map_err(|e| self.died(format!("GET {url}: {e}")))?;
         let status = r.status();
-        let text = r
-            .text()
+        let text = read_text(r)
             .await
             .map_err(|e| self.died(format!("GET {url}: {e}")))?;
         if !status.is_success() {
@@ -354,12 +355,23 @@ impl Session<'_> {
             .await
             .map_err(|e| self.died(format!("POST {url}: {e}")))?;
         let status = r.status();
-        let text = r.text().await.unwrap_or_default();
+        let text = read_text(r)
+            .await
+            .map_err(|e| self.died(format!("POST {url}: {e}")))?;
         if !status.is_success() {
             return Err(self.died(format!("POST {url}: {status}: {}", process::quote(&text))));
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
+}
+
+/// A body of the agent's server, read in chunks up to `[http] max_body_bytes`.
+async fn read_text(r: reqwest::Response) -> Result<String, String> {
+    let cap = crate::sources::http::max_body_bytes();
+    let body = crate::sources::http::read_capped(r, cap)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The text of the last assistant message in `GET /session/:id/message`.
@@ -386,13 +398,24 @@ fn subscribe(base: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let url = format!("{base}/event");
     tokio::spawn(async move {
-        let Ok(resp) = reqwest::Client::new().get(&url).send().await else {
+        let Ok(client) = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+        else {
+            return;
+        };
+        let Ok(resp) = client.get(&url).send().await else {
             return;
         };
         let mut stream = resp.bytes_stream();
         let mut buf: Vec<u8> = Vec::new();
         while let Some(Ok(chunk)) = stream.next().await {
             buf.extend_from_slice(&chunk);
+            // One event frame never needs more than the body cap: a server that
+            // never ends its frame loses its stream, not medic's memory.
+            if buf.len() as u64 > crate::sources::http::max_body_bytes() {
+                return;
+            }
             while let Some(end) = find_frame_end(&buf) {
                 let frame: Vec<u8> = buf.drain(..end).collect();
                 if let Some(v) = parse_sse_frame(&String::from_utf8_lossy(&frame)) {
