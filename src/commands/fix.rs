@@ -8,7 +8,7 @@ use crate::sources::Source;
 use crate::units;
 use crate::workflow::engine::{Engine, EventKind, StepRecord, StepStatus, WorkflowEvent};
 use crate::workflow::incident::{
-    self, Incident, Origin, OriginSource, Outcome, Run, Status, STEPS,
+    self, Incident, Origin, OriginSource, Outcome, Parts, Run, Status, STEPS,
 };
 use crate::workflow::journal::{self, Journal};
 use std::io::Write;
@@ -168,14 +168,12 @@ pub async fn fix(
             inc
         }
     };
-    let (source, config) = incident::source_for(&inc.origin)?;
+    let parts = Parts::for_origin(&inc.origin, &setup.data_dir)?;
     let (engine, cancel) = new_engine(journal);
     cancel_on_ctrl_c(cancel);
     let run = Run {
         engine: &engine,
-        source: &source,
-        config: &config,
-        data_dir: setup.data_dir.clone(),
+        parts: &parts,
         approve: yes,
         publish: yes,
         operator: operator(),
@@ -240,12 +238,10 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
                 engine.retry(&inc.id, step)?;
             }
         }
-        let (source, config) = incident::source_for(&inc.origin)?;
+        let parts = Parts::for_origin(&inc.origin, data_dir)?;
         let run = Run {
             engine: &engine,
-            source: &source,
-            config: &config,
-            data_dir: data_dir.to_path_buf(),
+            parts: &parts,
             approve: false,
             publish: false,
             operator: operator(),

@@ -9,7 +9,7 @@ use crate::model::{Flag, Plan};
 use crate::setup::Setup;
 use crate::sources::Source;
 use crate::workflow::engine::{Engine, EventKind, StepRecord};
-use crate::workflow::incident::{self, Incident, Origin, OriginSource, Outcome, Run};
+use crate::workflow::incident::{self, Incident, Origin, OriginSource, Outcome, Parts, Run};
 use crate::workflow::incident::{AgentWork, Status};
 use crate::workflow::journal::Journal;
 use tokio::sync::{mpsc, watch};
@@ -213,14 +213,12 @@ pub async fn serve(
             let _ = tx.send(Action::Work(Box::new(v))).await;
         }
         let _ = cancel.send(false);
-        let status = match incident::source_for(&inc.origin) {
+        let status = match Parts::for_origin(&inc.origin, &ctx.data_dir) {
             Err(e) => format!("cannot rebuild the incident's source: {e:#}"),
-            Ok((source, config)) => {
+            Ok(parts) => {
                 let run = Run {
                     engine: &engine,
-                    source: &source,
-                    config: &config,
-                    data_dir: ctx.data_dir.clone(),
+                    parts: &parts,
                     approve,
                     publish,
                     operator: ctx.operator.clone(),
