@@ -275,7 +275,10 @@ async fn side_channels(
 
 /// The `:incidents` list, newest first.
 fn incident_rows(journal: &Journal) -> Vec<IncidentRow> {
-    let mut list: Vec<Incident> = journal.incidents().unwrap_or_default();
+    let mut list: Vec<Incident> = journal
+        .incidents_readable()
+        .map(|l| l.records)
+        .unwrap_or_default();
     list.sort_by_key(|i| std::cmp::Reverse(i.opened_at));
     list.into_iter()
         .map(|i| IncidentRow {

@@ -215,7 +215,7 @@ pub fn open_or_resume(
     origin: Origin,
     now: Millis,
 ) -> Result<Incident, JournalError> {
-    let existing: Vec<Incident> = journal.incidents()?;
+    let existing: Vec<Incident> = journal.incidents_readable()?.records;
     if let Some(mut inc) = existing
         .into_iter()
         .find(|i| i.service == flag.service && i.rule == flag.rule && !i.status.is_closed())
