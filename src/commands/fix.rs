@@ -148,6 +148,8 @@ pub async fn fix(
             let mut detector = Detector::new(setup.rules.clone());
             detector.ingest(&snap);
             let flags = detector.flags(&snap);
+            // A pull request's episode whose flag cleared is over.
+            incident::resolve_cleared(&journal, &flags)?;
             let Some(flag) = flags
                 .iter()
                 .find(|f| f.service.0 == service && f.state != AlertState::Resolved)
@@ -241,7 +243,7 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
     cancel_on_ctrl_c(cancel);
     let mut failed = 0;
     for inc in todo {
-        if inc.status.is_closed() {
+        if inc.status.is_settled() {
             println!("{}: already {}", inc.id, inc.status.word());
             continue;
         }

@@ -130,6 +130,7 @@ pub async fn serve(
     };
     let saved: Option<UiState> = journal.ui(resume::KEY).ok().flatten();
     let _ = tx.send(Action::Restore(saved.map(Box::new))).await;
+    let _ = tx.send(Action::OpenPullRequests(open_prs(&journal))).await;
     let (cancel, cancelled) = watch::channel(false);
     let cancel = std::sync::Arc::new(cancel);
     let engine = Engine::new(journal.clone(), cancelled);
@@ -242,6 +243,7 @@ pub async fn serve(
         if let Some(v) = view(&journal, &id, &status) {
             let _ = tx.send(Action::Work(Box::new(v))).await;
         }
+        let _ = tx.send(Action::OpenPullRequests(open_prs(&journal))).await;
     }
     forwarder.abort();
     let _ = side.await;
@@ -271,6 +273,18 @@ async fn side_channels(
             else => return,
         }
     }
+}
+
+/// The services whose incident has an open pull request, for the fleet view.
+fn open_prs(journal: &Journal) -> Vec<(String, u64)> {
+    let list: Vec<Incident> = journal
+        .incidents_readable()
+        .map(|l| l.records)
+        .unwrap_or_default();
+    list.into_iter()
+        .filter(|i| i.status == Status::PrOpened)
+        .filter_map(|i| Some((i.service.0, i.pr?.number)))
+        .collect()
 }
 
 /// The `:incidents` list, newest first.

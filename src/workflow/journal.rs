@@ -340,20 +340,47 @@ impl Journal {
         self.put(&self.incidents, id, record)?;
         self.flush()?;
         if new {
-            use std::io::Write;
-            let io = |source| JournalError::Io {
-                dir: self.dir.clone(),
-                source,
-            };
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.ledger_path())
-                .map_err(io)?;
-            writeln!(f, "{id}").map_err(io)?;
-            f.sync_data().map_err(io)?;
+            self.add_to_ledger(id)?;
         }
         Ok(())
+    }
+
+    /// Store a new incident record only if no record has this id (an atomic
+    /// compare-and-swap, durably). False: the id is taken, nothing written.
+    pub fn create_incident<T: Serialize>(
+        &self,
+        id: &str,
+        record: &T,
+    ) -> Result<bool, JournalError> {
+        let bytes = serde_json::to_vec(record).map_err(|source| JournalError::Record {
+            key: id.to_string(),
+            source,
+        })?;
+        let swapped = self
+            .incidents
+            .compare_and_swap(id, None as Option<&[u8]>, Some(bytes))
+            .map_err(|e| self.err(e))?;
+        if swapped.is_err() {
+            return Ok(false);
+        }
+        self.flush()?;
+        self.add_to_ledger(id)?;
+        Ok(true)
+    }
+
+    fn add_to_ledger(&self, id: &str) -> Result<(), JournalError> {
+        use std::io::Write;
+        let io = |source| JournalError::Io {
+            dir: self.dir.clone(),
+            source,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.ledger_path())
+            .map_err(io)?;
+        writeln!(f, "{id}").map_err(io)?;
+        f.sync_data().map_err(io)
     }
 
     /// One incident record.
