@@ -70,7 +70,7 @@ pub fn event_line(e: &WorkflowEvent) -> String {
 fn print_events(engine: &Engine) -> tokio::task::JoinHandle<()> {
     let mut rx = engine.subscribe();
     tokio::spawn(async move {
-        while let Ok(e) = rx.recv().await {
+        while let Some(e) = crate::workflow::engine::next_event(&mut rx).await {
             println!("{}", event_line(&e));
         }
     })

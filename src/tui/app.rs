@@ -263,9 +263,11 @@ impl App {
             Action::Confirm => match &mut self.work {
                 Some(w) if w.confirm => {
                     w.confirm = false;
+                    // No second approval while this one travels; the status
+                    // says "approved" only once the journal has it.
                     w.approved = true;
                     self.show_diff = false;
-                    w.status = "approved: the agent is starting".into();
+                    w.status = "approval sent: waiting for the journal…".into();
                     self.outbox.push(Command::Approve(w.incident.clone()));
                     true
                 }
@@ -293,7 +295,12 @@ impl App {
                 true
             }
             Action::Workflow(event) => {
-                let Some(w) = self.work.as_mut().filter(|w| w.incident == event.incident) else {
+                // An event of no incident is about the stream itself (lines skipped).
+                let Some(w) = self
+                    .work
+                    .as_mut()
+                    .filter(|w| w.incident == event.incident || event.incident.is_empty())
+                else {
                     return false;
                 };
                 match event.kind {
@@ -307,7 +314,12 @@ impl App {
                         w.status = format!("needs attention: {step}: {error}")
                     }
                     EventKind::Finished { outcome } => w.status = outcome,
-                    EventKind::Approved { by } => w.log.push(format!("plan approved by {by}")),
+                    EventKind::Approved { by } => {
+                        // Emitted once the approval is journaled.
+                        w.approved = true;
+                        w.status = format!("approved by {by} (journaled): the agent is starting");
+                        w.log.push(format!("plan approved by {by}"))
+                    }
                     EventKind::AwaitingPublish { diff_stat } => {
                         w.status =
                             format!("change ready · d diff · p push and open the PR · {diff_stat}")

@@ -330,3 +330,42 @@ fn in_place_edits_are_sent_to_the_journal_or_dropped() {
     approved.update(Action::EditInPlace);
     assert!(approved.editing.is_none(), "approved plans are not edited");
 }
+
+#[test]
+fn the_screen_says_approved_only_once_the_journal_has_it() {
+    let mut app = App::default();
+    app.update(Action::Work(Box::new(work(false, None, None))));
+    app.update(Action::Approve);
+    app.update(Action::Confirm);
+    let w = app.work.as_ref().unwrap();
+    assert!(
+        !w.status.contains("approved"),
+        "sent, not yet journaled: {}",
+        w.status
+    );
+    let id = w.incident.clone();
+    let ack = crate::workflow::engine::WorkflowEvent {
+        incident: id,
+        at: 0,
+        kind: crate::workflow::engine::EventKind::Approved { by: "ops".into() },
+    };
+    app.update(Action::Workflow(Box::new(ack)));
+    let w = app.work.as_ref().unwrap();
+    assert!(w.status.contains("approved by ops"), "{}", w.status);
+    // A note that the stream fell behind reaches the open view.
+    let lag = crate::workflow::engine::WorkflowEvent {
+        incident: String::new(),
+        at: 0,
+        kind: crate::workflow::engine::EventKind::Log {
+            line: "3 event line(s) skipped".into(),
+        },
+    };
+    assert!(app.update(Action::Workflow(Box::new(lag))));
+    assert!(app
+        .work
+        .as_ref()
+        .unwrap()
+        .log
+        .iter()
+        .any(|l| l.contains("skipped")));
+}
