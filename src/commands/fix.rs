@@ -130,6 +130,7 @@ pub async fn fix(
         planner: incident::planner_name(&setup.config),
         agent: setup.config.agent.kind.clone(),
         forge: setup.config.forge.kind.clone(),
+        settings: incident::settings_snapshot(config_path.as_deref()),
     };
     // An open incident for this service continues where it stopped.
     let open: Vec<Incident> = readable_incidents(&journal)?;
@@ -179,6 +180,7 @@ pub async fn fix(
         approve: yes,
         publish: yes,
         operator: operator(),
+        seen: None,
     };
     let outcome = drive(&run, &inc.id).await?;
     if let Outcome::AwaitingPublish(stat) = &outcome {
@@ -260,6 +262,7 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
             approve: false,
             publish: false,
             operator: operator(),
+            seen: None,
         };
         match drive(&run, &inc.id).await {
             Ok(Outcome::AwaitingApproval) => println!(

@@ -268,7 +268,15 @@ impl App {
                     w.approved = true;
                     self.show_diff = false;
                     w.status = "approval sent: waiting for the journal…".into();
-                    self.outbox.push(Command::Approve(w.incident.clone()));
+                    let plan_digest = w
+                        .plan
+                        .as_ref()
+                        .map(crate::workflow::incident::plan_digest)
+                        .unwrap_or_default();
+                    self.outbox.push(Command::Approve {
+                        incident: w.incident.clone(),
+                        plan_digest,
+                    });
                     true
                 }
                 _ => false,

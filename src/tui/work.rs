@@ -21,8 +21,14 @@ use tokio::sync::{mpsc, watch};
 pub enum Command {
     /// Open (or find) the incident for this flag and prepare its plan.
     Prepare(Flag),
-    /// The operator approved the plan of this incident: run the agent.
-    Approve(String),
+    /// The operator approved the plan of this incident, as the screen showed
+    /// it (its digest): run the agent. A plan changed since is not approved.
+    Approve {
+        /// The incident.
+        incident: String,
+        /// `incident::plan_digest` of the plan on the screen.
+        plan_digest: String,
+    },
     /// The operator saw the diff and said go: push and open the pull request.
     Publish(String),
     /// Show this incident (from `:incidents`, or the saved UI state); a run
@@ -82,6 +88,7 @@ struct Job {
     id: String,
     approve: bool,
     publish: bool,
+    seen: Option<String>,
 }
 
 /// Everything the task needs from the setup.
@@ -110,6 +117,7 @@ impl WorkContext {
                 planner: incident::planner_name(&setup.config),
                 agent: setup.config.agent.kind.clone(),
                 forge: setup.config.forge.kind.clone(),
+                settings: incident::settings_snapshot(setup.config_path.as_deref()),
             },
             data_dir: setup.data_dir.clone(),
             operator: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
@@ -182,6 +190,7 @@ pub async fn serve(
     let runs = Arc::new(Runs::default());
     let side = tokio::spawn(side_channels(journal.clone(), controls, runs.clone()));
     while let Some(cmd) = commands.recv().await {
+        let mut seen = None;
         let (id, approve, publish) = match cmd {
             Command::Prepare(flag) => {
                 match incident::open_or_resume(
@@ -197,7 +206,13 @@ pub async fn serve(
                     }
                 }
             }
-            Command::Approve(id) => (id, true, false),
+            Command::Approve {
+                incident,
+                plan_digest,
+            } => {
+                seen = Some(plan_digest);
+                (incident, true, false)
+            }
             Command::Publish(id) => (id, false, true),
             Command::Show(id) => {
                 let Some(inc) = journal.incident::<Incident>(&id).ok().flatten() else {
@@ -256,6 +271,7 @@ pub async fn serve(
                 id,
                 approve,
                 publish,
+                seen,
             },
         );
     }
@@ -305,6 +321,7 @@ async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
         id,
         approve,
         publish,
+        seen,
     } = job;
     let engine = engine.with_cancel(cancelled);
     let inc: Option<Incident> = journal.incident(&id).ok().flatten();
@@ -321,6 +338,7 @@ async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
                 approve,
                 publish,
                 operator,
+                seen,
             };
             match run.drive(&id).await {
                 Ok(Outcome::AwaitingApproval) => "the plan waits for your approval (a)".to_string(),

@@ -106,7 +106,15 @@ fn approving_needs_a_plan_and_a_confirm_and_queues_one_command() {
     assert!(app.outbox.is_empty(), "cancelled: nothing sent");
     app.update(Action::Approve);
     app.update(Action::Confirm);
-    assert_eq!(app.outbox, vec![Command::Approve("i1".into())]);
+    let digest =
+        crate::workflow::incident::plan_digest(app.work.as_ref().unwrap().plan.as_ref().unwrap());
+    assert_eq!(
+        app.outbox,
+        vec![Command::Approve {
+            incident: "i1".into(),
+            plan_digest: digest
+        }]
+    );
     assert!(!app.update(Action::Approve), "approved once is enough");
     app.update(Action::Back);
     assert_eq!(app.screen, Screen::Incident);
