@@ -371,7 +371,7 @@ async fn side_channels(journal: Journal, mut controls: Controls, runs: Arc<Runs>
                     ui = newer;
                 }
                 if journal.put_ui(resume::KEY, &ui).is_ok() {
-                    let _ = journal.flush();
+                    let _ = journal.flush_async().await;
                 }
             }
             Some(id) = controls.cancel.recv() => runs.cancel(&id),

@@ -236,9 +236,32 @@ impl Journal {
         classify(&self.dir, &self.dir.join("medic.pid"), e)
     }
 
-    /// Make everything written so far durable.
+    /// Make everything written so far durable. The fsync never runs on an
+    /// async worker: on a multi-threaded runtime the worker hands its tasks
+    /// on first (`block_in_place`), so the UI and the timeouts go on.
     pub fn flush(&self) -> Result<(), JournalError> {
-        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+        let flush = || self.db.flush().map(|_| ()).map_err(|e| self.err(e));
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(flush)
+            }
+            _ => flush(),
+        }
+    }
+
+    /// [`Journal::flush`] from async code: the fsync runs on a blocking thread.
+    pub async fn flush_async(&self) -> Result<(), JournalError> {
+        let journal = self.clone();
+        tokio::task::spawn_blocking(move || {
+            journal.db.flush().map(|_| ()).map_err(|e| journal.err(e))
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(JournalError::Io {
+                dir: self.dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
     }
 
     fn put<T: Serialize>(
