@@ -148,8 +148,8 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
         // Where the operator is survives a restart (saved once the last run's state is applied).
         if app.restored {
             let ui = app.ui_state();
-            if ui != saved_ui {
-                let _ = ui_tx.try_send(ui.clone());
+            // A full channel is tried again next turn: the latest state is never lost.
+            if ui != saved_ui && ui_tx.try_send(ui.clone()).is_ok() {
                 saved_ui = ui;
             }
         }
