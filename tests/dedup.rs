@@ -163,7 +163,13 @@ fn a_flag_that_cleared_resolves_the_pull_requests_incident() {
     journal.put_incident(&inc.id, &inc).unwrap();
     let mut still = flag("web", "memory-near-limit", t, 0.95);
     still.state = AlertState::Firing;
-    medic::workflow::incident::resolve_cleared(&journal, &[still]).unwrap();
+    // api missing from a scrape has not recovered.
+    let web_only = [ServiceId("web".into())];
+    medic::workflow::incident::resolve_cleared(&journal, &[still.clone()], &web_only).unwrap();
+    let back: Incident = journal.incident(&inc.id).unwrap().unwrap();
+    assert_eq!(back.status, Status::PrOpened);
+    let both = [ServiceId("web".into()), ServiceId("api".into())];
+    medic::workflow::incident::resolve_cleared(&journal, &[still], &both).unwrap();
     let back: Incident = journal.incident(&inc.id).unwrap().unwrap();
     assert_eq!(back.status, Status::Resolved);
     // The next episode is a new incident.

@@ -150,7 +150,8 @@ pub async fn fix(
             detector.ingest(&snap);
             let flags = detector.flags(&snap);
             // A pull request's episode whose flag cleared is over.
-            incident::resolve_cleared(&journal, &flags)?;
+            let present: Vec<_> = snap.services.iter().map(|s| s.service.clone()).collect();
+            incident::resolve_cleared(&journal, &flags, &present)?;
             let Some(flag) = flags
                 .iter()
                 .find(|f| f.service.0 == service && f.state != AlertState::Resolved)

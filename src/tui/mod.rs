@@ -55,7 +55,7 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
         },
         tx.clone(),
     ));
-    let collector = tokio::spawn(collect(setup, tx));
+    let collector = tokio::spawn(collect(setup, tx, commands.clone()));
     let mut terminal = ratatui::try_init()?;
     let mut app = App {
         theme: options.theme,
@@ -182,7 +182,11 @@ fn repaint_all(terminal: &mut ratatui::DefaultTerminal) -> std::io::Result<()> {
 
 /// Refresh the source every step of source time, evaluate the rules and
 /// send the result to the UI. Errors become a status line, never a crash.
-async fn collect(mut setup: Setup, tx: mpsc::Sender<Action>) {
+async fn collect(
+    mut setup: Setup,
+    tx: mpsc::Sender<Action>,
+    workflows: mpsc::UnboundedSender<work::Command>,
+) {
     let mut detector = Detector::new(setup.rules.clone());
     let (step, lookback) = (setup.step(), setup.lookback());
     // Refresh often enough that a fast demo clock still moves smoothly.
@@ -219,6 +223,13 @@ async fn collect(mut setup: Setup, tx: mpsc::Sender<Action>) {
                     &mut flags,
                 )
                 .await;
+                // Last-known values say nothing about recovery.
+                if !snap.stale {
+                    let _ = workflows.send(work::Command::FlagsNow {
+                        flags: flags.clone(),
+                        present: snap.services.iter().map(|s| s.service.clone()).collect(),
+                    });
+                }
                 actions.push(Action::Fleet(Box::new(FleetView::new(
                     &snap,
                     &detector,

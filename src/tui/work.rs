@@ -47,6 +47,14 @@ pub enum Command {
     },
     /// Stop the running workflow of this incident (handled out of band: see [`Controls`]).
     Cancel(String),
+    /// What the detector says now (every flag, and the services the snapshot
+    /// holds): an open pull request whose flag cleared is resolved.
+    FlagsNow {
+        /// The flags, the rules' own and Alertmanager's.
+        flags: Vec<Flag>,
+        /// The services in the snapshot.
+        present: Vec<crate::model::ServiceId>,
+    },
 }
 
 /// The side channels that must not wait behind a running workflow.
@@ -259,6 +267,18 @@ pub async fn serve(
             }
             // Cancels travel on their own channel; one arriving here is late and harmless.
             Command::Cancel(_) => continue,
+            Command::FlagsNow { flags, present } => {
+                match incident::resolve_cleared(&journal, &flags, &present) {
+                    Ok(resolved) if !resolved.is_empty() => {
+                        let _ = tx.send(Action::OpenPullRequests(open_prs(&journal))).await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = tx.send(Action::SourceError(e.to_string())).await;
+                    }
+                }
+                continue;
+            }
         };
         start(
             &runs,

@@ -277,8 +277,14 @@ pub fn open_or_resume(
 }
 
 /// Close the episodes whose pull request is open and whose flag no longer
-/// fires or pends (`flags` is what the detector says now): `Resolved`.
-pub fn resolve_cleared(journal: &Journal, flags: &[Flag]) -> Result<Vec<String>, JournalError> {
+/// fires or pends (`flags` is what the detector says now): `Resolved`. Only
+/// for services in `present` (the snapshot holds them): a service missing
+/// from one scrape has not recovered.
+pub fn resolve_cleared(
+    journal: &Journal,
+    flags: &[Flag],
+    present: &[ServiceId],
+) -> Result<Vec<String>, JournalError> {
     use crate::model::AlertState;
     let mut resolved = vec![];
     for mut inc in journal.incidents_readable::<Incident>()?.records {
@@ -287,7 +293,11 @@ pub fn resolve_cleared(journal: &Journal, flags: &[Flag]) -> Result<Vec<String>,
                 && f.rule == inc.rule
                 && matches!(f.state, AlertState::Pending | AlertState::Firing)
         });
-        if inc.status == Status::PrOpened && !firing {
+        let seen = present.contains(&inc.service)
+            || flags
+                .iter()
+                .any(|f| f.service == inc.service && f.rule == inc.rule);
+        if inc.status == Status::PrOpened && seen && !firing {
             inc.status = Status::Resolved;
             inc.error = None;
             journal.put_incident(&inc.id, &inc)?;
