@@ -9,7 +9,7 @@ use crate::terminal;
 use crate::units;
 use crate::workflow::engine::{Engine, EventKind, StepRecord, StepStatus, WorkflowEvent};
 use crate::workflow::incident::{
-    self, Incident, Origin, OriginSource, Outcome, Run, Status, STEPS,
+    self, Incident, Origin, OriginSource, Outcome, Parts, Run, Status, STEPS,
 };
 use crate::workflow::journal::{self, Journal};
 use std::io::Write;
@@ -97,7 +97,7 @@ fn print_event(e: &WorkflowEvent) -> std::io::Result<()> {
 fn print_events(engine: &Engine) -> tokio::task::JoinHandle<()> {
     let mut rx = engine.subscribe();
     tokio::spawn(async move {
-        while let Ok(e) = rx.recv().await {
+        while let Some(e) = crate::workflow::engine::next_event(&mut rx).await {
             let _ = print_event(&e);
         }
     })
@@ -163,9 +163,10 @@ pub async fn fix(
         planner: incident::planner_name(&setup.config),
         agent: setup.config.agent.kind.clone(),
         forge: setup.config.forge.kind.clone(),
+        settings: incident::settings_snapshot(config_path.as_deref()),
     };
     // An open incident for this service continues where it stopped.
-    let open: Vec<Incident> = journal.incidents()?;
+    let open: Vec<Incident> = readable_incidents(&journal)?;
     let existing = open
         .into_iter()
         .find(|i| i.service.0 == service && !i.status.is_closed());
@@ -185,6 +186,9 @@ pub async fn fix(
             let mut detector = Detector::new(setup.rules.clone());
             detector.ingest(&snap);
             let flags = detector.flags(&snap);
+            // A pull request's episode whose flag cleared is over.
+            let present: Vec<_> = snap.services.iter().map(|s| s.service.clone()).collect();
+            incident::resolve_cleared(&journal, &flags, &present)?;
             let Some(flag) = flags
                 .iter()
                 .find(|f| f.service.0 == service && f.state != AlertState::Resolved)
@@ -208,17 +212,16 @@ pub async fn fix(
             inc
         }
     };
-    let (source, config) = incident::source_for(&inc.origin)?;
+    let parts = Parts::for_origin(&inc.origin, &setup.data_dir)?;
     let (engine, cancel) = new_engine(journal);
     cancel_on_ctrl_c(cancel);
     let run = Run {
         engine: &engine,
-        source: &source,
-        config: &config,
-        data_dir: setup.data_dir.clone(),
+        parts: &parts,
         approve: yes,
         publish: yes,
         operator: operator(),
+        seen: None,
     };
     let outcome = drive(&run, &inc.id).await?;
     if let Outcome::AwaitingPublish(stat) = &outcome {
@@ -249,10 +252,23 @@ fn effective_plan(journal: &Journal, id: &str) -> anyhow::Result<Option<crate::m
         .and_then(|o| serde_json::from_value(o).ok()))
 }
 
+/// The incidents that can be read; each damaged one is named on stderr and skipped.
+fn readable_incidents(journal: &Journal) -> anyhow::Result<Vec<Incident>> {
+    let listing = journal.incidents_readable::<Incident>()?;
+    report_damaged(&listing.damaged);
+    Ok(listing.records)
+}
+
+fn report_damaged(damaged: &[journal::Damaged]) {
+    for d in damaged {
+        terminal::eprint_line(format_args!("{d}"));
+    }
+}
+
 /// `medic resume [ID]`: continue one or every interrupted workflow.
 pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Result<()> {
     let journal = Journal::open(data_dir)?;
-    let all: Vec<Incident> = journal.incidents()?;
+    let all: Vec<Incident> = readable_incidents(&journal)?;
     let todo: Vec<Incident> = match id {
         Some(id) => {
             let inc = all.into_iter().find(|i| i.id == id).ok_or_else(|| {
@@ -274,7 +290,7 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
     cancel_on_ctrl_c(cancel);
     let mut failed = 0;
     for inc in todo {
-        if inc.status.is_closed() {
+        if inc.status.is_settled() {
             terminal::stdout().row(format_args!("{}: already {}", inc.id, inc.status.word()))?;
             continue;
         }
@@ -284,15 +300,14 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
                 engine.retry(&inc.id, step)?;
             }
         }
-        let (source, config) = incident::source_for(&inc.origin)?;
+        let parts = Parts::for_origin(&inc.origin, data_dir)?;
         let run = Run {
             engine: &engine,
-            source: &source,
-            config: &config,
-            data_dir: data_dir.to_path_buf(),
+            parts: &parts,
             approve: false,
             publish: false,
             operator: operator(),
+            seen: None,
         };
         match drive(&run, &inc.id).await {
             Ok(Outcome::AwaitingApproval) => terminal::stdout().row(format_args!(
@@ -319,26 +334,31 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
 /// `medic incidents [--json] [--repair]`.
 pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow::Result<()> {
     if repair {
-        let to = journal::move_aside(data_dir, crate::sources::wall_now()).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot move the journal in {} aside: {e}",
-                data_dir.display()
-            )
-        })?;
-        terminal::stdout().row(format_args!(
-            "moved the journal aside to {}; medic starts a fresh one next time",
-            to.display()
-        ))?;
+        let done = journal::repair(data_dir, crate::sources::wall_now())?;
+        let mut out = terminal::stdout();
+        match &done.unreadable {
+            None => out.row(format_args!(
+                "moved the damaged journal aside to {}; kept {} incident(s) that could still be read",
+                done.moved_to.display(),
+                done.kept
+            ))?,
+            Some(why) => out.row(format_args!(
+                "moved the damaged journal aside to {}; nothing in it could be read ({why}); medic starts a fresh one",
+                done.moved_to.display()
+            ))?,
+        }
         return Ok(());
     }
     let journal = Journal::open(data_dir)?;
-    let all: Vec<Incident> = journal.incidents()?;
+    let all: Vec<Incident> = readable_incidents(&journal)?;
     let mut out = terminal::stdout();
     if !json && all.is_empty() {
         out.row(format_args!("no incidents in {}", data_dir.display()))?;
     }
     for inc in &all {
-        let steps: Vec<StepRecord> = journal.steps(&inc.id)?;
+        let steps = journal.steps_readable::<StepRecord>(&inc.id)?;
+        report_damaged(&steps.damaged);
+        let steps = steps.records;
         let state = |name: &str| {
             steps
                 .iter()

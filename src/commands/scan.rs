@@ -163,7 +163,10 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()> {
     // Alertmanager's webhook listens from the start (watch mode only: `--once` cannot wait).
     let mut alerts = match (&setup.config.alertmanager, once) {
-        (Some(am), false) => Some(start_receiver(am, true).await?.1),
+        (Some(am), false) => {
+            let (inbox, changes) = start_receiver(am, true).await?;
+            Some(AlertFeed::new(inbox, changes))
+        }
         _ => None,
     };
     let mut detector = Detector::new(setup.rules.clone());
@@ -334,27 +337,67 @@ pub async fn start_receiver(
     Ok((inbox, changes))
 }
 
-/// The next alert change, or never when there is no receiver.
-async fn next_alert(
-    alerts: &mut Option<tokio::sync::broadcast::Receiver<AlertFlag>>,
-) -> Option<AlertFlag> {
-    let Some(rx) = alerts else {
-        return std::future::pending().await;
-    };
-    loop {
-        match rx.recv().await {
-            Ok(a) => return Some(a),
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                terminal::eprint_line(format_args!(
-                    "medic: warning: {n} Alertmanager change(s) skipped (printing fell behind)"
-                ));
+/// Alert changes in the order they came; a burst faster than the judging
+/// (a broadcast lag) is caught up from the inbox, so every alert is judged.
+struct AlertFeed {
+    inbox: Inbox,
+    changes: tokio::sync::broadcast::Receiver<AlertFlag>,
+    /// Each alert's last judged state: (onset, state).
+    judged: std::collections::HashMap<String, (crate::model::Millis, crate::model::AlertState)>,
+    backlog: std::collections::VecDeque<AlertFlag>,
+}
+
+impl AlertFeed {
+    fn new(inbox: Inbox, changes: tokio::sync::broadcast::Receiver<AlertFlag>) -> AlertFeed {
+        AlertFeed {
+            inbox,
+            changes,
+            judged: Default::default(),
+            backlog: Default::default(),
+        }
+    }
+
+    /// True (and remembered) when this alert's state was not judged yet.
+    fn fresh(&mut self, a: &AlertFlag) -> bool {
+        let state = (a.flag.onset, a.flag.state);
+        self.judged.insert(a.fingerprint.clone(), state) != Some(state)
+    }
+
+    async fn next(&mut self) -> Option<AlertFlag> {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            if let Some(a) = self.backlog.pop_front() {
+                return Some(a);
             }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                *alerts = None;
-                return None;
+            match self.changes.recv().await {
+                Ok(a) if self.fresh(&a) => return Some(a),
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => {
+                    terminal::eprint_line(format_args!(
+                        "medic: {n} Alertmanager change(s) came faster than they were judged; catching up from the inbox"
+                    ));
+                    for a in self.inbox.alerts() {
+                        if self.fresh(&a) {
+                            self.backlog.push_back(a);
+                        }
+                    }
+                }
+                Err(RecvError::Closed) => return None,
             }
         }
     }
+}
+
+/// The next alert change, or never when there is no receiver.
+async fn next_alert(alerts: &mut Option<AlertFeed>) -> Option<AlertFlag> {
+    let Some(feed) = alerts else {
+        return std::future::pending().await;
+    };
+    let next = feed.next().await;
+    if next.is_none() {
+        *alerts = None;
+    }
+    next
 }
 
 /// An alert's flag through the same triage as medic's own flags.

@@ -96,6 +96,8 @@ pub enum Action {
     Copy,
     /// The journal's incidents, for `:incidents`.
     Incidents(Vec<IncidentRow>),
+    /// The services with an open pull request: (service, PR number), as the journal has them.
+    OpenPullRequests(Vec<(String, u64)>),
     /// The UI state saved by the last run (`None`: nothing saved).
     Restore(Option<Box<UiState>>),
     /// Show or hide the evidence the plan cites, resolved (`Enter` on the plan).
@@ -153,6 +155,8 @@ pub struct App {
     pub incidents: Vec<IncidentRow>,
     /// Selected row of the `:incidents` list.
     pub incident_selected: usize,
+    /// The services with an open pull request: (service, PR number).
+    pub open_prs: Vec<(String, u64)>,
     /// A one-line answer to the operator (palette results, copies).
     pub notice: Option<String>,
     /// Set once the saved UI state was applied (nothing is saved before).
@@ -259,10 +263,20 @@ impl App {
             Action::Confirm => match &mut self.work {
                 Some(w) if w.confirm => {
                     w.confirm = false;
+                    // No second approval while this one travels; the status
+                    // says "approved" only once the journal has it.
                     w.approved = true;
                     self.show_diff = false;
-                    w.status = "approved: the agent is starting".into();
-                    self.outbox.push(Command::Approve(w.incident.clone()));
+                    w.status = "approval sent: waiting for the journal…".into();
+                    let plan_digest = w
+                        .plan
+                        .as_ref()
+                        .map(crate::workflow::incident::plan_digest)
+                        .unwrap_or_default();
+                    self.outbox.push(Command::Approve {
+                        incident: w.incident.clone(),
+                        plan_digest,
+                    });
                     true
                 }
                 _ => false,
@@ -289,7 +303,12 @@ impl App {
                 true
             }
             Action::Workflow(event) => {
-                let Some(w) = self.work.as_mut().filter(|w| w.incident == event.incident) else {
+                // An event of no incident is about the stream itself (lines skipped).
+                let Some(w) = self
+                    .work
+                    .as_mut()
+                    .filter(|w| w.incident == event.incident || event.incident.is_empty())
+                else {
                     return false;
                 };
                 match event.kind {
@@ -303,7 +322,12 @@ impl App {
                         w.status = format!("needs attention: {step}: {error}")
                     }
                     EventKind::Finished { outcome } => w.status = outcome,
-                    EventKind::Approved { by } => w.log.push(format!("plan approved by {by}")),
+                    EventKind::Approved { by } => {
+                        // Emitted once the approval is journaled.
+                        w.approved = true;
+                        w.status = format!("approved by {by} (journaled): the agent is starting");
+                        w.log.push(format!("plan approved by {by}"))
+                    }
                     EventKind::AwaitingPublish { diff_stat } => {
                         w.status =
                             format!("change ready · d diff · p push and open the PR · {diff_stat}")
@@ -507,6 +531,11 @@ impl App {
                 self.notice = Some(format!("copied {link}"));
                 self.copy_requested = Some(link);
                 true
+            }
+            Action::OpenPullRequests(list) => {
+                let changed = self.open_prs != list;
+                self.open_prs = list;
+                changed
             }
             Action::Incidents(list) => {
                 self.incident_selected = self.incident_selected.min(list.len().saturating_sub(1));

@@ -41,9 +41,11 @@ pub struct Options {
 /// and on panic.
 pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Action>(64);
-    let (commands, command_rx) = mpsc::channel::<work::Command>(16);
+    // The operator's commands are never dropped: unbounded (they are few and
+    // small), so the screen never waits and never loses one.
+    let (commands, command_rx) = mpsc::unbounded_channel::<work::Command>();
     let (ui_tx, ui_rx) = mpsc::channel::<resume::UiState>(8);
-    let (cancel_tx, cancel_rx) = mpsc::channel::<String>(4);
+    let (cancel_tx, cancel_rx) = mpsc::unbounded_channel::<String>();
     let workflows = tokio::spawn(work::serve(
         work::WorkContext::new(&setup),
         command_rx,
@@ -53,7 +55,7 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
         },
         tx.clone(),
     ));
-    let collector = tokio::spawn(collect(setup, tx));
+    let collector = tokio::spawn(collect(setup, tx, commands.clone()));
     let mut terminal = ratatui::try_init()?;
     let mut app = App {
         theme: options.theme,
@@ -117,8 +119,8 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
         }
         for cmd in app.outbox.drain(..) {
             let _ = match cmd {
-                work::Command::Cancel(id) => cancel_tx.try_send(id).map_err(|_| ()),
-                cmd => commands.try_send(cmd).map_err(|_| ()),
+                work::Command::Cancel(id) => cancel_tx.send(id).map_err(|_| ()),
+                cmd => commands.send(cmd).map_err(|_| ()),
             };
         }
         if let Some(text) = app.copy_requested.take() {
@@ -137,7 +139,7 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
             dirty = true;
             match edited {
                 Ok(Some((incident, markdown))) => {
-                    let _ = commands.try_send(work::Command::EditPlan { incident, markdown });
+                    let _ = commands.send(work::Command::EditPlan { incident, markdown });
                 }
                 Ok(None) => app.notice = Some("plan unchanged".into()),
                 Err(e) => app.notice = Some(format!("editor: {e}")),
@@ -146,8 +148,8 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
         // Where the operator is survives a restart (saved once the last run's state is applied).
         if app.restored {
             let ui = app.ui_state();
-            if ui != saved_ui {
-                let _ = ui_tx.try_send(ui.clone());
+            // A full channel is tried again next turn: the latest state is never lost.
+            if ui != saved_ui && ui_tx.try_send(ui.clone()).is_ok() {
                 saved_ui = ui;
             }
         }
@@ -180,7 +182,11 @@ fn repaint_all(terminal: &mut ratatui::DefaultTerminal) -> std::io::Result<()> {
 
 /// Refresh the source every step of source time, evaluate the rules and
 /// send the result to the UI. Errors become a status line, never a crash.
-async fn collect(mut setup: Setup, tx: mpsc::Sender<Action>) {
+async fn collect(
+    mut setup: Setup,
+    tx: mpsc::Sender<Action>,
+    workflows: mpsc::UnboundedSender<work::Command>,
+) {
     let mut detector = Detector::new(setup.rules.clone());
     let (step, lookback) = (setup.step(), setup.lookback());
     // Refresh often enough that a fast demo clock still moves smoothly.
@@ -217,6 +223,13 @@ async fn collect(mut setup: Setup, tx: mpsc::Sender<Action>) {
                     &mut flags,
                 )
                 .await;
+                // Last-known values say nothing about recovery.
+                if !snap.stale {
+                    let _ = workflows.send(work::Command::FlagsNow {
+                        flags: flags.clone(),
+                        present: snap.services.iter().map(|s| s.service.clone()).collect(),
+                    });
+                }
                 actions.push(Action::Fleet(Box::new(FleetView::new(
                     &snap,
                     &detector,

@@ -159,6 +159,13 @@ pub struct WorkflowEvent {
     pub kind: EventKind,
 }
 
+/// A failure that cannot change on retry (a validation error, a missing
+/// setting): the step fails at once and waits for the operator. Return it
+/// from a step as `Err(Permanent(..).into())`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} (not retried: trying again cannot change it)")]
+pub struct Permanent(pub String);
+
 /// Why a step did not produce an output.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -206,6 +213,15 @@ impl Engine {
             events,
             cancel,
             clock: crate::sources::wall_now,
+        }
+    }
+
+    /// The same engine (journal, event stream) with its own cancel signal:
+    /// one per incident, so a cancel stops only the incident it names.
+    pub fn with_cancel(&self, cancel: watch::Receiver<bool>) -> Engine {
+        Engine {
+            cancel,
+            ..self.clone()
         }
     }
 
@@ -320,7 +336,7 @@ impl Engine {
                     Ok(r) => r,
                     Err(_) => Err(anyhow::anyhow!("timed out after {:?}", policy.timeout)),
                 },
-                _ = cancel.wait_for(|c| *c) => return Err(StepError::Cancelled),
+                _ = cancelled(&mut cancel) => return Err(StepError::Cancelled),
             };
             match result {
                 Ok(value) => {
@@ -344,7 +360,8 @@ impl Engine {
                 }
                 Err(e) => {
                     let error = format!("{e:#}");
-                    if attempts >= policy.max_attempts {
+                    let permanent = e.downcast_ref::<Permanent>().is_some();
+                    if attempts >= policy.max_attempts || permanent {
                         rec.status = StepStatus::Failed;
                         rec.error = Some(error.clone());
                         rec.at = (self.clock)();
@@ -377,11 +394,38 @@ impl Engine {
                     let mut cancel = self.cancel.clone();
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
-                        _ = cancel.wait_for(|c| *c) => return Err(StepError::Cancelled),
+                        _ = cancelled(&mut cancel) => return Err(StepError::Cancelled),
                     }
                 }
             }
         }
+    }
+}
+
+/// The next event of a subscription, or `None` once the engine is gone. A
+/// consumer that fell behind gets a log line saying how many events it
+/// missed (the journal has them all) and goes on: a burst never ends it.
+pub async fn next_event(rx: &mut broadcast::Receiver<WorkflowEvent>) -> Option<WorkflowEvent> {
+    match rx.recv().await {
+        Ok(e) => Some(e),
+        Err(broadcast::error::RecvError::Lagged(n)) => Some(WorkflowEvent {
+            incident: String::new(),
+            at: crate::sources::wall_now(),
+            kind: EventKind::Log {
+                line: format!(
+                    "{n} event line(s) skipped here (this view fell behind); the journal keeps them all"
+                ),
+            },
+        }),
+        Err(broadcast::error::RecvError::Closed) => None,
+    }
+}
+
+/// Resolves once the operator cancels; never when the cancel's sender is
+/// gone (nobody can cancel any more, which is not a cancel).
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    if cancel.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await
     }
 }
 
@@ -470,6 +514,87 @@ mod tests {
         e.retry("i", "push").unwrap();
         let r: Result<(), _> = e.step("i", "push", fast(), |_| async { Ok(()) }).await;
         assert!(r.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_is_not_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, _c) = engine(dir.path());
+        let calls = Arc::new(AtomicU32::new(0));
+        let r: Result<(), _> = e
+            .step("i", "plan", fast(), |_| {
+                let calls = calls.clone();
+                async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Err(Permanent(
+                        "the plan cites evidence that does not exist: metric:requests".into(),
+                    )
+                    .into())
+                }
+            })
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "tried once");
+        let err = r.unwrap_err().to_string();
+        assert!(
+            err.contains("after 1 attempt(s)") && err.contains("not retried"),
+            "{err}"
+        );
+        let rec: StepRecord = e.journal().step("i", "plan").unwrap().unwrap();
+        assert_eq!(rec.status, StepStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn a_consumer_that_falls_behind_says_so_and_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, _c) = engine(dir.path());
+        let mut rx = e.subscribe();
+        for i in 0..1100 {
+            e.emit(
+                "i",
+                EventKind::Log {
+                    line: format!("{i}"),
+                },
+            )
+            .unwrap();
+        }
+        let first = next_event(&mut rx).await.unwrap();
+        match first.kind {
+            EventKind::Log { line } => {
+                assert!(line.starts_with("76 event line(s) skipped"), "{line}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut seen = 0;
+        while let Ok(Some(ev)) =
+            tokio::time::timeout(Duration::from_millis(50), next_event(&mut rx)).await
+        {
+            assert_eq!(ev.incident, "i");
+            seen += 1;
+        }
+        assert_eq!(seen, 1024);
+        e.emit("i", EventKind::Cancelled).unwrap();
+        assert_eq!(
+            next_event(&mut rx).await.unwrap().kind,
+            EventKind::Cancelled
+        );
+        assert_eq!(
+            e.journal().events::<WorkflowEvent>("i").unwrap().len(),
+            1101
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancel_stops_only_its_own_incident() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, _c) = engine(dir.path());
+        let (cancel_a, a_rx) = watch::channel(false);
+        let a = e.with_cancel(a_rx);
+        let b = e.with_cancel(watch::channel(false).1);
+        cancel_a.send(true).unwrap();
+        let r: Result<(), _> = a.step("a", "plan", fast(), |_| async { Ok(()) }).await;
+        assert!(matches!(r, Err(StepError::Cancelled)));
+        let r: Result<u8, _> = b.step("b", "plan", fast(), |_| async { Ok(1) }).await;
+        assert_eq!(r.unwrap(), 1);
     }
 
     #[tokio::test]

@@ -10,6 +10,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod repair;
+pub use repair::{repair, Repaired};
+
 /// The journal format this build writes. Older journals are migrated on open.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -55,6 +58,14 @@ pub enum JournalError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// `--repair` was asked for a journal that is fine.
+    #[error(
+        "the journal in {dir} opens cleanly; nothing to repair (a damaged record is listed and skipped, never the whole journal)"
+    )]
+    Healthy {
+        /// The data dir.
+        dir: PathBuf,
+    },
     /// A record could not be encoded or decoded.
     #[error("journal record {key}: {source}")]
     Record {
@@ -78,6 +89,35 @@ pub struct EffectEntry {
     pub detail: String,
     /// When (ms since epoch).
     pub at: i64,
+}
+
+/// A record that could not be decoded: listed as damaged and skipped, so
+/// one bad record never hides the rest of the journal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Damaged {
+    /// The record's key (an incident id, or `incident/step`).
+    pub key: String,
+    /// Why it could not be read.
+    pub why: String,
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "journal record {} is damaged and was skipped: {}",
+            self.key, self.why
+        )
+    }
+}
+
+/// The records that could be read, and the ones that could not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing<T> {
+    /// The readable records, by key.
+    pub records: Vec<T>,
+    /// The damaged ones.
+    pub damaged: Vec<Damaged>,
 }
 
 /// The journal: one sled database with a tree per kind of record.
@@ -185,9 +225,32 @@ impl Journal {
         classify(&self.dir, &self.dir.join("medic.pid"), e)
     }
 
-    /// Make everything written so far durable.
+    /// Make everything written so far durable. The fsync never runs on an
+    /// async worker: on a multi-threaded runtime the worker hands its tasks
+    /// on first (`block_in_place`), so the UI and the timeouts go on.
     pub fn flush(&self) -> Result<(), JournalError> {
-        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+        let flush = || self.db.flush().map(|_| ()).map_err(|e| self.err(e));
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(flush)
+            }
+            _ => flush(),
+        }
+    }
+
+    /// [`Journal::flush`] from async code: the fsync runs on a blocking thread.
+    pub async fn flush_async(&self) -> Result<(), JournalError> {
+        let journal = self.clone();
+        tokio::task::spawn_blocking(move || {
+            journal.db.flush().map(|_| ()).map_err(|e| journal.err(e))
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(JournalError::Io {
+                dir: self.dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
     }
 
     fn put<T: Serialize>(
@@ -238,26 +301,98 @@ impl Journal {
             .collect()
     }
 
+    fn scan_readable<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        prefix: &str,
+    ) -> Result<Listing<T>, JournalError> {
+        let mut out = Listing {
+            records: vec![],
+            damaged: vec![],
+        };
+        for kv in tree.scan_prefix(prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            match serde_json::from_slice(&v) {
+                Ok(r) => out.records.push(r),
+                Err(e) => out.damaged.push(Damaged {
+                    key: String::from_utf8_lossy(&k).replace('\u{0}', "/"),
+                    why: e.to_string(),
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every readable incident record, by id, and the damaged ones (skipped).
+    pub fn incidents_readable<T: DeserializeOwned>(&self) -> Result<Listing<T>, JournalError> {
+        self.scan_readable(&self.incidents, "")
+    }
+
+    /// Every readable step record of an incident, and the damaged ones (skipped).
+    pub fn steps_readable<T: DeserializeOwned>(
+        &self,
+        incident: &str,
+    ) -> Result<Listing<T>, JournalError> {
+        self.scan_readable(&self.steps, &format!("{incident}\u{0}"))
+    }
+
+    fn tree(&self, name: &str) -> &sled::Tree {
+        match name {
+            "incidents" => &self.incidents,
+            "steps" => &self.steps,
+            "events" => &self.events,
+            "effects" => &self.effects,
+            _ => &self.ui,
+        }
+    }
+
     /// Store an incident record (durably).
     pub fn put_incident<T: Serialize>(&self, id: &str, record: &T) -> Result<(), JournalError> {
         let new = !self.incidents.contains_key(id).map_err(|e| self.err(e))?;
         self.put(&self.incidents, id, record)?;
         self.flush()?;
         if new {
-            use std::io::Write;
-            let io = |source| JournalError::Io {
-                dir: self.dir.clone(),
-                source,
-            };
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.ledger_path())
-                .map_err(io)?;
-            writeln!(f, "{id}").map_err(io)?;
-            f.sync_data().map_err(io)?;
+            self.add_to_ledger(id)?;
         }
         Ok(())
+    }
+
+    /// Store a new incident record only if no record has this id (an atomic
+    /// compare-and-swap, durably). False: the id is taken, nothing written.
+    pub fn create_incident<T: Serialize>(
+        &self,
+        id: &str,
+        record: &T,
+    ) -> Result<bool, JournalError> {
+        let bytes = serde_json::to_vec(record).map_err(|source| JournalError::Record {
+            key: id.to_string(),
+            source,
+        })?;
+        let swapped = self
+            .incidents
+            .compare_and_swap(id, None as Option<&[u8]>, Some(bytes))
+            .map_err(|e| self.err(e))?;
+        if swapped.is_err() {
+            return Ok(false);
+        }
+        self.flush()?;
+        self.add_to_ledger(id)?;
+        Ok(true)
+    }
+
+    fn add_to_ledger(&self, id: &str) -> Result<(), JournalError> {
+        use std::io::Write;
+        let io = |source| JournalError::Io {
+            dir: self.dir.clone(),
+            source,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.ledger_path())
+            .map_err(io)?;
+        writeln!(f, "{id}").map_err(io)?;
+        f.sync_data().map_err(io)
     }
 
     /// One incident record.
