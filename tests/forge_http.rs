@@ -29,6 +29,7 @@ fn settings(token: &str) -> GitSettings {
             token: token.into(),
         },
         max_diff_bytes: 64 * 1024,
+        cancel: Default::default(),
     }
 }
 

@@ -24,6 +24,7 @@ fn settings() -> GitSettings {
         },
         credentials: Credentials::None,
         max_diff_bytes: 64 * 1024,
+        cancel: Default::default(),
     }
 }
 
@@ -250,7 +251,7 @@ fn base_branch_and_foreign_branches_are_refused() {
     drop(co);
     let mut s = settings();
     s.base = branch().to_string();
-    let co = Checkout::open(&path, s).unwrap();
+    let co = Checkout::open(&path, &forge.remote_url(), s).unwrap();
     assert!(matches!(
         co.push(&branch()),
         Err(ForgeError::ProtectedBranch { .. })

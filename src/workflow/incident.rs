@@ -610,6 +610,7 @@ impl Run<'_> {
             },
             credentials: forge.credentials(),
             max_diff_bytes: MAX_DIFF_BYTES,
+            cancel: Default::default(),
         };
         let workdir = self.data_dir.join("work").join(&id);
         let slug = plan
@@ -729,18 +730,19 @@ impl Run<'_> {
         // 5. Push: intent first, then compare the remote ref, then act.
         let pushed: String = engine
             .step(&id, "push", policy(120), |_| {
-                let (workdir, settings, branch, commit, id) = (
+                let (workdir, settings, branch, commit, id, url) = (
                     workdir.clone(),
                     settings.clone(),
                     branch.clone(),
                     commit.clone(),
                     id.clone(),
+                    forge.remote_url(),
                 );
                 async move {
                     test_delay().await;
                     let key = format!("push:{branch}");
                     self.log_effect(&id, &key, "intent", &commit)?;
-                    let checkout = Checkout::open(&workdir, settings)?;
+                    let checkout = Checkout::open(&workdir, &url, settings)?;
                     if checkout.remote_oid(&branch)?.map(|o| o.to_string()) == Some(commit.clone())
                     {
                         self.log_effect(&id, &key, "adopted", &commit)?;
@@ -812,10 +814,10 @@ impl Run<'_> {
         // 7. Verify: the branch on the remote is our commit and the PR points at it.
         let _: String = engine
             .step(&id, "verify", policy(60), |_| {
-                let (workdir, settings, branch, pushed, pr) = (workdir.clone(), settings.clone(), branch.clone(), pushed.clone(), pr.clone());
+                let (workdir, settings, branch, pushed, pr, url) = (workdir.clone(), settings.clone(), branch.clone(), pushed.clone(), pr.clone(), forge.remote_url());
                 async move {
                     test_delay().await;
-                    let checkout = Checkout::open(&workdir, settings)?;
+                    let checkout = Checkout::open(&workdir, &url, settings)?;
                     let remote = checkout.remote_oid(&branch)?.map(|o| o.to_string());
                     anyhow::ensure!(remote.as_deref() == Some(pushed.as_str()), "the remote branch {branch} is at {remote:?}, not at medic's commit {pushed}");
                     // medic opens drafts only; an adopted PR a teammate already
