@@ -41,30 +41,20 @@ const PREFIX: &str = "medic/";
 pub struct BranchName(String);
 
 impl BranchName {
-    /// The branch for an incident: `incident_id` must be 1–64 ASCII letters,
-    /// digits, `-` or `_`; `title` is turned into a slug (lowercase words
-    /// joined by `-`, at most 40 characters).
+    /// The branch for an incident, for any incident id and title: the id
+    /// keeps its ASCII letters, digits, `-` and `_` (anything else becomes
+    /// `-`; a changed id gets a short hash of the original so two ids never
+    /// share a branch), at most 64 characters; `title` becomes a slug
+    /// (lowercase words joined by `-`, at most 40 characters, `change` when
+    /// it has none). Service names like `payments.v2`, `Cron Job` or `..`
+    /// always give a name git accepts.
     pub fn new(incident_id: &str, title: &str) -> Result<BranchName, ForgeError> {
-        let bad = |why| ForgeError::BadBranchName {
-            name: format!("{PREFIX}{incident_id}-{title}"),
-            why,
-        };
-        if incident_id.is_empty() || incident_id.len() > 64 {
-            return Err(bad("the incident id must be 1 to 64 characters"));
-        }
-        if !incident_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(bad(
-                "the incident id may hold only letters, digits, `-` and `_`",
-            ));
-        }
-        let slug = slug(title);
+        let id = safe_id(incident_id);
+        let mut slug = slug(title);
         if slug.is_empty() {
-            return Err(bad("the title has no letters or digits for a slug"));
+            slug = "change".into();
         }
-        BranchName::parse(&format!("{PREFIX}{incident_id}-{slug}"))
+        BranchName::parse(&format!("{PREFIX}{id}-{slug}"))
     }
 
     /// Reads back a name made by [`BranchName::new`] (from the journal, a
@@ -131,6 +121,38 @@ impl TryFrom<String> for BranchName {
 impl From<BranchName> for String {
     fn from(b: BranchName) -> String {
         b.0
+    }
+}
+
+/// `id` as 1–64 lowercase ASCII letters, digits, `-` and `_`, with a hash of the
+/// original appended when anything had to change.
+pub fn safe_id(id: &str) -> String {
+    let mut out = String::new();
+    for c in id.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '_' {
+            c.to_ascii_lowercase()
+        } else {
+            '-'
+        };
+        if c == '-' && (out.is_empty() || out.ends_with('-')) {
+            continue;
+        }
+        out.push(c);
+    }
+    let mut out = out.trim_end_matches('-').to_string();
+    if out == id && !out.is_empty() && out.len() <= 64 {
+        return out;
+    }
+    let mut h: u32 = 0x811c_9dc5;
+    for b in id.bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    out.truncate(55);
+    let out = out.trim_end_matches('-');
+    if out.is_empty() {
+        format!("incident-{h:08x}")
+    } else {
+        format!("{out}-{h:08x}")
     }
 }
 
@@ -716,13 +738,69 @@ mod tests {
         ] {
             assert!(BranchName::parse(bad).is_err(), "{bad} accepted");
         }
-        assert!(BranchName::new("", "x").is_err());
-        assert!(BranchName::new("inc 1", "x").is_err());
-        assert!(BranchName::new("../main", "x").is_err());
-        assert!(BranchName::new("inc-1", "!!!").is_err());
+        // Hostile ids and titles are made safe, never refused.
+        assert!(BranchName::new("../main", "x")
+            .unwrap()
+            .as_str()
+            .starts_with("medic/main-"));
+        assert_eq!(
+            BranchName::new("inc-1", "!!!").unwrap().as_str(),
+            "medic/inc-1-change"
+        );
         let json = serde_json::to_string(&b).unwrap();
         assert_eq!(serde_json::from_str::<BranchName>(&json).unwrap(), b);
         assert!(serde_json::from_str::<BranchName>("\"main\"").is_err());
+    }
+
+    /// Service names that once failed at the branch after evidence, plan
+    /// and approval were paid for.
+    pub(crate) const HOSTILE_NAMES: [&str; 16] = [
+        "payments.v2",
+        "Cron Job",
+        "céleri-ünïcode-服务",
+        "..",
+        "a..b",
+        "x@{1}",
+        "api.lock",
+        "api/.lock",
+        "-leading",
+        "trailing-",
+        "with\nnewline\u{1b}[31m",
+        "~^:?*[\\",
+        "",
+        "/",
+        "refs/heads/main",
+        "@",
+    ];
+
+    #[test]
+    fn every_service_name_gives_a_branch_git_accepts() {
+        let long = "x".repeat(300);
+        let dotted = "a.".repeat(150);
+        let mut names: Vec<String> = HOSTILE_NAMES.iter().map(|s| s.to_string()).collect();
+        names.push(long);
+        names.push(dotted);
+        let mut seen = std::collections::HashSet::new();
+        for name in &names {
+            let id = format!("20261128-0356-{name}-3f2a");
+            let b = BranchName::new(&id, &format!("{name} raise-memory-limit"))
+                .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+            assert!(git2::Reference::is_valid_name(&b.refname()), "{b}");
+            assert_eq!(BranchName::parse(b.as_str()).unwrap(), b);
+            let ok = std::process::Command::new("git")
+                .args(["check-ref-format", &b.refname()])
+                .status()
+                .expect("git is installed");
+            assert!(ok.success(), "git check-ref-format refuses {b}");
+            assert!(seen.insert(b.to_string()), "{b} given twice");
+        }
+        // A safe id is kept as it is.
+        assert_eq!(
+            BranchName::new("20261128-0356-api-3f2a", "api fix")
+                .unwrap()
+                .as_str(),
+            "medic/20261128-0356-api-3f2a-api-fix"
+        );
     }
 
     #[test]
