@@ -3,6 +3,8 @@
 //! HTTP client, and medic's JSON lines.
 #![allow(dead_code)]
 
+pub mod git_http;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
