@@ -10,7 +10,6 @@ use medic::forge::local::LocalForge;
 use medic::forge::{BranchName, ForgeError};
 use std::process::Command;
 
-
 fn settings(token: &str) -> GitSettings {
     GitSettings {
         base: "main".into(),

@@ -101,4 +101,3 @@ pub fn cgi(root: &PathBuf, method: &Method, uri: &Uri, ctype: &str, body: &[u8])
         .body(Body::from(text[split.0 + split.1..].to_vec()))
         .unwrap()
 }
-
