@@ -8,7 +8,7 @@ use crate::sources::Source;
 use crate::units;
 use crate::workflow::engine::{Engine, EventKind, StepRecord, StepStatus, WorkflowEvent};
 use crate::workflow::incident::{
-    self, Incident, Origin, OriginSource, Outcome, Run, Status, STEPS,
+    self, Incident, Origin, OriginSource, Outcome, Parts, Run, Status, STEPS,
 };
 use crate::workflow::journal::{self, Journal};
 use std::io::Write;
@@ -50,6 +50,16 @@ pub fn event_line(e: &WorkflowEvent) -> String {
         EventKind::AwaitingApproval => "▲ the plan waits for approval".to_string(),
         EventKind::AwaitingPublish { diff_stat } => {
             format!("▲ the change ({diff_stat}) waits for your go to push")
+        }
+        EventKind::HeldBack { held } => {
+            let mut out = format!(
+                "▲ {} path(s) held back by the change policy; nothing is pushed until you confirm them (--confirm-held):",
+                held.len()
+            );
+            for h in held {
+                out.push_str(&format!("\n      {}: {}", h.path, h.why));
+            }
+            out
         }
         EventKind::Approved { by } => format!("✔ plan approved by {by}"),
         EventKind::Todos { todos } => {
@@ -99,11 +109,13 @@ async fn drive(run: &Run<'_>, id: &str) -> anyhow::Result<Outcome> {
     result
 }
 
-/// `medic fix SERVICE [--yes]`.
+/// `medic fix SERVICE [--yes] [--confirm-held]`: `confirm_held` is the
+/// second, explicit yes for paths the change policy holds back.
 pub async fn fix(
     setup: Setup,
     service: &str,
     yes: bool,
+    confirm_held: bool,
     config_path: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     let journal = Journal::open(&setup.data_dir)?;
@@ -168,21 +180,24 @@ pub async fn fix(
             inc
         }
     };
-    let (source, config) = incident::source_for(&inc.origin)?;
+    let parts = Parts::for_origin(&inc.origin, &setup.data_dir)?;
     let (engine, cancel) = new_engine(journal);
     cancel_on_ctrl_c(cancel);
     let run = Run {
         engine: &engine,
-        source: &source,
-        config: &config,
-        data_dir: setup.data_dir.clone(),
+        parts: &parts,
         approve: yes,
         publish: yes,
+        confirm_held,
         operator: operator(),
     };
     let outcome = drive(&run, &inc.id).await?;
     if let Outcome::AwaitingPublish(stat) = &outcome {
-        println!("the change is committed locally ({stat}); push it and open the pull request with: medic fix {service} --yes");
+        if stat.contains(crate::workflow::run::HELD_NOTE) {
+            println!("the change is committed locally ({stat}); read the held paths in the diff, then push with: medic fix {service} --yes --confirm-held");
+        } else {
+            println!("the change is committed locally ({stat}); push it and open the pull request with: medic fix {service} --yes");
+        }
     }
     if outcome == Outcome::AwaitingApproval {
         let plan = effective_plan(engine.journal(), &inc.id)?;
@@ -240,14 +255,13 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
                 engine.retry(&inc.id, step)?;
             }
         }
-        let (source, config) = incident::source_for(&inc.origin)?;
+        let parts = Parts::for_origin(&inc.origin, data_dir)?;
         let run = Run {
             engine: &engine,
-            source: &source,
-            config: &config,
-            data_dir: data_dir.to_path_buf(),
+            parts: &parts,
             approve: false,
             publish: false,
+            confirm_held: false,
             operator: operator(),
         };
         match drive(&run, &inc.id).await {

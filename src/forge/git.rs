@@ -401,6 +401,13 @@ impl Checkout {
         &self.settings
     }
 
+    /// The same checkout, its transfers stopped by `cancel` from now on
+    /// (a checkout handed from one blocking call to the next).
+    pub fn with_cancel(mut self, cancel: super::blocking::CancelFlag) -> Checkout {
+        self.settings.cancel = cancel;
+        self
+    }
+
     /// Branch from (and diff against) the base in `snapshot`, the remote as
     /// medic saw it before the agent ran, instead of the checkout's refs.
     pub fn trust_base(&self, snapshot: &super::remote::RefSnapshot) -> Result<Oid, ForgeError> {

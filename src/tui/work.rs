@@ -9,7 +9,7 @@ use crate::model::{Flag, Plan};
 use crate::setup::Setup;
 use crate::sources::Source;
 use crate::workflow::engine::{Engine, EventKind, StepRecord};
-use crate::workflow::incident::{self, Incident, Origin, OriginSource, Outcome, Run};
+use crate::workflow::incident::{self, Incident, Origin, OriginSource, Outcome, Parts, Run};
 use crate::workflow::incident::{AgentWork, Status};
 use crate::workflow::journal::Journal;
 use tokio::sync::{mpsc, watch};
@@ -23,6 +23,9 @@ pub enum Command {
     Approve(String),
     /// The operator saw the diff and said go: push and open the pull request.
     Publish(String),
+    /// The operator said go and confirmed the held-back paths on the second
+    /// screen: push them too and open the pull request.
+    PublishHeld(String),
     /// Show this incident (from `:incidents`, or the saved UI state); a run
     /// that was interrupted is picked up again.
     Show(String),
@@ -99,6 +102,12 @@ fn view(journal: &Journal, id: &str, status: &str) -> Option<WorkView> {
         status: status.to_string(),
         plan,
         todos: work.as_ref().map(|w| w.todos.clone()).unwrap_or_default(),
+        held: work
+            .as_ref()
+            .filter(|w| w.commit.is_some() && inc.held_confirmed != w.commit)
+            .map(|w| w.held.clone())
+            .unwrap_or_default(),
+        held_confirm: false,
         log: vec![],
         pr: inc.pr.map(|p| p.url),
         confirm: false,
@@ -144,7 +153,7 @@ pub async fn serve(
     });
     let side = tokio::spawn(side_channels(journal.clone(), controls, cancel.clone()));
     while let Some(cmd) = commands.recv().await {
-        let (id, approve, publish) = match cmd {
+        let (id, approve, publish, confirm_held) = match cmd {
             Command::Prepare(flag) => {
                 match incident::open_or_resume(
                     &journal,
@@ -152,15 +161,16 @@ pub async fn serve(
                     ctx.origin.clone(),
                     crate::sources::wall_now(),
                 ) {
-                    Ok(inc) => (inc.id, false, false),
+                    Ok(inc) => (inc.id, false, false, false),
                     Err(e) => {
                         let _ = tx.send(Action::SourceError(e.to_string())).await;
                         continue;
                     }
                 }
             }
-            Command::Approve(id) => (id, true, false),
-            Command::Publish(id) => (id, false, true),
+            Command::Approve(id) => (id, true, false, false),
+            Command::Publish(id) => (id, false, true, false),
+            Command::PublishHeld(id) => (id, false, true, true),
             Command::Show(id) => {
                 let Some(inc) = journal.incident::<Incident>(&id).ok().flatten() else {
                     continue;
@@ -171,7 +181,7 @@ pub async fn serve(
                 }
                 // Reattach: an approved run that was cut off goes on from its last step.
                 if inc.status == Status::Open && inc.approval.is_some() {
-                    (id, false, false)
+                    (id, false, false, false)
                 } else {
                     continue;
                 }
@@ -185,7 +195,7 @@ pub async fn serve(
                     let _ = tx.send(Action::SourceError(e.to_string())).await;
                     continue;
                 }
-                (id, false, false)
+                (id, false, false, false)
             }
             Command::EditPlan { incident, markdown } => {
                 match save_edit(&journal, &engine, &incident, &markdown) {
@@ -213,16 +223,15 @@ pub async fn serve(
             let _ = tx.send(Action::Work(Box::new(v))).await;
         }
         let _ = cancel.send(false);
-        let status = match incident::source_for(&inc.origin) {
+        let status = match Parts::for_origin(&inc.origin, &ctx.data_dir) {
             Err(e) => format!("cannot rebuild the incident's source: {e:#}"),
-            Ok((source, config)) => {
+            Ok(parts) => {
                 let run = Run {
                     engine: &engine,
-                    source: &source,
-                    config: &config,
-                    data_dir: ctx.data_dir.clone(),
+                    parts: &parts,
                     approve,
                     publish,
+                    confirm_held,
                     operator: ctx.operator.clone(),
                 };
                 match run.drive(&id).await {

@@ -4,4 +4,7 @@
 pub mod engine;
 pub mod incident;
 pub mod journal;
+pub mod parts;
+pub mod run;
 pub mod silence;
+pub mod steps;

@@ -1,0 +1,175 @@
+//! The parts an incident's workflow works with (metric source, evidence
+//! sources, settings, the LLM client factory, the agent and the forge),
+//! built once by the caller from what the incident started with. The steps
+//! receive them; they never re-read a config file or rebuild a client.
+
+use super::incident::{Origin, OriginSource};
+use crate::config::Config;
+use crate::forge::git::{Author, GitSettings};
+use crate::forge::Forge;
+use crate::plan::llm::{LlmClient, Spent};
+use crate::sources::demo::{Demo, DemoClock};
+use crate::sources::evidence::EvidenceSources;
+use crate::sources::Source;
+use std::path::{Path, PathBuf};
+
+/// A diff larger than this stops the workflow and asks the operator.
+pub const MAX_DIFF_BYTES: usize = 200_000;
+
+/// Everything an incident's steps need besides the journal.
+pub struct Parts {
+    /// The incident's metric source.
+    pub source: Source,
+    /// `[logs]`, `[[upstream]]`, `[[deploys]]` beside the metric source.
+    pub evidence: EvidenceSources,
+    /// The incident's settings (rules, `[llm]`, `[agent]`, `[forge]`).
+    pub settings: Config,
+    /// Makes the LLM clients the planner and the builtin agent use.
+    pub llm: LlmFactory,
+    /// The data dir (checkouts, local forge).
+    pub data_dir: PathBuf,
+}
+
+impl Parts {
+    /// Parts from a source and its settings.
+    pub fn new(source: Source, settings: Config, data_dir: &Path) -> anyhow::Result<Parts> {
+        let evidence = EvidenceSources::from_config(&settings).map_err(|e| anyhow::anyhow!(e))?;
+        Ok(Parts {
+            source,
+            evidence,
+            llm: LlmFactory {
+                config: settings.llm.clone(),
+            },
+            settings,
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+
+    /// Rebuild the parts an incident started with (its source and config file).
+    pub fn for_origin(origin: &Origin, data_dir: &Path) -> anyhow::Result<Parts> {
+        let settings = match &origin.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let source = match &origin.source {
+            OriginSource::Demo { seed, anchor } => Source::Demo {
+                demo: Demo::new(*seed, *anchor),
+                clock: DemoClock::new(*anchor, 1.0),
+            },
+            OriginSource::Config { path } => {
+                crate::setup::Setup::resolve(&crate::setup::Globals {
+                    config: Some(path.clone()),
+                    speed: 1.0,
+                    ..Default::default()
+                })?
+                .source
+            }
+        };
+        Parts::new(source, settings, data_dir)
+    }
+
+    /// The coding agent `[agent]` names. The builtin agent's tool loop spends
+    /// the incident's LLM budget through `llm` (the client the caller made).
+    pub fn agent(
+        &self,
+        llm: Option<&LlmClient>,
+    ) -> anyhow::Result<Box<dyn crate::agent::CodingAgent>> {
+        Ok(match llm {
+            Some(llm) => Box::new(crate::agent::builtin::Builtin {
+                llm: llm.clone(),
+                limits: crate::agent::builtin::Limits::new(self.settings.agent.max_steps),
+            }),
+            None => crate::agent::for_config(&self.settings.agent)?,
+        })
+    }
+
+    /// True when the agent is medic's own tool loop (it needs an LLM client).
+    pub fn agent_uses_llm(&self) -> bool {
+        self.settings.agent.kind == "builtin"
+    }
+
+    /// The forge `[forge]` names (the local one lives in the data dir).
+    pub fn forge(&self) -> anyhow::Result<Forge> {
+        Ok(Forge::from_config(&self.settings.forge, &self.data_dir)?)
+    }
+
+    /// How medic's git layer talks to the forge.
+    pub fn git_settings(&self, forge: &Forge) -> GitSettings {
+        GitSettings {
+            base: self.settings.forge.base.clone(),
+            author: Author {
+                name: "medic".into(),
+                email: "medic@localhost".into(),
+            },
+            credentials: forge.credentials(),
+            max_diff_bytes: self.settings.forge.max_diff_bytes,
+            cancel: Default::default(),
+        }
+    }
+
+    /// Where the agent's checkout of an incident lives.
+    pub fn workdir(&self, incident: &str) -> PathBuf {
+        // One safe path segment whatever the service was called (`..`, `/`).
+        self.data_dir
+            .join("work")
+            .join(crate::forge::git::safe_id(incident))
+    }
+}
+
+/// The planner `[llm]` names: `heuristic`, or `llm:<provider>/<model>`.
+pub fn planner_name(config: &Config) -> String {
+    match config.llm.provider.as_str() {
+        "none" => "heuristic".into(),
+        p => format!("llm:{p}/{}", config.llm.model.as_deref().unwrap_or("?")),
+    }
+}
+
+/// Makes LLM clients from `[llm]`, each with the incident's budget; the key
+/// comes from the env var `[llm]` names, read when a client is made.
+#[derive(Debug, Clone)]
+pub struct LlmFactory {
+    config: crate::config::LlmConfig,
+}
+
+impl LlmFactory {
+    /// True when `[llm]` names a model (`provider` is not `none`).
+    pub fn configured(&self) -> bool {
+        self.config.provider != "none"
+    }
+
+    /// A client whose budget goes on from what the incident already spent.
+    pub fn client(&self, spent: Spent) -> anyhow::Result<LlmClient> {
+        use crate::plan::llm::{ApiKey, LlmConfig, Provider};
+        let llm = &self.config;
+        let provider = Provider::parse(&llm.provider).ok_or_else(|| {
+            anyhow::anyhow!("llm.provider `{}` is not openai or anthropic", llm.provider)
+        })?;
+        let model = llm.model.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "llm.model is required when llm.provider is `{}`",
+                llm.provider
+            )
+        })?;
+        let api_key = match &llm.api_key_env {
+            Some(var) => Some(ApiKey::new(std::env::var(var).map_err(|_| {
+                anyhow::anyhow!(
+                    "llm.api_key_env names `{var}`, but that environment variable is not set"
+                )
+            })?)),
+            None => None,
+        };
+        let base = llm
+            .base_url
+            .clone()
+            .unwrap_or_else(|| provider.default_base_url().to_string());
+        let mut cfg = LlmConfig::new(provider, base, model, api_key);
+        cfg.json_mode = provider == Provider::OpenAi;
+        // One budget per incident: the run stops when it is spent.
+        let budget = crate::plan::llm::Budget::new(
+            Some(llm.max_tokens_per_incident),
+            llm.max_usd_per_incident,
+        )
+        .already_spent(spent);
+        Ok(LlmClient::new(cfg)?.with_budget(budget))
+    }
+}

@@ -1,0 +1,88 @@
+//! Step 2, `plan`: the remediation plan, from the LLM `[llm]` names or the
+//! heuristic planner; the operator's edit wins over the generated one.
+
+use super::{policy, test_delay};
+use crate::model::Plan;
+use crate::plan::heuristic;
+use crate::workflow::engine::EventKind;
+use crate::workflow::incident::{Incident, Triage};
+use crate::workflow::parts::planner_name;
+use crate::workflow::run::Run;
+
+/// The plan the run goes on with: the operator's edit, or the generated one.
+pub async fn run(run: &Run<'_>, inc: &mut Incident, triage: &Triage) -> anyhow::Result<Plan> {
+    let planner_spent = std::sync::Mutex::new(None);
+    let generated: Result<Plan, _> = run
+        .engine
+        .step(&inc.id, "plan", policy(300), |_| {
+            let inc = &*inc;
+            let planner_spent = &planner_spent;
+            async move {
+                test_delay().await;
+                if run.parts.llm.configured() {
+                    // A retry goes on from what the attempts before it spent.
+                    let before = planner_spent
+                        .lock()
+                        .expect("spent lock")
+                        .unwrap_or(inc.llm_spent);
+                    let client = run.parts.llm.client(before)?;
+                    let plan = crate::plan::planner::llm_plan(
+                        &client,
+                        &inc.flag,
+                        &triage.judgement,
+                        &triage.evidence,
+                        6_000,
+                    )
+                    .await;
+                    let spent = client.budget().spent();
+                    *planner_spent.lock().expect("spent lock") = Some(spent);
+                    log_spent(run, inc, spent)?;
+                    return Ok(plan?);
+                }
+                heuristic_plan(inc, triage)
+            }
+        })
+        .await;
+    // Charged whether the plan came out or not (a failed plan costs too).
+    if let Some(spent) = planner_spent.into_inner().expect("spent lock") {
+        inc.llm_spent = spent;
+        run.save(inc)?;
+    }
+    let generated = generated?;
+    Ok(inc.plan_edit.clone().unwrap_or(generated))
+}
+
+/// Say what the planner's calls cost the incident so far.
+fn log_spent(run: &Run<'_>, inc: &Incident, spent: crate::plan::llm::Spent) -> anyhow::Result<()> {
+    run.engine.emit(
+        &inc.id,
+        EventKind::Log {
+            line: format!(
+                "planner ({}): {} call(s), {} tokens, ${:.4}",
+                planner_name(&run.parts.settings),
+                spent.calls,
+                spent.tokens,
+                spent.usd
+            ),
+        },
+    )?;
+    Ok(())
+}
+
+/// The heuristic planner's plan, refused if it cites evidence that does not exist.
+fn heuristic_plan(inc: &Incident, triage: &Triage) -> anyhow::Result<Plan> {
+    let plan = heuristic::plan(heuristic::Input {
+        flag: &inc.flag,
+        judgement: &triage.judgement,
+        evidence: &triage.evidence,
+        signals: &triage.signals,
+        limit: triage.limit,
+    });
+    let unknown = heuristic::unknown_citations(&plan, &triage.evidence);
+    anyhow::ensure!(
+        unknown.is_empty(),
+        "the plan cites evidence that does not exist: {}",
+        unknown.join(", ")
+    );
+    Ok(plan)
+}
