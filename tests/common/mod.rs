@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod git_http;
+pub mod scripted_llm;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
