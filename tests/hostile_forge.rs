@@ -462,8 +462,27 @@ async fn fix_holds_ci_files_back_and_never_pushes_over_moved_refs() {
         format!("[source]\nkind = \"demo\"\n\n[llm]\nprovider = \"openai\"\nbase_url = \"{base}/v1\"\nmodel = \"scripted\"\n\n[agent]\nkind = \"builtin\"\n"),
     )
     .unwrap();
+    // A ~/.gitconfig that would send every clone and push of the forge
+    // elsewhere: medic reads no git config but its own.
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let evil_bare = dir.path().join("evil.git");
+    git2::Repository::init_bare(&evil_bare).unwrap();
+    let mut gitconfig = String::new();
+    for d in ["data", "moved"] {
+        let real = dir.path().join(d).join("forge/repos/shop.git");
+        gitconfig.push_str(&format!(
+            "[url \"{}\"]\n\tinsteadOf = {}\n\tpushInsteadOf = {}\n",
+            evil_bare.display(),
+            real.display(),
+            real.display()
+        ));
+    }
+    std::fs::write(home.join(".gitconfig"), gitconfig).unwrap();
     let medic = |data: &Path, args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_medic"))
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
             .arg("--data-dir")
             .arg(data)
             .arg("--config")
@@ -520,11 +539,41 @@ async fn fix_holds_ci_files_back_and_never_pushes_over_moved_refs() {
     let ours: Vec<&str> = after.lines().filter(|l| !before.contains(*l)).collect();
     assert_eq!(ours.len(), 1, "only medic's branch is new: {after}");
     assert!(ours[0].starts_with(&branches[0]), "{ours:?}");
+    assert_eq!(refs_of(&evil_bare), "", "nothing reached the rewritten URL");
     let record = std::fs::read_to_string(moved.join("forge/pulls/shop/1.json")).unwrap();
     let record: serde_json::Value = serde_json::from_str(&record).unwrap();
     let body = record["body"].as_str().unwrap();
     assert!(
         body.contains("Held back by the change policy") && body.contains(".github/workflows/x.yml"),
         "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_origin_is_not_followed() {
+    let (evil, evil_seen) = recorder().await;
+    let target = format!("{evil}/shop.git/info/refs?service=git-upload-pack");
+    let app = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move {
+            Response::builder()
+                .status(StatusCode::FOUND)
+                .header("location", target)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/shop.git", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let err = tokio::task::spawn_blocking(move || RefSnapshot::take(&url, &settings(token())))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(err.to_string().contains("302"), "{err}");
+    assert!(
+        evil_seen.lock().unwrap().is_empty(),
+        "followed to {:?}",
+        evil_seen.lock().unwrap()
     );
 }

@@ -28,6 +28,29 @@ use std::cell::Cell;
 use std::fmt;
 use std::path::Path;
 
+/// Makes libgit2 read no system, global or XDG git config in this process
+/// (once; every entry point of the git layer calls it first). medic's git
+/// settings come from medic's config alone: an `url.*.insteadOf` in a
+/// `~/.gitconfig` the agent (or anyone) wrote cannot redirect a clone or a
+/// push, and no credential helper or proxy setting from there applies.
+pub fn isolate_from_git_config() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        for level in [
+            git2::ConfigLevel::System,
+            git2::ConfigLevel::Global,
+            git2::ConfigLevel::XDG,
+            git2::ConfigLevel::ProgramData,
+        ] {
+            // SAFETY: the search paths are libgit2 globals; the OnceLock makes
+            // this the one write, done before the git layer opens or clones
+            // anything (every entry point calls this first), so no config
+            // load runs concurrently with it. An empty path means "none".
+            let _ = unsafe { git2::opts::set_search_path(level, "") };
+        }
+    });
+}
+
 /// How many times credentials are offered before giving up.
 pub const MAX_CREDENTIAL_ATTEMPTS: u32 = 3;
 /// The remote medic clones from and pushes to.
@@ -341,6 +364,7 @@ impl Checkout {
     /// Clones `url` (the forge URL from medic's config: a path or URL) into
     /// `dest`, checking out the base.
     pub fn clone(url: &str, dest: &Path, settings: GitSettings) -> Result<Checkout, ForgeError> {
+        isolate_from_git_config();
         let _auth = http_remote(url, &settings)?;
         let attempts = Cell::new(0);
         let mut fo = FetchOptions::new();
@@ -362,6 +386,7 @@ impl Checkout {
     /// Opens a checkout made earlier (resuming after a crash); `url` is the
     /// forge URL from medic's config, whatever the checkout says.
     pub fn open(dir: &Path, url: &str, settings: GitSettings) -> Result<Checkout, ForgeError> {
+        isolate_from_git_config();
         let repo = Repository::open(dir).map_err(ForgeError::git("open"))?;
         Checkout::trusting(repo, dir, url, settings)
     }

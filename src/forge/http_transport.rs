@@ -257,13 +257,17 @@ async fn answer(
     auth: Option<(String, String)>,
     body: Vec<u8>,
 ) -> io::Result<reqwest::Response> {
-    // Redirects stay on the forge's host: the token never follows one elsewhere.
+    // Redirects stay on the forge's origin (scheme, host, port): the token never follows one elsewhere.
     let same_host = reqwest::redirect::Policy::custom(|attempt| {
-        let first = attempt
-            .previous()
-            .first()
-            .and_then(|u| u.host_str().map(str::to_string));
-        if attempt.previous().len() < 5 && attempt.url().host_str().map(str::to_string) == first {
+        let origin = |u: &reqwest::Url| {
+            (
+                u.scheme().to_string(),
+                u.host_str().map(str::to_string),
+                u.port_or_known_default(),
+            )
+        };
+        let first = attempt.previous().first().map(origin);
+        if attempt.previous().len() < 5 && Some(origin(attempt.url())) == first {
             attempt.follow()
         } else {
             attempt.stop()

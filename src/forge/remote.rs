@@ -44,6 +44,7 @@ impl RefSnapshot {
     /// Lists the refs of the remote at `url` (git's ls-remote), reading no
     /// repository's config.
     pub fn take(url: &str, settings: &GitSettings) -> Result<RefSnapshot, ForgeError> {
+        super::git::isolate_from_git_config();
         let _auth = http_remote(url, settings)?;
         let attempts = Cell::new(0);
         let mut remote =
@@ -132,6 +133,7 @@ impl Outbox {
     /// Opens (creating) the outbox of `checkout`, seeing the checkout's
     /// objects and nothing else of it; `url` is the forge URL from medic's config.
     pub fn open(checkout: &Path, url: &str, settings: GitSettings) -> Result<Outbox, ForgeError> {
+        super::git::isolate_from_git_config();
         let git_dir = checkout.join(".git");
         let meta = std::fs::symlink_metadata(&git_dir).map_err(ForgeError::io(&git_dir))?;
         if !meta.is_dir() {
