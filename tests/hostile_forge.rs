@@ -11,7 +11,6 @@ mod common;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use common::git_http::{serve, TOKEN};
-use medic::agent::mitigate;
 use medic::forge::git::{Author, Checkout, Credentials, GitSettings, PushOutcome};
 use medic::forge::local::LocalForge;
 use medic::forge::policy::Protected;
@@ -347,7 +346,6 @@ fn a_moved_data_dir_keeps_pushing() {
     )
     .unwrap();
     assert_eq!(co.push(&branch()).unwrap(), PushOutcome::Pushed(commit));
-    let _ = mitigate::run; // the sample repo is the mitigate agent's
 }
 
 #[test]

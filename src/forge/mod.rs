@@ -73,7 +73,11 @@ impl Forge {
         branch: &BranchName,
     ) -> Result<Option<PullRequest>, ForgeError> {
         match self {
-            Forge::Local(f) => Ok(f.find_open_pr(branch)?.map(|r| r.pr)),
+            Forge::Local(f) => {
+                // File reads and git2: off the async workers.
+                let (f, branch) = (f.clone(), branch.clone());
+                blocking::run(move |_| Ok(f.find_open_pr(&branch)?.map(|r| r.pr))).await
+            }
             Forge::Github(f) => f.find_open_pr(branch).await,
         }
     }
@@ -81,7 +85,10 @@ impl Forge {
     /// Opens a draft pull request, or adopts the open one from the same branch.
     pub async fn open_pr(&self, new: NewPullRequest) -> Result<PullRequest, ForgeError> {
         match self {
-            Forge::Local(f) => Ok(f.open_pr(new)?.pr),
+            Forge::Local(f) => {
+                let f = f.clone();
+                blocking::run(move |_| Ok(f.open_pr(new)?.pr)).await
+            }
             Forge::Github(f) => f.open_pr(new).await,
         }
     }
