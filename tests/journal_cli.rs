@@ -126,3 +126,68 @@ fn a_damaged_journal_is_an_error_with_a_way_out() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("no incidents"));
 }
+
+#[test]
+fn repair_refuses_a_journal_that_opens_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(medic(dir.path(), &["fix", "api"]).status.success());
+    let out = medic(dir.path(), &["incidents", "--repair"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("opens cleanly"), "{}", text(&out));
+    assert!(dir.path().join("journal").exists());
+    let out = medic(dir.path(), &["incidents"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("-api-"), "{}", text(&out));
+}
+
+#[test]
+fn repair_keeps_the_readable_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(medic(dir.path(), &["fix", "api"]).status.success());
+    // The ledger names an incident sled lost: the journal is damaged.
+    let ledger = dir.path().join("journal.ids");
+    let mut ids = std::fs::read_to_string(&ledger).unwrap();
+    ids.push_str("20261204-0000-lost-0000\n");
+    std::fs::write(&ledger, ids).unwrap();
+    let out = medic(dir.path(), &["incidents"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = medic(dir.path(), &["incidents", "--repair"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("journal.damaged-") && t.contains("kept 1 incident"),
+        "{t}"
+    );
+    let out = medic(dir.path(), &["incidents", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("\"service\":\"api\""), "{t}");
+    // Its steps came along: the plan is still done.
+    assert!(t.contains("\"plan\":\"done\""), "{t}");
+}
+
+#[test]
+fn a_damaged_record_is_skipped_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(medic(dir.path(), &["fix", "api"]).status.success());
+    {
+        let journal = medic::workflow::journal::Journal::open(dir.path()).unwrap();
+        journal
+            .put_incident("20261204-0000-bad-0000", &serde_json::json!({"id": 7}))
+            .unwrap();
+    }
+    for args in [&["incidents"][..], &["incidents", "--json"][..]] {
+        let out = medic(dir.path(), args);
+        assert!(out.status.success(), "{}", text(&out));
+        let t = text(&out);
+        assert!(t.contains("-api-"), "{t}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("20261204-0000-bad-0000") && err.contains("skipped"),
+            "{t}"
+        );
+    }
+    // resume goes on with the readable ones.
+    let out = medic(dir.path(), &["resume"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

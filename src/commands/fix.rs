@@ -144,7 +144,7 @@ pub async fn fix(
         forge: setup.config.forge.kind.clone(),
     };
     // An open incident for this service continues where it stopped.
-    let open: Vec<Incident> = journal.incidents()?;
+    let open: Vec<Incident> = readable_incidents(&journal)?;
     let existing = open
         .into_iter()
         .find(|i| i.service.0 == service && !i.status.is_closed());
@@ -160,6 +160,8 @@ pub async fn fix(
             let mut detector = Detector::new(setup.rules.clone());
             detector.ingest(&snap);
             let flags = detector.flags(&snap);
+            // A pull request's episode whose flag cleared is over.
+            incident::resolve_cleared(&journal, &flags)?;
             let Some(flag) = flags
                 .iter()
                 .find(|f| f.service.0 == service && f.state != AlertState::Resolved)
@@ -220,10 +222,23 @@ fn effective_plan(journal: &Journal, id: &str) -> anyhow::Result<Option<crate::m
         .and_then(|o| serde_json::from_value(o).ok()))
 }
 
+/// The incidents that can be read; each damaged one is named on stderr and skipped.
+fn readable_incidents(journal: &Journal) -> anyhow::Result<Vec<Incident>> {
+    let listing = journal.incidents_readable::<Incident>()?;
+    report_damaged(&listing.damaged);
+    Ok(listing.records)
+}
+
+fn report_damaged(damaged: &[journal::Damaged]) {
+    for d in damaged {
+        eprintln!("{d}");
+    }
+}
+
 /// `medic resume [ID]`: continue one or every interrupted workflow.
 pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Result<()> {
     let journal = Journal::open(data_dir)?;
-    let all: Vec<Incident> = journal.incidents()?;
+    let all: Vec<Incident> = readable_incidents(&journal)?;
     let todo: Vec<Incident> = match id {
         Some(id) => {
             let inc = all.into_iter().find(|i| i.id == id).ok_or_else(|| {
@@ -245,7 +260,7 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
     cancel_on_ctrl_c(cancel);
     let mut failed = 0;
     for inc in todo {
-        if inc.status.is_closed() {
+        if inc.status.is_settled() {
             println!("{}: already {}", inc.id, inc.status.word());
             continue;
         }
@@ -289,26 +304,30 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
 /// `medic incidents [--json] [--repair]`.
 pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow::Result<()> {
     if repair {
-        let to = journal::move_aside(data_dir, crate::sources::wall_now()).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot move the journal in {} aside: {e}",
-                data_dir.display()
-            )
-        })?;
-        println!(
-            "moved the journal aside to {}; medic starts a fresh one next time",
-            to.display()
-        );
+        let done = journal::repair(data_dir, crate::sources::wall_now())?;
+        match &done.unreadable {
+            None => println!(
+                "moved the damaged journal aside to {}; kept {} incident(s) that could still be read",
+                done.moved_to.display(),
+                done.kept
+            ),
+            Some(why) => println!(
+                "moved the damaged journal aside to {}; nothing in it could be read ({why}); medic starts a fresh one",
+                done.moved_to.display()
+            ),
+        }
         return Ok(());
     }
     let journal = Journal::open(data_dir)?;
-    let all: Vec<Incident> = journal.incidents()?;
+    let all: Vec<Incident> = readable_incidents(&journal)?;
     let mut out = std::io::stdout().lock();
     if !json && all.is_empty() {
         writeln!(out, "no incidents in {}", data_dir.display())?;
     }
     for inc in &all {
-        let steps: Vec<StepRecord> = journal.steps(&inc.id)?;
+        let steps = journal.steps_readable::<StepRecord>(&inc.id)?;
+        report_damaged(&steps.damaged);
+        let steps = steps.records;
         let state = |name: &str| {
             steps
                 .iter()

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod absent;
 mod plan;
 pub use plan::*;
 
@@ -347,6 +348,7 @@ pub struct Transition {
     /// When it was entered.
     pub at: Millis,
     /// The expression's value at that instant (NaN when absent).
+    #[serde(with = "absent")]
     pub value: f64,
 }
 
@@ -361,9 +363,12 @@ pub struct Flag {
     pub metric: Metric,
     /// Current state.
     pub state: AlertState,
-    /// The expression's latest value (NaN when absent).
+    /// The expression's latest value (NaN when absent, e.g. an alert
+    /// without a value annotation).
+    #[serde(with = "absent")]
     pub value: f64,
-    /// The rule's threshold.
+    /// The rule's threshold (NaN when the rule has none, e.g. an Alertmanager alert).
+    #[serde(with = "absent")]
     pub threshold: f64,
     /// The rule's comparison, e.g. `>`.
     pub op: String,

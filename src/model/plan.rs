@@ -96,6 +96,7 @@ pub struct RootCause {
     /// The hypothesis, in one or two sentences.
     pub hypothesis: String,
     /// 0.0 (a guess) to 1.0 (proven).
+    #[serde(with = "super::absent")]
     pub confidence: f64,
     /// Evidence ids that support it.
     pub evidence: Vec<String>,

@@ -52,8 +52,14 @@ fn step(id: usize, description: String) -> PlanStep {
     }
 }
 
-fn cite(ids: &[Option<String>]) -> Vec<String> {
-    ids.iter().flatten().cloned().collect()
+/// The ids the bundle holds, in order: a plan never cites what does not exist
+/// (a service without HTTP metrics has no `metric:requests`).
+fn cite(evidence: &Evidence, ids: &[Option<String>]) -> Vec<String> {
+    ids.iter()
+        .flatten()
+        .filter(|id| evidence.get(id).is_some())
+        .cloned()
+        .collect()
 }
 
 /// Make a plan for one triaged flag.
@@ -101,13 +107,16 @@ pub fn plan(input: Input) -> Plan {
                         if growth.is_some() { " (the logs point at a cache with no eviction)" } else { "" }
                     ),
                     confidence: if growth.is_some() && deploy_id.is_some() { 0.7 } else { 0.5 },
-                    evidence: cite(&[onset_metric.clone(), deploy_id.clone(), growth.clone(), Some("metric:requests".into())]),
+                    evidence: cite(evidence, &[onset_metric.clone(), deploy_id.clone(), growth.clone(), Some("metric:requests".into())]),
                 },
                 alternatives: vec![
-                    format!(
-                        "A traffic rise: ruled out, requests changed ×{:.2} around the onset (metric:requests).",
-                        signals.traffic_ratio.unwrap_or(1.0)
-                    ),
+                    match signals.traffic_ratio {
+                        Some(r) if evidence.get("metric:requests").is_some() => format!(
+                            "A traffic rise: ruled out, requests changed ×{r:.2} around the onset (metric:requests)."
+                        ),
+                        Some(r) => format!("A traffic rise: ruled out, requests changed ×{r:.2} around the onset."),
+                        None => "A traffic rise: not checked, the service exports no request metrics.".to_string(),
+                    },
                     "An upstream outage: no provider this service uses reports an incident.".to_string(),
                 ],
                 fix_kind: FixKind::Config,
@@ -144,7 +153,7 @@ pub fn plan(input: Input) -> Plan {
                 root_cause: RootCause {
                     hypothesis: format!("Deploy {id} ({version}) introduced the failure: it lines up with the onset and traffic did not change."),
                     confidence: if error_log.is_some() { 0.75 } else { 0.6 },
-                    evidence: cite(&[onset_metric.clone(), deploy_id.clone(), error_log.clone()]),
+                    evidence: cite(evidence, &[onset_metric.clone(), deploy_id.clone(), error_log.clone()]),
                 },
                 alternatives: vec![
                     "An upstream outage: no status page of a provider this service uses reports one.".to_string(),
@@ -171,7 +180,7 @@ pub fn plan(input: Input) -> Plan {
             root_cause: RootCause {
                 hypothesis: "Unknown: no deploy, traffic change or upstream incident explains the onset.".into(),
                 confidence: 0.2,
-                evidence: cite(std::slice::from_ref(&onset_metric)),
+                evidence: cite(evidence, std::slice::from_ref(&onset_metric)),
             },
             alternatives: judgement.reasons.iter().skip(1).cloned().collect(),
             fix_kind: FixKind::Code,
@@ -188,7 +197,7 @@ pub fn plan(input: Input) -> Plan {
             root_cause: RootCause {
                 hypothesis: "Load: usage rose in proportion to traffic and errors stayed flat.".into(),
                 confidence: 0.8,
-                evidence: cite(&[onset_metric.clone(), Some("metric:requests".into()), Some("metric:errors".into())]),
+                evidence: cite(evidence, &[onset_metric.clone(), Some("metric:requests".into()), Some("metric:errors".into())]),
             },
             alternatives: vec!["A code regression: ruled out, errors are flat and usage per request is unchanged.".into()],
             fix_kind: FixKind::Scale,
@@ -208,7 +217,7 @@ pub fn plan(input: Input) -> Plan {
                 root_cause: RootCause {
                     hypothesis: "An upstream provider's incident: calls to it fail.".into(),
                     confidence: 0.8,
-                    evidence: cite(&[upstream, failing, onset_metric.clone()]),
+                    evidence: cite(evidence, &[upstream, failing, onset_metric.clone()]),
                 },
                 alternatives: vec!["A fault in the service itself: its errors are failed calls to the provider.".into()],
                 fix_kind: FixKind::None,
@@ -233,7 +242,7 @@ pub fn plan(input: Input) -> Plan {
             root_cause: RootCause {
                 hypothesis: judgement.reasons.first().cloned().unwrap_or_default(),
                 confidence: 0.6,
-                evidence: cite(&[Some("health:project".into()), onset_metric]),
+                evidence: cite(evidence, &[Some("health:project".into()), onset_metric]),
             },
             alternatives: vec![],
             fix_kind: FixKind::None,
@@ -250,12 +259,28 @@ pub fn plan(input: Input) -> Plan {
     }
 }
 
-/// Evidence ids a plan cites that the bundle does not hold.
+/// The kinds of evidence id, as plans write them (`metric:memory@onset`).
+const ID_KINDS: [&str; 5] = ["metric:", "log:", "deploy:", "upstream:", "health:"];
+
+/// Evidence ids a plan cites that the bundle does not hold: in its
+/// citations, and written anywhere in its text (summary, steps, alternatives…).
 pub fn unknown_citations(plan: &Plan, evidence: &Evidence) -> Vec<String> {
-    plan.root_cause
+    let mut out: Vec<String> = plan
+        .root_cause
         .evidence
         .iter()
         .filter(|id| evidence.get(id).is_none())
         .cloned()
-        .collect()
+        .collect();
+    let text = serde_json::to_string(plan).unwrap_or_default();
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || "_.@:-/".contains(c))) {
+        let word = word.trim_end_matches(['.', ':', '-']);
+        let cited = ID_KINDS
+            .iter()
+            .any(|k| word.starts_with(k) && word.len() > k.len());
+        if cited && evidence.get(word).is_none() && !out.iter().any(|o| o == word) {
+            out.push(word.to_string());
+        }
+    }
+    out
 }

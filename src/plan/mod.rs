@@ -144,4 +144,44 @@ mod tests {
             }]
         ));
     }
+
+    /// `medic fix` on a memory flag of a service without HTTP metrics: the
+    /// plan cites only what the bundle holds, in the citations and the text.
+    #[test]
+    fn a_service_without_http_metrics_gets_a_plan_citing_only_what_exists() {
+        let anchor = 1_790_000_000_000;
+        let demo = Demo::new(DEFAULT_SEED, anchor);
+        let mut snap = demo.snapshot(anchor, 3_600_000, 15_000);
+        for s in &mut snap.services {
+            s.series[Metric::Requests.index()] = None;
+            s.series[Metric::Errors.index()] = None;
+        }
+        let source = Source::Demo {
+            demo,
+            clock: DemoClock::new(anchor, 1.0),
+        };
+        let mut d = Detector::new(default_rules());
+        d.ingest(&snap);
+        let flags = d.flags(&snap);
+        let f = flags
+            .iter()
+            .find(|f| f.service.0 == "api" && f.metric == Metric::Memory)
+            .expect("api's memory is flagged");
+        let (evidence, signals, judgement) = futures_util::FutureExt::now_or_never(
+            crate::triage::assess(&source, &snap, &d, &flags, f),
+        )
+        .unwrap();
+        assert!(evidence.get("metric:requests").is_none());
+        let plan = heuristic::plan(heuristic::Input {
+            flag: f,
+            judgement: &judgement,
+            evidence: &evidence,
+            signals: &signals,
+            limit: Some(32e9),
+        });
+        let unknown = heuristic::unknown_citations(&plan, &evidence);
+        assert!(unknown.is_empty(), "cites {unknown:?}\n{plan:#?}");
+        let text = serde_json::to_string(&plan).unwrap();
+        assert!(!text.contains("metric:requests"), "{text}");
+    }
 }

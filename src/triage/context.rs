@@ -55,6 +55,7 @@ pub struct Signals {
     /// An upstream this service uses whose incident overlaps the onset: (name, start).
     pub upstream_incident: Option<(String, Millis)>,
     /// Share of error log lines after the onset that blame an upstream call.
+    #[serde(with = "crate::model::absent")]
     pub upstream_error_share: f64,
     /// The service's deploy shortly before the onset: (id, version, previous version).
     pub deploy_before_onset: Option<(String, String, String)>,

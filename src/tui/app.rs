@@ -96,6 +96,8 @@ pub enum Action {
     Copy,
     /// The journal's incidents, for `:incidents`.
     Incidents(Vec<IncidentRow>),
+    /// The services with an open pull request: (service, PR number), as the journal has them.
+    OpenPullRequests(Vec<(String, u64)>),
     /// The UI state saved by the last run (`None`: nothing saved).
     Restore(Option<Box<UiState>>),
     /// Show or hide the evidence the plan cites, resolved (`Enter` on the plan).
@@ -153,6 +155,8 @@ pub struct App {
     pub incidents: Vec<IncidentRow>,
     /// Selected row of the `:incidents` list.
     pub incident_selected: usize,
+    /// The services with an open pull request: (service, PR number).
+    pub open_prs: Vec<(String, u64)>,
     /// A one-line answer to the operator (palette results, copies).
     pub notice: Option<String>,
     /// Set once the saved UI state was applied (nothing is saved before).
@@ -532,6 +536,11 @@ impl App {
                 self.notice = Some(format!("copied {link}"));
                 self.copy_requested = Some(link);
                 true
+            }
+            Action::OpenPullRequests(list) => {
+                let changed = self.open_prs != list;
+                self.open_prs = list;
+                changed
             }
             Action::Incidents(list) => {
                 self.incident_selected = self.incident_selected.min(list.len().saturating_sub(1));

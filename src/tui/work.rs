@@ -139,6 +139,7 @@ pub async fn serve(
     };
     let saved: Option<UiState> = journal.ui(resume::KEY).ok().flatten();
     let _ = tx.send(Action::Restore(saved.map(Box::new))).await;
+    let _ = tx.send(Action::OpenPullRequests(open_prs(&journal))).await;
     let (cancel, cancelled) = watch::channel(false);
     let cancel = std::sync::Arc::new(cancel);
     let engine = Engine::new(journal.clone(), cancelled);
@@ -253,6 +254,7 @@ pub async fn serve(
         if let Some(v) = view(&journal, &id, &status) {
             let _ = tx.send(Action::Work(Box::new(v))).await;
         }
+        let _ = tx.send(Action::OpenPullRequests(open_prs(&journal))).await;
     }
     forwarder.abort();
     let _ = side.await;
@@ -284,9 +286,24 @@ async fn side_channels(
     }
 }
 
+/// The services whose incident has an open pull request, for the fleet view.
+fn open_prs(journal: &Journal) -> Vec<(String, u64)> {
+    let list: Vec<Incident> = journal
+        .incidents_readable()
+        .map(|l| l.records)
+        .unwrap_or_default();
+    list.into_iter()
+        .filter(|i| i.status == Status::PrOpened)
+        .filter_map(|i| Some((i.service.0, i.pr?.number)))
+        .collect()
+}
+
 /// The `:incidents` list, newest first.
 fn incident_rows(journal: &Journal) -> Vec<IncidentRow> {
-    let mut list: Vec<Incident> = journal.incidents().unwrap_or_default();
+    let mut list: Vec<Incident> = journal
+        .incidents_readable()
+        .map(|l| l.records)
+        .unwrap_or_default();
     list.sort_by_key(|i| std::cmp::Reverse(i.opened_at));
     list.into_iter()
         .map(|i| IncidentRow {

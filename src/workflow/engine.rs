@@ -166,6 +166,13 @@ pub struct WorkflowEvent {
     pub kind: EventKind,
 }
 
+/// A failure that cannot change on retry (a validation error, a missing
+/// setting): the step fails at once and waits for the operator. Return it
+/// from a step as `Err(Permanent(..).into())`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} (not retried: trying again cannot change it)")]
+pub struct Permanent(pub String);
+
 /// Why a step did not produce an output.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -351,7 +358,8 @@ impl Engine {
                 }
                 Err(e) => {
                     let error = format!("{e:#}");
-                    if attempts >= policy.max_attempts {
+                    let permanent = e.downcast_ref::<Permanent>().is_some();
+                    if attempts >= policy.max_attempts || permanent {
                         rec.status = StepStatus::Failed;
                         rec.error = Some(error.clone());
                         rec.at = (self.clock)();
@@ -477,6 +485,33 @@ mod tests {
         e.retry("i", "push").unwrap();
         let r: Result<(), _> = e.step("i", "push", fast(), |_| async { Ok(()) }).await;
         assert!(r.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_is_not_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, _c) = engine(dir.path());
+        let calls = Arc::new(AtomicU32::new(0));
+        let r: Result<(), _> = e
+            .step("i", "plan", fast(), |_| {
+                let calls = calls.clone();
+                async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Err(Permanent(
+                        "the plan cites evidence that does not exist: metric:requests".into(),
+                    )
+                    .into())
+                }
+            })
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "tried once");
+        let err = r.unwrap_err().to_string();
+        assert!(
+            err.contains("after 1 attempt(s)") && err.contains("not retried"),
+            "{err}"
+        );
+        let rec: StepRecord = e.journal().step("i", "plan").unwrap().unwrap();
+        assert_eq!(rec.status, StepStatus::Failed);
     }
 
     #[tokio::test]

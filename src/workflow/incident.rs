@@ -30,8 +30,11 @@ pub enum Status {
     AwaitingPublish,
     /// A step ran out of attempts; the operator decides.
     NeedsAttention,
-    /// Finished with a pull request.
+    /// A pull request is open: still the same episode (a flag that persists
+    /// or comes back updates this incident) until the flag clears.
     PrOpened,
+    /// The flag cleared after the change: the episode is over.
+    Resolved,
     /// Finished without a change (external, load without manifest change, empty diff).
     NoChange,
     /// Stopped by the operator.
@@ -39,12 +42,18 @@ pub enum Status {
 }
 
 impl Status {
-    /// True when nothing more will happen without the operator.
+    /// True when the episode is over: the next flag of its (service, rule)
+    /// opens a new incident. An open pull request is not over.
     pub fn is_closed(self) -> bool {
         matches!(
             self,
-            Status::PrOpened | Status::NoChange | Status::Cancelled
+            Status::Resolved | Status::NoChange | Status::Cancelled
         )
+    }
+
+    /// True when nothing more will happen without the operator or the flag.
+    pub fn is_settled(self) -> bool {
+        self.is_closed() || self == Status::PrOpened
     }
 
     /// The word shown in lists.
@@ -55,6 +64,7 @@ impl Status {
             Status::AwaitingPublish => "diff ready: awaiting go to push",
             Status::NeedsAttention => "needs attention",
             Status::PrOpened => "pr opened",
+            Status::Resolved => "resolved",
             Status::NoChange => "no change",
             Status::Cancelled => "cancelled",
         }
@@ -225,7 +235,7 @@ pub fn open_or_resume(
     origin: Origin,
     now: Millis,
 ) -> Result<Incident, JournalError> {
-    let existing: Vec<Incident> = journal.incidents()?;
+    let existing: Vec<Incident> = journal.incidents_readable()?.records;
     if let Some(mut inc) = existing
         .into_iter()
         .find(|i| i.service == flag.service && i.rule == flag.rule && !i.status.is_closed())
@@ -253,8 +263,38 @@ pub fn open_or_resume(
         error: None,
         latest: None,
     };
-    journal.put_incident(&inc.id, &inc)?;
+    let mut inc = inc;
+    let base = inc.id.clone();
+    // Created only if absent: an id already taken (a closed episode with the
+    // same onset, or a record that cannot be read) is never overwritten.
+    for n in 2.. {
+        if journal.create_incident(&inc.id, &inc)? {
+            break;
+        }
+        inc.id = format!("{base}-{n}");
+    }
     Ok(inc)
+}
+
+/// Close the episodes whose pull request is open and whose flag no longer
+/// fires or pends (`flags` is what the detector says now): `Resolved`.
+pub fn resolve_cleared(journal: &Journal, flags: &[Flag]) -> Result<Vec<String>, JournalError> {
+    use crate::model::AlertState;
+    let mut resolved = vec![];
+    for mut inc in journal.incidents_readable::<Incident>()?.records {
+        let firing = flags.iter().any(|f| {
+            f.service == inc.service
+                && f.rule == inc.rule
+                && matches!(f.state, AlertState::Pending | AlertState::Firing)
+        });
+        if inc.status == Status::PrOpened && !firing {
+            inc.status = Status::Resolved;
+            inc.error = None;
+            journal.put_incident(&inc.id, &inc)?;
+            resolved.push(inc.id);
+        }
+    }
+    Ok(resolved)
 }
 
 /// Forward an agent's to-do list to the event stream.

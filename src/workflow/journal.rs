@@ -55,6 +55,14 @@ pub enum JournalError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// `--repair` was asked for a journal that is fine.
+    #[error(
+        "the journal in {dir} opens cleanly; nothing to repair (a damaged record is listed and skipped, never the whole journal)"
+    )]
+    Healthy {
+        /// The data dir.
+        dir: PathBuf,
+    },
     /// A record could not be encoded or decoded.
     #[error("journal record {key}: {source}")]
     Record {
@@ -79,6 +87,49 @@ pub struct EffectEntry {
     /// When (ms since epoch).
     pub at: i64,
 }
+
+/// A record that could not be decoded: listed as damaged and skipped, so
+/// one bad record never hides the rest of the journal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Damaged {
+    /// The record's key (an incident id, or `incident/step`).
+    pub key: String,
+    /// Why it could not be read.
+    pub why: String,
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "journal record {} is damaged and was skipped: {}",
+            self.key, self.why
+        )
+    }
+}
+
+/// The records that could be read, and the ones that could not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing<T> {
+    /// The readable records, by key.
+    pub records: Vec<T>,
+    /// The damaged ones.
+    pub damaged: Vec<Damaged>,
+}
+
+/// What `medic incidents --repair` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repaired {
+    /// Where the damaged journal went (kept for inspection).
+    pub moved_to: PathBuf,
+    /// Incidents copied into the fresh journal.
+    pub kept: usize,
+    /// Why nothing could be copied, when the damaged journal would not open at all.
+    pub unreadable: Option<String>,
+}
+
+/// The trees of the journal, in the order they are copied on repair.
+const TREES: [&str; 5] = ["incidents", "steps", "events", "effects", "ui"];
 
 /// The journal: one sled database with a tree per kind of record.
 #[derive(Debug, Clone)]
@@ -238,26 +289,98 @@ impl Journal {
             .collect()
     }
 
+    fn scan_readable<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        prefix: &str,
+    ) -> Result<Listing<T>, JournalError> {
+        let mut out = Listing {
+            records: vec![],
+            damaged: vec![],
+        };
+        for kv in tree.scan_prefix(prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            match serde_json::from_slice(&v) {
+                Ok(r) => out.records.push(r),
+                Err(e) => out.damaged.push(Damaged {
+                    key: String::from_utf8_lossy(&k).replace('\u{0}', "/"),
+                    why: e.to_string(),
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every readable incident record, by id, and the damaged ones (skipped).
+    pub fn incidents_readable<T: DeserializeOwned>(&self) -> Result<Listing<T>, JournalError> {
+        self.scan_readable(&self.incidents, "")
+    }
+
+    /// Every readable step record of an incident, and the damaged ones (skipped).
+    pub fn steps_readable<T: DeserializeOwned>(
+        &self,
+        incident: &str,
+    ) -> Result<Listing<T>, JournalError> {
+        self.scan_readable(&self.steps, &format!("{incident}\u{0}"))
+    }
+
+    fn tree(&self, name: &str) -> &sled::Tree {
+        match name {
+            "incidents" => &self.incidents,
+            "steps" => &self.steps,
+            "events" => &self.events,
+            "effects" => &self.effects,
+            _ => &self.ui,
+        }
+    }
+
     /// Store an incident record (durably).
     pub fn put_incident<T: Serialize>(&self, id: &str, record: &T) -> Result<(), JournalError> {
         let new = !self.incidents.contains_key(id).map_err(|e| self.err(e))?;
         self.put(&self.incidents, id, record)?;
         self.flush()?;
         if new {
-            use std::io::Write;
-            let io = |source| JournalError::Io {
-                dir: self.dir.clone(),
-                source,
-            };
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.ledger_path())
-                .map_err(io)?;
-            writeln!(f, "{id}").map_err(io)?;
-            f.sync_data().map_err(io)?;
+            self.add_to_ledger(id)?;
         }
         Ok(())
+    }
+
+    /// Store a new incident record only if no record has this id (an atomic
+    /// compare-and-swap, durably). False: the id is taken, nothing written.
+    pub fn create_incident<T: Serialize>(
+        &self,
+        id: &str,
+        record: &T,
+    ) -> Result<bool, JournalError> {
+        let bytes = serde_json::to_vec(record).map_err(|source| JournalError::Record {
+            key: id.to_string(),
+            source,
+        })?;
+        let swapped = self
+            .incidents
+            .compare_and_swap(id, None as Option<&[u8]>, Some(bytes))
+            .map_err(|e| self.err(e))?;
+        if swapped.is_err() {
+            return Ok(false);
+        }
+        self.flush()?;
+        self.add_to_ledger(id)?;
+        Ok(true)
+    }
+
+    fn add_to_ledger(&self, id: &str) -> Result<(), JournalError> {
+        use std::io::Write;
+        let io = |source| JournalError::Io {
+            dir: self.dir.clone(),
+            source,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.ledger_path())
+            .map_err(io)?;
+        writeln!(f, "{id}").map_err(io)?;
+        f.sync_data().map_err(io)
     }
 
     /// One incident record.
@@ -368,6 +491,76 @@ fn classify(dir: &Path, pid_file: &Path, e: sled::Error) -> JournalError {
             dir: dir.to_path_buf(),
             detail: other.to_string(),
         },
+    }
+}
+
+/// `medic incidents --repair`: only for a journal that does not open. Moves
+/// it aside (kept for inspection), starts a fresh one, and copies into it
+/// every record of the old one that can still be read.
+pub fn repair(data_dir: &Path, now_ms: i64) -> Result<Repaired, JournalError> {
+    match Journal::open(data_dir) {
+        Ok(_) => {
+            return Err(JournalError::Healthy {
+                dir: data_dir.to_path_buf(),
+            })
+        }
+        Err(JournalError::Corrupt { .. }) => {}
+        Err(other) => return Err(other),
+    }
+    let io = |source| JournalError::Io {
+        dir: data_dir.to_path_buf(),
+        source,
+    };
+    let moved_to = move_aside(data_dir, now_ms).map_err(io)?;
+    // sled may panic on a badly damaged log; that only means nothing is readable.
+    let old = std::panic::catch_unwind(|| sled::Config::new().path(&moved_to).open());
+    let old = match old {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => return Ok(unreadable(moved_to, e.to_string())),
+        Err(_) => return Ok(unreadable(moved_to, "sled could not recover it".into())),
+    };
+    let fresh = Journal::open(data_dir)?;
+    let mut kept = 0;
+    for name in TREES {
+        let Ok(tree) = old.open_tree(name) else {
+            continue;
+        };
+        for (k, v) in tree.iter().flatten() {
+            // Only what still decodes; a record's own type is checked when it is read.
+            if serde_json::from_slice::<serde_json::Value>(&v).is_err() {
+                continue;
+            }
+            if name == "incidents" {
+                let id = String::from_utf8_lossy(&k).into_owned();
+                let value: serde_json::Value = serde_json::from_slice(&v).unwrap_or_default();
+                fresh.put_incident(&id, &value)?;
+                kept += 1;
+            } else if name == "events" || name == "effects" {
+                // Logs are keyed by the old db's id generator: new keys keep
+                // their order and cannot collide with the fresh db's next ids.
+                let incident = k.split(|b| *b == 0).next().unwrap_or_default().to_vec();
+                let seq = fresh.db.generate_id().map_err(|e| fresh.err(e))?;
+                let mut key = incident;
+                key.extend_from_slice(format!("\u{0}{seq:020}").as_bytes());
+                fresh.tree(name).insert(key, v).map_err(|e| fresh.err(e))?;
+            } else {
+                fresh.tree(name).insert(k, v).map_err(|e| fresh.err(e))?;
+            }
+        }
+    }
+    fresh.flush()?;
+    Ok(Repaired {
+        moved_to,
+        kept,
+        unreadable: None,
+    })
+}
+
+fn unreadable(moved_to: PathBuf, why: String) -> Repaired {
+    Repaired {
+        moved_to,
+        kept: 0,
+        unreadable: Some(why),
     }
 }
 

@@ -56,7 +56,7 @@ impl Run<'_> {
         let mut inc: Incident = journal
             .incident(id)?
             .ok_or_else(|| anyhow::anyhow!("no incident `{id}` in the journal"))?;
-        if inc.status != Status::Open && !inc.status.is_closed() {
+        if inc.status != Status::Open && !inc.status.is_settled() {
             // Back at work: the list must not claim it is waiting.
             inc.status = Status::Open;
             self.save(&inc)?;

@@ -113,7 +113,7 @@ pub async fn follow(journal: &Journal, config: &Config, inc: &Incident) {
         return;
     };
     let am = Silences::new(&url);
-    let done = if inc.status.is_closed() {
+    let done = if inc.status.is_settled() {
         release(journal, &am, &inc.id).await.map(|_| ())
     } else {
         // Alerts that name medic's rule (label `medic_rule`) are matched by

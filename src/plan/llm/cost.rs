@@ -83,6 +83,7 @@ pub struct Spent {
     /// Tokens, input plus output.
     pub tokens: u64,
     /// US dollars (priced models only).
+    #[serde(with = "crate::model::absent")]
     pub usd: f64,
 }
 

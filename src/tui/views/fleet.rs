@@ -42,6 +42,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 };
                 let row = fleet.rows.iter().find(|r| r.service == f.service);
                 let reading = row.map(|r| reading(r, f.metric, true)).unwrap_or_default();
+                let pr = app
+                    .open_prs
+                    .iter()
+                    .find(|(s, _)| *s == f.service.0)
+                    .map(|(_, n)| format!("  PR #{n} open"))
+                    .unwrap_or_default();
                 Line::from(vec![
                     Span::styled(
                         format!(" {glyph} {:<8}", f.state.word()),
@@ -67,6 +73,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                             .unwrap_or_default(),
                         theme.warn,
                     ),
+                    Span::styled(pr, theme.accent),
                 ])
             })
             .collect()

@@ -186,6 +186,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_fleet_shows_an_open_pull_request_beside_its_service() {
+        let mut app = demo_app();
+        app.update(Action::OpenPullRequests(vec![("api".into(), 7)]));
+        let screen = draw(&app, &Theme::default(), 120, 40);
+        let line = screen
+            .lines()
+            .find(|l| l.contains(" api ") && l.contains("PR #7 open"));
+        assert!(line.is_some(), "{screen}");
+    }
+
+    #[test]
     fn fleet_snapshots() {
         let app = demo_app();
         insta::assert_snapshot!("fleet_80x24", draw(&app, &Theme::default_colors(), 80, 24));

@@ -4,7 +4,7 @@
 use super::{policy, test_delay};
 use crate::model::Plan;
 use crate::plan::heuristic;
-use crate::workflow::engine::EventKind;
+use crate::workflow::engine::{EventKind, Permanent};
 use crate::workflow::incident::{Incident, Triage};
 use crate::workflow::parts::planner_name;
 use crate::workflow::run::Run;
@@ -25,7 +25,12 @@ pub async fn run(run: &Run<'_>, inc: &mut Incident, triage: &Triage) -> anyhow::
                         .lock()
                         .expect("spent lock")
                         .unwrap_or(inc.llm_spent);
-                    let client = run.parts.llm.client(before)?;
+                    // A missing model or key does not appear on retry.
+                    let client = run
+                        .parts
+                        .llm
+                        .client(before)
+                        .map_err(|e| Permanent(format!("{e:#}")))?;
                     let plan = crate::plan::planner::llm_plan(
                         &client,
                         &inc.flag,
@@ -79,10 +84,13 @@ fn heuristic_plan(inc: &Incident, triage: &Triage) -> anyhow::Result<Plan> {
         limit: triage.limit,
     });
     let unknown = heuristic::unknown_citations(&plan, &triage.evidence);
-    anyhow::ensure!(
-        unknown.is_empty(),
-        "the plan cites evidence that does not exist: {}",
-        unknown.join(", ")
-    );
+    if !unknown.is_empty() {
+        // The same evidence gives the same plan: a retry cannot help.
+        return Err(Permanent(format!(
+            "the plan cites evidence that does not exist: {}",
+            unknown.join(", ")
+        ))
+        .into());
+    }
     Ok(plan)
 }
