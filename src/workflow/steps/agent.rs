@@ -2,7 +2,7 @@
 //! fresh checkout on medic's branch and commits what it changed. A crash
 //! here redoes the step from a clean clone: nothing was pushed yet.
 
-use super::{policy, test_delay, Delivery};
+use super::{forge_error, policy, test_delay, Delivery};
 use crate::agent::AgentEvent;
 use crate::forge::blocking;
 use crate::forge::git::Checkout;
@@ -72,7 +72,8 @@ async fn attempt(run: &Run<'_>, id: &str, plan: &Plan, d: &Delivery) -> anyhow::
         checkout.start_branch(&branch)?;
         Ok((checkout, refs))
     })
-    .await?;
+    .await
+    .map_err(forge_error)?;
     // Events go to the journal as they happen: an external agent runs for minutes.
     let mut emit_error = None;
     let report = d
@@ -104,7 +105,8 @@ async fn attempt(run: &Run<'_>, id: &str, plan: &Plan, d: &Delivery) -> anyhow::
         };
         Ok((commit, diff, held))
     })
-    .await?;
+    .await
+    .map_err(forge_error)?;
     Ok(AgentWork {
         commit: commit.map(|c| c.to_string()),
         diff: diff.text.clone(),

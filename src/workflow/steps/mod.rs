@@ -154,3 +154,13 @@ pub fn publish_go(
     }
     Ok(true)
 }
+
+/// A forge error as a step's error: one no retry can change (refs moved
+/// under medic, an untrusted checkout, a missing base) is not retried.
+pub fn forge_error(e: crate::forge::ForgeError) -> anyhow::Error {
+    if e.is_permanent() {
+        crate::workflow::engine::Permanent(e.to_string()).into()
+    } else {
+        e.into()
+    }
+}

@@ -9,7 +9,7 @@
 //! refs, then resumes). The git work runs on the blocking pool, stopped
 //! when the step times out.
 
-use super::{policy, test_delay, Delivery};
+use super::{forge_error, policy, test_delay, Delivery};
 use crate::forge::blocking;
 use crate::forge::git::PushOutcome;
 use crate::forge::remote::{Outbox, RefSnapshot};
@@ -94,7 +94,8 @@ async fn attempt(
         let snapshot = refs.unwrap_or(now);
         Outbox::open(&workdir, &url, git)?.push(&branch, oid, &snapshot)
     })
-    .await?;
+    .await
+    .map_err(forge_error)?;
     match outcome {
         PushOutcome::Pushed(o) => run.log_effect(id, &key, "performed", &o.to_string())?,
         PushOutcome::AlreadyThere(o) => run.log_effect(id, &key, "adopted", &o.to_string())?,
