@@ -274,11 +274,22 @@ fn commits_the_agent_made_itself_never_reach_the_remote() {
     git(&dir, &["rm", "-q", "env.txt"]);
     git(&dir, &["commit", "-qm", "hide"]);
     git(&dir, &["update-ref", "refs/remotes/origin/main", &dump]);
+    // ... and points HEAD at the base, hoping medic commits there.
+    git(&dir, &["symbolic-ref", "HEAD", "refs/heads/main"]);
     std::fs::write(dir.join("NOTES.md"), "the change\n").unwrap();
     let commit = co.commit_all("medic: notes").unwrap().unwrap();
     let c = git2::Repository::open(&dir).unwrap();
     let parents: Vec<_> = c.find_commit(commit).unwrap().parent_ids().collect();
     assert_eq!(parents, [start], "medic's commit sits on medic's start");
+    assert_eq!(
+        c.refname_to_id(&branch().refname()).unwrap(),
+        commit,
+        "on medic's branch"
+    );
+    assert_eq!(
+        c.head().unwrap().name().ok(),
+        Some(branch().refname().as_str())
+    );
     assert_eq!(
         co.push_against(&branch(), Some(&snapshot)).unwrap(),
         PushOutcome::Pushed(commit)
@@ -404,6 +415,11 @@ async fn a_step_timeout_stops_a_stalled_transfer() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let end = finished.lock().unwrap().expect("the transfer stopped");
+    eprintln!(
+        "a stalled ls-remote stopped {:?} after its 500 ms timeout",
+        end.duration_since(t)
+            .saturating_sub(Duration::from_millis(500))
+    );
     assert!(
         end.duration_since(t) < Duration::from_secs(3),
         "stopped {:?} after the start",

@@ -302,6 +302,8 @@ pub struct Checkout {
     base: Cell<Option<Oid>>,
     /// Where medic's branch started (the parent of medic's commit).
     start: Cell<Option<Oid>>,
+    /// The branch medic started: commits go there whatever HEAD says now.
+    started: std::cell::RefCell<Option<BranchName>>,
 }
 
 impl fmt::Debug for Checkout {
@@ -408,6 +410,7 @@ impl Checkout {
             url: url.to_string(),
             base: Cell::new(None),
             start: Cell::new(None),
+            started: std::cell::RefCell::new(None),
         })
     }
 
@@ -509,6 +512,7 @@ impl Checkout {
             .map_err(ForgeError::git("check out the branch"))?;
         r.set_head(&branch.refname()).map_err(err)?;
         self.start.set(Some(oid));
+        *self.started.borrow_mut() = Some(branch.clone());
         Ok(oid)
     }
 
@@ -532,7 +536,12 @@ impl Checkout {
     /// or index entries the agent made itself never reach the remote; only
     /// the working tree's content does, as one reviewable commit.
     pub fn commit_all(&self, message: &str) -> Result<Option<Oid>, ForgeError> {
-        let branch = self.current_branch()?;
+        // The branch medic started, even if the agent moved HEAD elsewhere.
+        let started = self.started.borrow().clone();
+        let branch = match started {
+            Some(b) => b,
+            None => self.current_branch()?,
+        };
         let r = &self.repo;
         let e = || ForgeError::git("commit");
         let start = match self.start.get() {
