@@ -591,3 +591,26 @@ async fn a_redirect_to_another_origin_is_not_followed() {
         evil_seen.lock().unwrap()
     );
 }
+
+#[test]
+fn held_paths_print_without_raw_control_characters() {
+    use medic::workflow::engine::{EventKind, WorkflowEvent};
+    let line = medic::commands::fix::event_line(&WorkflowEvent {
+        incident: "i".into(),
+        at: 0,
+        kind: EventKind::HeldBack {
+            held: vec![medic::forge::policy::Held {
+                path: "x\u{1b}]0;pwned\u{7}.yml".into(),
+                why: "symlink: it can point anywhere".into(),
+            }],
+        },
+    });
+    assert!(
+        line.contains("--confirm-held") && line.contains("pwned"),
+        "{line}"
+    );
+    assert!(
+        !line.chars().any(|c| c == '\u{1b}' || c == '\u{7}'),
+        "{line:?}"
+    );
+}

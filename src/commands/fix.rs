@@ -56,8 +56,20 @@ pub fn event_line(e: &WorkflowEvent) -> String {
                 "▲ {} path(s) held back by the change policy; nothing is pushed until you confirm them (--confirm-held):",
                 held.len()
             );
+            // Paths come from the agent: control characters are shown escaped.
+            let shown = |s: &str| -> String {
+                s.chars()
+                    .map(|c| {
+                        if c.is_control() {
+                            c.escape_default().to_string()
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect()
+            };
             for h in held {
-                out.push_str(&format!("\n      {}: {}", h.path, h.why));
+                out.push_str(&format!("\n      {}: {}", shown(&h.path), shown(&h.why)));
             }
             out
         }
