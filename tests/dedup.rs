@@ -30,6 +30,7 @@ fn origin() -> Origin {
         planner: "heuristic".into(),
         agent: "mitigate".into(),
         forge: "local".into(),
+        settings: None,
     }
 }
 
@@ -216,6 +217,7 @@ async fn restarting_the_demo_does_not_open_a_second_pull_request() {
             publish: true,
             confirm_held: false,
             operator: "ops".into(),
+            seen: None,
         };
         let outcome = run.drive(&inc.id).await.unwrap();
         assert!(matches!(outcome, Outcome::PrOpened(_)), "{outcome:?}");

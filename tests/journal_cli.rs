@@ -191,3 +191,27 @@ fn a_damaged_record_is_skipped_and_reported() {
     let out = medic(dir.path(), &["resume"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// The settings an incident opened with are journaled and used on resume;
+/// an edit of the config file in between is reported, not silently applied.
+#[test]
+fn a_changed_config_is_reported_not_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("medic.toml");
+    std::fs::write(
+        &config,
+        "[source]\nkind = \"demo\"\n\n[agent]\nkind = \"mitigate\"\n",
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    let out = medic(dir.path(), &["--config", c, "fix", "api"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("medic fix api --yes"), "{}", text(&out));
+    // Between approval and delivery someone points the agent elsewhere.
+    std::fs::write(&config, "[source]\nkind = \"demo\"\n\n[agent]\nkind = \"codex\"\ncommand = \"/nonexistent/codex\"\n").unwrap();
+    let out = medic(dir.path(), &["--config", c, "fix", "api", "--yes"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("changed since the incident opened"), "{t}");
+    assert!(t.contains("pull request #1"), "{t}");
+}

@@ -94,6 +94,7 @@ fn incident(x: [f64; 5], eta: Option<f64>) -> Incident {
             planner: "heuristic".into(),
             agent: "mitigate".into(),
             forge: "local".into(),
+            settings: None,
         },
         approval: Some(Approval {
             by: "ops".into(),

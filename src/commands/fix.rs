@@ -92,7 +92,7 @@ pub fn event_line(e: &WorkflowEvent) -> String {
 fn print_events(engine: &Engine) -> tokio::task::JoinHandle<()> {
     let mut rx = engine.subscribe();
     tokio::spawn(async move {
-        while let Ok(e) = rx.recv().await {
+        while let Some(e) = crate::workflow::engine::next_event(&mut rx).await {
             println!("{}", event_line(&e));
         }
     })
@@ -154,6 +154,7 @@ pub async fn fix(
         planner: incident::planner_name(&setup.config),
         agent: setup.config.agent.kind.clone(),
         forge: setup.config.forge.kind.clone(),
+        settings: incident::settings_snapshot(config_path.as_deref()),
     };
     // An open incident for this service continues where it stopped.
     let open: Vec<Incident> = readable_incidents(&journal)?;
@@ -204,6 +205,7 @@ pub async fn fix(
         publish: yes,
         confirm_held,
         operator: operator(),
+        seen: None,
     };
     let outcome = drive(&run, &inc.id).await?;
     if let Outcome::AwaitingPublish(stat) = &outcome {
@@ -290,6 +292,7 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
             publish: false,
             confirm_held: false,
             operator: operator(),
+            seen: None,
         };
         match drive(&run, &inc.id).await {
             Ok(Outcome::AwaitingApproval) => println!(

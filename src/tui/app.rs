@@ -273,10 +273,20 @@ impl App {
                 }
                 Some(w) if w.confirm => {
                     w.confirm = false;
+                    // No second approval while this one travels; the status
+                    // says "approved" only once the journal has it.
                     w.approved = true;
                     self.show_diff = false;
-                    w.status = "approved: the agent is starting".into();
-                    self.outbox.push(Command::Approve(w.incident.clone()));
+                    w.status = "approval sent: waiting for the journal…".into();
+                    let plan_digest = w
+                        .plan
+                        .as_ref()
+                        .map(crate::workflow::incident::plan_digest)
+                        .unwrap_or_default();
+                    self.outbox.push(Command::Approve {
+                        incident: w.incident.clone(),
+                        plan_digest,
+                    });
                     true
                 }
                 _ => false,
@@ -304,7 +314,12 @@ impl App {
                 true
             }
             Action::Workflow(event) => {
-                let Some(w) = self.work.as_mut().filter(|w| w.incident == event.incident) else {
+                // An event of no incident is about the stream itself (lines skipped).
+                let Some(w) = self
+                    .work
+                    .as_mut()
+                    .filter(|w| w.incident == event.incident || event.incident.is_empty())
+                else {
                     return false;
                 };
                 match event.kind {
@@ -318,7 +333,12 @@ impl App {
                         w.status = format!("needs attention: {step}: {error}")
                     }
                     EventKind::Finished { outcome } => w.status = outcome,
-                    EventKind::Approved { by } => w.log.push(format!("plan approved by {by}")),
+                    EventKind::Approved { by } => {
+                        // Emitted once the approval is journaled.
+                        w.approved = true;
+                        w.status = format!("approved by {by} (journaled): the agent is starting");
+                        w.log.push(format!("plan approved by {by}"))
+                    }
                     EventKind::AwaitingPublish { diff_stat } => {
                         w.status =
                             format!("change ready · d diff · p push and open the PR · {diff_stat}")

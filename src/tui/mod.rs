@@ -41,9 +41,11 @@ pub struct Options {
 /// and on panic.
 pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Action>(64);
-    let (commands, command_rx) = mpsc::channel::<work::Command>(16);
+    // The operator's commands are never dropped: unbounded (they are few and
+    // small), so the screen never waits and never loses one.
+    let (commands, command_rx) = mpsc::unbounded_channel::<work::Command>();
     let (ui_tx, ui_rx) = mpsc::channel::<resume::UiState>(8);
-    let (cancel_tx, cancel_rx) = mpsc::channel::<String>(4);
+    let (cancel_tx, cancel_rx) = mpsc::unbounded_channel::<String>();
     let workflows = tokio::spawn(work::serve(
         work::WorkContext::new(&setup),
         command_rx,
@@ -121,8 +123,8 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
         }
         for cmd in app.outbox.drain(..) {
             let _ = match cmd {
-                work::Command::Cancel(id) => cancel_tx.try_send(id).map_err(|_| ()),
-                cmd => commands.try_send(cmd).map_err(|_| ()),
+                work::Command::Cancel(id) => cancel_tx.send(id).map_err(|_| ()),
+                cmd => commands.send(cmd).map_err(|_| ()),
             };
         }
         if let Some(text) = app.copy_requested.take() {
@@ -141,7 +143,7 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
             dirty = true;
             match edited {
                 Ok(Some((incident, markdown))) => {
-                    let _ = commands.try_send(work::Command::EditPlan { incident, markdown });
+                    let _ = commands.send(work::Command::EditPlan { incident, markdown });
                 }
                 Ok(None) => app.notice = Some("plan unchanged".into()),
                 Err(e) => app.notice = Some(format!("editor: {e}")),

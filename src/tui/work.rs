@@ -12,6 +12,8 @@ use crate::workflow::engine::{Engine, EventKind, StepRecord};
 use crate::workflow::incident::{self, Incident, Origin, OriginSource, Outcome, Parts, Run};
 use crate::workflow::incident::{AgentWork, Status};
 use crate::workflow::journal::Journal;
+use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 /// What the operator asked for.
@@ -19,8 +21,14 @@ use tokio::sync::{mpsc, watch};
 pub enum Command {
     /// Open (or find) the incident for this flag and prepare its plan.
     Prepare(Flag),
-    /// The operator approved the plan of this incident: run the agent.
-    Approve(String),
+    /// The operator approved the plan of this incident, as the screen showed
+    /// it (its digest): run the agent. A plan changed since is not approved.
+    Approve {
+        /// The incident.
+        incident: String,
+        /// `incident::plan_digest` of the plan on the screen.
+        plan_digest: String,
+    },
     /// The operator saw the diff and said go: push and open the pull request.
     Publish(String),
     /// The operator said go and confirmed the held-back paths on the second
@@ -48,8 +56,44 @@ pub enum Command {
 pub struct Controls {
     /// UI state to save (the latest wins).
     pub ui: mpsc::Receiver<UiState>,
-    /// Cancel requests.
-    pub cancel: mpsc::Receiver<String>,
+    /// Cancel requests, by incident id (never dropped).
+    pub cancel: mpsc::UnboundedReceiver<String>,
+}
+
+/// The runs in flight, one task per incident, each with its own cancel.
+#[derive(Default)]
+struct Runs {
+    by_incident: std::sync::Mutex<HashMap<String, Running>>,
+}
+
+/// One incident's run: its cancel signal and its latest task.
+struct Running {
+    cancel: Arc<watch::Sender<bool>>,
+    last: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Runs {
+    /// Cancel the named incident's run (and only it).
+    fn cancel(&self, id: &str) {
+        if let Some(r) = self.by_incident.lock().expect("runs").get(id) {
+            let _ = r.cancel.send(true);
+        }
+    }
+}
+
+/// What one run needs, moved into its task.
+struct Job {
+    journal: Journal,
+    engine: Engine,
+    data_dir: std::path::PathBuf,
+    operator: String,
+    tx: mpsc::Sender<Action>,
+    id: String,
+    approve: bool,
+    publish: bool,
+    /// The held-back paths were confirmed on the second screen.
+    confirm_held: bool,
+    seen: Option<String>,
 }
 
 /// Everything the task needs from the setup.
@@ -78,6 +122,7 @@ impl WorkContext {
                 planner: incident::planner_name(&setup.config),
                 agent: setup.config.agent.kind.clone(),
                 forge: setup.config.forge.kind.clone(),
+                settings: incident::settings_snapshot(setup.config_path.as_deref()),
             },
             data_dir: setup.data_dir.clone(),
             operator: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
@@ -120,7 +165,7 @@ fn view(journal: &Journal, id: &str, status: &str) -> Option<WorkView> {
 /// operator left it (the UI state saved in the journal).
 pub async fn serve(
     ctx: WorkContext,
-    mut commands: mpsc::Receiver<Command>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
     controls: Controls,
     tx: mpsc::Sender<Action>,
 ) {
@@ -140,20 +185,23 @@ pub async fn serve(
     let saved: Option<UiState> = journal.ui(resume::KEY).ok().flatten();
     let _ = tx.send(Action::Restore(saved.map(Box::new))).await;
     let _ = tx.send(Action::OpenPullRequests(open_prs(&journal))).await;
-    let (cancel, cancelled) = watch::channel(false);
-    let cancel = std::sync::Arc::new(cancel);
-    let engine = Engine::new(journal.clone(), cancelled);
+    // Each incident's run gets its own cancel (Engine::with_cancel); this one never fires.
+    let (_never, not_cancelled) = watch::channel(false);
+    let engine = Engine::new(journal.clone(), not_cancelled);
     let mut events = engine.subscribe();
     let forward = tx.clone();
     let forwarder = tokio::spawn(async move {
-        while let Ok(e) = events.recv().await {
+        // A burst never ends the stream: a lag says how many lines were skipped.
+        while let Some(e) = crate::workflow::engine::next_event(&mut events).await {
             if forward.send(Action::Workflow(Box::new(e))).await.is_err() {
                 return;
             }
         }
     });
-    let side = tokio::spawn(side_channels(journal.clone(), controls, cancel.clone()));
+    let runs = Arc::new(Runs::default());
+    let side = tokio::spawn(side_channels(journal.clone(), controls, runs.clone()));
     while let Some(cmd) = commands.recv().await {
+        let mut seen = None;
         let (id, approve, publish, confirm_held) = match cmd {
             Command::Prepare(flag) => {
                 match incident::open_or_resume(
@@ -169,7 +217,13 @@ pub async fn serve(
                     }
                 }
             }
-            Command::Approve(id) => (id, true, false, false),
+            Command::Approve {
+                incident,
+                plan_digest,
+            } => {
+                seen = Some(plan_digest);
+                (incident, true, false, false)
+            }
             Command::Publish(id) => (id, false, true, false),
             Command::PublishHeld(id) => (id, false, true, true),
             Command::Show(id) => {
@@ -218,54 +272,111 @@ pub async fn serve(
             // Cancels travel on their own channel; one arriving here is late and harmless.
             Command::Cancel(_) => continue,
         };
-        let inc: Option<Incident> = journal.incident(&id).ok().flatten();
-        let Some(inc) = inc else { continue };
-        if let Some(v) = view(&journal, &id, "working…") {
-            let _ = tx.send(Action::Work(Box::new(v))).await;
-        }
-        let _ = cancel.send(false);
-        let status = match Parts::for_origin(&inc.origin, &ctx.data_dir) {
-            Err(e) => format!("cannot rebuild the incident's source: {e:#}"),
-            Ok(parts) => {
-                let run = Run {
-                    engine: &engine,
-                    parts: &parts,
-                    approve,
-                    publish,
-                    confirm_held,
-                    operator: ctx.operator.clone(),
-                };
-                match run.drive(&id).await {
-                    Ok(Outcome::AwaitingApproval) => {
-                        "the plan waits for your approval (a)".to_string()
-                    }
-                    Ok(Outcome::PrOpened(pr)) => {
-                        format!("pull request #{} opened (draft): {}", pr.number, pr.url)
-                    }
-                    Ok(Outcome::NoChange(why)) => format!("no change: {why}"),
-                    Ok(Outcome::AwaitingPublish(stat)) => {
-                        format!("change ready · d diff · p push and open the PR · {stat}")
-                    }
-                    Err(e) if engine.cancelled() => format!("cancelled by you ({e})"),
-                    Err(e) => format!("needs attention: {e:#}"),
-                }
-            }
-        };
-        if let Some(v) = view(&journal, &id, &status) {
-            let _ = tx.send(Action::Work(Box::new(v))).await;
-        }
-        let _ = tx.send(Action::OpenPullRequests(open_prs(&journal))).await;
+        start(
+            &runs,
+            Job {
+                journal: journal.clone(),
+                engine: engine.clone(),
+                data_dir: ctx.data_dir.clone(),
+                operator: ctx.operator.clone(),
+                tx: tx.clone(),
+                id,
+                approve,
+                publish,
+                confirm_held,
+                seen,
+            },
+        );
+    }
+    // The TUI is gone: let the runs in flight reach their next journaled step.
+    let pending: Vec<_> = runs
+        .by_incident
+        .lock()
+        .expect("runs")
+        .values_mut()
+        .filter_map(|r| r.last.take())
+        .collect();
+    for task in pending {
+        let _ = task.await;
     }
     forwarder.abort();
     let _ = side.await;
 }
 
-/// Save UI state and pass cancels on while a workflow runs in the main loop.
-async fn side_channels(
-    journal: Journal,
-    mut controls: Controls,
-    cancel: std::sync::Arc<watch::Sender<bool>>,
-) {
+/// Start the incident's run in its own task, after the run before it of the
+/// same incident (two runs of one incident never overlap; other incidents
+/// never wait). A new command clears an earlier cancel of that incident.
+fn start(runs: &Arc<Runs>, job: Job) {
+    let mut map = runs.by_incident.lock().expect("runs");
+    let entry = map.entry(job.id.clone()).or_insert_with(|| Running {
+        cancel: Arc::new(watch::channel(false).0),
+        last: None,
+    });
+    let _ = entry.cancel.send(false);
+    let previous = entry.last.take();
+    let cancelled = entry.cancel.subscribe();
+    entry.last = Some(tokio::spawn(async move {
+        if let Some(previous) = previous {
+            let _ = previous.await;
+        }
+        run_one(job, cancelled).await;
+    }));
+}
+
+/// One run of one incident, reported back as actions.
+async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
+    let Job {
+        journal,
+        engine,
+        data_dir,
+        operator,
+        tx,
+        id,
+        approve,
+        publish,
+        confirm_held,
+        seen,
+    } = job;
+    let engine = engine.with_cancel(cancelled);
+    let inc: Option<Incident> = journal.incident(&id).ok().flatten();
+    let Some(inc) = inc else { return };
+    if let Some(v) = view(&journal, &id, "working…") {
+        let _ = tx.send(Action::Work(Box::new(v))).await;
+    }
+    let status = match Parts::for_origin(&inc.origin, &data_dir) {
+        Err(e) => format!("cannot rebuild the incident's source: {e:#}"),
+        Ok(parts) => {
+            let run = Run {
+                engine: &engine,
+                parts: &parts,
+                approve,
+                publish,
+                confirm_held,
+                operator,
+                seen,
+            };
+            match run.drive(&id).await {
+                Ok(Outcome::AwaitingApproval) => "the plan waits for your approval (a)".to_string(),
+                Ok(Outcome::PrOpened(pr)) => {
+                    format!("pull request #{} opened (draft): {}", pr.number, pr.url)
+                }
+                Ok(Outcome::NoChange(why)) => format!("no change: {why}"),
+                Ok(Outcome::AwaitingPublish(stat)) => {
+                    format!("change ready · d diff · p push and open the PR · {stat}")
+                }
+                Err(e) if engine.cancelled() => format!("cancelled by you ({e})"),
+                Err(e) => format!("needs attention: {e:#}"),
+            }
+        }
+    };
+    if let Some(v) = view(&journal, &id, &status) {
+        let _ = tx.send(Action::Work(Box::new(v))).await;
+    }
+    let _ = tx.send(Action::OpenPullRequests(open_prs(&journal))).await;
+}
+
+/// Save UI state and pass cancels on to the incident they name.
+async fn side_channels(journal: Journal, mut controls: Controls, runs: Arc<Runs>) {
     loop {
         tokio::select! {
             Some(ui) = controls.ui.recv() => {
@@ -275,12 +386,10 @@ async fn side_channels(
                     ui = newer;
                 }
                 if journal.put_ui(resume::KEY, &ui).is_ok() {
-                    let _ = journal.flush();
+                    let _ = journal.flush_async().await;
                 }
             }
-            Some(_id) = controls.cancel.recv() => {
-                let _ = cancel.send(true);
-            }
+            Some(id) = controls.cancel.recv() => runs.cancel(&id),
             else => return,
         }
     }

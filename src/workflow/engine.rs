@@ -223,6 +223,15 @@ impl Engine {
         }
     }
 
+    /// The same engine (journal, event stream) with its own cancel signal:
+    /// one per incident, so a cancel stops only the incident it names.
+    pub fn with_cancel(&self, cancel: watch::Receiver<bool>) -> Engine {
+        Engine {
+            cancel,
+            ..self.clone()
+        }
+    }
+
     /// The journal.
     pub fn journal(&self) -> &Journal {
         &self.journal
@@ -334,7 +343,7 @@ impl Engine {
                     Ok(r) => r,
                     Err(_) => Err(anyhow::anyhow!("timed out after {:?}", policy.timeout)),
                 },
-                _ = cancel.wait_for(|c| *c) => return Err(StepError::Cancelled),
+                _ = cancelled(&mut cancel) => return Err(StepError::Cancelled),
             };
             match result {
                 Ok(value) => {
@@ -392,11 +401,38 @@ impl Engine {
                     let mut cancel = self.cancel.clone();
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
-                        _ = cancel.wait_for(|c| *c) => return Err(StepError::Cancelled),
+                        _ = cancelled(&mut cancel) => return Err(StepError::Cancelled),
                     }
                 }
             }
         }
+    }
+}
+
+/// The next event of a subscription, or `None` once the engine is gone. A
+/// consumer that fell behind gets a log line saying how many events it
+/// missed (the journal has them all) and goes on: a burst never ends it.
+pub async fn next_event(rx: &mut broadcast::Receiver<WorkflowEvent>) -> Option<WorkflowEvent> {
+    match rx.recv().await {
+        Ok(e) => Some(e),
+        Err(broadcast::error::RecvError::Lagged(n)) => Some(WorkflowEvent {
+            incident: String::new(),
+            at: crate::sources::wall_now(),
+            kind: EventKind::Log {
+                line: format!(
+                    "{n} event line(s) skipped here (this view fell behind); the journal keeps them all"
+                ),
+            },
+        }),
+        Err(broadcast::error::RecvError::Closed) => None,
+    }
+}
+
+/// Resolves once the operator cancels; never when the cancel's sender is
+/// gone (nobody can cancel any more, which is not a cancel).
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    if cancel.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await
     }
 }
 
@@ -512,6 +548,60 @@ mod tests {
         );
         let rec: StepRecord = e.journal().step("i", "plan").unwrap().unwrap();
         assert_eq!(rec.status, StepStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn a_consumer_that_falls_behind_says_so_and_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, _c) = engine(dir.path());
+        let mut rx = e.subscribe();
+        for i in 0..1100 {
+            e.emit(
+                "i",
+                EventKind::Log {
+                    line: format!("{i}"),
+                },
+            )
+            .unwrap();
+        }
+        let first = next_event(&mut rx).await.unwrap();
+        match first.kind {
+            EventKind::Log { line } => {
+                assert!(line.starts_with("76 event line(s) skipped"), "{line}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut seen = 0;
+        while let Ok(Some(ev)) =
+            tokio::time::timeout(Duration::from_millis(50), next_event(&mut rx)).await
+        {
+            assert_eq!(ev.incident, "i");
+            seen += 1;
+        }
+        assert_eq!(seen, 1024);
+        e.emit("i", EventKind::Cancelled).unwrap();
+        assert_eq!(
+            next_event(&mut rx).await.unwrap().kind,
+            EventKind::Cancelled
+        );
+        assert_eq!(
+            e.journal().events::<WorkflowEvent>("i").unwrap().len(),
+            1101
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancel_stops_only_its_own_incident() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, _c) = engine(dir.path());
+        let (cancel_a, a_rx) = watch::channel(false);
+        let a = e.with_cancel(a_rx);
+        let b = e.with_cancel(watch::channel(false).1);
+        cancel_a.send(true).unwrap();
+        let r: Result<(), _> = a.step("a", "plan", fast(), |_| async { Ok(()) }).await;
+        assert!(matches!(r, Err(StepError::Cancelled)));
+        let r: Result<u8, _> = b.step("b", "plan", fast(), |_| async { Ok(1) }).await;
+        assert_eq!(r.unwrap(), 1);
     }
 
     #[tokio::test]

@@ -103,6 +103,17 @@ pub struct Origin {
     pub agent: String,
     /// The forge kind.
     pub forge: String,
+    /// The config file's text when the incident opened, secrets redacted:
+    /// resume uses it, so an edit of the file in between is reported, not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<String>,
+}
+
+/// The config file's text as an incident journals it (redacted), or `None`
+/// without a file.
+pub fn settings_snapshot(config: Option<&std::path::Path>) -> Option<String> {
+    let text = std::fs::read_to_string(config?).ok()?;
+    Some(crate::triage::redact::redact_str(&text))
 }
 
 /// The operator's approval of one exact plan.

@@ -28,6 +28,9 @@ pub struct Parts {
     pub llm: LlmFactory,
     /// The data dir (checkouts, local forge).
     pub data_dir: PathBuf,
+    /// What the operator must know about these parts (the config file
+    /// changed since the incident opened); the run reports each once.
+    pub notes: Vec<String>,
 }
 
 impl Parts {
@@ -42,30 +45,57 @@ impl Parts {
             },
             settings,
             data_dir: data_dir.to_path_buf(),
+            notes: vec![],
         })
     }
 
-    /// Rebuild the parts an incident started with (its source and config file).
+    /// Rebuild the parts an incident started with: its source, and the
+    /// settings journaled when it opened (the config file only for incidents
+    /// journaled before snapshots; a file changed since is reported, not applied).
     pub fn for_origin(origin: &Origin, data_dir: &Path) -> anyhow::Result<Parts> {
-        let settings = match &origin.config {
-            Some(path) => Config::load(path)?,
-            None => Config::default(),
+        let mut notes = vec![];
+        let snapshot = origin
+            .settings
+            .as_deref()
+            .filter(|text| !text.contains("[REDACTED:"));
+        let settings = match (snapshot, &origin.config) {
+            (Some(text), path) => {
+                let shown = path.clone().unwrap_or_else(|| "journaled settings".into());
+                if let Some(path) = path {
+                    if super::incident::settings_snapshot(Some(path)).as_deref()
+                        != origin.settings.as_deref()
+                    {
+                        notes.push(format!(
+                            "the config file {} changed since the incident opened; this incident keeps the settings it opened with (open a new incident to use the new ones)",
+                            path.display()
+                        ));
+                    }
+                }
+                Config::parse(text, &shown)?
+            }
+            (None, Some(path)) => Config::load(path)?,
+            (None, None) => Config::default(),
         };
+        if origin
+            .settings
+            .as_deref()
+            .is_some_and(|t| t.contains("[REDACTED:"))
+        {
+            notes.push(
+                "the journaled settings held a secret (redacted); the config file is read again"
+                    .into(),
+            );
+        }
         let source = match &origin.source {
             OriginSource::Demo { seed, anchor } => Source::Demo {
                 demo: Demo::new(*seed, *anchor),
                 clock: DemoClock::new(*anchor, 1.0),
             },
-            OriginSource::Config { path } => {
-                crate::setup::Setup::resolve(&crate::setup::Globals {
-                    config: Some(path.clone()),
-                    speed: 1.0,
-                    ..Default::default()
-                })?
-                .source
-            }
+            OriginSource::Config { .. } => source_for(&settings)?,
         };
-        Parts::new(source, settings, data_dir)
+        let mut parts = Parts::new(source, settings, data_dir)?;
+        parts.notes = notes;
+        Ok(parts)
     }
 
     /// The coding agent `[agent]` names. The builtin agent's tool loop spends
@@ -114,6 +144,22 @@ impl Parts {
             .join("work")
             .join(crate::forge::git::safe_id(incident))
     }
+}
+
+/// The metric source `[source]` describes (as `Setup::resolve` builds it).
+fn source_for(settings: &Config) -> anyhow::Result<Source> {
+    use crate::config::SourceKind;
+    Ok(match settings.source.kind {
+        SourceKind::Demo => Source::demo(crate::sources::demo::DEFAULT_SEED, 1.0),
+        SourceKind::Prometheus => Source::Prometheus(Box::new(
+            crate::sources::prometheus::Prometheus::from_config(&settings.source)
+                .map_err(|e| anyhow::anyhow!(e))?,
+        )),
+        SourceKind::Railway => Source::Railway(Box::new(
+            crate::sources::railway::Railway::from_config(&settings.source)
+                .map_err(|e| anyhow::anyhow!(e))?,
+        )),
+    })
 }
 
 /// The planner `[llm]` names: `heuristic`, or `llm:<provider>/<model>`.

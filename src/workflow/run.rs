@@ -42,6 +42,9 @@ pub struct Run<'a> {
     pub confirm_held: bool,
     /// Who approves.
     pub operator: String,
+    /// The digest of the plan the operator saw when approving (the TUI);
+    /// `None`: the plan as it stands (`--yes` after it was printed).
+    pub seen: Option<String>,
 }
 
 impl Run<'_> {
@@ -60,6 +63,10 @@ impl Run<'_> {
             // Back at work: the list must not claim it is waiting.
             inc.status = Status::Open;
             self.save(&inc)?;
+        }
+        for note in &self.parts.notes {
+            self.engine
+                .emit(id, EventKind::Log { line: note.clone() })?;
         }
         self.alertmanager_silence(&inc).await;
         let result = self.steps(&mut inc).await;

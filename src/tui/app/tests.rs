@@ -108,7 +108,15 @@ fn approving_needs_a_plan_and_a_confirm_and_queues_one_command() {
     assert!(app.outbox.is_empty(), "cancelled: nothing sent");
     app.update(Action::Approve);
     app.update(Action::Confirm);
-    assert_eq!(app.outbox, vec![Command::Approve("i1".into())]);
+    let digest =
+        crate::workflow::incident::plan_digest(app.work.as_ref().unwrap().plan.as_ref().unwrap());
+    assert_eq!(
+        app.outbox,
+        vec![Command::Approve {
+            incident: "i1".into(),
+            plan_digest: digest
+        }]
+    );
     assert!(!app.update(Action::Approve), "approved once is enough");
     app.update(Action::Back);
     assert_eq!(app.screen, Screen::Incident);
@@ -361,4 +369,43 @@ fn held_paths_need_a_second_yes_on_their_own_screen() {
     app.update(Action::Work(Box::new(work(true, None, Some("+x")))));
     app.update(Action::Publish);
     assert_eq!(app.outbox, vec![Command::Publish("i1".into())]);
+}
+
+#[test]
+fn the_screen_says_approved_only_once_the_journal_has_it() {
+    let mut app = App::default();
+    app.update(Action::Work(Box::new(work(false, None, None))));
+    app.update(Action::Approve);
+    app.update(Action::Confirm);
+    let w = app.work.as_ref().unwrap();
+    assert!(
+        !w.status.contains("approved"),
+        "sent, not yet journaled: {}",
+        w.status
+    );
+    let id = w.incident.clone();
+    let ack = crate::workflow::engine::WorkflowEvent {
+        incident: id,
+        at: 0,
+        kind: crate::workflow::engine::EventKind::Approved { by: "ops".into() },
+    };
+    app.update(Action::Workflow(Box::new(ack)));
+    let w = app.work.as_ref().unwrap();
+    assert!(w.status.contains("approved by ops"), "{}", w.status);
+    // A note that the stream fell behind reaches the open view.
+    let lag = crate::workflow::engine::WorkflowEvent {
+        incident: String::new(),
+        at: 0,
+        kind: crate::workflow::engine::EventKind::Log {
+            line: "3 event line(s) skipped".into(),
+        },
+    };
+    assert!(app.update(Action::Workflow(Box::new(lag))));
+    assert!(app
+        .work
+        .as_ref()
+        .unwrap()
+        .log
+        .iter()
+        .any(|l| l.contains("skipped")));
 }

@@ -16,7 +16,17 @@ pub async fn run(run: &Run<'_>, inc: &mut Incident, plan: &Plan) -> anyhow::Resu
         .as_ref()
         .is_some_and(|a| a.plan_digest == digest);
     if !approved {
-        if !run.approve {
+        let unseen = run.seen.as_deref().is_some_and(|seen| seen != digest);
+        if run.approve && unseen {
+            // The approval names the plan the operator read; this is another one.
+            run.engine.emit(
+                &inc.id,
+                EventKind::Log {
+                    line: "not approved: the plan changed since you read it; read it again and approve".into(),
+                },
+            )?;
+        }
+        if !run.approve || unseen {
             run.engine.emit(&inc.id, EventKind::AwaitingApproval)?;
             return Ok(false);
         }
