@@ -11,6 +11,7 @@
 //! workflow's), and it does not edit files (that is the agent's).
 
 pub mod blocking;
+pub mod branch;
 pub mod git;
 pub mod github;
 pub mod http_transport;
