@@ -355,6 +355,11 @@ pub struct ForgeConfig {
     pub token_env: String,
     /// API base URL (GitHub Enterprise).
     pub api_url: Option<String>,
+    /// Globs of paths the agent's change may touch only with the
+    /// operator's second, explicit yes (besides CI, hooks, symlinks, binaries).
+    pub protected: Vec<String>,
+    /// The largest diff (bytes of patch text) pushed without stopping to ask.
+    pub max_diff_bytes: usize,
 }
 
 impl Default for ForgeConfig {
@@ -365,6 +370,8 @@ impl Default for ForgeConfig {
             base: "main".into(),
             token_env: "GITHUB_TOKEN".into(),
             api_url: None,
+            protected: Vec::new(),
+            max_diff_bytes: 200_000,
         }
     }
 }
@@ -530,6 +537,15 @@ impl Config {
             &["builtin", "opencode", "claude", "codex", "mitigate"],
         )?;
         allowed("forge.kind", &self.forge.kind, &["github", "local"])?;
+        if let Err(why) = crate::forge::policy::Protected::new(&self.forge.protected) {
+            return Err(("forge.protected".into(), why));
+        }
+        if self.forge.max_diff_bytes == 0 {
+            return Err((
+                "forge.max_diff_bytes".into(),
+                "must be more than 0 (it is the largest diff pushed without asking)".into(),
+            ));
+        }
         if self.forge.kind == "github" {
             // Checked here so a bad repo fails at startup (exit 2), not at the pr step.
             let ok = self.forge.repo.as_deref().is_some_and(|r| {

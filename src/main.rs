@@ -73,6 +73,10 @@ enum Command {
         /// Approve the plan without asking.
         #[arg(long)]
         yes: bool,
+        /// Also push the paths the change policy holds back (CI files,
+        /// hooks, symlinks, binaries, `[forge] protected`); never implied by --yes.
+        #[arg(long)]
+        confirm_held: bool,
     },
     /// The journal: incidents and their step states.
     Incidents {
@@ -234,9 +238,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
-        Some(Command::Fix { service, yes }) => {
+        Some(Command::Fix {
+            service,
+            yes,
+            confirm_held,
+        }) => {
             let config = globals.config.clone();
-            medic::commands::fix::fix(Setup::resolve(&globals)?, &service, yes, config).await
+            medic::commands::fix::fix(
+                Setup::resolve(&globals)?,
+                &service,
+                yes,
+                confirm_held,
+                config,
+            )
+            .await
         }
         Some(Command::Incidents { json, repair }) => {
             medic::commands::fix::incidents(&data_dir(&globals), json, repair)

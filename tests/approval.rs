@@ -26,6 +26,7 @@ async fn drive(
         parts: &parts,
         approve,
         publish: true,
+        confirm_held: false,
         operator: "ops".into(),
         seen,
     };

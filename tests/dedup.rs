@@ -221,6 +221,7 @@ async fn restarting_the_demo_does_not_open_a_second_pull_request() {
             parts: &parts,
             approve: true,
             publish: true,
+            confirm_held: false,
             operator: "ops".into(),
             seen: None,
         };

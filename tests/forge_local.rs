@@ -25,6 +25,7 @@ fn settings() -> GitSettings {
         },
         credentials: Credentials::None,
         max_diff_bytes: 64 * 1024,
+        cancel: Default::default(),
     }
 }
 
@@ -256,7 +257,7 @@ fn base_branch_and_foreign_branches_are_refused() {
     drop(co);
     let mut s = settings();
     s.base = branch().to_string();
-    let co = Checkout::open(&path, s).unwrap();
+    let co = Checkout::open(&path, &forge.remote_url(), s).unwrap();
     assert!(matches!(
         co.push(&branch()),
         Err(ForgeError::ProtectedBranch { .. })

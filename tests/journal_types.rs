@@ -104,6 +104,7 @@ fn incident(x: [f64; 5], eta: Option<f64>) -> Incident {
         }),
         plan_edit: Some(plan(x[2])),
         publish_go: None,
+        held_confirmed: Some("abc".into()),
         llm_spent: Spent {
             calls: 1,
             tokens: 10,
@@ -223,6 +224,13 @@ proptest! {
             diff_stat: "s".into(),
             changes: vec![],
             todos: vec![Todo { id: "1".into(), content: "c".into(), status: TodoStatus::Completed }],
+            refs: Some(medic::forge::remote::RefSnapshot {
+                refs: [("refs/heads/main".to_string(), "ab".repeat(20))].into(),
+            }),
+            held: vec![medic::forge::policy::Held {
+                path: ".github/workflows/x.yml".into(),
+                why: "CI".into(),
+            }],
         };
         let out = serde_json::to_value(&work).unwrap();
         prop_assert_eq!(serde_json::from_value::<AgentWork>(out).unwrap(), work);

@@ -52,6 +52,28 @@ pub fn event_line(e: &WorkflowEvent) -> String {
         EventKind::AwaitingPublish { diff_stat } => {
             format!("▲ the change ({diff_stat}) waits for your go to push")
         }
+        EventKind::HeldBack { held } => {
+            let mut out = format!(
+                "▲ {} path(s) held back by the change policy; nothing is pushed until you confirm them (--confirm-held):",
+                held.len()
+            );
+            // Paths come from the agent: control characters are shown escaped.
+            let shown = |s: &str| -> String {
+                s.chars()
+                    .map(|c| {
+                        if c.is_control() {
+                            c.escape_default().to_string()
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect()
+            };
+            for h in held {
+                out.push_str(&format!("\n      {}: {}", shown(&h.path), shown(&h.why)));
+            }
+            out
+        }
         EventKind::Approved { by } => format!("✔ plan approved by {by}"),
         EventKind::Todos { todos } => {
             let done = todos
@@ -126,11 +148,13 @@ async fn drive(run: &Run<'_>, id: &str) -> anyhow::Result<Outcome> {
     result
 }
 
-/// `medic fix SERVICE [--yes]`.
+/// `medic fix SERVICE [--yes] [--confirm-held]`: `confirm_held` is the
+/// second, explicit yes for paths the change policy holds back.
 pub async fn fix(
     setup: Setup,
     service: &str,
     yes: bool,
+    confirm_held: bool,
     config_path: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     // The operator turned the agent sandbox off: say so, in red, every run.
@@ -220,12 +244,17 @@ pub async fn fix(
         parts: &parts,
         approve: yes,
         publish: yes,
+        confirm_held,
         operator: operator(),
         seen: None,
     };
     let outcome = drive(&run, &inc.id).await?;
     if let Outcome::AwaitingPublish(stat) = &outcome {
-        terminal::stdout().row(format_args!("the change is committed locally ({stat}); push it and open the pull request with: medic fix {service} --yes"))?;
+        if stat.contains(crate::workflow::run::HELD_NOTE) {
+            terminal::stdout().row(format_args!("the change is committed locally ({stat}); read the held paths in the diff, then push with: medic fix {service} --yes --confirm-held"))?;
+        } else {
+            terminal::stdout().row(format_args!("the change is committed locally ({stat}); push it and open the pull request with: medic fix {service} --yes"))?;
+        }
     }
     if outcome == Outcome::AwaitingApproval {
         let plan = effective_plan(engine.journal(), &inc.id)?;
@@ -306,6 +335,7 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
             parts: &parts,
             approve: false,
             publish: false,
+            confirm_held: false,
             operator: operator(),
             seen: None,
         };

@@ -12,150 +12,56 @@
 //! - Credentials are offered at most [`MAX_CREDENTIAL_ATTEMPTS`] times:
 //!   libgit2 asks again after every failure and would loop forever.
 //!
-//! All calls block. `http://` and `https://` remotes go through medic's own
+//! The checkout is the agent's, so nothing is read from it but files and
+//! objects: every transfer goes to the forge URL from medic's config, the
+//! push leaves from medic's own outbox repository (see [`super::remote`]),
+//! medic's commit sits on the start medic recorded, and libgit2 reads no
+//! git config at all ([`isolate_from_git_config`]).
+//!
+//! All calls block (the workflow runs them through [`super::blocking`]).
+//! `http://` and `https://` remotes go through medic's own
 //! smart-HTTP transport (`http_transport`, TLS by rustls), which sends the
 //! token to that remote only; SSH remotes need git2's `ssh` feature, which
 //! this build leaves out.
 
+pub use super::branch::{safe_id, BranchName};
 use super::ForgeError;
 use git2::build::{CheckoutBuilder, RepoBuilder};
 use git2::{
-    BranchType, Cred, CredentialType, Direction, FetchOptions, IndexAddOption, Oid, PushOptions,
-    RemoteCallbacks, Repository, Signature,
+    BranchType, Cred, CredentialType, FetchOptions, IndexAddOption, Oid, RemoteCallbacks,
+    Repository, Signature,
 };
-use serde::{Deserialize, Serialize};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::path::Path;
+
+/// Makes libgit2 read no system, global or XDG git config in this process
+/// (once; every entry point of the git layer calls it first). medic's git
+/// settings come from medic's config alone: an `url.*.insteadOf` in a
+/// `~/.gitconfig` the agent (or anyone) wrote cannot redirect a clone or a
+/// push, and no credential helper or proxy setting from there applies.
+pub fn isolate_from_git_config() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        for level in [
+            git2::ConfigLevel::System,
+            git2::ConfigLevel::Global,
+            git2::ConfigLevel::XDG,
+            git2::ConfigLevel::ProgramData,
+        ] {
+            // SAFETY: the search paths are libgit2 globals; the OnceLock makes
+            // this the one write, done before the git layer opens or clones
+            // anything (every entry point calls this first), so no config
+            // load runs concurrently with it. An empty path means "none".
+            let _ = unsafe { git2::opts::set_search_path(level, "") };
+        }
+    });
+}
 
 /// How many times credentials are offered before giving up.
 pub const MAX_CREDENTIAL_ATTEMPTS: u32 = 3;
 /// The remote medic clones from and pushes to.
 const REMOTE: &str = "origin";
-const PREFIX: &str = "medic/";
-
-/// A branch medic created: `medic/<incident-id>-<slug>`. The only kind of
-/// branch this module will push.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct BranchName(String);
-
-impl BranchName {
-    /// The branch for an incident: `incident_id` must be 1–64 ASCII letters,
-    /// digits, `-` or `_`; `title` is turned into a slug (lowercase words
-    /// joined by `-`, at most 40 characters).
-    pub fn new(incident_id: &str, title: &str) -> Result<BranchName, ForgeError> {
-        let bad = |why| ForgeError::BadBranchName {
-            name: format!("{PREFIX}{incident_id}-{title}"),
-            why,
-        };
-        if incident_id.is_empty() || incident_id.len() > 64 {
-            return Err(bad("the incident id must be 1 to 64 characters"));
-        }
-        if !incident_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(bad(
-                "the incident id may hold only letters, digits, `-` and `_`",
-            ));
-        }
-        let slug = slug(title);
-        if slug.is_empty() {
-            return Err(bad("the title has no letters or digits for a slug"));
-        }
-        BranchName::parse(&format!("{PREFIX}{incident_id}-{slug}"))
-    }
-
-    /// Reads back a name made by [`BranchName::new`] (from the journal, a
-    /// PR record), checking its shape.
-    pub fn parse(name: &str) -> Result<BranchName, ForgeError> {
-        let bad = |why| ForgeError::BadBranchName {
-            name: name.to_string(),
-            why,
-        };
-        let rest = name
-            .strip_prefix(PREFIX)
-            .ok_or_else(|| bad("it does not start with medic/"))?;
-        let (id, slug) = rest
-            .split_once('-')
-            .ok_or_else(|| bad("no `-` between incident id and slug"))?;
-        let ok = |s: &str, extra: char| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == extra)
-        };
-        if !ok(id, '_')
-            || !ok(slug, '-')
-            || slug.starts_with('-')
-            || slug.ends_with('-')
-            || name.len() > 120
-        {
-            return Err(bad(
-                "it must be medic/<incident-id>-<slug> with letters, digits, `-` and `_`",
-            ));
-        }
-        if slug.chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(bad("the slug must be lowercase"));
-        }
-        if !git2::Reference::is_valid_name(&format!("refs/heads/{name}")) {
-            return Err(bad("git does not accept it as a branch name"));
-        }
-        Ok(BranchName(name.to_string()))
-    }
-
-    /// The branch name (`medic/inc-42-api-memory-limit`).
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The full ref (`refs/heads/medic/…`).
-    pub fn refname(&self) -> String {
-        format!("refs/heads/{}", self.0)
-    }
-}
-
-impl fmt::Display for BranchName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for BranchName {
-    type Error = ForgeError;
-    fn try_from(s: String) -> Result<Self, ForgeError> {
-        BranchName::parse(&s)
-    }
-}
-
-impl From<BranchName> for String {
-    fn from(b: BranchName) -> String {
-        b.0
-    }
-}
-
-/// Lowercase words of `text` joined by `-`, at most 40 characters.
-fn slug(text: &str) -> String {
-    let mut out = String::new();
-    for word in text
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
-        let word = word.to_ascii_lowercase();
-        let extra = word.len() + usize::from(!out.is_empty());
-        if out.len() + extra > 40 {
-            if out.is_empty() {
-                out.push_str(&word[..40]);
-            }
-            break;
-        }
-        if !out.is_empty() {
-            out.push('-');
-        }
-        out.push_str(&word);
-    }
-    out
-}
 
 /// How medic authenticates to the remote.
 #[derive(Clone, Default)]
@@ -206,6 +112,9 @@ pub struct GitSettings {
     pub credentials: Credentials,
     /// The largest diff (bytes of patch text) medic pushes without asking.
     pub max_diff_bytes: usize,
+    /// Set when the step that runs this git work timed out or was
+    /// cancelled: transfers stop at their next progress report.
+    pub cancel: super::blocking::CancelFlag,
 }
 
 /// A diff against the base.
@@ -246,21 +155,50 @@ pub enum PushOutcome {
 pub struct Checkout {
     repo: Repository,
     settings: GitSettings,
+    /// The forge URL from medic's config: every transfer goes there, never
+    /// to a remote the checkout's own `.git/config` names.
+    url: String,
+    /// The base commit medic branched from, as medic saw it before the
+    /// agent ran (the checkout's refs are the agent's to move).
+    base: Cell<Option<Oid>>,
+    /// Where medic's branch started (the parent of medic's commit).
+    start: Cell<Option<Oid>>,
+    /// The branch medic started: commits go there whatever HEAD says now.
+    started: std::cell::RefCell<Option<BranchName>>,
 }
 
 impl fmt::Debug for Checkout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Checkout")
             .field("path", &self.repo.workdir())
+            .field("url", &self.url)
             .field("settings", &self.settings)
             .finish()
     }
 }
 
-/// Callbacks offering `creds`, counting attempts in `attempts`.
-fn callbacks<'a>(creds: &'a Credentials, attempts: &'a Cell<u32>) -> RemoteCallbacks<'a> {
+/// Callbacks offering `creds`, counting attempts in `attempts`, and
+/// stopping the transfer once `cancel` is set (libgit2 aborts when a
+/// progress callback says no).
+pub(crate) fn callbacks<'a>(
+    creds: &'a Credentials,
+    attempts: &'a Cell<u32>,
+    cancel: &'a super::blocking::CancelFlag,
+) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
+    cb.transfer_progress(move |_| !cancel.is_set());
+    cb.sideband_progress(move |_| !cancel.is_set());
+    cb.push_negotiation(move |_| {
+        if cancel.is_set() {
+            Err(git2::Error::from_str(super::blocking::STOPPED))
+        } else {
+            Ok(())
+        }
+    });
     cb.credentials(move |_url, user_from_url, allowed| {
+        if cancel.is_set() {
+            return Err(git2::Error::from_str(super::blocking::STOPPED));
+        }
         attempts.set(attempts.get() + 1);
         if attempts.get() > MAX_CREDENTIAL_ATTEMPTS {
             return Err(git2::Error::from_str("credentials refused too many times"));
@@ -286,24 +224,55 @@ fn callbacks<'a>(creds: &'a Credentials, attempts: &'a Cell<u32>) -> RemoteCallb
 }
 
 impl Checkout {
-    /// Clones `url` (a path or URL) into `dest`, checking out the base.
+    /// Clones `url` (the forge URL from medic's config: a path or URL) into
+    /// `dest`, checking out the base.
     pub fn clone(url: &str, dest: &Path, settings: GitSettings) -> Result<Checkout, ForgeError> {
-        let _auth = http_remote(url, &settings.credentials)?;
+        isolate_from_git_config();
+        let _auth = http_remote(url, &settings)?;
         let attempts = Cell::new(0);
         let mut fo = FetchOptions::new();
-        fo.remote_callbacks(callbacks(&settings.credentials, &attempts));
+        fo.remote_callbacks(callbacks(
+            &settings.credentials,
+            &attempts,
+            &settings.cancel,
+        ));
         let repo = RepoBuilder::new()
             .branch(&settings.base)
             .fetch_options(fo)
             .clone(url, dest)
-            .map_err(|e| auth_or(e, &attempts, url, "clone"))?;
-        Ok(Checkout { repo, settings })
+            .map_err(|e| stopped_or(&settings, auth_or(e, &attempts, url, "clone")))?;
+        let checkout = Checkout::trusting(repo, dest, url, settings)?;
+        checkout.base.set(checkout.base_oid().ok());
+        Ok(checkout)
     }
 
-    /// Opens a checkout made earlier (resuming after a crash).
-    pub fn open(dir: &Path, settings: GitSettings) -> Result<Checkout, ForgeError> {
+    /// Opens a checkout made earlier (resuming after a crash); `url` is the
+    /// forge URL from medic's config, whatever the checkout says.
+    pub fn open(dir: &Path, url: &str, settings: GitSettings) -> Result<Checkout, ForgeError> {
+        isolate_from_git_config();
         let repo = Repository::open(dir).map_err(ForgeError::git("open"))?;
-        Ok(Checkout { repo, settings })
+        Checkout::trusting(repo, dir, url, settings)
+    }
+
+    /// The checkout with its working directory pinned to `dir`: a
+    /// `core.worktree` the agent wrote cannot make medic commit files
+    /// from elsewhere.
+    fn trusting(
+        repo: Repository,
+        dir: &Path,
+        url: &str,
+        settings: GitSettings,
+    ) -> Result<Checkout, ForgeError> {
+        repo.set_workdir(dir, false)
+            .map_err(ForgeError::git("open"))?;
+        Ok(Checkout {
+            repo,
+            settings,
+            url: url.to_string(),
+            base: Cell::new(None),
+            start: Cell::new(None),
+            started: std::cell::RefCell::new(None),
+        })
     }
 
     /// The working directory.
@@ -311,29 +280,60 @@ impl Checkout {
         self.repo.workdir().unwrap_or_else(|| self.repo.path())
     }
 
+    /// The forge URL every transfer goes to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The settings it was opened with.
     pub fn settings(&self) -> &GitSettings {
         &self.settings
     }
 
-    /// Fetches the remote's branches (to see the base move, or a branch pushed before a crash).
-    pub fn fetch(&self) -> Result<(), ForgeError> {
-        let attempts = Cell::new(0);
-        let mut remote = self
-            .repo
-            .find_remote(REMOTE)
-            .map_err(ForgeError::git("fetch"))?;
-        let url = remote.url().unwrap_or("").to_string();
-        let _auth = http_remote(&url, &self.settings.credentials)?;
-        let mut fo = FetchOptions::new();
-        fo.remote_callbacks(callbacks(&self.settings.credentials, &attempts));
-        remote
-            .fetch(&[] as &[&str], Some(&mut fo), None)
-            .map_err(|e| auth_or(e, &attempts, &url, "fetch"))
+    /// The same checkout, its transfers stopped by `cancel` from now on
+    /// (a checkout handed from one blocking call to the next).
+    pub fn with_cancel(mut self, cancel: super::blocking::CancelFlag) -> Checkout {
+        self.settings.cancel = cancel;
+        self
     }
 
-    /// The base branch's commit on the remote (as last fetched).
+    /// Branch from (and diff against) the base in `snapshot`, the remote as
+    /// medic saw it before the agent ran, instead of the checkout's refs.
+    pub fn trust_base(&self, snapshot: &super::remote::RefSnapshot) -> Result<Oid, ForgeError> {
+        let base = snapshot.base(&self.settings.base)?;
+        self.repo
+            .find_commit(base)
+            .map_err(ForgeError::git("find the base branch"))?;
+        self.base.set(Some(base));
+        Ok(base)
+    }
+
+    /// Fetches the remote's branches (to see the base move, or a branch
+    /// pushed before a crash) from the configured forge URL.
+    pub fn fetch(&self) -> Result<(), ForgeError> {
+        let attempts = Cell::new(0);
+        let url = self.url.clone();
+        let mut remote = self
+            .repo
+            .remote_anonymous(&url)
+            .map_err(ForgeError::git("fetch"))?;
+        super::remote::same_url(&remote, &url)?;
+        let _auth = http_remote(&url, &self.settings)?;
+        let mut fo = FetchOptions::new();
+        let s = &self.settings;
+        fo.remote_callbacks(callbacks(&s.credentials, &attempts, &s.cancel));
+        let spec = format!("+refs/heads/*:refs/remotes/{REMOTE}/*");
+        remote
+            .fetch(&[spec.as_str()], Some(&mut fo), None)
+            .map_err(|e| stopped_or(s, auth_or(e, &attempts, &url, "fetch")))
+    }
+
+    /// The base branch's commit: the trusted one when medic recorded it,
+    /// else the checkout's remote-tracking ref (as last fetched).
     pub fn base_oid(&self) -> Result<Oid, ForgeError> {
+        if let Some(oid) = self.base.get() {
+            return Ok(oid);
+        }
         self.repo
             .refname_to_id(&format!("refs/remotes/{REMOTE}/{}", self.settings.base))
             .map_err(ForgeError::git("find the base branch"))
@@ -372,6 +372,8 @@ impl Checkout {
         r.checkout_tree(&obj, Some(CheckoutBuilder::new().safe()))
             .map_err(ForgeError::git("check out the branch"))?;
         r.set_head(&branch.refname()).map_err(err)?;
+        self.start.set(Some(oid));
+        *self.started.borrow_mut() = Some(branch.clone());
         Ok(oid)
     }
 
@@ -389,19 +391,37 @@ impl Checkout {
     /// deleted files, `.gitignore` respected) to the current medic branch.
     /// `None` when there is nothing to commit. Refuses (before committing)
     /// when the branch's diff against the base would exceed the limit.
+    ///
+    /// The commit's parent is where medic started the branch, not whatever
+    /// HEAD says now, and the index starts from that commit's tree: commits
+    /// or index entries the agent made itself never reach the remote; only
+    /// the working tree's content does, as one reviewable commit.
     pub fn commit_all(&self, message: &str) -> Result<Option<Oid>, ForgeError> {
-        self.current_branch()?;
+        // The branch medic started, even if the agent moved HEAD elsewhere.
+        let started = self.started.borrow().clone();
+        let branch = match started {
+            Some(b) => b,
+            None => self.current_branch()?,
+        };
         let r = &self.repo;
         let e = || ForgeError::git("commit");
+        let start = match self.start.get() {
+            Some(oid) => oid,
+            None => r.refname_to_id(&branch.refname()).map_err(e())?,
+        };
+        let parent = r.find_commit(start).map_err(e())?;
         let mut index = r.index().map_err(e())?;
+        index.read_tree(&parent.tree().map_err(e())?).map_err(e())?;
         index
             .add_all(["*"], IndexAddOption::DEFAULT, None)
             .map_err(e())?;
         index.update_all(["*"], None).map_err(e())?;
         index.write().map_err(e())?;
         let tree_oid = index.write_tree().map_err(e())?;
-        let head = r.head().and_then(|h| h.peel_to_commit()).map_err(e())?;
-        if tree_oid == head.tree_id() {
+        if tree_oid == parent.tree_id() {
+            // Whatever the agent did to the branch ref, it points at medic's start again.
+            r.reference(&branch.refname(), start, true, "medic: nothing to commit")
+                .map_err(e())?;
             return Ok(None);
         }
         let tree = r.find_tree(tree_oid).map_err(e())?;
@@ -409,8 +429,11 @@ impl Checkout {
         let a = &self.settings.author;
         let sig = Signature::now(&a.name, &a.email).map_err(e())?;
         let oid = r
-            .commit(Some("HEAD"), &sig, &sig, message, &tree, &[&head])
+            .commit(None, &sig, &sig, message, &tree, &[&parent])
             .map_err(e())?;
+        r.reference(&branch.refname(), oid, true, "medic: commit")
+            .map_err(e())?;
+        r.set_head(&branch.refname()).map_err(e())?;
         Ok(Some(oid))
     }
 
@@ -425,151 +448,117 @@ impl Checkout {
     }
 
     fn diff_to(&self, tree: &git2::Tree) -> Result<DiffSummary, ForgeError> {
-        let e = || ForgeError::git("diff");
         let base = self
             .repo
             .find_commit(self.base_oid()?)
             .and_then(|c| c.tree())
-            .map_err(e())?;
-        let diff = self
-            .repo
-            .diff_tree_to_tree(Some(&base), Some(tree), None)
-            .map_err(e())?;
-        let stats = diff.stats().map_err(e())?;
-        let mut text = String::new();
-        diff.print(git2::DiffFormat::Patch, |_, _, line| {
-            if matches!(line.origin(), '+' | '-' | ' ') {
-                text.push(line.origin());
-            }
-            text.push_str(&String::from_utf8_lossy(line.content()));
-            true
-        })
-        .map_err(e())?;
-        Ok(DiffSummary {
-            text,
-            files: stats.files_changed(),
-            insertions: stats.insertions(),
-            deletions: stats.deletions(),
-        })
+            .map_err(ForgeError::git("diff"))?;
+        diff_trees(&self.repo, &base, tree)
     }
 
     fn check_size(&self, diff: &DiffSummary) -> Result<(), ForgeError> {
-        if diff.bytes() > self.settings.max_diff_bytes {
-            return Err(ForgeError::DiffTooLarge {
-                bytes: diff.bytes(),
-                limit: self.settings.max_diff_bytes,
-            });
-        }
-        Ok(())
+        check_size(diff, self.settings.max_diff_bytes)
     }
 
-    /// The commit `branch` points to on the remote now (`None`: not there).
+    /// The commit `branch` points to on the remote now (`None`: not there),
+    /// asked of the configured forge URL.
     pub fn remote_oid(&self, branch: &BranchName) -> Result<Option<Oid>, ForgeError> {
-        let attempts = Cell::new(0);
-        let mut remote = self
-            .repo
-            .find_remote(REMOTE)
-            .map_err(ForgeError::git("list remote refs"))?;
-        let url = remote.url().unwrap_or("").to_string();
-        let _auth = http_remote(&url, &self.settings.credentials)?;
-        let cb = callbacks(&self.settings.credentials, &attempts);
-        let conn = remote
-            .connect_auth(Direction::Fetch, Some(cb), None)
-            .map_err(|e| auth_or(e, &attempts, &url, "connect"))?;
-        let refname = branch.refname();
-        let heads = conn.list().map_err(ForgeError::git("list remote refs"))?;
-        Ok(heads.iter().find(|h| h.name() == refname).map(|h| h.oid()))
+        let refs = super::remote::RefSnapshot::take(&self.url, &self.settings)?;
+        Ok(refs.get(&branch.refname()))
+    }
+
+    /// The remote's refs now, from the configured forge URL.
+    pub fn remote_refs(&self) -> Result<super::remote::RefSnapshot, ForgeError> {
+        super::remote::RefSnapshot::take(&self.url, &self.settings)
     }
 
     /// Pushes `branch` (fast-forward only) after the guard rails: not the
-    /// base, not empty, within the size limit, not already there.
+    /// base, not empty, within the size limit, not already there, and the
+    /// remote's other refs as they were when the checkout was made (see
+    /// [`super::remote::Outbox::push`]).
     pub fn push(&self, branch: &BranchName) -> Result<PushOutcome, ForgeError> {
+        self.push_against(branch, None)
+    }
+
+    /// [`Checkout::push`], comparing the remote's refs with `snapshot`
+    /// (taken before the agent ran) instead of with a fresh listing.
+    pub fn push_against(
+        &self,
+        branch: &BranchName,
+        snapshot: Option<&super::remote::RefSnapshot>,
+    ) -> Result<PushOutcome, ForgeError> {
         if branch.as_str() == self.settings.base {
             return Err(ForgeError::ProtectedBranch {
                 branch: branch.to_string(),
             });
         }
-        let refname = branch.refname();
         let local = self
             .repo
-            .refname_to_id(&refname)
+            .refname_to_id(&branch.refname())
             .map_err(ForgeError::git("find the branch"))?;
-        let tree = self
-            .repo
-            .find_commit(local)
-            .and_then(|c| c.tree())
-            .map_err(ForgeError::git("push"))?;
-        let diff = self.diff_to(&tree)?;
-        if diff.is_empty() {
-            return Err(ForgeError::EmptyDiff {
-                branch: branch.to_string(),
-                base: self.settings.base.clone(),
-            });
-        }
-        self.check_size(&diff)?;
-        if self.remote_oid(branch)? == Some(local) {
-            return Ok(PushOutcome::AlreadyThere(local));
-        }
-
-        let attempts = Cell::new(0);
-        let statuses: RefCell<Vec<(String, Option<String>)>> = RefCell::new(Vec::new());
-        let remote_said = RefCell::new(String::new());
-        let mut cb = callbacks(&self.settings.credentials, &attempts);
-        cb.push_update_reference(|name, status| {
-            statuses
-                .borrow_mut()
-                .push((name.to_string(), status.map(str::to_string)));
-            Ok(())
-        });
-        cb.sideband_progress(|data| {
-            remote_said
-                .borrow_mut()
-                .push_str(&String::from_utf8_lossy(data));
-            true
-        });
-        let mut opts = PushOptions::new();
-        opts.remote_callbacks(cb);
-        let mut remote = self
-            .repo
-            .find_remote(REMOTE)
-            .map_err(ForgeError::git("push"))?;
-        let url = remote.url().unwrap_or("").to_string();
-        let _auth = http_remote(&url, &self.settings.credentials)?;
-        // No `+`: never a force push.
-        let spec = format!("{refname}:{refname}");
-        let pushed = remote.push(&[spec.as_str()], Some(&mut opts));
-        drop(opts);
-        let said = remote_said.into_inner().trim().to_string();
-        if let Err(e) = pushed {
-            if attempts.get() > MAX_CREDENTIAL_ATTEMPTS || is_auth(&e) {
-                return Err(auth_or(e, &attempts, &url, "push"));
+        let fresh;
+        let snapshot = match snapshot {
+            Some(s) => s,
+            None => {
+                fresh = self.remote_refs()?;
+                &fresh
             }
-            return Err(ForgeError::Rejected {
-                refname,
-                reason: join(e.message(), &said),
-            });
-        }
-        match statuses
-            .into_inner()
-            .into_iter()
-            .find(|(n, _)| *n == refname)
-        {
-            Some((_, Some(why))) => Err(ForgeError::Rejected {
-                refname,
-                reason: join(&why, &said),
-            }),
-            Some((_, None)) => Ok(PushOutcome::Pushed(local)),
-            // No status for our ref: believe only what the remote shows.
-            None if self.remote_oid(branch)? == Some(local) => Ok(PushOutcome::Pushed(local)),
-            None => Err(ForgeError::Rejected {
-                refname,
-                reason: join("the remote did not confirm the update", &said),
-            }),
-        }
+        };
+        let outbox = super::remote::Outbox::open(self.path(), &self.url, self.settings.clone())?;
+        outbox.push(branch, local, snapshot)
     }
 }
 
-fn join(a: &str, remote_said: &str) -> String {
+/// The patch from `base` to `tree`, with its stats.
+pub(crate) fn diff_trees(
+    repo: &Repository,
+    base: &git2::Tree,
+    tree: &git2::Tree,
+) -> Result<DiffSummary, ForgeError> {
+    let e = || ForgeError::git("diff");
+    let diff = repo
+        .diff_tree_to_tree(Some(base), Some(tree), None)
+        .map_err(e())?;
+    let stats = diff.stats().map_err(e())?;
+    let mut text = String::new();
+    diff.print(git2::DiffFormat::Patch, |_, _, line| {
+        if matches!(line.origin(), '+' | '-' | ' ') {
+            text.push(line.origin());
+        }
+        text.push_str(&String::from_utf8_lossy(line.content()));
+        true
+    })
+    .map_err(e())?;
+    Ok(DiffSummary {
+        text,
+        files: stats.files_changed(),
+        insertions: stats.insertions(),
+        deletions: stats.deletions(),
+    })
+}
+
+/// [`ForgeError::DiffTooLarge`] when the patch is over `limit` bytes.
+pub(crate) fn check_size(diff: &DiffSummary, limit: usize) -> Result<(), ForgeError> {
+    if diff.bytes() > limit {
+        return Err(ForgeError::DiffTooLarge {
+            bytes: diff.bytes(),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// [`ForgeError::Interrupted`] when the settings' cancel flag stopped the
+/// transfer, else `e` as it is.
+pub(crate) fn stopped_or(settings: &GitSettings, e: ForgeError) -> ForgeError {
+    if settings.cancel.is_set() {
+        ForgeError::Interrupted
+    } else {
+        e
+    }
+}
+
+pub(crate) fn join(a: &str, remote_said: &str) -> String {
     if remote_said.is_empty() {
         a.to_string()
     } else {
@@ -577,23 +566,26 @@ fn join(a: &str, remote_said: &str) -> String {
     }
 }
 
-/// An authentication error when the credentials were refused, else a plain git error.
-/// Prepares an HTTP(S) remote: medic's transport (TLS by rustls), and the
-/// token offered to that remote alone while the guard lives.
-fn http_remote(
+/// Prepares an HTTP(S) remote: medic's transport (TLS by rustls), the
+/// token offered to that remote alone, and the transfer stopped when the
+/// cancel flag is set, while the guard lives.
+pub(crate) fn http_remote(
     url: &str,
-    creds: &Credentials,
+    settings: &GitSettings,
 ) -> Result<Option<super::http_transport::AuthGuard>, ForgeError> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Ok(None);
     }
     super::http_transport::install().map_err(ForgeError::git("set up git over HTTPS"))?;
-    Ok(match creds {
-        Credentials::Token { username, token } => {
-            Some(super::http_transport::authorize(url, username, token))
-        }
+    let creds = match &settings.credentials {
+        Credentials::Token { username, token } => Some((username.as_str(), token.as_str())),
         _ => None,
-    })
+    };
+    Ok(Some(super::http_transport::authorize(
+        url,
+        creds,
+        settings.cancel.clone(),
+    )))
 }
 
 /// Whether `e` says the remote refused (or wanted) credentials.
@@ -601,7 +593,13 @@ fn is_auth(e: &git2::Error) -> bool {
     e.code() == git2::ErrorCode::Auth || super::http_transport::is_refusal(e)
 }
 
-fn auth_or(e: git2::Error, attempts: &Cell<u32>, url: &str, action: &'static str) -> ForgeError {
+/// An authentication error when the credentials were refused, else a plain git error.
+pub(crate) fn auth_or(
+    e: git2::Error,
+    attempts: &Cell<u32>,
+    url: &str,
+    action: &'static str,
+) -> ForgeError {
     if attempts.get() > MAX_CREDENTIAL_ATTEMPTS || is_auth(&e) {
         ForgeError::Auth {
             url: url.to_string(),
@@ -615,41 +613,6 @@ fn auth_or(e: git2::Error, attempts: &Cell<u32>, url: &str, action: &'static str
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn branch_names_only_from_incident_and_slug() {
-        let b = BranchName::new("inc-42", "Raise api's memory limit to 48 GB").unwrap();
-        assert_eq!(b.as_str(), "medic/inc-42-raise-api-s-memory-limit-to-48-gb");
-        assert_eq!(
-            b.refname(),
-            "refs/heads/medic/inc-42-raise-api-s-memory-limit-to-48-gb"
-        );
-        assert_eq!(BranchName::parse(b.as_str()).unwrap(), b);
-        let long = BranchName::new("7", &"word ".repeat(30)).unwrap();
-        assert!(long.as_str().len() <= "medic/7-".len() + 40);
-        for bad in [
-            "main",
-            "refs/heads/main",
-            "medic/",
-            "medic/x",
-            "medic/inc-",
-            "medic/inc-Up",
-            "medic/inc-a..b",
-            "medic/inc-a b",
-            "medic/inc/x-y",
-            "feature/inc-x",
-            "+medic/inc-x",
-        ] {
-            assert!(BranchName::parse(bad).is_err(), "{bad} accepted");
-        }
-        assert!(BranchName::new("", "x").is_err());
-        assert!(BranchName::new("inc 1", "x").is_err());
-        assert!(BranchName::new("../main", "x").is_err());
-        assert!(BranchName::new("inc-1", "!!!").is_err());
-        let json = serde_json::to_string(&b).unwrap();
-        assert_eq!(serde_json::from_str::<BranchName>(&json).unwrap(), b);
-        assert!(serde_json::from_str::<BranchName>("\"main\"").is_err());
-    }
 
     #[test]
     fn tokens_never_print() {

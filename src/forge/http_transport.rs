@@ -12,6 +12,7 @@
 //! advertisement, then `POST {repo}/git-upload-pack|git-receive-pack` with
 //! the request body libgit2 writes.
 
+use super::blocking::CancelFlag;
 use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Transport};
 use git2::Remote;
 use std::io::{self, Cursor, Read, Write};
@@ -25,8 +26,18 @@ const TIMEOUT: Duration = Duration::from_secs(600);
 const REFUSED: &str = "the remote refused the token";
 const UNASKED: &str = "the remote wants credentials and medic was given none";
 
-/// Basic-auth credentials per remote URL prefix, for the operations in flight.
-static AUTH: Mutex<Vec<(u64, String, String, String)>> = Mutex::new(Vec::new());
+/// One transfer in flight: the forge URL from medic's config, the
+/// basic-auth credentials offered to it alone, and its stop signal.
+#[derive(Clone)]
+struct Session {
+    id: u64,
+    prefix: String,
+    auth: Option<(String, String)>,
+    cancel: CancelFlag,
+}
+
+/// The transfers in flight.
+static AUTH: Mutex<Vec<Session>> = Mutex::new(Vec::new());
 
 /// Makes libgit2 use this transport for `http://` and `https://` (once per process).
 pub fn install() -> Result<(), git2::Error> {
@@ -48,17 +59,21 @@ fn factory(remote: &Remote) -> Result<Transport, git2::Error> {
     Transport::smart(remote, true, Http)
 }
 
-/// Offers `username`/`token` to requests under `url` while the guard lives.
-pub fn authorize(url: &str, username: &str, token: &str) -> AuthGuard {
+/// Offers `credentials` (username, token) to requests under `url` (the
+/// forge URL from medic's config) while the guard lives, and stops those
+/// requests once `cancel` is set.
+pub fn authorize(url: &str, credentials: Option<(&str, &str)>, cancel: CancelFlag) -> AuthGuard {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let prefix = url.trim_end_matches('/').to_string();
-    AUTH.lock().unwrap_or_else(|p| p.into_inner()).push((
-        id,
-        prefix,
-        username.to_string(),
-        token.to_string(),
-    ));
+    AUTH.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Session {
+            id,
+            prefix,
+            auth: credentials.map(|(u, t)| (u.to_string(), t.to_string())),
+            cancel,
+        });
     AuthGuard(id)
 }
 
@@ -70,23 +85,29 @@ impl Drop for AuthGuard {
     fn drop(&mut self) {
         AUTH.lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|(id, ..)| *id != self.0);
+            .retain(|s| s.id != self.0);
     }
 }
 
-/// The credentials registered for `url`, if any.
-fn credentials_for(url: &str) -> Option<(String, String)> {
+/// The transfer registered for `url`, if any.
+fn session_for(url: &str) -> Option<Session> {
     AUTH.lock()
         .unwrap_or_else(|p| p.into_inner())
         .iter()
         .rev()
-        .find(|(_, prefix, ..)| {
-            url == prefix
+        .find(|s| {
+            url == s.prefix
                 || url
-                    .strip_prefix(prefix.as_str())
+                    .strip_prefix(s.prefix.as_str())
                     .is_some_and(|rest| rest.starts_with('/'))
         })
-        .map(|(_, _, u, t)| (u.clone(), t.clone()))
+        .cloned()
+}
+
+/// The credentials registered for `url`, if any.
+#[cfg(test)]
+fn credentials_for(url: &str) -> Option<(String, String)> {
+    session_for(url).and_then(|s| s.auth)
 }
 
 struct Http;
@@ -104,8 +125,10 @@ impl SmartSubtransport for Http {
             Service::ReceivePack => ("git-receive-pack", false),
         };
         let base = url.trim_end_matches('/').to_string();
+        let session = session_for(&base);
         Ok(Box::new(Exchange {
-            auth: credentials_for(&base),
+            auth: session.as_ref().and_then(|s| s.auth.clone()),
+            cancel: session.map(|s| s.cancel).unwrap_or_default(),
             base,
             service,
             get,
@@ -125,6 +148,7 @@ struct Exchange {
     service: &'static str,
     get: bool,
     auth: Option<(String, String)>,
+    cancel: CancelFlag,
     sent: Vec<u8>,
     answer: Option<Answer>,
 }
@@ -151,6 +175,7 @@ impl Exchange {
     fn start(&mut self) -> io::Result<Answer> {
         let url = self.url();
         let (get, service, auth) = (self.get, self.service, self.auth.clone());
+        let cancel = self.cancel.clone();
         let body = std::mem::take(&mut self.sent);
         let (tx, rx) = std::sync::mpsc::sync_channel(8);
         std::thread::Builder::new()
@@ -166,7 +191,13 @@ impl Exchange {
                         return;
                     }
                 };
-                rt.block_on(send(&url, get, service, auth, body, tx));
+                rt.block_on(async {
+                    // A stalled server cannot hold the thread once medic stopped the step.
+                    tokio::select! {
+                        _ = send(&url, get, service, auth, body, tx) => {}
+                        _ = stopped(&cancel) => {}
+                    }
+                });
             })?;
         Ok(Answer {
             chunk: Cursor::new(Vec::new()),
@@ -174,6 +205,16 @@ impl Exchange {
         })
     }
 }
+
+/// Resolves once `cancel` is set.
+async fn stopped(cancel: &CancelFlag) {
+    while !cancel.is_set() {
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// How often a transfer looks at its stop signal.
+const POLL: Duration = Duration::from_millis(100);
 
 /// Sends the request, then the answer's chunks (or one error) into `tx`.
 async fn send(
@@ -216,8 +257,25 @@ async fn answer(
     auth: Option<(String, String)>,
     body: Vec<u8>,
 ) -> io::Result<reqwest::Response> {
+    // Redirects stay on the forge's origin (scheme, host, port): the token never follows one elsewhere.
+    let same_host = reqwest::redirect::Policy::custom(|attempt| {
+        let origin = |u: &reqwest::Url| {
+            (
+                u.scheme().to_string(),
+                u.host_str().map(str::to_string),
+                u.port_or_known_default(),
+            )
+        };
+        let first = attempt.previous().first().map(origin);
+        if attempt.previous().len() < 5 && Some(origin(attempt.url())) == first {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)
+        .redirect(same_host)
         .user_agent(concat!("git/2.0 (medic ", env!("CARGO_PKG_VERSION"), ")"))
         .build()
         .map_err(io::Error::other)?;
@@ -295,6 +353,10 @@ fn safe_for_tokens(url: &str) -> bool {
 
 impl Read for Exchange {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let stop = || io::Error::other(super::blocking::STOPPED);
+        if self.cancel.is_set() {
+            return Err(stop());
+        }
         if self.answer.is_none() {
             self.answer = Some(self.start()?);
         }
@@ -306,11 +368,15 @@ impl Read for Exchange {
             if n > 0 || buf.is_empty() {
                 return Ok(n);
             }
-            match answer.rest.recv() {
+            match answer.rest.recv_timeout(POLL) {
                 Ok(Ok(bytes)) => answer.chunk = Cursor::new(bytes),
                 Ok(Err(e)) => return Err(e),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if self.cancel.is_set() => {
+                    return Err(stop())
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 // The sender is gone: the answer is complete.
-                Err(_) => return Ok(0),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(0),
             }
         }
     }
@@ -318,6 +384,9 @@ impl Read for Exchange {
 
 impl Write for Exchange {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.cancel.is_set() {
+            return Err(io::Error::other(super::blocking::STOPPED));
+        }
         self.sent.extend_from_slice(data);
         Ok(data.len())
     }
@@ -339,7 +408,11 @@ mod tests {
 
     #[test]
     fn credentials_go_only_to_their_remote_and_leave_with_the_guard() {
-        let g = authorize("https://git.example/acme/api.git", "x-access-token", "t0k");
+        let g = authorize(
+            "https://git.example/acme/api.git",
+            Some(("x-access-token", "t0k")),
+            CancelFlag::new(),
+        );
         assert_eq!(
             credentials_for("https://git.example/acme/api.git"),
             Some(("x-access-token".into(), "t0k".into()))

@@ -68,6 +68,7 @@ impl LocalForge {
 
     /// The demo's forge, holding the sample repository (created if missing).
     pub fn demo(data_dir: &Path) -> Result<LocalForge, ForgeError> {
+        super::git::isolate_from_git_config();
         let forge = LocalForge::new(data_dir, sample_repo::REPO)?;
         sample_repo::create(&forge.remote_path())?;
         Ok(forge)

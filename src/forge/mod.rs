@@ -10,10 +10,14 @@
 //! size. This room does not decide *whether* to push (approval is the
 //! workflow's), and it does not edit files (that is the agent's).
 
+pub mod blocking;
+pub mod branch;
 pub mod git;
 pub mod github;
 pub mod http_transport;
 pub mod local;
+pub mod policy;
+pub mod remote;
 pub mod sample_repo;
 
 pub use git::BranchName;
@@ -70,7 +74,11 @@ impl Forge {
         branch: &BranchName,
     ) -> Result<Option<PullRequest>, ForgeError> {
         match self {
-            Forge::Local(f) => Ok(f.find_open_pr(branch)?.map(|r| r.pr)),
+            Forge::Local(f) => {
+                // File reads and git2: off the async workers.
+                let (f, branch) = (f.clone(), branch.clone());
+                blocking::run(move |_| Ok(f.find_open_pr(&branch)?.map(|r| r.pr))).await
+            }
             Forge::Github(f) => f.find_open_pr(branch).await,
         }
     }
@@ -78,7 +86,10 @@ impl Forge {
     /// Opens a draft pull request, or adopts the open one from the same branch.
     pub async fn open_pr(&self, new: NewPullRequest) -> Result<PullRequest, ForgeError> {
         match self {
-            Forge::Local(f) => Ok(f.open_pr(new)?.pr),
+            Forge::Local(f) => {
+                let f = f.clone();
+                blocking::run(move |_| Ok(f.open_pr(new)?.pr)).await
+            }
             Forge::Github(f) => f.open_pr(new).await,
         }
     }
@@ -201,6 +212,34 @@ pub enum ForgeError {
         /// What is wrong and what to do.
         why: String,
     },
+    /// The remote's base branch, or a ref medic did not create, changed
+    /// while the agent ran: nothing is pushed, the operator decides.
+    #[error("the remote changed while the agent ran, so medic pushed nothing: {}. medic pushes only its own branch; check who moved these refs (the agent must not), restore them, then retry", changes.join("; "))]
+    RefsMoved {
+        /// One line per ref that moved, was created or deleted.
+        changes: Vec<String>,
+    },
+    /// The remote has no base branch to branch from or compare with.
+    #[error(
+        "the remote has no branch `{base}`; set [forge] base to the repository's default branch"
+    )]
+    NoBase {
+        /// The configured base.
+        base: String,
+    },
+    /// Something in the checkout tried to steer medic's git (a rewritten
+    /// URL, a replaced `.git`, a commit not on the base).
+    #[error("refusing to push: {why}")]
+    Untrusted {
+        /// What was found.
+        why: String,
+    },
+    /// The step's timeout or the operator's cancel stopped a transfer.
+    #[error("{}", blocking::STOPPED)]
+    Interrupted,
+    /// The thread running git work died (a panic in libgit2 or medic).
+    #[error("the git worker thread failed: {0}")]
+    Worker(String),
     /// A pull request record that cannot be read.
     #[error("{path}: not a pull request record: {why}")]
     Record {
@@ -215,6 +254,19 @@ impl ForgeError {
     /// Whether the operator should be asked (rather than the step retried).
     pub fn is_stop_and_ask(&self) -> bool {
         matches!(self, ForgeError::DiffTooLarge { .. })
+    }
+
+    /// Whether a retry cannot change the outcome (the operator must act):
+    /// refs moved under medic, an untrusted checkout, a missing base.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            ForgeError::RefsMoved { .. }
+                | ForgeError::Untrusted { .. }
+                | ForgeError::NoBase { .. }
+                | ForgeError::ProtectedBranch { .. }
+                | ForgeError::BadBranchName { .. }
+        )
     }
 
     pub(crate) fn git(action: &'static str) -> impl FnOnce(git2::Error) -> ForgeError {

@@ -261,6 +261,16 @@ impl App {
                 _ => false,
             },
             Action::Confirm => match &mut self.work {
+                // The second yes: the held-back paths, listed, then pushed.
+                Some(w) if w.held_confirm => {
+                    w.held_confirm = false;
+                    w.held.clear();
+                    w.status =
+                        "pushing (held paths confirmed) and opening the pull request…".into();
+                    self.show_diff = false;
+                    self.outbox.push(Command::PublishHeld(w.incident.clone()));
+                    true
+                }
                 Some(w) if w.confirm => {
                     w.confirm = false;
                     // No second approval while this one travels; the status
@@ -282,8 +292,9 @@ impl App {
                 _ => false,
             },
             Action::Deny => match &mut self.work {
-                Some(w) if w.confirm => {
+                Some(w) if w.confirm || w.held_confirm => {
                     w.confirm = false;
+                    w.held_confirm = false;
                     true
                 }
                 _ => false,
@@ -331,6 +342,13 @@ impl App {
                     EventKind::AwaitingPublish { diff_stat } => {
                         w.status =
                             format!("change ready · d diff · p push and open the PR · {diff_stat}")
+                    }
+                    EventKind::HeldBack { held } => {
+                        w.status = format!(
+                            "{} path(s) held back · d diff · p review them before the push",
+                            held.len()
+                        );
+                        w.held = held;
                     }
                     EventKind::AwaitingApproval => {
                         w.status = "the plan waits for your approval (a)".into()
@@ -506,6 +524,13 @@ impl App {
                 _ => false,
             },
             Action::Publish => match &mut self.work {
+                // Held-back paths: nothing is pushed before the second screen's yes.
+                Some(w)
+                    if w.approved && w.pr.is_none() && w.diff.is_some() && !w.held.is_empty() =>
+                {
+                    w.held_confirm = true;
+                    true
+                }
                 Some(w) if w.approved && w.pr.is_none() && w.diff.is_some() => {
                     w.status = "pushing and opening the pull request…".into();
                     self.show_diff = false;

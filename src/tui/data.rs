@@ -145,6 +145,11 @@ pub struct WorkView {
     pub approved: bool,
     /// The agent's diff against the base, once it ran.
     pub diff: Option<String>,
+    /// Paths of the change the policy holds back (CI files, hooks,
+    /// symlinks, binaries, protected paths) and not yet confirmed.
+    pub held: Vec<crate::forge::policy::Held>,
+    /// True while the second confirm, listing the held paths, is showing.
+    pub held_confirm: bool,
 }
 
 /// One incident in the `:incidents` list.

@@ -91,7 +91,11 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
             Mode::Editing
         } else if app.input.is_some() {
             Mode::Typing
-        } else if app.work.as_ref().is_some_and(|w| w.confirm) {
+        } else if app
+            .work
+            .as_ref()
+            .is_some_and(|w| w.confirm || w.held_confirm)
+        {
             Mode::Confirming
         } else {
             Mode::Normal

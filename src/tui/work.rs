@@ -31,6 +31,9 @@ pub enum Command {
     },
     /// The operator saw the diff and said go: push and open the pull request.
     Publish(String),
+    /// The operator said go and confirmed the held-back paths on the second
+    /// screen: push them too and open the pull request.
+    PublishHeld(String),
     /// Show this incident (from `:incidents`, or the saved UI state); a run
     /// that was interrupted is picked up again.
     Show(String),
@@ -96,6 +99,8 @@ struct Job {
     id: String,
     approve: bool,
     publish: bool,
+    /// The held-back paths were confirmed on the second screen.
+    confirm_held: bool,
     seen: Option<String>,
 }
 
@@ -150,6 +155,12 @@ fn view(journal: &Journal, id: &str, status: &str) -> Option<WorkView> {
         status: status.to_string(),
         plan,
         todos: work.as_ref().map(|w| w.todos.clone()).unwrap_or_default(),
+        held: work
+            .as_ref()
+            .filter(|w| w.commit.is_some() && inc.held_confirmed != w.commit)
+            .map(|w| w.held.clone())
+            .unwrap_or_default(),
+        held_confirm: false,
         log: vec![],
         pr: inc.pr.map(|p| p.url),
         confirm: false,
@@ -199,7 +210,7 @@ pub async fn serve(
     let side = tokio::spawn(side_channels(journal.clone(), controls, runs.clone()));
     while let Some(cmd) = commands.recv().await {
         let mut seen = None;
-        let (id, approve, publish) = match cmd {
+        let (id, approve, publish, confirm_held) = match cmd {
             Command::Prepare(flag) => {
                 match incident::open_or_resume(
                     &journal,
@@ -207,7 +218,7 @@ pub async fn serve(
                     ctx.origin.clone(),
                     crate::sources::wall_now(),
                 ) {
-                    Ok(inc) => (inc.id, false, false),
+                    Ok(inc) => (inc.id, false, false, false),
                     Err(e) => {
                         let _ = tx.send(Action::SourceError(e.to_string())).await;
                         continue;
@@ -219,9 +230,10 @@ pub async fn serve(
                 plan_digest,
             } => {
                 seen = Some(plan_digest);
-                (incident, true, false)
+                (incident, true, false, false)
             }
-            Command::Publish(id) => (id, false, true),
+            Command::Publish(id) => (id, false, true, false),
+            Command::PublishHeld(id) => (id, false, true, true),
             Command::Show(id) => {
                 let Some(inc) = journal.incident::<Incident>(&id).ok().flatten() else {
                     continue;
@@ -232,7 +244,7 @@ pub async fn serve(
                 }
                 // Reattach: an approved run that was cut off goes on from its last step.
                 if inc.status == Status::Open && inc.approval.is_some() {
-                    (id, false, false)
+                    (id, false, false, false)
                 } else {
                     continue;
                 }
@@ -246,7 +258,7 @@ pub async fn serve(
                     let _ = tx.send(Action::SourceError(e.to_string())).await;
                     continue;
                 }
-                (id, false, false)
+                (id, false, false, false)
             }
             Command::EditPlan { incident, markdown } => {
                 match save_edit(&journal, &engine, &incident, &markdown) {
@@ -291,6 +303,7 @@ pub async fn serve(
                 id,
                 approve,
                 publish,
+                confirm_held,
                 seen,
             },
         );
@@ -341,6 +354,7 @@ async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
         id,
         approve,
         publish,
+        confirm_held,
         seen,
     } = job;
     let engine = engine.with_cancel(cancelled);
@@ -357,6 +371,7 @@ async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
                 parts: &parts,
                 approve,
                 publish,
+                confirm_held,
                 operator,
                 seen,
             };

@@ -123,6 +123,13 @@ pub enum EventKind {
         /// What changed (`1 file(s) changed, …`).
         diff_stat: String,
     },
+    /// The change touches paths the change policy holds back (CI files,
+    /// hooks, symlinks, binaries, protected paths): nothing is pushed until
+    /// the operator confirms them on the second screen.
+    HeldBack {
+        /// Each held path and why.
+        held: Vec<crate::forge::policy::Held>,
+    },
     /// The operator approved the plan.
     Approved {
         /// Who (the local user name).

@@ -155,6 +155,10 @@ pub struct Incident {
     /// The commit the operator said go for (push it and open the pull request).
     #[serde(default)]
     pub publish_go: Option<String>,
+    /// The commit whose held-back paths (CI files, hooks, symlinks,
+    /// binaries, protected paths) the operator confirmed on the second screen.
+    #[serde(default)]
+    pub held_confirmed: Option<String>,
     /// What the incident's LLM calls (planner, builtin agent) have cost so far.
     #[serde(default)]
     pub llm_spent: crate::plan::llm::Spent,
@@ -194,6 +198,12 @@ pub struct AgentWork {
     pub changes: Vec<String>,
     /// The agent's final to-do list.
     pub todos: Vec<Todo>,
+    /// The remote's refs before the agent ran: the push compares with them.
+    #[serde(default)]
+    pub refs: Option<crate::forge::remote::RefSnapshot>,
+    /// Paths the change policy holds back until the operator confirms them.
+    #[serde(default)]
+    pub held: Vec<crate::forge::policy::Held>,
 }
 
 /// The names of the steps, in order.
@@ -258,6 +268,7 @@ pub fn open_or_resume(
         approval: None,
         plan_edit: None,
         publish_go: None,
+        held_confirmed: None,
         llm_spent: Default::default(),
         pr: None,
         error: None,

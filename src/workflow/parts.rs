@@ -133,13 +133,17 @@ impl Parts {
                 email: "medic@localhost".into(),
             },
             credentials: forge.credentials(),
-            max_diff_bytes: MAX_DIFF_BYTES,
+            max_diff_bytes: self.settings.forge.max_diff_bytes,
+            cancel: Default::default(),
         }
     }
 
     /// Where the agent's checkout of an incident lives.
     pub fn workdir(&self, incident: &str) -> PathBuf {
-        self.data_dir.join("work").join(incident)
+        // One safe path segment whatever the service was called (`..`, `/`).
+        self.data_dir
+            .join("work")
+            .join(crate::forge::git::safe_id(incident))
     }
 }
 

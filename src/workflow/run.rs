@@ -23,6 +23,10 @@ pub enum Outcome {
     NoChange(String),
 }
 
+/// The words an [`Outcome::AwaitingPublish`] carries when the change policy
+/// holds paths back (the CLI points at `--confirm-held` when it sees them).
+pub const HELD_NOTE: &str = "held back until you confirm them";
+
 /// Everything a run needs besides the incident.
 pub struct Run<'a> {
     /// The durable step runner.
@@ -33,6 +37,9 @@ pub struct Run<'a> {
     pub approve: bool,
     /// Push and open the pull request without stopping at the diff (`--yes`, or `p` in the TUI).
     pub publish: bool,
+    /// The operator confirmed the held-back paths of the change on the
+    /// second screen (`y` in the TUI, `medic fix --confirm-held`); never implied by `--yes`.
+    pub confirm_held: bool,
     /// Who approves.
     pub operator: String,
     /// The digest of the plan the operator saw when approving (the TUI);
@@ -135,9 +142,14 @@ impl Run<'_> {
             ));
         };
         if !steps::publish_go(self, inc, &work, &commit)? {
-            return Ok(Outcome::AwaitingPublish(work.diff_stat.clone()));
+            let mut stat = work.diff_stat.clone();
+            if !work.held.is_empty() && inc.held_confirmed.as_deref() != Some(commit.as_str()) {
+                let paths: Vec<&str> = work.held.iter().map(|h| h.path.as_str()).collect();
+                stat.push_str(&format!(" · {HELD_NOTE}: {}", paths.join(", ")));
+            }
+            return Ok(Outcome::AwaitingPublish(stat));
         }
-        let pushed = steps::push::run(self, inc, &delivery, &commit).await?;
+        let pushed = steps::push::run(self, inc, &delivery, &work, &commit).await?;
         let pr = steps::pr::run(self, inc, plan, &delivery, &work).await?;
         steps::verify::run(self, inc, &delivery, &pushed, &pr).await?;
         Ok(Outcome::PrOpened(pr))

@@ -3,6 +3,9 @@
 //! HTTP client, and medic's JSON lines.
 #![allow(dead_code)]
 
+pub mod git_http;
+pub mod scripted_llm;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

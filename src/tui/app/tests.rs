@@ -98,6 +98,8 @@ fn approving_needs_a_plan_and_a_confirm_and_queues_one_command() {
         confirm: false,
         approved: false,
         diff: None,
+        held: vec![],
+        held_confirm: false,
     };
     app.update(Action::Work(Box::new(view)));
     app.update(Action::Approve);
@@ -337,6 +339,36 @@ fn in_place_edits_are_sent_to_the_journal_or_dropped() {
     approved.update(Action::Work(Box::new(work(true, None, None))));
     approved.update(Action::EditInPlace);
     assert!(approved.editing.is_none(), "approved plans are not edited");
+}
+
+#[test]
+fn held_paths_need_a_second_yes_on_their_own_screen() {
+    use crate::forge::policy::Held;
+    let mut app = App::default();
+    let mut w = work(true, None, Some("+on: push"));
+    w.held = vec![Held {
+        path: ".github/workflows/x.yml".into(),
+        why: "CI/automation file: it runs on the CI runners".into(),
+    }];
+    app.update(Action::Work(Box::new(w)));
+    app.screen = Screen::Work;
+    app.update(Action::Publish);
+    assert!(app.outbox.is_empty(), "p alone pushes nothing held back");
+    assert!(
+        app.work.as_ref().unwrap().held_confirm,
+        "the second screen shows"
+    );
+    app.update(Action::Deny);
+    assert!(!app.work.as_ref().unwrap().held_confirm);
+    assert!(app.outbox.is_empty(), "n goes back, nothing sent");
+    app.update(Action::Publish);
+    app.update(Action::Confirm);
+    assert_eq!(app.outbox, vec![Command::PublishHeld("i1".into())]);
+    // Without held paths, p is the plain go.
+    let mut app = App::default();
+    app.update(Action::Work(Box::new(work(true, None, Some("+x")))));
+    app.update(Action::Publish);
+    assert_eq!(app.outbox, vec![Command::Publish("i1".into())]);
 }
 
 #[test]

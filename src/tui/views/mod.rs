@@ -1,6 +1,7 @@
 //! Rendering: state in, cells out. Views never do I/O and never mutate state.
 
 pub mod fleet;
+pub mod held;
 pub mod help;
 pub mod incident;
 pub mod incidents;
@@ -165,6 +166,8 @@ pub(crate) mod tests {
             confirm: false,
             approved,
             diff: None,
+            held: vec![],
+            held_confirm: false,
         }
     }
 
@@ -232,6 +235,38 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn held_confirm_snapshot() {
+        use crate::forge::policy::Held;
+        let mut app = demo_app();
+        app.update(Action::Open);
+        app.update(Action::Plan);
+        let mut w = sample_work("# Raise api's memory limit now\n", true);
+        w.diff = Some("+x".into());
+        w.held = vec![
+            Held {
+                path: ".github/workflows/x.yml".into(),
+                why: "CI/automation file: it runs on the CI runners".into(),
+            },
+            Held {
+                path: "key".into(),
+                why: "symlink: it can point anywhere".into(),
+            },
+            Held {
+                path: "tool\u{1b}]0;pwned\u{7}".into(),
+                why: "binary file: its content cannot be reviewed in the diff".into(),
+            },
+        ];
+        app.update(Action::Work(Box::new(w)));
+        app.update(Action::Publish);
+        for (w, h) in [(80, 24), (120, 40)] {
+            let screen = draw(&app, &Theme::mono(), w, h);
+            assert!(screen.contains(".github/workflows/x.yml"), "{screen}");
+            assert!(!screen.contains('\u{1b}'), "{screen}");
+            insta::assert_snapshot!(format!("held_confirm_{w}x{h}"), screen);
+        }
+    }
+
+    #[test]
     fn work_snapshot() {
         use crate::model::{Todo, TodoStatus};
         let mut app = demo_app();
@@ -257,6 +292,8 @@ pub(crate) mod tests {
             confirm: false,
             approved: true,
             diff: None,
+            held: vec![],
+            held_confirm: false,
         })));
         insta::assert_snapshot!("work_80x24", draw(&app, &Theme::mono(), 80, 24));
         app.update(Action::ToggleCitations);

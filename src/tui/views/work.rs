@@ -156,6 +156,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         render_citations(frame, plan_area, app, theme);
     }
 
+    if w.held_confirm {
+        super::held::render(frame, area, &w.held, theme);
+    }
+
     if w.confirm {
         let width = 64.min(area.width.saturating_sub(4));
         let popup = Rect {

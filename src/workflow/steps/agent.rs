@@ -2,9 +2,11 @@
 //! fresh checkout on medic's branch and commits what it changed. A crash
 //! here redoes the step from a clean clone: nothing was pushed yet.
 
-use super::{policy, test_delay, Delivery};
+use super::{forge_error, policy, test_delay, Delivery};
 use crate::agent::AgentEvent;
+use crate::forge::blocking;
 use crate::forge::git::Checkout;
+use crate::forge::remote::{Outbox, RefSnapshot};
 use crate::model::Plan;
 use crate::workflow::engine::{EventKind, StepPolicy};
 use crate::workflow::incident::{todos_event, AgentWork, Incident};
@@ -41,16 +43,37 @@ pub async fn run(
     Ok(work?)
 }
 
-/// One attempt: clone, branch, run the agent, commit, diff.
+/// One attempt: snapshot the remote's refs, clone, branch, run the agent,
+/// commit, diff, and review the change against the policy. The git work
+/// runs on the blocking pool, stopped when the step times out.
 async fn attempt(run: &Run<'_>, id: &str, plan: &Plan, d: &Delivery) -> anyhow::Result<AgentWork> {
     test_delay().await;
-    let workdir = &d.workdir;
-    if workdir.exists() {
-        std::fs::remove_dir_all(workdir)?;
-    }
-    std::fs::create_dir_all(workdir.parent().unwrap_or(workdir))?;
-    let checkout = Checkout::clone(&d.forge.remote_url(), workdir, d.git.clone())?;
-    checkout.start_branch(&d.branch)?;
+    let (workdir, url, git, branch) = (
+        d.workdir.clone(),
+        d.forge.remote_url(),
+        d.git.clone(),
+        d.branch.clone(),
+    );
+    let (checkout, refs) = blocking::run(move |cancel| {
+        for dir in [Outbox::path_for(&workdir), workdir.clone()] {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(crate::forge::ForgeError::io(&dir))?;
+            }
+        }
+        let parent = workdir.parent().unwrap_or(&workdir);
+        std::fs::create_dir_all(parent).map_err(crate::forge::ForgeError::io(parent))?;
+        let mut git = git;
+        git.cancel = cancel;
+        // Before the agent runs: what the remote looks like, journaled with
+        // the step's output so the push compares with exactly this.
+        let refs = RefSnapshot::take(&url, &git)?;
+        let checkout = Checkout::clone(&url, &workdir, git)?;
+        checkout.trust_base(&refs)?;
+        checkout.start_branch(&branch)?;
+        Ok((checkout, refs))
+    })
+    .await
+    .map_err(forge_error)?;
     // Events go to the journal as they happen: an external agent runs for minutes.
     let mut emit_error = None;
     let report = d
@@ -65,8 +88,25 @@ async fn attempt(run: &Run<'_>, id: &str, plan: &Plan, d: &Delivery) -> anyhow::
         return Err(err.into());
     }
     let message = format!("{}\n\nmedic incident {id}", plan.title);
-    let commit = checkout.commit_all(&message)?;
-    let diff = checkout.diff()?;
+    let (url, git, snapshot) = (d.forge.remote_url(), d.git.clone(), refs.clone());
+    let protected = crate::forge::policy::Protected::new(&run.parts.settings.forge.protected)
+        .map_err(|why| anyhow::anyhow!("forge.protected: {why}"))?;
+    let (commit, diff, held) = blocking::run(move |cancel| {
+        let checkout = checkout.with_cancel(cancel.clone());
+        let commit = checkout.commit_all(&message)?;
+        let diff = checkout.diff()?;
+        let held = match commit {
+            Some(c) => {
+                let mut git = git;
+                git.cancel = cancel;
+                Outbox::open(checkout.path(), &url, git)?.review(c, &snapshot, &protected)?
+            }
+            None => Vec::new(),
+        };
+        Ok((commit, diff, held))
+    })
+    .await
+    .map_err(forge_error)?;
     Ok(AgentWork {
         commit: commit.map(|c| c.to_string()),
         diff: diff.text.clone(),
@@ -76,6 +116,8 @@ async fn attempt(run: &Run<'_>, id: &str, plan: &Plan, d: &Delivery) -> anyhow::
         ),
         changes: report.changes.clone(),
         todos: report.todos.clone(),
+        refs: Some(refs),
+        held,
     })
 }
 

@@ -111,8 +111,10 @@ fn slug(plan: &Plan) -> &'static str {
 }
 
 /// Nothing leaves the machine until the operator has seen the diff and said
-/// go (`p`), unless the approval already covered it (`--yes`). True: go on
-/// and push; false: the run stops and waits (the event says so).
+/// go (`p`), unless the approval already covered it (`--yes`), and, when
+/// the change policy held paths back, confirmed those on the second screen
+/// (`y`, `--confirm-held`). True: go on and push; false: the run stops and
+/// waits (the event says so).
 pub fn publish_go(
     run: &Run<'_>,
     inc: &mut Incident,
@@ -135,5 +137,30 @@ pub fn publish_go(
         inc.publish_go = Some(commit.to_string());
         run.save(inc)?;
     }
+    // The change policy's second, explicit yes: never implied by the first.
+    if !work.held.is_empty() && inc.held_confirmed.as_deref() != Some(commit) {
+        if !run.confirm_held {
+            run.engine.emit(
+                &inc.id,
+                EventKind::HeldBack {
+                    held: work.held.clone(),
+                },
+            )?;
+            return Ok(false);
+        }
+        // Journaled before the push, bound to exactly this commit.
+        inc.held_confirmed = Some(commit.to_string());
+        run.save(inc)?;
+    }
     Ok(true)
+}
+
+/// A forge error as a step's error: one no retry can change (refs moved
+/// under medic, an untrusted checkout, a missing base) is not retried.
+pub fn forge_error(e: crate::forge::ForgeError) -> anyhow::Error {
+    if e.is_permanent() {
+        crate::workflow::engine::Permanent(e.to_string()).into()
+    } else {
+        e.into()
+    }
 }

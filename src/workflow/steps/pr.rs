@@ -55,8 +55,10 @@ async fn attempt(
         diff_stat: &work.diff_stat,
         approved_by,
     };
+    let mut body = crate::plan::pr_body::body(&ctx);
+    body.push_str(&held_section(&work.held));
     // Nothing leaves the machine unredacted.
-    let body = crate::triage::redact::redact_str(&crate::plan::pr_body::body(&ctx));
+    let body = crate::triage::redact::redact_str(&body);
     let pr = d
         .forge
         .open_pr(crate::forge::NewPullRequest {
@@ -69,4 +71,19 @@ async fn attempt(
         .await?;
     run.log_effect(id, &key, "performed", &pr.number.to_string())?;
     Ok(pr)
+}
+
+/// The PR body's list of held-back paths the operator confirmed (empty
+/// when the policy held nothing back).
+pub fn held_section(held: &[crate::forge::policy::Held]) -> String {
+    if held.is_empty() {
+        return String::new();
+    }
+    let mut out =
+        String::from("\n\n## Held back by the change policy, confirmed by the operator\n\n");
+    for h in held {
+        let path = h.path.replace('`', "'");
+        out.push_str(&format!("- `{path}`: {}\n", h.why));
+    }
+    out
 }

@@ -2,7 +2,8 @@
 //! request points at it.
 
 use super::{policy, test_delay, Delivery};
-use crate::forge::git::Checkout;
+use crate::forge::blocking;
+use crate::forge::remote::RefSnapshot;
 use crate::model::PullRequest;
 use crate::workflow::incident::Incident;
 use crate::workflow::run::Run;
@@ -25,8 +26,14 @@ pub async fn run(
 async fn attempt(d: &Delivery, pushed: &str, pr: &PullRequest) -> anyhow::Result<String> {
     test_delay().await;
     let branch = &d.branch;
-    let checkout = Checkout::open(&d.workdir, d.git.clone())?;
-    let remote = checkout.remote_oid(branch)?.map(|o| o.to_string());
+    let (url, git, refname) = (d.forge.remote_url(), d.git.clone(), branch.refname());
+    let remote = blocking::run(move |cancel| {
+        let mut git = git;
+        git.cancel = cancel;
+        Ok(RefSnapshot::take(&url, &git)?.get(&refname))
+    })
+    .await?
+    .map(|o| o.to_string());
     anyhow::ensure!(
         remote.as_deref() == Some(pushed),
         "the remote branch {branch} is at {remote:?}, not at medic's commit {pushed}"
