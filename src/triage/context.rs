@@ -3,10 +3,13 @@
 //! counts, recent deploys, upstream status pages, the rest of the project —
 //! each item with a stable id a plan can cite. Also the numbers triage
 //! judges by ([`Signals`]). Pure: the caller fetches, this module assembles.
+//! The bundle comes out redacted (titles, details, gaps): it is journaled,
+//! shown, prompted and put in PR bodies, and none of them may hold a secret.
 
 use crate::model::{Evidence, EvidenceItem, EvidenceKind, Flag, Metric, Millis, ServiceMetrics};
 use crate::sources::demo::{Deploy, LogLine, UpstreamStatus};
 use crate::sources::evidence::Fetched;
+use crate::triage::redact::redact_str;
 use crate::units;
 
 /// How far before the onset "before" looks.
@@ -374,6 +377,13 @@ pub fn gather(m: &Material) -> (Evidence, Signals) {
     });
     sig.other_flagged = others;
 
+    for item in &mut items {
+        item.title = redact_str(&item.title);
+        item.detail = redact_str(&item.detail);
+    }
+    for gap in &mut gaps {
+        *gap = redact_str(gap);
+    }
     (
         Evidence {
             service: svc.clone(),
