@@ -401,6 +401,61 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_bundle_comes_out_redacted() {
+        use crate::model::{AlertState, ServiceId, Unit, Verdict};
+        let flag = Flag {
+            service: ServiceId::from("api"),
+            rule: "error-rate".into(),
+            metric: Metric::Errors,
+            state: AlertState::Firing,
+            value: 0.2,
+            threshold: 0.05,
+            op: ">".into(),
+            unit: Unit::Ratio,
+            since: 1_000_000,
+            onset: 1_000_000,
+            verdict: Verdict::Actionable,
+            reason: "errors".into(),
+            eta_seconds: None,
+        };
+        let metrics = ServiceMetrics::new(ServiceId::from("api"));
+        let secret = format!("{}{}", "Xq9vLr77", "-Pw0rd!");
+        let line = LogLine {
+            at: 1_000_500,
+            service: ServiceId::from("api"),
+            level: "ERROR".into(),
+            message: format!("db login failed password={secret}"),
+        };
+        let m = Material {
+            flag: &flag,
+            metrics: &metrics,
+            logs: Fetched::known(vec![line]),
+            deploys: Fetched {
+                items: None,
+                gaps: vec![format!(
+                    "deploys unavailable: https://ci:{secret}@ci.example.com"
+                )],
+            },
+            upstreams: Fetched::known(vec![]),
+            project_flags: std::slice::from_ref(&flag),
+            project_size: 1,
+            recent_transitions: 0,
+            now: 2_000_000,
+        };
+        let (ev, _) = gather(&m);
+        let all = serde_json::to_string(
+            &ev.items
+                .iter()
+                .map(|i| (&i.title, &i.detail))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+            + &ev.gaps.join(" ");
+        assert!(all.contains("[REDACTED:password]"), "{all}");
+        assert!(!all.contains(&secret), "{all}");
+    }
+
+    #[test]
     fn shapes_fold_numbers() {
         assert_eq!(
             shape("GET /v1/users/1234 200 41ms"),

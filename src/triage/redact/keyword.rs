@@ -527,6 +527,18 @@ fn cli(text: &str, push: &mut dyn FnMut(&'static str, usize, usize)) {
             }
         }
     }
+    static SPACED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"(?:^|\s)-p[ \t]+(?:'([^'\n]+)'|"([^"\n]+)")"#).expect("cli -p 'x' pattern")
+    });
+    if text.contains("-p ") {
+        // `sshpass -p 'x'`: a quoted word after -p is a password, not a port.
+        for c in SPACED.captures_iter(text) {
+            let m = c.get(1).or(c.get(2)).expect("one group");
+            if !is_placeholder(m.as_str()) && !m.as_str().bytes().all(|b| b.is_ascii_digit()) {
+                push("password", m.start(), m.end());
+            }
+        }
+    }
     if text.contains("-p") {
         for c in ATTACHED.captures_iter(text) {
             let m = c.get(1).expect("group 1");

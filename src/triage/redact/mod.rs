@@ -330,11 +330,20 @@ fn detect_normal(text: &str) -> Vec<Finding> {
     whole(&SLACK_TOKEN, "slack-token", &mut push);
     whole(&STRIPE, "stripe-key", &mut push);
     whole(&JWT, "jwt", &mut push);
-    rules::RULES.detect(text, &mut push);
+    // The rule set's catch-all rules (`generic-secret`) know no vendor
+    // shape: their values must look secret like the keyword checks' do.
+    rules::RULES.detect(text, &mut |kind, s, e| {
+        let generic = kind.starts_with("generic-") || kind == "password-assignment";
+        if !generic || shape::looks_secret(&text[s..e]) {
+            push(kind, s, e);
+        }
+    });
     keyword::detect(text, &mut push);
     for c in BEARER.captures_iter(text) {
         let m = c.get(1).expect("group 1");
-        if !shape::is_placeholder(m.as_str()) {
+        // `token_type=Bearer expires_in=3599` names the scheme, not a credential.
+        let v = m.as_str().trim_end_matches('=');
+        if !shape::is_placeholder(v) && !v.contains('=') && shape::looks_secret(v) {
             push("authorization", m.start(), m.end());
         }
     }
@@ -386,6 +395,7 @@ fn is_payload(text: &str, start: usize, run: &str) -> bool {
     let before = text[..start].to_ascii_lowercase();
     let lower = run.to_ascii_lowercase();
     run.contains('/')
+        || text[start + run.len()..].starts_with('=')
         || before.ends_with("base64,")
         || MAGIC.iter().any(|m| run.starts_with(m))
         || ["sha1-", "sha256-", "sha384-", "sha512-"]

@@ -152,6 +152,8 @@ pub fn is_ordinary(v: &str) -> bool {
             r"|[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?",
             r"|https?://[^@\s]*",
             r"|[a-z]+(?:[-_.][a-z]+)*",
+            // Kubernetes names with generated suffixes: `api-7d9f8b6c5d-x2x4q`.
+            r"|[a-z]+(?:-[a-z]+)*(?:-[a-z0-9]{6,10})?-[a-z0-9]{5}",
             r"|[A-Z][a-z]+(?:[A-Z][a-z]+)*",
             r"|[A-Z]+(?:_[A-Z]+)*",
             r")$",
