@@ -323,15 +323,14 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let mut rng = Rng(0x5EED_0F_5EC2E75);
+    let mut rng = Rng(0x0005_EED0_F5EC_2E75);
     let mut out = Vec::new();
-    for round in 0..3 {
+    for _ in 0..3 {
         for (format, template) in SECRETS {
             let marked = expand(&mut rng, template);
             let open = marked.find('«').expect("« opens the secret");
             let close = marked.find('»').expect("» closes the secret");
             let line = marked.replace(['«', '»'], "");
-            let _ = round;
             out.push(Case {
                 format,
                 line,
@@ -343,7 +342,7 @@ fn cases() -> Vec<Case> {
 }
 
 fn lookalikes() -> Vec<String> {
-    let mut rng = Rng(0x10_0CA1_11CE);
+    let mut rng = Rng(0x0010_0CA1_11CE);
     (0..2)
         .flat_map(|_| {
             LOOKALIKES

@@ -354,9 +354,7 @@ fn value_after(
     }
     if class == Class::Strong || class == Class::Password {
         // `Authorization: Bearer abc`: the scheme stays, the credential goes.
-        let word_end = text[p..]
-            .find(|c: char| c == ' ' || c == '\t')
-            .map_or(text.len(), |i| p + i);
+        let word_end = text[p..].find([' ', '\t']).map_or(text.len(), |i| p + i);
         let word = text[p..word_end].to_ascii_lowercase();
         if SCHEMES.contains(&word.as_str()) && b.get(word_end) == Some(&b' ') {
             p = skip_blanks(b, word_end);

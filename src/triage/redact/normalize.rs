@@ -33,6 +33,14 @@ pub fn is_invisible(c: char) -> bool {
         | '\u{FFA0}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}')
 }
 
+fn memchr_percent(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'%')
+        .map(|(i, _)| i)
+}
+
 fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
@@ -40,10 +48,15 @@ fn hex(b: u8) -> Option<u8> {
 /// The normal form of `text`, or `None` when it is its own normal form
 /// (plain ASCII without percent-escapes: the common case, kept free).
 pub fn normalize(text: &str) -> Option<Normalized> {
-    if text.is_ascii() && !text.contains('%') {
+    let bytes = text.as_bytes();
+    let escape_at = |i: usize| {
+        bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && matches!((hex(bytes[i + 1]), hex(bytes[i + 2])), (Some(h), Some(l)) if (0x20..0x7f).contains(&(h * 16 + l)))
+    };
+    if text.is_ascii() && !memchr_percent(bytes).any(escape_at) {
         return None;
     }
-    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut spans = Vec::with_capacity(text.len());
     let mut i = 0;

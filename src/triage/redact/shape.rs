@@ -203,7 +203,7 @@ pub fn is_random_token(v: &str) -> bool {
         .filter(|&i| (2..=10).contains(&i) && v[..i].bytes().all(|b| b.is_ascii_lowercase()))
         .map(|i| &v[i + 1..]);
     if let Some(body) = body {
-        let count = |f: fn(&u8) -> bool| body.bytes().filter(|b| f(b)).count();
+        let count = |f: fn(&u8) -> bool| body.bytes().filter(f).count();
         if body.len() >= 20
             && count(u8::is_ascii_uppercase) >= 2
             && count(u8::is_ascii_lowercase) >= 2
