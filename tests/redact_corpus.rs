@@ -111,6 +111,8 @@ const SECRETS: &[(&str, &str)] = &[
     ("auth-token-pair", "auth_token=«{R:40}»"),
     ("json-credentials", "{\"credentials\": \"«{R:48}»\"}"),
     ("curl-quoted-bearer", "curl -H 'Authorization: Bearer «{R:40}»' https://api"),
+    ("netrc", "machine api.example.com login deploy password «{R:24}»"),
+    ("short-token", "GET /feed?token=«{R:10}» 200"),
     ("email", "password reset sent to «{L:8}@example.com» at 10:00"),
 ];
 
@@ -220,6 +222,10 @@ const LOOKALIKES: &[&str] = &[
     "the key is in vault",
     "password=vault:secret/data/db#password",
     "token=env:API_TOKEN",
+    "password reset link sent to the user",
+    "token 42 of 50 used",
+    "the session 7 timed out",
+    "oauth scope=read:user repo",
 ];
 
 struct Rng(u64);

@@ -293,13 +293,15 @@ fn skip_blanks(b: &[u8], mut p: usize) -> usize {
 }
 
 /// Where the value after a name ends: the separator, quotes and, for
-/// headers, the scheme word skipped. `(start, end, quoted)`.
+/// headers, the scheme word skipped. `(start, end, quoted, spaced)`;
+/// `spaced`: only blanks stood between name and value (`password 0ab…` in a
+/// `.netrc`), which asks more of the value.
 fn value_after(
     text: &str,
     name_start: usize,
     name_end: usize,
     class: Class,
-) -> Option<(usize, usize, bool)> {
+) -> Option<(usize, usize, bool, bool)> {
     let b = text.as_bytes();
     let flag = b[name_start] == b'-';
     let mut p = name_end;
@@ -307,6 +309,7 @@ fn value_after(
         p += q;
     }
     let xml = name_start > 0 && b[name_start - 1] == b'<';
+    let mut spaced = false;
     let before_sep = p;
     p = skip_blanks(b, p);
     match b.get(p) {
@@ -328,9 +331,12 @@ fn value_after(
         Some(b'>') if xml => {
             p += 1;
             let end = text[p..].find(['<', '\n']).map_or(text.len(), |i| p + i);
-            return Some((p, end, true));
+            return Some((p, end, true, false));
         }
-        Some(_) if flag && p > before_sep => {}
+        Some(_) if p > before_sep && flag => {}
+        Some(_) if p > before_sep && matches!(class, Class::Password | Class::Strong) => {
+            spaced = true;
+        }
         _ => return None,
     }
     p = skip_blanks(b, p);
@@ -350,7 +356,7 @@ fn value_after(
                 .find(open)
                 .map_or(line_end, |i| start + i)
         };
-        return Some((skip_scheme(text, start, end, class), end, true));
+        return Some((skip_scheme(text, start, end, class), end, true, spaced));
     }
     if class == Class::Strong || class == Class::Password {
         // `Authorization: Bearer abc`: the scheme stays, the credential goes.
@@ -375,7 +381,7 @@ fn value_after(
     // Multi-byte characters are whole: `end` only stops on ASCII bytes.
     let end = query_value_end(text, start, end);
     let (start, end) = trim_closers(text, start, end);
-    (end > start).then_some((start, end, false))
+    (end > start).then_some((start, end, false, spaced))
 }
 
 /// `"Bearer abc"` in quotes: the scheme word stays outside the finding.
@@ -436,7 +442,7 @@ pub fn detect(text: &str, push: &mut dyn FnMut(&'static str, usize, usize)) {
         let Some((class, kind)) = classify(name) else {
             continue;
         };
-        let Some((vs, ve, quoted)) = value_after(text, name_start, e, class) else {
+        let Some((vs, ve, quoted, spaced)) = value_after(text, name_start, e, class) else {
             continue;
         };
         if class == Class::Cookie {
@@ -448,7 +454,20 @@ pub fn detect(text: &str, push: &mut dyn FnMut(&'static str, usize, usize)) {
         if !quoted && v.contains('@') && text[..name_start].ends_with("://") {
             continue;
         }
-        if secret_enough(class, v) {
+        // Prose names things too (`password reset link`, `token 42 of 50`):
+        // without a separator only a value that looks generated counts.
+        let enough = if spaced {
+            let mixed =
+                v.bytes().any(|b| b.is_ascii_digit()) && v.bytes().any(|b| b.is_ascii_alphabetic());
+            // `oauth scope=read:user`: the next word is itself a pair.
+            !v.trim_end_matches('=').contains(['=', ':'])
+                && looks_secret(v)
+                && (class == Class::Password
+                    || (mixed && !v.bytes().all(|b| b.is_ascii_hexdigit())))
+        } else {
+            secret_enough(class, v)
+        };
+        if enough {
             push(kind, vs, ve);
         }
     }
@@ -613,5 +632,12 @@ mod tests {
         );
         assert!(found("password_min_length=12 compass=north author: bob token expired").is_empty());
         assert_eq!(found("curl -u admin:Pa55w0rd http://x"), ["Pa55w0rd"]);
+        assert_eq!(
+            found("machine api.example.com login me password 9fQ2mLp7RtZ3"),
+            ["9fQ2mLp7RtZ3"]
+        );
+        assert!(
+            found("password reset link sent; oauth scope=read:user; token 42 of 50").is_empty()
+        );
     }
 }

@@ -176,11 +176,16 @@ pub fn is_ordinary(v: &str) -> bool {
 /// enough, not a placeholder, not ordinary data, and either mixing letters
 /// with digits or high in entropy.
 pub fn looks_secret(v: &str) -> bool {
-    if v.chars().count() < 12 || is_placeholder(v) || is_ordinary(v) {
+    let n = v.chars().count();
+    if n < 8 || is_placeholder(v) || is_ordinary(v) {
         return false;
     }
     let letters = v.chars().any(|c| c.is_alphabetic());
     let digits = v.chars().any(|c| c.is_ascii_digit());
+    if n < 12 {
+        // Short values only when they mix letters and digits at some entropy.
+        return letters && digits && entropy(v) >= 2.5;
+    }
     if !letters {
         // All digits (counts, ids, ports) only if very long.
         return v.chars().filter(char::is_ascii_digit).count() >= 24;
