@@ -392,7 +392,12 @@ fn is_payload(text: &str, start: usize, run: &str) -> bool {
         "JVBERi",
         "AAAA",
     ];
-    let before = text[..start].to_ascii_lowercase();
+    // Only the few bytes before the run matter (`base64,`, `sha256:`).
+    let mut from = start.saturating_sub(8);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let before = text[from..start].to_ascii_lowercase();
     let lower = run.to_ascii_lowercase();
     run.contains('/')
         || text[start + run.len()..].starts_with('=')
