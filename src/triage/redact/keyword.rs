@@ -509,7 +509,13 @@ fn cookie_values(
             continue;
         }
         let lead = value.len() - value.trim_start().len();
-        let value = value.trim().trim_end_matches(['"', '\'', '\\']);
+        // A cookie value holds no blanks (RFC 6265): the first word is all.
+        let value = value
+            .trim()
+            .split(char::is_whitespace)
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(['"', '\'', '\\']);
         let vs = here + pair.find('=').expect("split at '='") + 1 + lead;
         let strong = classify(name).is_some_and(|(c, _)| c != Class::Weak);
         let secret = if strong {
@@ -517,7 +523,7 @@ fn cookie_values(
         } else {
             is_random_token(value) || (value.len() >= 24 && entropy(value) >= 4.0)
         };
-        if secret && !value.is_empty() {
+        if secret && !is_placeholder(value) {
             push("cookie", vs, vs + value.len());
         }
     }
