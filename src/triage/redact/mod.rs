@@ -111,11 +111,12 @@ pub struct Redacted {
 pub fn redact(text: &str) -> Redacted {
     let mut findings = merge(detect(text));
     // Re-scan the output: replacing a secret changes its neighbours' context
-    // (a word boundary appears), which could expose a new match. Converges in
-    // one or two rounds; the cap only guards against a pattern bug.
+    // (a word boundary appears), which could expose a new match. Only lines
+    // holding a marker can change, so only those are read again. Converges
+    // in one or two rounds; the cap only guards against a pattern bug.
     for _ in 0..4 {
         let rendered = render(text, &findings);
-        let extra = detect(&rendered.text);
+        let extra = rendered.rescan();
         if extra.is_empty() {
             return Redacted {
                 text: rendered.text,
@@ -202,6 +203,30 @@ struct Rendered {
 }
 
 impl Rendered {
+    /// Findings on the lines of the output that hold a marker.
+    fn rescan(&self) -> Vec<Finding> {
+        let t = &self.text;
+        let mut lines: Vec<(usize, usize)> = Vec::new();
+        for &(out, _, _, is_marker) in &self.segments {
+            if !is_marker || lines.last().is_some_and(|&(_, e)| out < e) {
+                continue;
+            }
+            let start = t[..out].rfind('\n').map_or(0, |i| i + 1);
+            let end = t[out..].find('\n').map_or(t.len(), |i| out + i);
+            lines.push((start, end));
+        }
+        lines
+            .into_iter()
+            .flat_map(|(start, end)| {
+                detect(&t[start..end]).into_iter().map(move |f| Finding {
+                    kind: f.kind,
+                    start: f.start + start,
+                    end: f.end + start,
+                })
+            })
+            .collect()
+    }
+
     fn to_original(&self, f: Finding) -> Finding {
         let seg_at = |p: usize| {
             let i = self.segments.partition_point(|s| s.0 <= p);
