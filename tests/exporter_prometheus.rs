@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
+#[ignore = "needs prometheus (apt install prometheus); .ci/run installs it and runs ignored tests"]
 fn prometheus_scraping_the_demo_exporter_flags_api_memory() {
     let prometheus = require("prometheus");
     let dir = tempfile::tempdir().unwrap();

@@ -246,10 +246,9 @@ fn result_of(results: &[(String, String)], id: &str) -> String {
 /// write outside, phone home and daemonise; then the builtin agent runs
 /// them with its allowlisted build commands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs bubblewrap (apt install bubblewrap); .ci/run installs it and runs ignored tests"]
 async fn the_builtin_agent_cannot_escape_through_build_files() {
-    if !agent_support::have_bwrap() {
-        return;
-    }
+    agent_support::need_bwrap();
     let op = Operator::new();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -435,10 +434,9 @@ async fn the_builtin_agent_cannot_escape_through_build_files() {
 /// An external agent replaced by a hostile script: it reads ~/.ssh, dumps
 /// its environment into the checkout, writes outside and leaves a daemon.
 #[test]
+#[ignore = "needs bubblewrap (apt install bubblewrap); .ci/run installs it and runs ignored tests"]
 fn a_hostile_external_agent_is_contained() {
-    if !agent_support::have_bwrap() {
-        return;
-    }
+    agent_support::need_bwrap();
     let op = Operator::new();
     let marker = unique_sleep();
     let home = op.home.display().to_string();

@@ -848,6 +848,7 @@ fn clip(s: &str, max: usize) -> &str {
 // The test
 
 #[test]
+#[ignore = "needs promtool (apt install prometheus); .ci/run installs it and runs ignored tests"]
 fn medic_alert_machine_matches_promtool() {
     let started = Instant::now();
     let bin = promtool_bin();

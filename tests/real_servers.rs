@@ -397,6 +397,7 @@ fn backtest_from(cfg: &Path, from: Millis, to: Millis) -> Vec<(String, String, S
 }
 
 #[test]
+#[ignore = "needs prometheus and promtool (apt install prometheus); .ci/run installs them and runs ignored tests"]
 fn prometheus_late_and_absent_series_wait_their_window() {
     let dir = tempfile::tempdir().unwrap();
     let sparse = Sparse::new();
@@ -481,6 +482,7 @@ fn prometheus_late_and_absent_series_wait_their_window() {
 }
 
 #[test]
+#[ignore = "needs prometheus and promtool (apt install prometheus); .ci/run installs them and runs ignored tests"]
 fn prometheus_gives_the_same_flags_and_transitions_as_in_process() {
     let prometheus = require("prometheus");
     let promtool = require("promtool");
@@ -516,6 +518,7 @@ fn prometheus_gives_the_same_flags_and_transitions_as_in_process() {
 }
 
 #[test]
+#[ignore = "needs victoria-metrics and promtool (apt install victoria-metrics prometheus); .ci/run installs them and runs ignored tests"]
 fn victoriametrics_gives_the_same_flags_and_transitions_as_in_process() {
     let vm = require("victoria-metrics");
     let dir = tempfile::tempdir().unwrap();

@@ -151,6 +151,7 @@ fn raw_controls(bytes: &[u8]) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs prometheus and promtool (apt install prometheus); .ci/run installs them and runs ignored tests"]
 fn hostile_labels_are_escaped_in_every_command_and_json_stays_exact() {
     let f = fixture();
     let data = f.dir.path().join("data");
@@ -266,6 +267,7 @@ fn sh_quote(s: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs prometheus, promtool and tmux (apt install prometheus tmux); .ci/run installs them and runs ignored tests"]
 fn in_tmux_the_pane_title_buffers_and_screen_stay_untouched() {
     assert!(
         Command::new("tmux").arg("-V").output().is_ok(),

@@ -81,6 +81,7 @@ fn keys(s: &Session, k: &str) {
 }
 
 #[test]
+#[ignore = "needs tmux (apt install tmux); .ci/run installs it and runs ignored tests"]
 fn from_flag_to_pull_request_with_keys_only() {
     let data = tempfile::tempdir().unwrap();
     let name = format!("medic-e2e-{}", std::process::id());

@@ -1,6 +1,7 @@
 //! Plans: what the on-call engineer reads, edits and approves. Every claim
 //! cites evidence; a plan citing evidence that does not exist is rejected.
 
+pub mod fence;
 pub mod heuristic;
 pub mod llm;
 pub mod markdown;

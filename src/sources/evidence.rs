@@ -3,6 +3,9 @@
 //! The metric source may know some of it (the demo knows everything);
 //! `[logs]`, `[[upstream]]` and `[[deploys]]` in the config add the rest.
 //! A part that is down becomes a gap in words, never an error that stops triage.
+//! Gaps quote what the failing part answered (an error body, its URL), so
+//! they are redacted where they are made: a Loki 500 can echo a query's
+//! credentials, a URL can carry `user:password@`.
 
 use super::demo::{Deploy, LogLine, UpstreamStatus};
 use super::loki::Loki;
@@ -10,6 +13,7 @@ use super::statuspage::Statuspage;
 use super::Source;
 use crate::config::Config;
 use crate::model::{Millis, ServiceId};
+use crate::triage::redact::redact_str;
 use std::future::Future;
 
 /// One kind of evidence as fetched: the items (`None`: nobody could tell)
@@ -31,11 +35,11 @@ impl<T> Fetched<T> {
         }
     }
 
-    /// Nothing could answer, and why.
+    /// Nothing could answer, and why (redacted: it may quote an error body).
     pub fn unknown(gap: impl Into<String>) -> Self {
         Fetched {
             items: None,
-            gaps: vec![gap.into()],
+            gaps: vec![redact_str(&gap.into())],
         }
     }
 }
@@ -225,7 +229,9 @@ impl EvidenceSource for WithEvidence<'_> {
         for a in answers {
             match a {
                 Ok(s) => out.items.get_or_insert_with(Vec::new).push(s),
-                Err(e) => out.gaps.push(format!("upstream status unavailable: {e}")),
+                Err(e) => out
+                    .gaps
+                    .push(redact_str(&format!("upstream status unavailable: {e}"))),
             }
         }
         out

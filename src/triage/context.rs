@@ -3,10 +3,13 @@
 //! counts, recent deploys, upstream status pages, the rest of the project —
 //! each item with a stable id a plan can cite. Also the numbers triage
 //! judges by ([`Signals`]). Pure: the caller fetches, this module assembles.
+//! The bundle comes out redacted (titles, details, gaps): it is journaled,
+//! shown, prompted and put in PR bodies, and none of them may hold a secret.
 
 use crate::model::{Evidence, EvidenceItem, EvidenceKind, Flag, Metric, Millis, ServiceMetrics};
 use crate::sources::demo::{Deploy, LogLine, UpstreamStatus};
 use crate::sources::evidence::Fetched;
+use crate::triage::redact::redact_str;
 use crate::units;
 
 /// How far before the onset "before" looks.
@@ -375,6 +378,13 @@ pub fn gather(m: &Material) -> (Evidence, Signals) {
     });
     sig.other_flagged = others;
 
+    for item in &mut items {
+        item.title = redact_str(&item.title);
+        item.detail = redact_str(&item.detail);
+    }
+    for gap in &mut gaps {
+        *gap = redact_str(gap);
+    }
     (
         Evidence {
             service: svc.clone(),
@@ -390,6 +400,61 @@ pub fn gather(m: &Material) -> (Evidence, Signals) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bundle_comes_out_redacted() {
+        use crate::model::{AlertState, ServiceId, Unit, Verdict};
+        let flag = Flag {
+            service: ServiceId::from("api"),
+            rule: "error-rate".into(),
+            metric: Metric::Errors,
+            state: AlertState::Firing,
+            value: 0.2,
+            threshold: 0.05,
+            op: ">".into(),
+            unit: Unit::Ratio,
+            since: 1_000_000,
+            onset: 1_000_000,
+            verdict: Verdict::Actionable,
+            reason: "errors".into(),
+            eta_seconds: None,
+        };
+        let metrics = ServiceMetrics::new(ServiceId::from("api"));
+        let secret = format!("{}{}", "Xq9vLr77", "-Pw0rd!");
+        let line = LogLine {
+            at: 1_000_500,
+            service: ServiceId::from("api"),
+            level: "ERROR".into(),
+            message: format!("db login failed password={secret}"),
+        };
+        let m = Material {
+            flag: &flag,
+            metrics: &metrics,
+            logs: Fetched::known(vec![line]),
+            deploys: Fetched {
+                items: None,
+                gaps: vec![format!(
+                    "deploys unavailable: https://ci:{secret}@ci.example.com"
+                )],
+            },
+            upstreams: Fetched::known(vec![]),
+            project_flags: std::slice::from_ref(&flag),
+            project_size: 1,
+            recent_transitions: 0,
+            now: 2_000_000,
+        };
+        let (ev, _) = gather(&m);
+        let all = serde_json::to_string(
+            &ev.items
+                .iter()
+                .map(|i| (&i.title, &i.detail))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+            + &ev.gaps.join(" ");
+        assert!(all.contains("[REDACTED:password]"), "{all}");
+        assert!(!all.contains(&secret), "{all}");
+    }
 
     #[test]
     fn shapes_fold_numbers() {

@@ -162,6 +162,7 @@ impl Journal {
         journal.check_ledger()?;
         // Only for the "in use" message of the next medic; the lock is sled's.
         let _ = std::fs::write(&pid_file, std::process::id().to_string());
+        owner_only(data_dir, &path).map_err(io)?;
         Ok(journal)
     }
 
@@ -386,7 +387,10 @@ impl Journal {
             dir: self.dir.clone(),
             source,
         };
-        let mut f = std::fs::OpenOptions::new()
+        let mut opts = std::fs::OpenOptions::new();
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts
             .create(true)
             .append(true)
             .open(self.ledger_path())
@@ -519,9 +523,72 @@ pub fn move_aside(data_dir: &Path, now_ms: i64) -> std::io::Result<PathBuf> {
     Ok(to)
 }
 
+/// The journal holds evidence and plans: the data dir becomes 0700 and
+/// every file medic keeps in it directly, and every file of sled's, 0600.
+fn owner_only(data_dir: &Path, journal: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let set =
+            |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+        set(data_dir, 0o700)?;
+        let mut dirs = vec![journal.to_path_buf()];
+        for e in std::fs::read_dir(data_dir)?.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                set(&e.path(), 0o600)?;
+            }
+        }
+        while let Some(d) = dirs.pop() {
+            set(&d, 0o700)?;
+            for e in std::fs::read_dir(&d)?.flatten() {
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => dirs.push(e.path()),
+                    Ok(t) if t.is_file() => set(&e.path(), 0o600)?,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let _ = (data_dir, journal);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_dir_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        {
+            let j = Journal::open(&data).unwrap();
+            j.put_incident("inc-1", &serde_json::json!({"service": "api"}))
+                .unwrap();
+            j.put_step("inc-1", "evidence", &"a bundle").unwrap();
+            j.flush().unwrap();
+        }
+        let _j = Journal::open(&data).unwrap();
+        assert_eq!(mode(&data), 0o700);
+        let mut files = 0;
+        let mut dirs = vec![data.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    assert_eq!(mode(&p), 0o700, "{}", p.display());
+                    dirs.push(p);
+                } else {
+                    assert_eq!(mode(&p), 0o600, "{}", p.display());
+                    files += 1;
+                }
+            }
+        }
+        assert!(files >= 3, "sled's files, the pid file and the ledger");
+    }
 
     #[test]
     fn records_survive_reopen() {

@@ -16,45 +16,33 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Whether `bin` can be tested. Missing: a loud skip on a workstation, a
-/// failure in CI (`MEDIC_CI` set, as `.ci/run` does).
-pub fn have(bin: &str, version: &str) -> bool {
-    let out = Command::new(bin).arg("--version").output();
-    match out {
+/// `bin` at `version`, or a failure that says how to install it. Tests that
+/// call this are `#[ignore]`d with the reason, so a machine without the
+/// program reports them as ignored, never as passed; `.ci/run` installs
+/// every program and runs them with `--include-ignored`.
+pub fn need(bin: &str, version: &str) {
+    match Command::new(bin).arg("--version").output() {
         Ok(o) if o.status.success() => {
             let v = String::from_utf8_lossy(&o.stdout).to_string();
             assert!(
                 v.contains(version),
                 "{bin} --version says {v:?}; the tests are pinned to {version} (run .ci/run)"
             );
-            true
         }
-        _ if std::env::var_os("MEDIC_CI").is_some() => {
-            panic!(
-                "{bin} {version} is not installed, and MEDIC_CI is set: run .ci/run to install it"
-            )
-        }
-        _ => {
-            eprintln!("\n*** SKIPPED: {bin} is not installed (npm install -g per .ci/run); this test did NOT run ***\n");
-            false
-        }
+        _ => panic!("{bin} {version} is not installed: run .ci/run (npm install -g) to install it"),
     }
 }
 
-/// Whether bubblewrap is installed, by the same rule as [`have`]: missing,
-/// a loud skip on a workstation and a failure in CI.
-pub fn have_bwrap() -> bool {
+/// bubblewrap, or a failure that says how to install it (see [`need`]).
+pub fn need_bwrap() {
     let ok = Command::new("bwrap")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok && std::env::var_os("MEDIC_CI").is_some() {
-        panic!("bubblewrap is not installed, and MEDIC_CI is set: run .ci/run (apt install bubblewrap)");
-    }
-    if !ok {
-        eprintln!("\n*** SKIPPED: bubblewrap is not installed (apt install bubblewrap); this test did NOT run ***\n");
-    }
-    ok
+    assert!(
+        ok,
+        "bubblewrap is not installed: apt install bubblewrap (.ci/run does)"
+    );
 }
 
 /// A real git repository with one deployment manifest, committed.

@@ -1,58 +1,53 @@
 //! Redaction: the last door before anything leaves the machine.
 //!
-//! Every LLM prompt, agent prompt and PR body goes through [`redact`] first.
-//! It finds credentials and personal data and replaces each with a marker
-//! naming what was removed, `[REDACTED:github-token]`, so the reader still
-//! knows a token was there without learning it.
+//! Every LLM prompt, agent prompt, PR body, evidence gap and journaled
+//! evidence bundle goes through [`redact`] first. It finds credentials and
+//! personal data and replaces each with a marker naming what was removed,
+//! `[REDACTED:github-token]`, so the reader still knows a token was there
+//! without learning it.
 //!
-//! What it finds (the marker kind in brackets):
-//! - AWS access key ids `AKIA…`/`ASIA…` (`aws-access-key`) and 40-character
-//!   secret keys next to an `aws_secret_access_key`-like name (`aws-secret-key`);
-//! - GitHub tokens `ghp_ gho_ ghs_ ghu_ ghr_ github_pat_` (`github-token`);
-//! - Slack tokens `xox[abprs]-`, `xapp-` (`slack-token`) and incoming webhooks
-//!   (`slack-webhook`); Stripe `sk_`/`rk_` live and test keys (`stripe-key`);
-//! - JWTs (`jwt`); `Authorization:` headers and bare `Bearer …` credentials
-//!   (`authorization`; the scheme word stays);
-//! - passwords in URLs and DSNs (`url-password`; user and host stay);
-//! - PEM private key blocks, up to the END line or the end of the text
-//!   (`private-key`);
-//! - `name=value`, `name: value` and JSON `"name": "value"` pairs whose name
-//!   ends in password/passwd/passphrase (`password`: any value that is not a
-//!   placeholder), api key/access key (`api-key`), token (`token`) or
-//!   secret/credentials/private key (`secret`): for these three, only values
-//!   that look like secrets (8+ characters, mixed letters and digits or high
-//!   entropy);
-//! - email addresses (`email`).
+//! Three layers, so formats nobody listed are still caught:
+//! - the maintained rule set of the `nosecrets-rules` crate ([`rules`]):
+//!   vendor formats (`glpat-…`, `SG.…`, `dop_v1_…`), each rule behind a
+//!   keyword prefilter;
+//! - keyword-anchored values ([`keyword`]): a name that says password,
+//!   secret, token, key, auth, cookie, session, sid or signature next to a
+//!   value that looks secret, in every shape logs use (pairs, JSON escaped at
+//!   any depth, URL query and userinfo, headers, CLI flags, env dumps);
+//! - shapes: private key blocks whole or cut ([`pem`]), JWTs, bare generated
+//!   tokens (20+ characters mixing cases and digits at high entropy, which
+//!   hex ids, UUIDs and words never do), e-mail addresses.
 //!
-//! Placeholders are left alone, because they carry no secret and keeping them
-//! makes config snippets readable: empty values, `<…>`, `${…}`, `$VAR`,
-//! `%VAR%`, `{{…}}`, `%(…)s`, masks (`****`, `xxxx`, `...`), references
-//! (`env:`, `vault:`, `file:`, `arn:`, `op://`), words such as `null`,
-//! `none`, `redacted`, `changeme`, `password`, `example`, `placeholder`,
-//! `your_…`/`…_here`, and existing markers. `changeme` counts as a
-//! placeholder: it is a published default, not a secret (a service still
-//! running with it has a bigger problem than a prompt).
+//! Text is normalised before matching (NFKC, zero-width characters removed,
+//! percent-escapes decoded: [`normalize`]) and the ORIGINAL text is redacted
+//! through an offset map. Placeholders (`${X}`, `<redacted>`, `changeme`,
+//! `vault:…`) are left alone.
 //!
 //! Guarantees: positions in [`Finding`] are byte offsets in the original
-//! text; redacting twice gives the same text as redacting once (the result
-//! is re-scanned until nothing new is found); overlapping findings are merged,
-//! so no fragment of a secret survives between two markers; a marker's kind
-//! is always one of [`KINDS`] and never contains input text, so a hostile line
-//! cannot forge what goes inside a marker we wrote. Every pattern runs on the
+//! text; redacting twice gives the same text as redacting once; overlapping
+//! findings merge, so no fragment of a secret survives between two markers;
+//! a finding covers the secret, not its neighbours (a cut key block takes
+//! its body lines, not the rest of the document); a marker's kind is one of
+//! [`kinds`] and never contains input text. Every pattern runs on the
 //! `regex` crate's finite automata: time is linear in the input.
-//!
-//! Redact whole texts rather than single lines where a secret can span lines
-//! (a private key block): a block cut at a line break is redacted from its
-//! BEGIN line to the end of that piece, but the next piece's base64 body is
-//! not recognised on its own.
 //!
 //! This module is pure: no I/O, no logging, no clock.
 
+mod files;
+pub mod keyword;
+pub mod normalize;
+pub mod pem;
+pub mod rules;
+mod shape;
+
+pub use files::is_secret_file;
+
 use regex::Regex;
+use shape::{is_random_token, MARKER};
 use std::sync::LazyLock;
 
-/// Every kind a marker can name, from most to least specific. When findings
-/// overlap they merge into one, named after the earliest kind in this list.
+/// The kinds medic's own detectors report, from most to least specific;
+/// the rule set's kinds rank between the first group and the generic ones.
 pub const KINDS: &[&str] = &[
     "private-key",
     "aws-secret-key",
@@ -64,14 +59,34 @@ pub const KINDS: &[&str] = &[
     "jwt",
     "url-password",
     "authorization",
+    "cookie",
+    "session",
     "password",
     "api-key",
     "token",
     "secret",
+    "random-token",
     "email",
 ];
 
-/// One removed secret: its kind (one of [`KINDS`]) and its byte range
+/// Where the rule set's kinds rank: after `url-password`, before `authorization`.
+const SPECIFIC: usize = 9;
+
+/// Every kind a marker can name: [`KINDS`] and the rule set's rule ids.
+pub fn kinds() -> &'static [&'static str] {
+    static ALL: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+        let mut all: Vec<&'static str> = KINDS.to_vec();
+        for k in rules::RULES.kinds() {
+            if !all.contains(&k) {
+                all.push(k);
+            }
+        }
+        all
+    });
+    &ALL
+}
+
+/// One removed secret: its kind (one of [`kinds`]) and its byte range
 /// `start..end` in the original text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -96,11 +111,12 @@ pub struct Redacted {
 pub fn redact(text: &str) -> Redacted {
     let mut findings = merge(detect(text));
     // Re-scan the output: replacing a secret changes its neighbours' context
-    // (a word boundary appears), which could expose a new match. Converges in
-    // one or two rounds; the cap only guards against a pattern bug.
+    // (a word boundary appears), which could expose a new match. Only lines
+    // holding a marker can change, so only those are read again. Converges
+    // in one or two rounds; the cap only guards against a pattern bug.
     for _ in 0..4 {
         let rendered = render(text, &findings);
-        let extra = detect(&rendered.text);
+        let extra = rendered.rescan();
         if extra.is_empty() {
             return Redacted {
                 text: rendered.text,
@@ -130,7 +146,11 @@ fn marker(kind: &str) -> String {
 }
 
 fn priority(kind: &str) -> usize {
-    KINDS.iter().position(|k| *k == kind).unwrap_or(KINDS.len())
+    match KINDS.iter().position(|k| *k == kind) {
+        Some(i) if i < SPECIFIC => i,
+        Some(i) => i + 1,
+        None => SPECIFIC,
+    }
 }
 
 /// Sorts and merges overlapping findings; an email that overlaps a credential
@@ -183,6 +203,30 @@ struct Rendered {
 }
 
 impl Rendered {
+    /// Findings on the lines of the output that hold a marker.
+    fn rescan(&self) -> Vec<Finding> {
+        let t = &self.text;
+        let mut lines: Vec<(usize, usize)> = Vec::new();
+        for &(out, _, _, is_marker) in &self.segments {
+            if !is_marker || lines.last().is_some_and(|&(_, e)| out < e) {
+                continue;
+            }
+            let start = t[..out].rfind('\n').map_or(0, |i| i + 1);
+            let end = t[out..].find('\n').map_or(t.len(), |i| out + i);
+            lines.push((start, end));
+        }
+        lines
+            .into_iter()
+            .flat_map(|(start, end)| {
+                detect(&t[start..end]).into_iter().map(move |f| Finding {
+                    kind: f.kind,
+                    start: f.start + start,
+                    end: f.end + start,
+                })
+            })
+            .collect()
+    }
+
     fn to_original(&self, f: Finding) -> Finding {
         let seg_at = |p: usize| {
             let i = self.segments.partition_point(|s| s.0 <= p);
@@ -241,56 +285,51 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("redaction pattern compiles")
 }
 
-static PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----|\z)",
-    )
-});
 static AWS_ACCESS_KEY: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)"));
+    LazyLock::new(|| re(r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}(?-u:\b)"));
 static AWS_SECRET_KEY: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r#"(?i)(?:secret[_-]?access[_-]?key|aws[_-]?secret[_-]?key|aws[_-]?secret)(?:\\?["'])?[ \t]*[:=][ \t]*(?:\\?["'])?([A-Za-z0-9/+]{40})"#,
+        r#"(?i)(?:secret[_-]?access[_-]?key|aws[_-]?secret[_-]?key|aws[_-]?secret)(?:\\*["'])?[ \t]*[:=][ \t]*(?:\\*["'])?([A-Za-z0-9/+]{40})"#,
     )
 });
 static GITHUB: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9_]{20,}|github_pat_[A-Za-z0-9_]{20,})"));
 static SLACK_TOKEN: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?-u:\b)(?:xox[abprs]|xapp)-[A-Za-z0-9-]{10,}"));
+    LazyLock::new(|| re(r"(?-u:\b)(?:xox[abeprso]|xapp)-[A-Za-z0-9-]{10,}"));
 static SLACK_WEBHOOK: LazyLock<Regex> = LazyLock::new(|| {
     re(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{8,}")
 });
 static STRIPE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?-u:\b)(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}"));
+    LazyLock::new(|| re(r"(?-u:\b)(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}"));
 static JWT: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?-u:\b)eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"));
-/// `scheme://user:password@host`: password without `/` (RFC 3986 wants it
-/// percent-encoded), up to the last `@` before the host.
-static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#"(?i)(?-u:\b)[a-z][a-z0-9+.-]{0,30}://[^\s:/?#@"'<>\[\]]*:([^\s/?#"'<>]+)@[^\s/?#@"'<>]"#)
-});
-/// `Authorization: <scheme> <credentials>`; the scheme word stays.
-static AUTH_HEADER: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r#"(?i)authorization(?:\\?["'])?[ \t]*[:=][ \t]*(?:\\?["'])?(?:(?:bearer|basic|token|digest|bot|apikey|negotiate|ntlm|aws4-hmac-sha256|sso-key)[ \t]+)?([^\s"'\\]+)"#,
-    )
-});
 static BEARER: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)(?-u:\b)bearer[ \t]+([A-Za-z0-9._~+/=-]{8,})"));
-/// `name=value`, `name: value`, `"name": "value"`, also inside escaped JSON.
-static PAIR: LazyLock<Regex> = LazyLock::new(|| {
-    re(concat!(
-        r#"(?i)(password|passwd|passphrase|pass|api[_-]?key|apikey|access[_-]?key|token|client[_-]?secret|secret(?:[_-]?key)?|private[_-]?key|credentials?)"#,
-        r#"(?:\\?["'])?[ \t]*[:=][ \t]*"#,
-        r#"(?:"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)'|\\"((?:[^\\\n]|\\[^"\n])*?)\\"|([^\s"',;]+))"#,
-    ))
-});
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     re(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}(?-u:\b)")
 });
-static MARKER: LazyLock<Regex> = LazyLock::new(|| re(r"\[REDACTED:[a-z-]{1,40}\]"));
+/// Runs of token characters, for the bare generated-token check.
+static RUN: LazyLock<Regex> = LazyLock::new(|| re(r"[A-Za-z0-9_~+/.-]{20,}={0,2}"));
 
+/// Findings in `text`, positions in `text` (normalised first when needed).
 fn detect(text: &str) -> Vec<Finding> {
+    match normalize::normalize(text) {
+        None => detect_normal(text),
+        Some(n) => detect_normal(&n.text)
+            .into_iter()
+            .map(|f| {
+                let (start, end) = n.to_original(f.start, f.end);
+                Finding {
+                    kind: f.kind,
+                    start,
+                    end,
+                }
+            })
+            .collect(),
+    }
+}
+
+fn detect_normal(text: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut push = |kind: &'static str, start: usize, end: usize| {
         out.push(Finding { kind, start, end });
@@ -301,9 +340,7 @@ fn detect(text: &str) -> Vec<Finding> {
                 push(kind, m.start(), m.end());
             }
         };
-    if text.contains("-----BEGIN") {
-        whole(&PRIVATE_KEY, "private-key", &mut push);
-    }
+    pem::detect(text, &mut push);
     whole(&AWS_ACCESS_KEY, "aws-access-key", &mut push);
     for c in AWS_SECRET_KEY.captures_iter(text) {
         let m = c.get(1).expect("group 1");
@@ -318,74 +355,33 @@ fn detect(text: &str) -> Vec<Finding> {
     whole(&SLACK_TOKEN, "slack-token", &mut push);
     whole(&STRIPE, "stripe-key", &mut push);
     whole(&JWT, "jwt", &mut push);
-    if text.contains("://") {
-        for c in URL_PASSWORD.captures_iter(text) {
-            let m = c.get(1).expect("group 1");
-            if !is_placeholder(m.as_str()) {
-                push("url-password", m.start(), m.end());
-            }
+    // The rule set's catch-all rules (`generic-secret`) know no vendor
+    // shape: their values must look secret like the keyword checks' do.
+    rules::RULES.detect(text, &mut |kind, s, e| {
+        let generic = kind.starts_with("generic-") || kind == "password-assignment";
+        if !generic || shape::looks_secret(&text[s..e]) {
+            push(kind, s, e);
         }
-    }
-    for c in AUTH_HEADER.captures_iter(text) {
-        let m = c.get(1).expect("group 1");
-        let (start, end) = trim_closers(text, m.start(), m.end());
-        if !is_placeholder(&text[start..end]) {
-            push("authorization", start, end);
-        }
-    }
+    });
+    keyword::detect(text, &mut push);
     for c in BEARER.captures_iter(text) {
         let m = c.get(1).expect("group 1");
-        if !is_placeholder(m.as_str()) {
+        // `token_type=Bearer expires_in=3599` names the scheme, not a credential.
+        let v = m.as_str().trim_end_matches('=');
+        if !shape::is_placeholder(v) && !v.contains('=') && shape::looks_secret(v) {
             push("authorization", m.start(), m.end());
         }
     }
-    for c in PAIR.captures_iter(text) {
-        let key = c.get(1).expect("group 1");
-        let name = key.as_str().to_ascii_lowercase();
-        // `pass` alone only as a whole word or after `_`: not `compass=north`.
-        if name == "pass"
-            && text[..key.start()]
-                .chars()
-                .next_back()
-                .is_some_and(|ch| ch.is_ascii_alphabetic())
-        {
-            continue;
-        }
-        let Some(value) = (2..=5).find_map(|i| c.get(i)) else {
-            continue;
-        };
-        // `https://token:ghp_…@github.com`: URL userinfo, not a pair; the
-        // URL and token detectors own it (and keep the host).
-        let token_start = text[..key.start()]
-            .char_indices()
-            .rfind(|&(_, ch)| ch.is_whitespace() || ch == '"' || ch == '\'')
-            .map_or(0, |(i, ch)| i + ch.len_utf8());
-        if text[token_start..key.start()]
-            .split_once("://")
-            .is_some_and(|(_, authority)| !authority.contains(['/', '?', '#']))
-        {
-            continue;
-        }
-        let (start, end) = if c.get(5).is_some() {
-            let end = query_value_end(text, value.start(), value.end());
-            trim_closers(text, value.start(), end)
-        } else {
-            (value.start(), value.end())
-        };
-        let v = &text[start..end];
-        let kind = pair_kind(&name);
-        let secret = if kind == "password" {
-            !is_placeholder(v)
-        } else {
-            looks_secret(v)
-        };
-        if secret {
-            push(kind, start, end);
+    for m in RUN.find_iter(text) {
+        let run = m.as_str().trim_end_matches(['.', '=']);
+        if !is_payload(text, m.start(), run) && is_random_token(run) {
+            push("random-token", m.start(), m.start() + run.len());
         }
     }
     if text.contains('@') {
         for m in EMAIL.find_iter(text) {
-            if is_email(m.as_str()) {
+            // `https://KEY@host`: URL userinfo, judged by the URL check.
+            if is_email(m.as_str()) && !text[..m.start()].ends_with("://") {
                 push("email", m.start(), m.end());
             }
         }
@@ -408,44 +404,36 @@ fn detect(text: &str) -> Vec<Finding> {
     out
 }
 
-fn pair_kind(name: &str) -> &'static str {
-    if name.starts_with("pass") {
-        "password"
-    } else if name.starts_with("api") || name.starts_with("access") {
-        "api-key"
-    } else if name == "token" {
-        "token"
-    } else {
-        "secret"
+/// Runs that are data, not credentials: paths, URLs and base64 payloads
+/// hold `/`; data URIs and integrity hashes announce themselves; images
+/// start with their magic bytes.
+fn is_payload(text: &str, start: usize, run: &str) -> bool {
+    const MAGIC: &[&str] = &[
+        "iVBORw0KGgo",
+        "/9j/",
+        "R0lGOD",
+        "UklGR",
+        "PHN2Zy",
+        "JVBERi",
+        "AAAA",
+    ];
+    // Only the few bytes before the run matter (`base64,`, `sha256:`).
+    let mut from = start.saturating_sub(8);
+    while !text.is_char_boundary(from) {
+        from -= 1;
     }
-}
-
-/// An unquoted value ends before `&name=` (the next query parameter), but a
-/// lone `&` is part of it (`Tr0ub4dor&3`).
-fn query_value_end(text: &str, start: usize, end: usize) -> usize {
-    static NEXT_PARAM: LazyLock<Regex> = LazyLock::new(|| re(r"&[A-Za-z0-9_.\[\]-]+="));
-    NEXT_PARAM
-        .find(&text[start..end])
-        .map_or(end, |m| start + m.start())
-}
-
-/// Drops closing brackets that end an unquoted value without having been
-/// opened in it: `{password: abc}` → `abc`, but `${X}` and markers stay whole.
-fn trim_closers(text: &str, start: usize, mut end: usize) -> (usize, usize) {
-    let v = &text[start..end];
-    let count = |c: char| v.bytes().filter(|&b| b == c as u8).count();
-    let mut balance = [('(', ')'), ('{', '}'), ('[', ']'), ('<', '>')]
-        .map(|(open, close)| (close, count(close) as isize - count(open) as isize));
-    while let Some(last) = text[start..end].chars().next_back() {
-        match balance.iter_mut().find(|(close, _)| *close == last) {
-            Some((_, excess)) if *excess > 0 => {
-                *excess -= 1;
-                end -= 1;
-            }
-            _ => break,
-        }
-    }
-    (start, end)
+    let before = text[from..start].to_ascii_lowercase();
+    let lower = run.to_ascii_lowercase();
+    run.contains('/')
+        || text[start + run.len()..].starts_with('=')
+        || before.ends_with("base64,")
+        || MAGIC.iter().any(|m| run.starts_with(m))
+        || ["sha1-", "sha256-", "sha384-", "sha512-"]
+            .iter()
+            .any(|p| lower.starts_with(p))
+        || ["sha1:", "sha256:", "sha512:", "md5:"]
+            .iter()
+            .any(|p| before.ends_with(p))
 }
 
 fn is_email(m: &str) -> bool {
@@ -457,122 +445,6 @@ fn is_email(m: &str) -> bool {
         "yml", "toml", "txt", "log", "html", "map", "wasm", "zip", "gz", "tar", "pdf",
     ];
     !local.is_empty() && local != "git" && !FILE_EXTS.contains(&tld.as_str())
-}
-
-/// True for values that carry no secret (see the module doc).
-fn is_placeholder(value: &str) -> bool {
-    let v = MARKER.replace_all(value, "");
-    let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
-    if v.is_empty() {
-        return true;
-    }
-    let lower = v.to_ascii_lowercase();
-    // Template expressions (Helm, Jinja, ERB), even when cut at a space.
-    if ["{{", "{%", "<%"].iter().any(|t| lower.starts_with(t)) {
-        return true;
-    }
-    let wrapped = |a: &str, b: &str| lower.starts_with(a) && lower.ends_with(b) && lower.len() > 1;
-    if wrapped("<", ">")
-        || wrapped("${", "}")
-        || wrapped("{{", "}}")
-        || wrapped("%(", ")s")
-        || (wrapped("%", "%") && v.len() > 2)
-    {
-        return true;
-    }
-    if let Some(name) = v.strip_prefix('$') {
-        if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return true;
-        }
-    }
-    if v.chars().all(|c| "*xX.•#_-?".contains(c)) {
-        return true;
-    }
-    const REFS: &[&str] = &[
-        "env:",
-        "vault:",
-        "file:",
-        "arn:",
-        "op://",
-        "secretref:",
-        "ref+",
-    ];
-    if REFS.iter().any(|r| lower.starts_with(r)) {
-        return true;
-    }
-    let word = lower.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    const WORDS: &[&str] = &[
-        "null",
-        "nil",
-        "none",
-        "undefined",
-        "true",
-        "false",
-        "empty",
-        "redacted",
-        "removed",
-        "hidden",
-        "masked",
-        "filtered",
-        "secret",
-        "password",
-        "passwd",
-        "token",
-        "changeme",
-        "change_me",
-        "change-me",
-        "changeit",
-        "example",
-        "placeholder",
-        "dummy",
-        "todo",
-        "tbd",
-        "fixme",
-        "notset",
-        "not_set",
-        "unset",
-        "n/a",
-        "na",
-        "replaceme",
-        "replace_me",
-        "replace-me",
-    ];
-    WORDS.contains(&word)
-        || word.starts_with("your")
-        || word.ends_with("_here")
-        || word.ends_with("-here")
-}
-
-/// A token/secret/api-key value worth hiding: long enough, not a
-/// placeholder, and either mixing letters with digits or high in entropy.
-fn looks_secret(v: &str) -> bool {
-    if v.chars().count() < 8 || is_placeholder(v) {
-        return false;
-    }
-    let letters = v.chars().any(|c| c.is_alphabetic());
-    let digits = v.chars().any(|c| c.is_ascii_digit());
-    if !letters {
-        // All digits (counts, ids, ports) only if very long.
-        return v.len() >= 24;
-    }
-    (letters && digits) || entropy(v) >= 3.5
-}
-
-/// Shannon entropy in bits per character.
-fn entropy(v: &str) -> f64 {
-    let mut counts = std::collections::HashMap::new();
-    let mut n = 0usize;
-    for c in v.chars() {
-        *counts.entry(c).or_insert(0usize) += 1;
-        n += 1;
-    }
-    counts
-        .values()
-        .map(|&k| {
-            let p = k as f64 / n as f64;
-            -p * p.log2()
-        })
-        .sum()
 }
 
 #[cfg(test)]
@@ -666,5 +538,38 @@ mod tests {
             redact_str(r#"body="{\"password\":\"hunter2\",\"user\":\"bob\"}""#),
             r#"body="{\"password\":\"[REDACTED:password]\",\"user\":\"bob\"}""#
         );
+    }
+
+    #[test]
+    fn a_cut_key_block_keeps_the_rest_of_the_document() {
+        let body = "## Evidence\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEF\n\n## Verification\nmemory below 80%";
+        assert_eq!(
+            redact_str(body),
+            "## Evidence\n[REDACTED:private-key]\n\n## Verification\nmemory below 80%"
+        );
+    }
+
+    #[test]
+    fn disguised_names_are_read_through() {
+        assert_eq!(
+            redact_str("ｐａｓｓｗｏｒｄ=hunter2 ok"),
+            "ｐａｓｓｗｏｒｄ=[REDACTED:password] ok"
+        );
+        assert_eq!(
+            redact_str("pass\u{200B}word=hunter2 ok"),
+            "pass\u{200B}word=[REDACTED:password] ok"
+        );
+        assert_eq!(
+            redact_str("GET /login?password%3Dhunter2 ok"),
+            "GET /login?password%3D[REDACTED:password] ok"
+        );
+    }
+
+    #[test]
+    fn every_kind_is_a_safe_marker() {
+        for k in kinds() {
+            assert!(MARKER.is_match(&marker(k)), "{k}");
+        }
+        assert!(kinds().len() > KINDS.len() + 30);
     }
 }
