@@ -369,7 +369,16 @@ async fn openai_todos_read_edit_git_status_then_done() {
         "ok: config/app.toml written"
     );
     let status = result_of(&oa_results(&rx[4]), "c4");
-    assert!(status.starts_with("exit code 0"), "{status}");
+    // Command output is outside text: it comes back inside the run's fence.
+    assert!(status.starts_with("<untrusted-"), "{status}");
+    assert!(
+        status
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .starts_with("exit code 0"),
+        "{status}"
+    );
     assert!(status.contains("modified:   config/app.toml"), "{status}");
     // Each request carries the whole conversation: the assistant's call
     // precedes its result.
@@ -555,7 +564,11 @@ async fn hostile_calls_get_error_results_and_nothing_outside_changes() {
         assert!(!text.contains("root:x:0"), "{id}: {text}");
     }
     // grep does not follow the symlinks out either.
-    assert_eq!(result_of(&results, "h15"), "no matches");
+    let h15 = result_of(&results, "h15");
+    assert!(
+        h15.starts_with("<untrusted-") && h15.lines().nth(1) == Some("no matches"),
+        "{h15}"
+    );
 
     assert_eq!(
         std::fs::read_to_string(&secret).unwrap(),
@@ -806,4 +819,64 @@ async fn fix_with_the_builtin_agent_ends_in_a_pull_request() {
     assert_eq!(line["status"], "pr opened", "{line}");
     assert_eq!(line["llm"]["calls"], 5, "{line}");
     assert_eq!(line["llm"]["tokens"], 110 + 3 * 120 + 110, "{line}");
+}
+
+/// What the model reads comes back redacted and inside this run's nonce
+/// fence; credential files are not shown at all; a `[REDACTED:…]` marker
+/// cannot be written back over the secret it hides.
+#[tokio::test]
+#[ignore = "needs bubblewrap (apt install bubblewrap); .ci/run installs it and runs ignored tests"]
+async fn reads_are_fenced_and_redacted_and_secret_files_stay_hidden() {
+    let dir = checkout();
+    let secret = format!("Zq8{}Lm3Vx9Tk2Rw7", "pP4nN6bB1");
+    std::fs::write(dir.path().join(".env"), format!("DB_PASSWORD={secret}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("config/db.yaml"),
+        format!("user: app\npassword: {secret}\n"),
+    )
+    .unwrap();
+    let server = Server::start(
+        vec![
+            oa_call("r1", "read_file", json!({"path": ".env"})),
+            oa_call("r2", "read_file", json!({"path": "config/db.yaml"})),
+            oa_call(
+                "w1",
+                "write_file",
+                json!({"path": "config/db.yaml", "content": "user: app\npassword: [REDACTED:password]\nreplicas: 2\n"}),
+            ),
+            oa_text("done"),
+        ],
+        None,
+    )
+    .await;
+    let (r, _) = run_agent(&server, Provider::OpenAi, dir.path(), Limits::new(6)).await;
+    r.expect("the run ends normally");
+    let rx = server.received();
+    let system = rx[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let open = system
+        .split_whitespace()
+        .find(|w| w.starts_with("<untrusted-"))
+        .expect("the system part names the fence")
+        .to_string();
+    let env = result_of(&oa_results(&rx[1]), "r1");
+    assert!(env.contains("holds credentials"), "{env}");
+    let yaml = result_of(&oa_results(&rx[2]), "r2");
+    assert!(yaml.contains(&open), "inside the fence: {yaml}");
+    assert!(yaml.contains("[REDACTED:"), "{yaml}");
+    let write = result_of(&oa_results(&rx[3]), "w1");
+    assert!(write.contains("marker"), "{write}");
+    for body in &rx {
+        assert!(
+            !body.to_string().contains(&secret),
+            "the secret reached the model"
+        );
+    }
+    let on_disk = std::fs::read_to_string(dir.path().join("config/db.yaml")).unwrap();
+    assert!(
+        on_disk.contains(&secret),
+        "the real secret is still in the file"
+    );
 }

@@ -370,7 +370,12 @@ async fn the_builtin_agent_cannot_escape_through_build_files() {
     assert!(agent.len() >= 6, "the agent ran every turn: {said}");
     let last = tool_results(agent.last().unwrap());
     let make = result_of(&tool_results(agent[2]), "make");
-    assert!(make.starts_with("exit code 0"), "make ran: {make}\n{said}");
+    assert!(
+        make.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("exit code 0")),
+        "make ran (inside the fence): {make}\n{said}"
+    );
     let cargo = result_of(&tool_results(agent[3]), "cargo");
     assert!(
         cargo.contains("build script ran"),

@@ -523,8 +523,9 @@ pub fn move_aside(data_dir: &Path, now_ms: i64) -> std::io::Result<PathBuf> {
     Ok(to)
 }
 
-/// The journal holds evidence and plans: the data dir becomes 0700 and
-/// every file medic keeps in it directly, and every file of sled's, 0600.
+/// The journal holds evidence and plans: the data dir becomes 0700, and
+/// medic's own files in it (the id ledger, the pid file) and every file of
+/// sled's 0600. Anything else a user keeps there is left as it is.
 fn owner_only(data_dir: &Path, journal: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
@@ -533,9 +534,10 @@ fn owner_only(data_dir: &Path, journal: &Path) -> std::io::Result<()> {
             |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
         set(data_dir, 0o700)?;
         let mut dirs = vec![journal.to_path_buf()];
-        for e in std::fs::read_dir(data_dir)?.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_file()) {
-                set(&e.path(), 0o600)?;
+        for name in ["journal.ids", "medic.pid"] {
+            let p = data_dir.join(name);
+            if p.is_file() {
+                set(&p, 0o600)?;
             }
         }
         while let Some(d) = dirs.pop() {
@@ -571,8 +573,13 @@ mod tests {
             j.put_step("inc-1", "evidence", &"a bundle").unwrap();
             j.flush().unwrap();
         }
+        // A file of the user's beside the journal (an editor script, say) keeps its mode.
+        let own = data.join("editor.sh");
+        std::fs::write(&own, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o755)).unwrap();
         let _j = Journal::open(&data).unwrap();
         assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&own), 0o755, "not medic's file");
         let mut files = 0;
         let mut dirs = vec![data.clone()];
         while let Some(d) = dirs.pop() {
@@ -581,7 +588,7 @@ mod tests {
                 if p.is_dir() {
                     assert_eq!(mode(&p), 0o700, "{}", p.display());
                     dirs.push(p);
-                } else {
+                } else if p != own {
                     assert_eq!(mode(&p), 0o600, "{}", p.display());
                     files += 1;
                 }

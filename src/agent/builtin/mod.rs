@@ -174,8 +174,11 @@ async fn run_loop(
             task.push_str(&format!("- [{}] {}\n", t.id, t.content));
         }
     }
+    // Tool results carry file text and command output an attacker may have
+    // shaped: each goes back inside this run's nonce fence, redacted.
+    let fence = crate::plan::fence::Fence::new();
     let mut req = ChatRequest {
-        system: SYSTEM.into(),
+        system: format!("{SYSTEM}\n\n{}", fence.rule()),
         messages: vec![Message::user(task)],
         tools: tools::specs(),
         max_tokens: limits.max_tokens_per_call,
@@ -226,12 +229,19 @@ async fn run_loop(
                 commands: &cmd_limits,
             };
             let outcome = call_tool(&name, &input, &tools, &mut report, on_event).await;
-            let (content, is_error) = match outcome {
-                Ok(c) => (c, false),
-                Err(e) => {
-                    on_event(AgentEvent::Log(format!("{name}: {}", one_line(&e))));
-                    (e, true)
+            if let Err(e) = &outcome {
+                on_event(AgentEvent::Log(format!("{name}: {}", one_line(e))));
+            }
+            let is_error = outcome.is_err();
+            let content = outcome.unwrap_or_else(|e| e);
+            // What a tool read from the checkout or a command printed is
+            // outside text: redacted, inside the fence. medic's own
+            // confirmations ("ok: … written") stay as they are.
+            let content = match name.as_str() {
+                "read_file" | "list" | "grep" | "run_command" => {
+                    fence.wrap(&crate::triage::redact::redact_str(&content))
                 }
+                _ => content,
             };
             results.push(Part::ToolResult {
                 id,
@@ -281,11 +291,25 @@ async fn call_tool(
         format!("ok: {path} written")
     };
     match name {
-        "read_file" => tools::read_file(sb, input),
+        "read_file" => {
+            let path = input.get("path").and_then(Value::as_str).unwrap_or("");
+            if crate::triage::redact::is_secret_file(std::path::Path::new(path)) {
+                return Err(format!(
+                    "{path} holds credentials (by its name): medic does not show secret files to the model"
+                ));
+            }
+            tools::read_file(sb, input)
+        }
         "list" => tools::list(sb, input),
         "grep" => tools::grep(sb, input),
-        "write_file" => tools::write_file(sb, input).map(changed),
-        "edit" => tools::edit(sb, input).map(changed),
+        "write_file" => {
+            refuse_markers(input, "content")?;
+            tools::write_file(sb, input).map(changed)
+        }
+        "edit" => {
+            refuse_markers(input, "new")?;
+            tools::edit(sb, input).map(changed)
+        }
         "update_todos" => {
             let todos = tools::todos(input)?;
             report.todos = todos.clone();
@@ -299,9 +323,9 @@ async fn call_tool(
             let out = command::run(&argv, tools.jail, cmd)
                 .await
                 .map_err(|e| format!("`{}` could not start: {e}", argv[0]))?;
-            // Command output can carry anything the process printed: redact
-            // before it reaches the model (and the provider's logs).
-            let text = crate::triage::redact::redact_str(&out.render(cmd.timeout));
+            // Command output can carry anything the process printed: the
+            // caller redacts and fences every result before the model sees it.
+            let text = out.render(cmd.timeout);
             if out.timed_out {
                 Err(text)
             } else {
@@ -312,6 +336,19 @@ async fn call_tool(
             "unknown tool `{other}`; the tools are read_file, write_file, edit, list, grep, run_command, update_todos"
         )),
     }
+}
+
+/// The model saw secrets as `[REDACTED:…]` markers: writing one back would
+/// replace the real secret in the repository with the marker.
+fn refuse_markers(input: &Value, key: &str) -> Result<(), String> {
+    let text = input.get(key).and_then(Value::as_str).unwrap_or("");
+    if text.contains("[REDACTED:") {
+        return Err(format!(
+            "`{key}` holds a [REDACTED:…] marker: medic hid a secret there, and writing the marker \
+             would replace it. Edit only the lines around it, with `edit`, leaving the secret's line alone"
+        ));
+    }
+    Ok(())
 }
 
 /// The first line of `text`, shortened, for the operator's log.

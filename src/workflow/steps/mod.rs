@@ -76,12 +76,15 @@ impl Delivery {
             .stored::<Triage>(&inc.id, "evidence")
             .ok()
             .map(|t| t.evidence);
-        let task = crate::agent::Task::new(
+        let mut task = crate::agent::Task::new(
             plan,
             evidence.as_ref(),
             crate::agent::task::DEFAULT_TIME_LIMIT,
             parts.settings.agent.max_steps,
         );
+        // The incident's own service bounds what a mitigation may touch,
+        // whether or not the evidence step's output could be read.
+        task.service = Some(inc.service.clone());
         let forge = parts.forge()?;
         let git = parts.git_settings(&forge);
         let workdir = parts.workdir(&inc.id);
