@@ -283,38 +283,6 @@ fn check_backtest(server: &str, cfg: &Path, history: &History) {
     );
 }
 
-/// Backfill OpenMetrics text into a fresh TSDB and serve it with a real
-/// Prometheus on a free port.
-fn start_prometheus(dir: &Path, openmetrics: &str) -> (Running, u16) {
-    let prometheus = require("prometheus");
-    let promtool = require("promtool");
-    let om = dir.join("history.om");
-    std::fs::write(&om, openmetrics).unwrap();
-    let tsdb = dir.join("tsdb");
-    let made = Command::new(promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(&tsdb)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "promtool: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let prom_cfg = dir.join("prometheus.yml");
-    std::fs::write(&prom_cfg, "global:\n  scrape_interval: 15s\n").unwrap();
-    let port = free_port();
-    let mut cmd = Command::new(prometheus);
-    cmd.arg(format!("--config.file={}", prom_cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--storage.tsdb.retention.time=30d");
-    let mut server = Running::start("prometheus", cmd, &dir.join("prometheus.log"));
-    server.wait_ready(port, "/-/ready", Duration::from_secs(30));
-    (server, port)
-}
-
 /// A fleet with a late 5xx series, a late-starting service and no memory limit.
 struct Sparse {
     anchor: Millis,
@@ -484,34 +452,9 @@ fn prometheus_late_and_absent_series_wait_their_window() {
 #[test]
 #[ignore = "needs prometheus and promtool (apt install prometheus); .ci/run installs them and runs ignored tests"]
 fn prometheus_gives_the_same_flags_and_transitions_as_in_process() {
-    let prometheus = require("prometheus");
-    let promtool = require("promtool");
     let dir = tempfile::tempdir().unwrap();
     let history = History::new();
-    let om = dir.path().join("history.om");
-    std::fs::write(&om, history.openmetrics()).unwrap();
-    let tsdb = dir.path().join("tsdb");
-    let made = Command::new(promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(&tsdb)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "promtool: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let prom_cfg = dir.path().join("prometheus.yml");
-    std::fs::write(&prom_cfg, "global:\n  scrape_interval: 15s\n").unwrap();
-    let port = free_port();
-    let mut cmd = Command::new(prometheus);
-    cmd.arg(format!("--config.file={}", prom_cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--storage.tsdb.retention.time=30d");
-    let mut server = Running::start("prometheus", cmd, &dir.path().join("prometheus.log"));
-    server.wait_ready(port, "/-/ready", Duration::from_secs(30));
+    let (_server, port) = start_prometheus(dir.path(), &history.openmetrics());
     let cfg = config(dir.path(), port);
     check_scan("prometheus", &cfg, &history);
     check_backtest("prometheus", &cfg, &history);

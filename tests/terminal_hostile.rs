@@ -30,8 +30,6 @@ struct Fixture {
 /// A Prometheus whose hostile-named service uses 95% of its memory limit
 /// for the last two hours (and ten minutes ahead), beside a healthy `web`.
 fn fixture() -> Fixture {
-    let prometheus = require("prometheus");
-    let promtool = require("promtool");
     let dir = tempfile::tempdir().unwrap();
     let now = now_ms() / 1000;
     // OpenMetrics escapes only `\`, `"` and newline inside label values.
@@ -46,30 +44,7 @@ fn fixture() -> Fixture {
         }
     }
     om.push_str("# EOF\n");
-    let om_path = dir.path().join("history.om");
-    std::fs::write(&om_path, om).unwrap();
-    let tsdb = dir.path().join("tsdb");
-    let made = Command::new(promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om_path)
-        .arg(&tsdb)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "promtool: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let prom_cfg = dir.path().join("prometheus.yml");
-    std::fs::write(&prom_cfg, "global:\n  scrape_interval: 15s\n").unwrap();
-    let port = free_port();
-    let mut cmd = Command::new(prometheus);
-    cmd.arg(format!("--config.file={}", prom_cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--storage.tsdb.retention.time=30d");
-    let mut server = Running::start("prometheus", cmd, &dir.path().join("prometheus.log"));
-    server.wait_ready(port, "/-/ready", Duration::from_secs(30));
+    let (server, port) = start_prometheus(dir.path(), &om);
     let config = dir.path().join("medic.toml");
     std::fs::write(
         &config,

@@ -185,3 +185,35 @@ pub fn medic_branches(data: &Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Backfill OpenMetrics text into a fresh TSDB and serve it with a real
+/// Prometheus on a free port.
+pub fn start_prometheus(dir: &Path, openmetrics: &str) -> (Running, u16) {
+    let prometheus = require("prometheus");
+    let promtool = require("promtool");
+    let om = dir.join("history.om");
+    std::fs::write(&om, openmetrics).unwrap();
+    let tsdb = dir.join("tsdb");
+    let made = Command::new(promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om)
+        .arg(&tsdb)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let prom_cfg = dir.join("prometheus.yml");
+    std::fs::write(&prom_cfg, "global:\n  scrape_interval: 15s\n").unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(prometheus);
+    cmd.arg(format!("--config.file={}", prom_cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--storage.tsdb.retention.time=30d");
+    let mut server = Running::start("prometheus", cmd, &dir.join("prometheus.log"));
+    server.wait_ready(port, "/-/ready", Duration::from_secs(30));
+    (server, port)
+}
