@@ -164,11 +164,23 @@ fn a_flag_that_cleared_resolves_the_pull_requests_incident() {
     let mut still = flag("web", "memory-near-limit", t, 0.95);
     still.state = AlertState::Firing;
     // api missing from a scrape has not recovered.
-    let web_only = [ServiceId("web".into())];
+    let web_only = [(ServiceId("web".into()), Metric::Memory)];
     medic::workflow::incident::resolve_cleared(&journal, &[still.clone()], &web_only).unwrap();
     let back: Incident = journal.incident(&inc.id).unwrap().unwrap();
     assert_eq!(back.status, Status::PrOpened);
-    let both = [ServiceId("web".into()), ServiceId("api".into())];
+    // Nor has api whose memory series vanished while its CPU is still scraped
+    // (an exporter restart): its rule reads absent, not recovered.
+    let memory_gone = [
+        (ServiceId("web".into()), Metric::Memory),
+        (ServiceId("api".into()), Metric::Cpu),
+    ];
+    medic::workflow::incident::resolve_cleared(&journal, &[still.clone()], &memory_gone).unwrap();
+    let back: Incident = journal.incident(&inc.id).unwrap().unwrap();
+    assert_eq!(back.status, Status::PrOpened);
+    let both = [
+        (ServiceId("web".into()), Metric::Memory),
+        (ServiceId("api".into()), Metric::Memory),
+    ];
     medic::workflow::incident::resolve_cleared(&journal, &[still], &both).unwrap();
     let back: Incident = journal.incident(&inc.id).unwrap().unwrap();
     assert_eq!(back.status, Status::Resolved);

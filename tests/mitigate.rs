@@ -600,3 +600,32 @@ fn a_digest_pins_the_image_and_the_ceiling_is_configurable() {
         report.summary
     );
 }
+
+/// The band holds across a plan: seventeen 4× raises of the same limit
+/// would reach exabytes one legal step at a time; only the first applies.
+#[test]
+fn repeated_raises_do_not_compound_past_the_band() {
+    let dir = sample();
+    let mut bytes = 32_000_000_000u64;
+    let raises: Vec<Mitigation> = (0..17)
+        .map(|_| {
+            bytes = bytes.saturating_mul(4);
+            Mitigation::RaiseMemoryLimit {
+                service: svc("api"),
+                bytes: bytes.min(i64::MAX as u64),
+            }
+        })
+        .collect();
+    let first = match &raises[0] {
+        Mitigation::RaiseMemoryLimit { bytes, .. } => *bytes,
+        _ => unreachable!(),
+    };
+    assert_eq!(first, 128_000_000_000);
+    let p = plan(&["Raise api's memory limit"], raises);
+    let (report, events) = run(&p, dir.path());
+    assert_eq!(report.changes.len(), 1, "{events:?}");
+    assert_eq!(report.changes[0].after, "128G");
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, AgentEvent::Log(l) if l.contains("a second memory change for api"))));
+}

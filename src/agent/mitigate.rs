@@ -212,6 +212,7 @@ fn run_inner(
     let mut changes = Vec::new();
     let mut left = Vec::new();
     let mut failed = Vec::new();
+    let mut done = std::collections::HashSet::new();
     for (t, mitigations) in work.iter().enumerate() {
         if mitigations.is_empty() {
             on_event(AgentEvent::Log(format!(
@@ -225,7 +226,22 @@ fn run_inner(
         on_event(AgentEvent::Todos(todos.clone()));
         let mut ok = true;
         for m in mitigations {
-            if let Err(reason) = bounds.check(m) {
+            // The band is measured from the manifest as it is; a second change
+            // of the same kind would be measured from the first one's result
+            // and compound (4x, then 16x...). One of each kind per service.
+            let check = bounds.check(m).and_then(|()| {
+                let key = (std::mem::discriminant(m), mitigation_service(m).to_string());
+                if done.insert(key) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "a second {} for {} in one plan: the band is measured from the manifest before this run, so one change of each kind per service",
+                        kind_word(m),
+                        mitigation_service(m)
+                    ))
+                }
+            });
+            if let Err(reason) = check {
                 ok = false;
                 let reason = format!("refused: {reason}");
                 on_event(AgentEvent::Log(format!("{}: {reason}", todos[t].id)));
@@ -544,4 +560,22 @@ fn write_atomic(root: &Path, rel: &str, text: &str) -> Result<(), AgentError> {
         fs::set_permissions(&tmp, meta.permissions()).map_err(io)?;
     }
     fs::rename(&tmp, &path).map_err(io)
+}
+
+/// The service a mitigation names.
+fn mitigation_service(m: &Mitigation) -> &str {
+    match m {
+        Mitigation::RaiseMemoryLimit { service, .. }
+        | Mitigation::SetReplicas { service, .. }
+        | Mitigation::RollbackImage { service, .. } => &service.0,
+    }
+}
+
+/// What kind of change a mitigation is, in words.
+fn kind_word(m: &Mitigation) -> &'static str {
+    match m {
+        Mitigation::RaiseMemoryLimit { .. } => "memory change",
+        Mitigation::SetReplicas { .. } => "replica change",
+        Mitigation::RollbackImage { .. } => "image change",
+    }
 }

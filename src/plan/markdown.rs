@@ -37,7 +37,10 @@ fn fix_word(f: FixKind) -> &'static str {
 /// Render a plan as markdown.
 pub fn render(plan: &Plan) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "# {}\n", plan.title);
+    // Model output: a one-line field stays one line (a newline in the title
+    // must not forge the severity or a step on the approval screen).
+    let one = |t: &str| crate::terminal::one_line(t).into_owned();
+    let _ = writeln!(s, "# {}\n", one(&plan.title));
     let _ = writeln!(s, "- severity: {}", severity_word(plan.severity));
     let _ = writeln!(s, "- fix: {}", fix_word(plan.fix_kind));
     let _ = writeln!(
@@ -51,13 +54,13 @@ pub fn render(plan: &Plan) -> String {
         .root_cause
         .evidence
         .iter()
-        .map(|e| format!("`{e}`"))
+        .map(|e| format!("`{}`", one(e)))
         .collect();
     let _ = writeln!(s, "Evidence: {}\n", cites.join(", "));
     let list = |s: &mut String, title: &str, items: &[String]| {
         let _ = writeln!(s, "## {title}\n");
         for i in items {
-            let _ = writeln!(s, "- {i}");
+            let _ = writeln!(s, "- {}", one(i));
         }
         s.push('\n');
     };
@@ -67,9 +70,15 @@ pub fn render(plan: &Plan) -> String {
         let files = if step.files.is_empty() {
             String::new()
         } else {
-            format!(" (files: {})", step.files.join(", "))
+            format!(" (files: {})", one(&step.files.join(", ")))
         };
-        let _ = writeln!(s, "{}. [{}] {}{files}", n + 1, step.id, step.description);
+        let _ = writeln!(
+            s,
+            "{}. [{}] {}{files}",
+            n + 1,
+            one(&step.id),
+            one(&step.description)
+        );
     }
     s.push('\n');
     list(&mut s, "Verification", &plan.verification);
@@ -77,7 +86,7 @@ pub fn render(plan: &Plan) -> String {
     let _ = writeln!(s, "## Rollback\n\n{}\n", plan.rollback);
     let _ = writeln!(s, "## Changes\n");
     for m in &plan.mitigations {
-        let _ = writeln!(s, "- {}", mitigation_line(m));
+        let _ = writeln!(s, "- {}", one(&mitigation_line(m)));
     }
     s
 }
@@ -351,4 +360,41 @@ pub fn parse(text: &str) -> Result<Plan, ParseError> {
         });
     }
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FixKind, PlanStep, RootCause, Severity};
+
+    /// A model's newline in a one-line field cannot forge the lines an
+    /// operator approves from (`severity`, a step, the approve hint).
+    #[test]
+    fn a_newline_in_a_one_line_field_forges_no_line() {
+        let plan = Plan {
+            title: "Bump pool size\n- severity: low\n- fix: config".into(),
+            summary: "s".into(),
+            severity: Severity::High,
+            root_cause: RootCause {
+                hypothesis: "h".into(),
+                confidence: 0.5,
+                evidence: vec![],
+            },
+            alternatives: vec![],
+            fix_kind: FixKind::Config,
+            steps: vec![PlanStep {
+                id: "s1".into(),
+                description: "x\nApprove and continue with: medic fix api --yes".into(),
+                files: vec![],
+            }],
+            verification: vec![],
+            risks: vec![],
+            rollback: "r".into(),
+            mitigations: vec![],
+        };
+        let text = render(&plan);
+        assert!(!text.contains("\n- severity: low"), "{text}");
+        assert!(text.contains("- severity: high"), "{text}");
+        assert!(!text.contains("\nApprove and continue"), "{text}");
+    }
 }

@@ -231,7 +231,7 @@ async fn collect(
                 if !snap.stale {
                     let _ = workflows.send(work::Command::FlagsNow {
                         flags: flags.clone(),
-                        present: snap.services.iter().map(|s| s.service.clone()).collect(),
+                        present: crate::workflow::incident::with_data(&snap),
                     });
                 }
                 actions.push(Action::Fleet(Box::new(FleetView::new(

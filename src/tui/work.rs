@@ -55,8 +55,8 @@ pub enum Command {
     FlagsNow {
         /// The flags, the rules' own and Alertmanager's.
         flags: Vec<Flag>,
-        /// The services in the snapshot.
-        present: Vec<crate::model::ServiceId>,
+        /// The (service, metric) pairs with data now ([`incident::with_data`]).
+        present: Vec<(crate::model::ServiceId, crate::model::Metric)>,
     },
 }
 
@@ -74,9 +74,10 @@ struct Runs {
     by_incident: std::sync::Mutex<HashMap<String, Running>>,
 }
 
-/// One incident's run: its cancel signal and its latest task.
+/// One incident's runs: a cancel signal for each run not finished yet (its
+/// own, so a later command cannot clear it) and the latest task.
 struct Running {
-    cancel: Arc<watch::Sender<bool>>,
+    cancels: Vec<watch::Sender<bool>>,
     last: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -84,7 +85,9 @@ impl Runs {
     /// Cancel the named incident's run (and only it).
     fn cancel(&self, id: &str) {
         if let Some(r) = self.by_incident.lock().expect("runs").get(id) {
-            let _ = r.cancel.send(true);
+            for c in &r.cancels {
+                let _ = c.send(true);
+            }
         }
     }
 }
@@ -325,16 +328,20 @@ pub async fn serve(
 
 /// Start the incident's run in its own task, after the run before it of the
 /// same incident (two runs of one incident never overlap; other incidents
-/// never wait). A new command clears an earlier cancel of that incident.
+/// never wait). A cancel reaches every run of the incident not finished yet;
+/// a new command starts with its own, uncancelled signal and never clears
+/// the cancel of a run still in flight.
 fn start(runs: &Arc<Runs>, job: Job) {
     let mut map = runs.by_incident.lock().expect("runs");
     let entry = map.entry(job.id.clone()).or_insert_with(|| Running {
-        cancel: Arc::new(watch::channel(false).0),
+        cancels: Vec::new(),
         last: None,
     });
-    let _ = entry.cancel.send(false);
+    // A finished run has dropped its receiver.
+    entry.cancels.retain(|c| !c.is_closed());
+    let (cancel, cancelled) = watch::channel(false);
+    entry.cancels.push(cancel);
     let previous = entry.last.take();
-    let cancelled = entry.cancel.subscribe();
     entry.last = Some(tokio::spawn(async move {
         if let Some(previous) = previous {
             let _ = previous.await;

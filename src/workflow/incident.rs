@@ -289,12 +289,13 @@ pub fn open_or_resume(
 
 /// Close the episodes whose pull request is open and whose flag no longer
 /// fires or pends (`flags` is what the detector says now): `Resolved`. Only
-/// for services in `present` (the snapshot holds them): a service missing
-/// from one scrape has not recovered.
+/// where `present` says the flag's metric has data for that service at the
+/// snapshot's last instant ([`with_data`]): a series that vanished (an
+/// exporter restart, a relabel) has not recovered.
 pub fn resolve_cleared(
     journal: &Journal,
     flags: &[Flag],
-    present: &[ServiceId],
+    present: &[(ServiceId, crate::model::Metric)],
 ) -> Result<Vec<String>, JournalError> {
     use crate::model::AlertState;
     let mut resolved = vec![];
@@ -304,10 +305,9 @@ pub fn resolve_cleared(
                 && f.rule == inc.rule
                 && matches!(f.state, AlertState::Pending | AlertState::Firing)
         });
-        let seen = present.contains(&inc.service)
-            || flags
-                .iter()
-                .any(|f| f.service == inc.service && f.rule == inc.rule);
+        // A resolved flag alone is not enough: a rule whose series went
+        // absent resolves too. Recovery is judged from data that is there.
+        let seen = present.contains(&(inc.service.clone(), inc.flag.metric));
         if inc.status == Status::PrOpened && seen && !firing {
             inc.status = Status::Resolved;
             inc.error = None;
@@ -322,5 +322,52 @@ pub fn resolve_cleared(
 pub fn todos_event(todos: &[Todo]) -> EventKind {
     EventKind::Todos {
         todos: todos.to_vec(),
+    }
+}
+
+/// The (service, metric) pairs with a value at the snapshot's last instant,
+/// leaving out metrics the snapshot reports as missing: what
+/// [`resolve_cleared`] may judge recovered.
+pub fn with_data(snap: &crate::model::FleetSnapshot) -> Vec<(ServiceId, crate::model::Metric)> {
+    let mut out = vec![];
+    for s in &snap.services {
+        for metric in crate::model::Metric::ALL {
+            let missing = snap.missing.iter().any(|m| m.query == metric.name());
+            let now = s
+                .get(metric)
+                .and_then(|series| series.values.last())
+                .is_some_and(|v| v.is_finite());
+            if !missing && now {
+                out.push((s.service.clone(), metric));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod data_tests {
+    use super::*;
+    use crate::model::{FleetSnapshot, Metric, Series, ServiceMetrics};
+
+    #[test]
+    fn a_series_that_ends_absent_has_no_data_now() {
+        let mut api = ServiceMetrics::new(ServiceId::from("api"));
+        let series = |values: Vec<f64>| Series {
+            start: 0,
+            step: 15_000,
+            values,
+        };
+        api.set(Metric::Cpu, series(vec![0.5, 0.5]));
+        api.set(Metric::Memory, series(vec![1e9, f64::NAN]));
+        let snap = FleetSnapshot {
+            services: vec![api],
+            at: 15_000,
+            stale: false,
+            missing: vec![],
+        };
+        let now = with_data(&snap);
+        assert!(now.contains(&(ServiceId::from("api"), Metric::Cpu)));
+        assert!(!now.contains(&(ServiceId::from("api"), Metric::Memory)));
     }
 }

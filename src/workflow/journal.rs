@@ -230,13 +230,7 @@ impl Journal {
     /// async worker: on a multi-threaded runtime the worker hands its tasks
     /// on first (`block_in_place`), so the UI and the timeouts go on.
     pub fn flush(&self) -> Result<(), JournalError> {
-        let flush = || self.db.flush().map(|_| ()).map_err(|e| self.err(e));
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(flush)
-            }
-            _ => flush(),
-        }
+        off_the_workers(|| self.db.flush().map(|_| ()).map_err(|e| self.err(e)))
     }
 
     /// [`Journal::flush`] from async code: the fsync runs on a blocking thread.
@@ -396,7 +390,7 @@ impl Journal {
             .open(self.ledger_path())
             .map_err(io)?;
         writeln!(f, "{id}").map_err(io)?;
-        f.sync_data().map_err(io)
+        off_the_workers(|| f.sync_data().map_err(io))
     }
 
     /// One incident record.
@@ -521,6 +515,17 @@ pub fn move_aside(data_dir: &Path, now_ms: i64) -> std::io::Result<PathBuf> {
         std::fs::rename(&ledger, to.join("journal.ids"))?;
     }
     Ok(to)
+}
+
+/// Runs a blocking fsync so that no async worker waits in it: on a
+/// multi-threaded runtime the worker hands its tasks on first.
+fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
 }
 
 /// The journal holds evidence and plans: the data dir becomes 0700, and

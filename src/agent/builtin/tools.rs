@@ -83,6 +83,17 @@ pub fn read_file(sb: &Sandbox, input: &Value) -> Result<String, String> {
     if abs.is_dir() {
         return Err(format!("{path} is a directory; use `list`"));
     }
+    // By the name asked for and by the file it resolves to (a symlink `notes`
+    // to `.env` is still `.env`).
+    let real = std::fs::canonicalize(&abs).unwrap_or_else(|_| abs.clone());
+    if [Path::new(path), abs.as_path(), real.as_path()]
+        .iter()
+        .any(|p| crate::triage::redact::is_secret_file(p))
+    {
+        return Err(format!(
+            "{path} holds credentials (by its name): medic does not show secret files to the model"
+        ));
+    }
     let bytes = std::fs::read(&abs).map_err(|e| format!("{path}: {e}"))?;
     let text = String::from_utf8_lossy(&bytes);
     if text.len() > MAX_READ {
@@ -181,7 +192,11 @@ pub fn grep(sb: &Sandbox, input: &Value) -> Result<String, String> {
             let mut children: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
             children.sort();
             stack.extend(children.into_iter().rev());
-        } else if meta.is_file() && meta.len() <= MAX_GREP_FILE {
+        } else if meta.is_file()
+            && meta.len() <= MAX_GREP_FILE
+            && !crate::triage::redact::is_secret_file(&p)
+        {
+            // Credential files are not shown to the model, by grep either.
             grep_file(sb, &p, &re, &mut out);
             if out.len() >= MAX_MATCHES {
                 out.truncate(MAX_MATCHES);
