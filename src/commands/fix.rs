@@ -116,11 +116,35 @@ fn print_event(e: &WorkflowEvent) -> std::io::Result<()> {
 }
 
 /// Print the engine's events until the sender goes away.
-fn print_events(engine: &Engine) -> tokio::task::JoinHandle<()> {
+/// Prints events as they come; once `done` fires, prints what is still
+/// queued (the outcome line among it) and stops.
+fn print_events(
+    engine: &Engine,
+    mut done: tokio::sync::oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<()> {
     let mut rx = engine.subscribe();
     tokio::spawn(async move {
-        while let Some(e) = crate::workflow::engine::next_event(&mut rx).await {
-            let _ = print_event(&e);
+        loop {
+            tokio::select! {
+                e = crate::workflow::engine::next_event(&mut rx) => match e {
+                    Some(e) => { let _ = print_event(&e); }
+                    None => return,
+                },
+                _ = &mut done => break,
+            }
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(e) => {
+                    let _ = print_event(&e);
+                }
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                    let _ = terminal::stdout().row(format_args!(
+                        "{n} event line(s) skipped here (this view fell behind); the journal keeps them all"
+                    ));
+                }
+                Err(_) => return,
+            }
         }
     })
 }
@@ -140,11 +164,12 @@ fn cancel_on_ctrl_c(cancel: watch::Sender<bool>) {
 }
 
 async fn drive(run: &Run<'_>, id: &str) -> anyhow::Result<Outcome> {
-    let printer = print_events(run.engine);
+    let (done, stop) = tokio::sync::oneshot::channel();
+    let printer = print_events(run.engine, stop);
     let result = run.drive(id).await;
-    // Let the printer drain what is queued.
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    printer.abort();
+    // Everything the run emitted is queued by now: print it all, then stop.
+    let _ = done.send(());
+    let _ = printer.await;
     result
 }
 

@@ -143,11 +143,7 @@ impl Journal {
         std::fs::create_dir_all(data_dir).map_err(io)?;
         let path = data_dir.join("journal");
         let pid_file = data_dir.join("medic.pid");
-        let db = sled::Config::new()
-            .path(&path)
-            .flush_every_ms(Some(200))
-            .open()
-            .map_err(|e| classify(&dir, &pid_file, e))?;
+        let db = open_db(&path, &dir, &pid_file)?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| classify(&dir, &pid_file, e));
         let journal = Journal {
             incidents: tree("incidents")?,
@@ -477,6 +473,28 @@ impl Journal {
     /// Read a piece of UI state.
     pub fn ui<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, JournalError> {
         self.get(&self.ui, key)
+    }
+}
+
+/// Opens sled. A lock held by this very process is a handle still being
+/// dropped (sled's flusher lets go of the file lock a moment after the last
+/// `Db`): wait for it briefly instead of failing a reopen in the same process.
+fn open_db(path: &Path, dir: &Path, pid_file: &Path) -> Result<sled::Db, JournalError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(200))
+            .open()
+            .map_err(|e| classify(dir, pid_file, e))
+        {
+            Err(JournalError::Locked { pid: Some(pid), .. })
+                if pid == std::process::id() && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 
