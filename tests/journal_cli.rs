@@ -215,3 +215,33 @@ fn a_changed_config_is_reported_not_applied() {
     assert!(t.contains("changed since the incident opened"), "{t}");
     assert!(t.contains("pull request #1"), "{t}");
 }
+
+/// The same with a secret in the config (the journaled snapshot cannot hold
+/// it, so the file must be read again): a changed file stops the incident
+/// instead of being applied.
+#[test]
+fn a_changed_config_with_a_secret_stops_instead_of_applying() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("medic.toml");
+    let secret = format!("Zq8{}Lm3Vx9Tk2Rw7", "pP4nN6bB1");
+    let with = |agent: &str| {
+        format!(
+            "[source]\nkind = \"demo\"\n\n[logs]\nkind = \"loki\"\nurl = \"http://medic:{secret}@127.0.0.1:9/\"\n\n[agent]\n{agent}\n"
+        )
+    };
+    std::fs::write(&config, with("kind = \"mitigate\"")).unwrap();
+    let c = config.to_str().unwrap();
+    let out = medic(dir.path(), &["--config", c, "fix", "api"]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::write(
+        &config,
+        with("kind = \"codex\"\ncommand = \"/nonexistent/codex\""),
+    )
+    .unwrap();
+    let out = medic(dir.path(), &["--config", c, "fix", "api", "--yes"]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("changed since this incident opened"), "{t}");
+    assert!(!t.contains("pull request #1"), "{t}");
+    assert!(!t.contains(&secret), "{t}");
+}

@@ -158,6 +158,11 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
             }
         }
         if app.quit {
+            // The last state goes whatever the channel's fill: there is no next turn.
+            let ui = app.ui_state();
+            if app.restored && ui != saved_ui {
+                let _ = ui_tx.send(ui).await;
+            }
             break Ok(());
         }
     };

@@ -77,6 +77,18 @@ impl Parts {
             (None, None) => Config::default(),
         };
         crate::sources::http::set_max_body_bytes(settings.http.max_body_bytes.0);
+        if let (Some(journaled), Some(path)) = (origin.settings.as_deref(), &origin.config) {
+            // The snapshot kept no secret, so the file is read again: only if
+            // it is still the file the incident opened with.
+            if journaled.contains("[REDACTED:")
+                && super::incident::settings_snapshot(Some(path)).as_deref() != Some(journaled)
+            {
+                anyhow::bail!(
+                    "the config file {} changed since this incident opened, and the settings journaled then held a secret medic does not keep: restore the file, or cancel this incident and open a new one",
+                    path.display()
+                );
+            }
+        }
         if origin
             .settings
             .as_deref()
