@@ -27,7 +27,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .take(2)
         .map(|m| {
             Line::styled(
-                format!("  ! no data for `{}`: {}", m.query, m.reason),
+                // The reason can quote a server's error body.
+                format!(
+                    "  ! no data for `{}`: {}",
+                    crate::terminal::one_line(&m.query),
+                    crate::terminal::one_line(&m.reason)
+                ),
                 theme.warn,
             )
         })

@@ -53,9 +53,8 @@ pub fn render(frame: &mut Frame, area: Rect, held: &[Held], theme: &Theme) {
     );
 }
 
-/// A path or reason without control characters (they come from the agent).
+/// A path or reason with its control and bidi characters shown escaped, as
+/// the CLI shows them (they come from the agent).
 fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '�' } else { c })
-        .collect()
+    crate::terminal::one_line(s).into_owned()
 }
