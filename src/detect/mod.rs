@@ -11,7 +11,7 @@ use crate::model::{
     AlertState, Flag, FleetSnapshot, Metric, Millis, ServiceId, ServiceMetrics, Transition, Verdict,
 };
 use rules::{AlertMachine, Rule};
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
 
 /// How long a resolved flag stays listed (Prometheus keeps resolved alerts 15m).
 pub const RESOLVED_RETENTION: Millis = 15 * 60_000;
@@ -20,7 +20,9 @@ pub const RESOLVED_RETENTION: Millis = 15 * 60_000;
 #[derive(Debug, Clone)]
 pub struct Detector {
     rules: Vec<Rule>,
-    machines: BTreeMap<(ServiceId, usize), AlertMachine>,
+    /// Per service, one machine per rule (by rule index): one hash lookup
+    /// per service per refresh, not one ordered search per (service, rule).
+    machines: HashMap<ServiceId, Vec<AlertMachine>>,
     scratch: Vec<f64>,
 }
 
@@ -29,7 +31,7 @@ impl Detector {
     pub fn new(rules: Vec<Rule>) -> Detector {
         Detector {
             rules,
-            machines: BTreeMap::new(),
+            machines: HashMap::new(),
             scratch: Vec::new(),
         }
     }
@@ -44,8 +46,17 @@ impl Detector {
     pub fn ingest(&mut self, snap: &FleetSnapshot) -> Vec<Transition> {
         let mut out = Vec::new();
         for svc in &snap.services {
-            for (i, rule) in self.rules.iter().enumerate() {
-                let machine = self.machines.entry((svc.service.clone(), i)).or_default();
+            // The service name is cloned only the first time it is seen.
+            if !self.machines.contains_key(&svc.service) {
+                self.machines.insert(
+                    svc.service.clone(),
+                    vec![AlertMachine::default(); self.rules.len()],
+                );
+            }
+            let Some(machines) = self.machines.get_mut(&svc.service) else {
+                continue;
+            };
+            for (rule, machine) in self.rules.iter().zip(machines.iter_mut()) {
                 out.extend(rules::evaluate(rule, svc, machine, &mut self.scratch));
             }
         }
@@ -59,29 +70,41 @@ impl Detector {
     /// (pods, preview apps) must not grow the detector without bound. A
     /// stale snapshot repeats the last good one, so it never drops anything.
     fn forget_gone(&mut self, snap: &FleetSnapshot) {
-        let present: std::collections::BTreeSet<&ServiceId> =
-            snap.services.iter().map(|s| &s.service).collect();
-        self.machines.retain(|(service, _), m| {
+        if self.machines.len() <= snap.services.len()
+            && snap
+                .services
+                .iter()
+                .all(|s| self.machines.contains_key(&s.service))
+        {
+            // Every service held is in the snapshot: nothing can be gone.
+            return;
+        }
+        let present: HashSet<&ServiceId> = snap.services.iter().map(|s| &s.service).collect();
+        self.machines.retain(|service, ms| {
             present.contains(service)
-                || m.last_eval
-                    .is_some_and(|t| snap.at - t <= RESOLVED_RETENTION)
+                || ms.iter().any(|m| {
+                    m.last_eval
+                        .is_some_and(|t| snap.at - t <= RESOLVED_RETENTION)
+                })
         });
     }
 
     /// How many (service, rule) states are held: bounded by the live fleet.
     pub fn tracked(&self) -> usize {
-        self.machines.len()
+        self.machines.values().map(Vec::len).sum()
     }
 
     /// The state of `rule` (by index) for `service`.
     pub fn machine(&self, service: &ServiceId, rule: usize) -> Option<&AlertMachine> {
-        self.machines.get(&(service.clone(), rule))
+        self.machines.get(service)?.get(rule)
     }
 
     /// The worst state any rule is in for `service`.
     pub fn worst_state(&self, service: &ServiceId) -> AlertState {
-        (0..self.rules.len())
-            .filter_map(|i| self.machine(service, i))
+        self.machines
+            .get(service)
+            .into_iter()
+            .flatten()
             .map(|m| m.state)
             .filter(|s| *s != AlertState::Resolved)
             .max_by_key(|s| s.severity())
@@ -93,53 +116,69 @@ impl Detector {
     /// Memory flags carry the projected time until the limit.
     pub fn flags(&self, snap: &FleetSnapshot) -> Vec<Flag> {
         let now = snap.at;
-        let mut out: Vec<Flag> = self
-            .machines
-            .iter()
-            .filter(|(_, m)| match m.state {
-                AlertState::Pending | AlertState::Firing => true,
-                AlertState::Resolved => now - m.since <= RESOLVED_RETENTION,
-                AlertState::Inactive => false,
-            })
-            .map(|((service, i), m)| {
-                let rule = &self.rules[*i];
-                let svc = snap.services.iter().find(|s| &s.service == service);
-                let eta_seconds = svc.and_then(|s| time_to_limit(s, rule.metric()));
-                let mut reason = describe_flag(rule, m);
-                if let (Some(eta), Some(limit)) =
-                    (eta_seconds, svc.and_then(|s| s.limit_of(rule.metric())))
-                {
-                    reason.push_str(&format!(
-                        "; at this rate {service} hits its {} limit in ~{}",
-                        crate::units::value(limit, rule.metric().unit()),
-                        crate::units::duration((eta / 60.0).round() as Millis * 60_000)
-                    ));
+        // Services keyed once per call: one hash lookup per flag, not a search.
+        let index = snap.index();
+        let mut out: Vec<(usize, Flag)> = Vec::new();
+        for (service, machines) in &self.machines {
+            for (i, m) in machines.iter().enumerate() {
+                let shown = match m.state {
+                    AlertState::Pending | AlertState::Firing => true,
+                    AlertState::Resolved => now - m.since <= RESOLVED_RETENTION,
+                    AlertState::Inactive => false,
+                };
+                if shown {
+                    let svc = index.get(service).copied();
+                    out.push((i, self.flag(service, i, m, svc)));
                 }
-                Flag {
-                    service: service.clone(),
-                    rule: rule.name.clone(),
-                    metric: rule.metric(),
-                    state: m.state,
-                    value: m.last_value,
-                    threshold: rule.threshold,
-                    op: rule.op.as_str().to_string(),
-                    unit: rule.unit(),
-                    since: m.since,
-                    onset: m.active_at,
-                    verdict: Verdict::Actionable,
-                    reason,
-                    eta_seconds,
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| {
+            }
+        }
+        // Worst first, then oldest, then by service and rule order: the same
+        // order whatever the map's.
+        out.sort_by(|(ia, a), (ib, b)| {
             b.state
                 .severity()
                 .cmp(&a.state.severity())
                 .then(a.since.cmp(&b.since))
                 .then(a.service.cmp(&b.service))
+                .then(ia.cmp(ib))
         });
-        out
+        out.into_iter().map(|(_, f)| f).collect()
+    }
+
+    /// One rule's flag for one service, from its machine and its metrics.
+    fn flag(
+        &self,
+        service: &ServiceId,
+        i: usize,
+        m: &AlertMachine,
+        svc: Option<&ServiceMetrics>,
+    ) -> Flag {
+        let rule = &self.rules[i];
+        let eta_seconds = svc.and_then(|s| time_to_limit(s, rule.metric()));
+        let mut reason = describe_flag(rule, m);
+        if let (Some(eta), Some(limit)) = (eta_seconds, svc.and_then(|s| s.limit_of(rule.metric())))
+        {
+            reason.push_str(&format!(
+                "; at this rate {service} hits its {} limit in ~{}",
+                crate::units::value(limit, rule.metric().unit()),
+                crate::units::duration((eta / 60.0).round() as Millis * 60_000)
+            ));
+        }
+        Flag {
+            service: service.clone(),
+            rule: rule.name.clone(),
+            metric: rule.metric(),
+            state: m.state,
+            value: m.last_value,
+            threshold: rule.threshold,
+            op: rule.op.as_str().to_string(),
+            unit: rule.unit(),
+            since: m.since,
+            onset: m.active_at,
+            verdict: Verdict::Actionable,
+            reason,
+            eta_seconds,
+        }
     }
 }
 

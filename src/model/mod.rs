@@ -267,6 +267,14 @@ pub struct FleetSnapshot {
     pub missing: Vec<NoData>,
 }
 
+impl FleetSnapshot {
+    /// The services keyed by id, built once per refresh so that finding a
+    /// flag's metrics is a hash lookup, not a search of the whole fleet.
+    pub fn index(&self) -> std::collections::HashMap<&ServiceId, &ServiceMetrics> {
+        self.services.iter().map(|s| (&s.service, s)).collect()
+    }
+}
+
 /// Where an alerting rule stands for one service (Prometheus' alert states,
 /// plus `resolved` for "was firing, no longer").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]

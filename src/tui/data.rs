@@ -7,6 +7,7 @@ use crate::model::{
     AlertState, Evidence, Flag, FleetSnapshot, Metric, Millis, ServiceId, ServiceMetrics, Verdict,
 };
 use crate::model::{Plan, Todo};
+use std::collections::HashMap;
 
 /// One service's row in the fleet table.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +37,11 @@ pub struct ServiceRow {
 }
 
 impl ServiceRow {
-    fn from_metrics(svc: &ServiceMetrics, detector: &Detector, flags: &[Flag]) -> ServiceRow {
+    fn from_metrics(
+        svc: &ServiceMetrics,
+        detector: &Detector,
+        verdict: Option<Verdict>,
+    ) -> ServiceRow {
         let values = |m: Metric| svc.get(m).map(|s| s.values.clone()).unwrap_or_default();
         let requests = values(Metric::Requests);
         let errors = values(Metric::Errors);
@@ -48,10 +53,7 @@ impl ServiceRow {
         ServiceRow {
             service: svc.service.clone(),
             state: detector.worst_state(&svc.service),
-            verdict: flags
-                .iter()
-                .find(|f| f.service == svc.service && f.state != AlertState::Resolved)
-                .map(|f| f.verdict),
+            verdict,
             cpu: values(Metric::Cpu),
             cpu_limit: svc.limit_of(Metric::Cpu),
             memory: values(Metric::Memory),
@@ -93,10 +95,16 @@ impl FleetView {
         evidence: Vec<Evidence>,
         source: String,
     ) -> FleetView {
+        // Each service's worst open flag (flags come worst first), keyed once:
+        // building the rows is linear in the fleet, not fleet × flags.
+        let mut worst: HashMap<&ServiceId, Verdict> = HashMap::new();
+        for f in flags.iter().filter(|f| f.state != AlertState::Resolved) {
+            worst.entry(&f.service).or_insert(f.verdict);
+        }
         let rows = snap
             .services
             .iter()
-            .map(|s| ServiceRow::from_metrics(s, detector, &flags))
+            .map(|s| ServiceRow::from_metrics(s, detector, worst.get(&s.service).copied()))
             .collect();
         FleetView {
             rows,
