@@ -1,8 +1,8 @@
 //! `medic fix`, `medic resume` and `medic incidents`: the incident workflow
 //! headless, printing one line per event; resumable after any crash.
 
-use crate::detect::Detector;
 use crate::model::AlertState;
+use crate::refresh::{Detected, Pipeline};
 use crate::setup::{Setup, UsageError};
 use crate::sources::Source;
 use crate::terminal;
@@ -231,10 +231,9 @@ pub async fn fix(
         None => {
             let mut src = setup.source.clone();
             let now = src.now();
-            let snap = src.latest(now, setup.lookback(), setup.step()).await?;
-            let mut detector = Detector::new(setup.rules.clone());
-            detector.ingest(&snap);
-            let flags = detector.flags(&snap);
+            let Detected { snap, flags, .. } = Pipeline::new(setup.rules.clone())
+                .detect_at(&mut src, now, setup.lookback(), setup.step())
+                .await?;
             // A pull request's episode whose flag cleared is over.
             let present = incident::with_data(&snap);
             incident::resolve_cleared(&journal, &flags, &present)?;

@@ -8,6 +8,7 @@
 
 use crate::detect::Detector;
 use crate::model::{Flag, FleetSnapshot, Metric, NoData, ServiceMetrics, Transition};
+use crate::refresh::{Pipeline, Refreshed};
 use crate::setup::Setup;
 use crate::sources::alertmanager::{AlertFlag, Inbox};
 use crate::terminal;
@@ -169,7 +170,7 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         }
         _ => None,
     };
-    let mut detector = Detector::new(setup.rules.clone());
+    let mut pipeline = Pipeline::new(setup.rules.clone());
     let (step, lookback) = (setup.step(), setup.lookback());
     let snap = if once {
         let now = setup.source.now();
@@ -185,15 +186,9 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
         first_answer(&mut setup, lookback, step).await?
     };
     warn(&mut setup);
-    detector.ingest(&snap);
-    let mut flags = detector.flags(&snap);
-    crate::triage::judge_all(
-        &setup.evidence.beside(&setup.source),
-        &snap,
-        &detector,
-        &mut flags,
-    )
-    .await;
+    let Refreshed { snap, flags, .. } = pipeline
+        .update(&setup.evidence.beside(&setup.source), snap, vec![])
+        .await;
     let mut out = terminal::stdout();
     if json {
         for f in &flags {
@@ -224,17 +219,25 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
             _ = tokio::signal::ctrl_c() => return Ok(()),
             alert = next_alert(&mut alerts) => {
                 if let Some(a) = alert {
+                    let detector = pipeline.detector();
                     let flags = detector.flags(&last);
-                    let flag = judge_alert(&setup, &last, &detector, &flags, a.flag).await;
+                    let flag = judge_alert(&setup, &last, detector, &flags, a.flag).await;
                     print_alert(&flag, &last, json)?;
                 }
                 continue;
             }
         }
-        let now = setup.source.now();
         // A source that fails before its first answer is reported and retried, never fatal.
-        let snap = match setup.source.latest(now, lookback, step).await {
-            Ok(snap) => snap,
+        let refreshed = pipeline
+            .refresh(&mut setup.source, &setup.evidence, lookback, step, vec![])
+            .await;
+        let Refreshed {
+            snap,
+            changes,
+            flags,
+            ..
+        } = match refreshed {
+            Ok(r) => r,
             Err(e) => {
                 terminal::eprint_line(format_args!("medic: {e}"));
                 continue;
@@ -253,18 +256,6 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
                 .collect();
             print_no_data(&new, json)?;
             missing = snap.missing.clone();
-        }
-        last = snap.clone();
-        let changes = detector.ingest(&snap);
-        let mut flags = detector.flags(&snap);
-        if !changes.is_empty() {
-            crate::triage::judge_all(
-                &setup.evidence.beside(&setup.source),
-                &snap,
-                &detector,
-                &mut flags,
-            )
-            .await;
         }
         let mut out = terminal::stdout();
         for t in changes {
@@ -288,6 +279,8 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
             }
         }
         out.flush()?;
+        drop(out);
+        last = snap;
     }
 }
 

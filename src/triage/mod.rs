@@ -7,16 +7,19 @@ pub mod redact;
 pub mod verdict;
 
 use crate::detect::{backtest, Detector};
-use crate::model::{Evidence, Flag, FleetSnapshot, FleetSnapshot as Snap, Millis};
+use crate::model::{
+    Evidence, Flag, FleetSnapshot, FleetSnapshot as Snap, Millis, ServiceId, ServiceMetrics,
+};
 use crate::sources::demo::{Deploy, UpstreamStatus};
 use crate::sources::evidence::{EvidenceSource, Fetched};
+use std::collections::HashMap;
 
 /// How far before the onset logs are read.
 const LOG_LEAD: Millis = 30 * 60_000;
 
 /// What the source knows of the whole project at one instant (deploys,
 /// upstream status): fetched once per refresh, the same for every flag.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProjectWide {
     deploys: Fetched<Deploy>,
     upstreams: Fetched<UpstreamStatus>,
@@ -40,19 +43,22 @@ pub async fn assess<S: EvidenceSource>(
     flag: &Flag,
 ) -> (Evidence, context::Signals, verdict::Judgement) {
     let project = ProjectWide::fetch(source, snap.at).await;
-    assess_with(source, &project, snap, detector, flags, flag).await
+    let metrics = snap.services.iter().find(|s| s.service == flag.service);
+    assess_with(source, &project, snap, metrics, detector, flags, flag).await
 }
 
-/// [`assess`] with the project-wide evidence already fetched.
-async fn assess_with<S: EvidenceSource>(
+/// [`assess`] with the project-wide evidence already fetched and the
+/// flag's metrics already found (`None`: absent from this refresh).
+pub async fn assess_with<S: EvidenceSource>(
     source: &S,
     project: &ProjectWide,
     snap: &FleetSnapshot,
+    metrics: Option<&ServiceMetrics>,
     detector: &Detector,
     flags: &[Flag],
     flag: &Flag,
 ) -> (Evidence, context::Signals, verdict::Judgement) {
-    let Some(metrics) = snap.services.iter().find(|s| s.service == flag.service) else {
+    let Some(metrics) = metrics else {
         let judgement = verdict::Judgement {
             verdict: flag.verdict,
             reasons: vec![format!(
@@ -127,10 +133,12 @@ pub async fn judge_all<S: EvidenceSource>(
     let all = flags.to_vec();
     // Deploys and upstream status once per refresh, not once per flag.
     let project = ProjectWide::fetch(source, snap.at).await;
+    let index: HashMap<&ServiceId, &ServiceMetrics> = snap.index();
     let mut bundles = Vec::new();
     for flag in flags.iter_mut().filter(|f| open(f)) {
+        let metrics = index.get(&flag.service).copied();
         let (evidence, _, judgement) =
-            assess_with(source, &project, snap, detector, &all, flag).await;
+            assess_with(source, &project, snap, metrics, detector, &all, flag).await;
         flag.verdict = judgement.verdict;
         flag.reason = judgement.reason();
         bundles.push(evidence);

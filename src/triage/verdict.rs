@@ -25,7 +25,7 @@ impl Judgement {
 }
 
 /// Share of the rest of the project that must be flagged to blame the platform.
-const PLATFORM_SHARE: f64 = 0.6;
+pub const PLATFORM_SHARE: f64 = 0.6;
 /// Traffic must rise at least this much to explain usage.
 const LOAD_TRAFFIC_RISE: f64 = 1.4;
 /// Firing/resolved changes per hour from which a flag is flapping.

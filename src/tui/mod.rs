@@ -13,7 +13,7 @@ pub mod theme;
 pub mod views;
 pub mod work;
 
-use crate::detect::Detector;
+use crate::refresh::{Pipeline, Refreshed};
 use crate::setup::Setup;
 use app::{Action, App, FleetView};
 use futures_util::StreamExt;
@@ -196,7 +196,7 @@ async fn collect(
     tx: mpsc::Sender<Action>,
     workflows: mpsc::UnboundedSender<work::Command>,
 ) {
-    let mut detector = Detector::new(setup.rules.clone());
+    let mut pipeline = Pipeline::new(setup.rules.clone());
     let (step, lookback) = (setup.step(), setup.lookback());
     // Refresh often enough that a fast demo clock still moves smoothly.
     let every = setup
@@ -216,22 +216,21 @@ async fn collect(
         }
     }
     loop {
-        let now = setup.source.now();
         let mut actions = Vec::with_capacity(2);
-        match setup.source.latest(now, lookback, step).await {
-            Ok(snap) => {
-                detector.ingest(&snap);
-                let mut flags = detector.flags(&snap);
-                if let Some((inbox, _)) = &alerts {
-                    flags.extend(inbox.flags());
-                }
-                let evidence = crate::triage::judge_all(
-                    &setup.evidence.beside(&setup.source),
-                    &snap,
-                    &detector,
-                    &mut flags,
-                )
-                .await;
+        let extra = alerts
+            .as_ref()
+            .map(|(inbox, _)| inbox.flags())
+            .unwrap_or_default();
+        let refreshed = pipeline
+            .refresh(&mut setup.source, &setup.evidence, lookback, step, extra)
+            .await;
+        match refreshed {
+            Ok(Refreshed {
+                snap,
+                flags,
+                evidence,
+                ..
+            }) => {
                 // Last-known values say nothing about recovery.
                 if !snap.stale {
                     let _ = workflows.send(work::Command::FlagsNow {
@@ -241,7 +240,7 @@ async fn collect(
                 }
                 actions.push(Action::Fleet(Box::new(FleetView::new(
                     &snap,
-                    &detector,
+                    pipeline.detector(),
                     flags,
                     evidence,
                     setup.source.describe(),

@@ -2,7 +2,7 @@
 //! the instant the incident opened.
 
 use super::{policy, test_delay};
-use crate::detect::Detector;
+use crate::refresh::{Detected, Pipeline};
 use crate::workflow::incident::{Incident, Triage};
 use crate::workflow::run::Run;
 
@@ -23,10 +23,10 @@ async fn triage(run: &Run<'_>, inc: &Incident) -> anyhow::Result<Triage> {
     let step = parts.settings.source.step.0;
     let lookback = parts.settings.source.lookback.0;
     let mut source = parts.source.clone();
-    let snap = source.latest(inc.opened_at, lookback, step).await?;
-    let mut detector = Detector::new(parts.settings.rules());
-    detector.ingest(&snap);
-    let flags = detector.flags(&snap);
+    let mut pipeline = Pipeline::new(parts.settings.rules());
+    let Detected { snap, flags, .. } = pipeline
+        .detect_at(&mut source, inc.opened_at, lookback, step)
+        .await?;
     let flag = flags
         .iter()
         .find(|f| f.service == inc.service && f.rule == inc.rule)
@@ -34,7 +34,7 @@ async fn triage(run: &Run<'_>, inc: &Incident) -> anyhow::Result<Triage> {
     let (evidence, signals, judgement) = crate::triage::assess(
         &parts.evidence.beside(&source),
         &snap,
-        &detector,
+        pipeline.detector(),
         &flags,
         flag,
     )
