@@ -10,6 +10,7 @@ pub mod http;
 pub mod listener;
 pub mod loki;
 pub mod prometheus;
+pub mod promql_json;
 pub mod railway;
 pub mod silences;
 pub mod statuspage;
