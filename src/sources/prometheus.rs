@@ -519,9 +519,13 @@ impl Prometheus {
             })
             .await
             .map_err(fail)?;
-            if let Err(e) =
-                parse_query_range_into(&reply.body, grid, &self.service_label, &mut result)
-            {
+            // The allocation-free parser; `parse_query_range_into` here is its reference.
+            if let Err(e) = super::promql_json::parse_query_range_into(
+                &reply.body,
+                grid,
+                &self.service_label,
+                &mut result,
+            ) {
                 return Err(fail(match reply.status {
                     200 => e,
                     401 | 403 => format!(
