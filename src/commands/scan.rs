@@ -202,23 +202,24 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
     print_no_data(&snap.missing, json)?;
     if once {
         if !snap.missing.is_empty() {
-            return Err(NoDataFound(snap.missing).into());
+            return Err(NoDataFound(snap.missing.clone()).into());
         }
         return Ok(());
     }
     let mut missing = snap.missing.clone();
+    // The pipeline slides its own copy of the window; holding this one would copy it.
+    drop(snap);
     // Watch: one refresh per step of source time; print each change as it happens.
     let every = setup
         .source
         .refresh_interval(step)
         .clamp(Duration::from_millis(200), Duration::from_secs(60));
-    let mut last = snap;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
             alert = next_alert(&mut alerts) => {
-                if let Some(a) = alert {
+                if let (Some(a), Some(last)) = (alert, pipeline.last()) {
                     let detector = pipeline.detector();
                     let flags = detector.flags(&last);
                     let flag = judge_alert(&setup, &last, detector, &flags, a.flag).await;
@@ -279,8 +280,6 @@ pub async fn run(mut setup: Setup, once: bool, json: bool) -> anyhow::Result<()>
             }
         }
         out.flush()?;
-        drop(out);
-        last = snap;
     }
 }
 

@@ -86,14 +86,27 @@ impl Expr {
     /// Series are assumed to share the grid of the first metric found; a
     /// metric the service lacks makes the whole result absent.
     pub fn eval_into(&self, svc: &ServiceMetrics, len: usize, out: &mut Vec<f64>) {
+        self.eval_from(svc, 0, len, out);
+    }
+
+    /// [`Expr::eval_into`] for the grid points `from..len` only (`out` gets
+    /// `len - from` values): a refresh evaluates only the points it has not
+    /// evaluated yet, not the whole window again.
+    pub fn eval_from(&self, svc: &ServiceMetrics, from: usize, len: usize, out: &mut Vec<f64>) {
+        let from = from.min(len);
         out.clear();
-        out.resize(len, f64::NAN);
+        out.resize(len - from, f64::NAN);
+        // The points `from..len` of a series, as many as it has.
+        let tail = |s: &'_ crate::model::Series| -> std::ops::Range<usize> {
+            let end = s.values.len().min(len);
+            from.min(end)..end
+        };
         match self {
             Expr::Number(n) => out.iter_mut().for_each(|v| *v = *n),
             Expr::Metric(m) => {
                 if let Some(s) = svc.get(*m) {
-                    let n = s.values.len().min(len);
-                    out[..n].copy_from_slice(&s.values[..n]);
+                    let r = tail(s);
+                    out[..r.len()].copy_from_slice(&s.values[r]);
                     if is_a_limit(*m) {
                         out.iter_mut()
                             .filter(|v| !crate::model::is_limit(**v))
@@ -102,21 +115,21 @@ impl Expr {
                 }
             }
             Expr::Neg(a) => {
-                a.eval_into(svc, len, out);
+                a.eval_from(svc, from, len, out);
                 out.iter_mut().for_each(|v| *v = -*v);
             }
             Expr::Binary(a, op, b) => {
-                a.eval_into(svc, len, out);
+                a.eval_from(svc, from, len, out);
                 // Fast paths for the common shapes avoid a scratch buffer.
                 match &**b {
                     Expr::Number(n) => apply_scalar(out, *op, *n),
                     Expr::Metric(m) if !is_a_limit(*m) => match svc.get(*m) {
-                        Some(s) => apply(out, *op, &s.values),
+                        Some(s) => apply(out, *op, &s.values[tail(s)]),
                         None => out.iter_mut().for_each(|v| *v = f64::NAN),
                     },
                     _ => {
-                        let mut rhs = Vec::with_capacity(len);
-                        b.eval_into(svc, len, &mut rhs);
+                        let mut rhs = Vec::with_capacity(len - from);
+                        b.eval_from(svc, from, len, &mut rhs);
                         apply(out, *op, &rhs);
                     }
                 }
@@ -308,6 +321,50 @@ mod tests {
         assert!(Expr::parse("(cpu").is_err());
         assert!(Expr::parse("cpu cpu").is_err());
         assert!(Expr::parse("").is_err());
+    }
+
+    #[test]
+    fn evaluating_from_a_point_is_the_tail_of_the_whole() {
+        let mut svc = ServiceMetrics::new(ServiceId::from("a"));
+        let series = |values: Vec<f64>| Series {
+            start: 0,
+            step: 1,
+            values,
+        };
+        svc.set(
+            Metric::Memory,
+            series(vec![1.0, 2.0, f64::NAN, 4.0, 5.0, 6.0]),
+        );
+        svc.set(Metric::MemoryLimit, series(vec![10.0, 0.0, 10.0, 10.0]));
+        svc.set(Metric::Errors, series(vec![1.0, 1.0, 1.0, 1.0, 1.0, 1.0]));
+        svc.set(
+            Metric::Requests,
+            series(vec![2.0, 4.0, 0.0, 8.0, 16.0, 32.0]),
+        );
+        for text in [
+            "memory / memory_limit",
+            "errors / requests * 100",
+            "-(memory - 1) / (requests + errors)",
+            "memory_limit",
+            "3",
+            "cpu / memory",
+        ] {
+            let e = Expr::parse(text).unwrap();
+            let mut whole = Vec::new();
+            e.eval_into(&svc, 6, &mut whole);
+            for from in 0..=7 {
+                let mut tail = Vec::new();
+                e.eval_from(&svc, from, 6, &mut tail);
+                let want = &whole[from.min(6)..];
+                assert_eq!(tail.len(), want.len(), "{text} from {from}");
+                for (a, b) in tail.iter().zip(want) {
+                    assert!(
+                        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                        "{text} from {from}: {tail:?} vs {want:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -329,11 +329,17 @@ pub fn evaluate(
         return Vec::new();
     };
     let (start, step, len) = grid;
-    rule.expr.eval_into(svc, len, scratch);
+    let first = match machine.last_eval {
+        Some(last) if last >= start => ((last - start) / step + 1) as usize,
+        _ => 0,
+    };
+    // Only the points not evaluated yet: a refresh costs what is new.
+    rule.expr.eval_from(svc, first, len, scratch);
     if rule.min_requests > 0.0 {
         match svc.get(Metric::Requests) {
             Some(req) => {
-                for (v, r) in scratch.iter_mut().zip(&req.values) {
+                let req = req.values.get(first..).unwrap_or_default();
+                for (v, r) in scratch.iter_mut().zip(req) {
                     // Absent traffic (NaN) also masks the sample.
                     if r.is_nan() || *r < rule.min_requests {
                         *v = f64::NAN;
@@ -343,13 +349,9 @@ pub fn evaluate(
             None => scratch.iter_mut().for_each(|v| *v = f64::NAN),
         }
     }
-    let first = match machine.last_eval {
-        Some(last) if last >= start => ((last - start) / step + 1) as usize,
-        _ => 0,
-    };
     let mut out = Vec::new();
-    for (i, &v) in scratch.iter().enumerate().skip(first) {
-        let ts = start + i as Millis * step;
+    for (k, &v) in scratch.iter().enumerate() {
+        let ts = start + (first + k) as Millis * step;
         let v = match rule.kind {
             RuleKind::Threshold => v,
             // Each value reaches the scorer exactly once: points already

@@ -4,16 +4,22 @@
 //!
 //! Triage is the costly part (logs, a backtest per flag): it runs for flags
 //! that are new or changed since the last refresh; the others keep the
-//! verdict and evidence they were given. This room never prints or draws.
+//! verdict and evidence they were given. Fetching is incremental
+//! ([`window`]): after the first full fetch only the newest points are asked
+//! for. This room never prints or draws.
+
+pub mod window;
 
 use crate::detect::rules::Rule;
 use crate::detect::Detector;
 use crate::model::Verdict;
 use crate::model::{AlertState, Evidence, Flag, FleetSnapshot, Millis, ServiceId, Transition};
 use crate::sources::evidence::{EvidenceSource, EvidenceSources};
+use crate::sources::prometheus::Grid;
 use crate::sources::{Source, SourceError};
 use crate::triage::{self, ProjectWide};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// A verdict older than this (source time) is judged again even if its flag
 /// did not change: logs and the fleet around it move on.
@@ -26,6 +32,22 @@ pub struct Pipeline {
     judged: HashMap<(ServiceId, String), Judged>,
     project: Option<ProjectWide>,
     platform: bool,
+    /// The last good window, slid along by incremental refreshes.
+    window: Option<Arc<FleetSnapshot>>,
+    /// The last answer when it was last-known values (the source is down).
+    stale: Option<Arc<FleetSnapshot>>,
+    fetches: Fetches,
+}
+
+/// How the source was asked so far (to see that refreshes are incremental).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fetches {
+    /// Whole-window fetches (the first, and every fall-back).
+    pub full: usize,
+    /// Fetches of only the newest points.
+    pub incremental: usize,
+    /// Refreshes with nothing new since the last (no request at all).
+    pub skipped: usize,
 }
 
 /// A verdict given to one episode of (service, rule).
@@ -43,8 +65,8 @@ struct Judged {
 /// A snapshot run through the detector.
 #[derive(Debug, Clone)]
 pub struct Detected {
-    /// What the source answered.
-    pub snap: FleetSnapshot,
+    /// What the source answered (shared with the pipeline's window).
+    pub snap: Arc<FleetSnapshot>,
     /// The state changes this snapshot caused, oldest first.
     pub changes: Vec<Transition>,
     /// Flags as of the snapshot (verdict still the detector's `actionable`).
@@ -54,8 +76,9 @@ pub struct Detected {
 /// What one refresh produced: flags with their verdicts and evidence.
 #[derive(Debug, Clone)]
 pub struct Refreshed {
-    /// What the source answered.
-    pub snap: FleetSnapshot,
+    /// What the source answered (shared with the pipeline's window: drop it
+    /// before the next refresh, or that refresh copies the window).
+    pub snap: Arc<FleetSnapshot>,
     /// The state changes this refresh caused, oldest first.
     pub changes: Vec<Transition>,
     /// Flags, worst first, judged (open ones) or in the detector's words (resolved).
@@ -74,7 +97,70 @@ impl Pipeline {
             judged: HashMap::new(),
             project: None,
             platform: false,
+            window: None,
+            stale: None,
+            fetches: Fetches::default(),
         }
+    }
+
+    /// How the source was asked so far.
+    pub fn fetches(&self) -> Fetches {
+        self.fetches
+    }
+
+    /// The last snapshot refreshed (last-known values when the source is down).
+    pub fn last(&self) -> Option<Arc<FleetSnapshot>> {
+        self.stale.as_ref().or(self.window.as_ref()).cloned()
+    }
+
+    /// Remember an answer: a good one is the window the next refresh slides.
+    fn keep(&mut self, snap: &Arc<FleetSnapshot>) {
+        if snap.stale {
+            self.stale = Some(snap.clone());
+        } else {
+            self.window = Some(snap.clone());
+            self.stale = None;
+        }
+    }
+
+    /// Every service's metrics over `(now - lookback, now]`: the first time
+    /// (and whenever the newest points do not line up) a full fetch; after
+    /// that only the points since the window's settled end.
+    pub async fn fetch_at(
+        &mut self,
+        source: &mut Source,
+        now: Millis,
+        lookback: Millis,
+        step: Millis,
+    ) -> Result<Arc<FleetSnapshot>, SourceError> {
+        let grid = Grid::window(now, lookback, step);
+        if let Some(held) = self.window.as_mut() {
+            match window::next_start(held, &grid) {
+                Some(None) => {
+                    self.fetches.skipped += 1;
+                    self.stale = None;
+                    return Ok(held.clone());
+                }
+                Some(Some(from)) => {
+                    if let Ok(delta) = source.range(from, now, step).await {
+                        // Copies the window only if a consumer still holds the last one.
+                        let slid = Arc::make_mut(held);
+                        if window::slide(slid, &delta, &grid) {
+                            slid.at = now;
+                            self.fetches.incremental += 1;
+                            self.stale = None;
+                            return Ok(held.clone());
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        self.window = None;
+        let snap = Arc::new(source.latest(now, lookback, step).await?);
+        self.fetches.full += 1;
+        self.keep(&snap);
+        Ok(snap)
     }
 
     /// The detector, with every snapshot so far ingested.
@@ -90,12 +176,19 @@ impl Pipeline {
         lookback: Millis,
         step: Millis,
     ) -> Result<Detected, SourceError> {
-        let snap = source.latest(now, lookback, step).await?;
-        Ok(self.detect(snap))
+        let snap = self.fetch_at(source, now, lookback, step).await?;
+        Ok(self.detect_shared(snap))
     }
 
     /// Run a snapshot through the detector.
+    /// A snapshot fetched elsewhere becomes the window the next refresh slides.
     pub fn detect(&mut self, snap: FleetSnapshot) -> Detected {
+        let snap = Arc::new(snap);
+        self.keep(&snap);
+        self.detect_shared(snap)
+    }
+
+    fn detect_shared(&mut self, snap: Arc<FleetSnapshot>) -> Detected {
         let changes = self.detector.ingest(&snap);
         let flags = self.detector.flags(&snap);
         Detected {

@@ -166,3 +166,136 @@ async fn extra_flags_are_judged_beside_the_detectors() {
     assert!(r.flags.iter().any(|f| f.rule == "FromAlertmanager"));
     assert_eq!(r.evidence.len(), open(&r.flags));
 }
+
+/// The same snapshot, NaN for NaN: services, grids and values bit for bit.
+pub(crate) fn same_snapshot(a: &FleetSnapshot, b: &FleetSnapshot) -> Result<(), String> {
+    if (a.at, a.stale, &a.missing) != (b.at, b.stale, &b.missing) {
+        return Err(format!(
+            "at/stale/missing differ: {:?} vs {:?}",
+            (a.at, a.stale, &a.missing),
+            (b.at, b.stale, &b.missing)
+        ));
+    }
+    let names = |s: &FleetSnapshot| {
+        s.services
+            .iter()
+            .map(|s| s.service.0.clone())
+            .collect::<Vec<_>>()
+    };
+    if names(a) != names(b) {
+        return Err(format!("services differ: {:?} vs {:?}", names(a), names(b)));
+    }
+    for (x, y) in a.services.iter().zip(&b.services) {
+        for (m, (sx, sy)) in x.series.iter().zip(&y.series).enumerate() {
+            let same = match (sx, sy) {
+                (None, None) => true,
+                (Some(p), Some(q)) => {
+                    p.start == q.start
+                        && p.step == q.step
+                        && p.values.len() == q.values.len()
+                        && p.values
+                            .iter()
+                            .zip(&q.values)
+                            .all(|(u, v)| u.to_bits() == v.to_bits() || (u.is_nan() && v.is_nan()))
+                }
+                _ => false,
+            };
+            if !same {
+                return Err(format!(
+                    "{} metric #{m} differs:\n{sx:?}\n{sy:?}",
+                    x.service
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn demo_source() -> Source {
+    Source::Demo {
+        demo: Demo::new(DEFAULT_SEED, ANCHOR),
+        clock: DemoClock::new(ANCHOR, 1.0),
+    }
+}
+
+#[tokio::test]
+async fn incremental_refreshes_equal_full_fetches() {
+    let mut source = demo_source();
+    let mut whole = demo_source();
+    let mut pipeline = Pipeline::new(default_rules());
+    let mut fresh = Detector::new(default_rules());
+    // Refreshes 7 s apart: some bring a new point, some none.
+    for k in 0..40 {
+        let now = ANCHOR + k * 7_000;
+        let got = pipeline
+            .detect_at(&mut source, now, HOUR, STEP)
+            .await
+            .unwrap();
+        let want = whole.latest(now, HOUR, STEP).await.unwrap();
+        if let Err(e) = same_snapshot(
+            &got.snap,
+            &FleetSnapshot {
+                at: got.snap.at,
+                ..want.clone()
+            },
+        ) {
+            panic!("refresh {k}: {e}");
+        }
+        let changes = fresh.ingest(&want);
+        assert_eq!(got.changes, changes, "refresh {k}");
+        let words = |f: &[Flag]| -> Vec<(String, String, AlertState, Millis)> {
+            f.iter()
+                .map(|f| (f.service.0.clone(), f.rule.clone(), f.state, f.since))
+                .collect()
+        };
+        assert_eq!(words(&got.flags), words(&fresh.flags(&want)), "refresh {k}");
+    }
+    let f = pipeline.fetches();
+    assert_eq!(f.full, 1, "{f:?}");
+    assert!(f.incremental >= 15 && f.skipped >= 15, "{f:?}");
+}
+
+#[tokio::test]
+async fn a_gap_or_another_step_fetches_the_whole_window() {
+    let mut source = demo_source();
+    let mut pipeline = Pipeline::new(default_rules());
+    pipeline
+        .fetch_at(&mut source, ANCHOR, HOUR, STEP)
+        .await
+        .unwrap();
+    pipeline
+        .fetch_at(&mut source, ANCHOR + STEP, HOUR, STEP)
+        .await
+        .unwrap();
+    assert_eq!(
+        (pipeline.fetches().full, pipeline.fetches().incremental),
+        (1, 1)
+    );
+    // Longer than the window since the last refresh: everything again.
+    let later = ANCHOR + 2 * HOUR;
+    let got = pipeline
+        .fetch_at(&mut source, later, HOUR, STEP)
+        .await
+        .unwrap();
+    assert_eq!(pipeline.fetches().full, 2);
+    let want = demo_source().latest(later, HOUR, STEP).await.unwrap();
+    same_snapshot(&got, &want).unwrap();
+    // Another step: everything again.
+    pipeline
+        .fetch_at(&mut source, later + 60_000, HOUR, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(pipeline.fetches().full, 3);
+    // A consumer holding the last answer keeps its copy unchanged.
+    let held = pipeline
+        .fetch_at(&mut source, later + 120_000, HOUR, 60_000)
+        .await
+        .unwrap();
+    let before = (*held).clone();
+    pipeline
+        .fetch_at(&mut source, later + 180_000, HOUR, 60_000)
+        .await
+        .unwrap();
+    same_snapshot(&held, &before).unwrap();
+    assert_eq!(pipeline.fetches().incremental, 3);
+}
