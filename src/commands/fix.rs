@@ -56,12 +56,6 @@ pub async fn fix(
     config_path: Option<std::path::PathBuf>,
     hint: &Invocation,
 ) -> anyhow::Result<()> {
-    // The operator turned the agent sandbox off: say so, in red, every run.
-    if let Some(w) = crate::agent::jail::warning(&setup.config.agent) {
-        // medic's own words, escaped, then medic's own colour codes around them.
-        let line = crate::agent::jail::in_red(&terminal::one_line(&w));
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
-    }
     let journal = Journal::open(&setup.data_dir)?;
     let origin_source = match (&setup.source, &config_path) {
         (Source::Demo { demo, .. }, _) => OriginSource::Demo {
@@ -140,6 +134,12 @@ pub async fn fix(
         }
     };
     let parts = Parts::for_origin(&inc.origin, &setup.data_dir)?;
+    // The operator turned the agent sandbox off: say so, in red, every run.
+    if let Some(w) = crate::agent::jail::warning(&parts.settings.agent) {
+        // medic's own words, escaped, then medic's own colour codes around them.
+        let line = crate::agent::jail::in_red(&terminal::one_line(&w));
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
     let (engine, cancel) = new_engine(journal);
     cancel_on_ctrl_c(cancel);
     let run = Run {
