@@ -157,3 +157,49 @@ fn every_problem_is_named_on_one_line() {
         "{err}"
     );
 }
+
+/// An incident opened while the token was there: `fix --yes` and `resume`
+/// without it refuse before the approval is journaled or a step retried.
+#[test]
+fn a_token_gone_since_the_incident_opened_is_refused_before_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "{DEMO}[forge]\nkind = \"github\"\nrepo = \"acme/shop\"\ntoken_env = \"MEDIC_PREFLIGHT_TEST_GH3\"\napi_url = \"http://127.0.0.1:9\"\n"
+    );
+    let token = [("MEDIC_PREFLIGHT_TEST_GH3", Some("ghp_not_a_real_token"))];
+    let out = fix_with(dir.path(), &toml, &token);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = dir.path().join("medic.toml");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_medic"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("MEDIC_PREFLIGHT_TEST_GH3")
+            .env_remove("MEDIC_STEP_DELAY_MS")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["fix", "api", "--yes"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("MEDIC_PREFLIGHT_TEST_GH3"), "{err}");
+    let list = run(&["incidents", "--json"]);
+    let line: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(line["approved_by"], serde_json::Value::Null, "{line}");
+    assert_eq!(line["status"], "awaiting approval", "{line}");
+    let id = line["id"].as_str().unwrap().to_string();
+    let out = run(&["resume", &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{id}: cannot start: ")) && err.contains("MEDIC_PREFLIGHT_TEST_GH3"),
+        "{err}"
+    );
+}
