@@ -12,6 +12,7 @@ pub mod eval;
 pub mod forge;
 pub mod model;
 pub mod plan;
+pub mod preflight;
 pub mod refresh;
 pub mod setup;
 pub mod sources;

@@ -1,11 +1,13 @@
 //! The `medic` binary: parse the command line, load config, dispatch.
-//! Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config, 3 `scan --once`
+//! Exit codes: 0 ok (also when the reader of a pipe closed it early), 1 runtime
+//! failure, 2 bad usage, bad config or a pre-flight refusal, 3 `scan --once`
 //! (or `backtest`) found a query, metric or source with no data to judge.
 //! Everything it prints goes through `medic::terminal` (errors quote labels,
 //! server bodies and config text), so `println!` is denied here.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::{Parser, Subcommand};
+use medic::commands::hint::Invocation;
 use medic::setup::{Globals, Setup, UsageError};
 use medic::terminal;
 use std::path::PathBuf;
@@ -140,8 +142,12 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`medic fix api | head`): stop quietly, as `cat` does.
+        Err(e) if stdout_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let usage = e.downcast_ref::<UsageError>().is_some();
+            // A pre-flight refusal is a setup to fix, like a bad config.
+            let usage = e.downcast_ref::<UsageError>().is_some()
+                || e.downcast_ref::<medic::preflight::Refusal>().is_some();
             terminal::eprint_line(format_args!("medic: {e:#}"));
             // 3: scan found nothing to judge (what is missing is printed above).
             if e.downcast_ref::<medic::commands::scan::NoDataFound>()
@@ -152,6 +158,14 @@ fn main() -> ExitCode {
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
+}
+
+/// True when `e` comes from writing to a pipe whose reader has closed it.
+fn stdout_closed(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// `medic eval nab`: score the corpus, print one line per profile.
@@ -210,6 +224,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         data_dir: cli.data_dir,
         speed: cli.speed,
     };
+    // Every command medic suggests repeats the global flags given here.
+    let hint = Invocation::new(
+        &globals,
+        cli.ascii,
+        cli.theme.as_deref(),
+        match cli.color {
+            medic::tui::theme::ColorChoice::Auto => None,
+            medic::tui::theme::ColorChoice::Always => Some("always"),
+            medic::tui::theme::ColorChoice::Never => Some("never"),
+        },
+    );
     match cli.command {
         None => {
             let theme = medic::tui::theme::Theme::choose(cli.theme.as_deref(), cli.color)
@@ -250,14 +275,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 yes,
                 confirm_held,
                 config,
+                &hint,
             )
             .await
         }
         Some(Command::Incidents { json, repair }) => {
-            medic::commands::fix::incidents(&data_dir(&globals), json, repair)
+            medic::commands::incidents::incidents(&data_dir(&globals), json, repair, &hint)
         }
         Some(Command::Resume { id }) => {
-            medic::commands::fix::resume(&data_dir(&globals), id.as_deref()).await
+            medic::commands::incidents::resume(&data_dir(&globals), id.as_deref(), &hint).await
         }
         Some(Command::Eval {
             what: EvalCommand::Nab { nab_dir, out },

@@ -30,7 +30,11 @@ fn fix_without_yes_waits_for_approval_and_keeps_waiting() {
     assert!(out.status.success(), "{}", text(&out));
     let t = text(&out);
     assert!(
-        t.contains("waits for approval") && t.contains("medic fix api --yes"),
+        t.contains("waits for approval")
+            && t.contains(&format!(
+                "medic --data-dir {} fix api --yes",
+                dir.path().display()
+            )),
         "{t}"
     );
     assert!(
@@ -42,10 +46,10 @@ fn fix_without_yes_waits_for_approval_and_keeps_waiting() {
     assert_eq!(line["status"], "awaiting approval");
     assert_eq!(line["steps"]["plan"], "done");
     assert_eq!(line["steps"]["agent"], "pending");
-    // resume does not approve on the operator's behalf.
+    // resume does not approve on the operator's behalf: it says what waits.
     let out = medic(dir.path(), &["resume"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("nothing to resume"), "{}", text(&out));
+    assert!(text(&out).contains("wait for you"), "{}", text(&out));
     let out = medic(dir.path(), &["incidents", "--json"]);
     assert!(text(&out).contains("awaiting approval"));
     // A second `fix` for the same service continues the same incident.
@@ -206,7 +210,12 @@ fn a_changed_config_is_reported_not_applied() {
     let c = config.to_str().unwrap();
     let out = medic(dir.path(), &["--config", c, "fix", "api"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("medic fix api --yes"), "{}", text(&out));
+    // The hint repeats the flags given: `medic --config … --data-dir … fix api --yes`.
+    let hint = format!(
+        "medic --config {c} --data-dir {} fix api --yes",
+        dir.path().display()
+    );
+    assert!(text(&out).contains(&hint), "{}", text(&out));
     // Between approval and delivery someone points the agent elsewhere.
     std::fs::write(&config, "[source]\nkind = \"demo\"\n\n[agent]\nkind = \"codex\"\ncommand = \"/nonexistent/codex\"\n").unwrap();
     let out = medic(dir.path(), &["--config", c, "fix", "api", "--yes"]);

@@ -333,7 +333,11 @@ fn fix_with_llm_config_makes_an_llm_plan() {
         text.contains("# LLM says: raise api's memory limit"),
         "{text}"
     );
-    assert!(text.contains("medic fix api --yes"), "{text}");
+    // The hint repeats the flags given (`--data-dir`, `--config`).
+    assert!(
+        text.contains(" fix api --yes") && text.contains("medic --config "),
+        "{text}"
+    );
     assert!(
         text.contains("planner (llm:openai/scripted): 1 call(s), 1200 tokens"),
         "{text}"

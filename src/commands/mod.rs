@@ -5,4 +5,7 @@
 
 pub mod backtest;
 pub mod fix;
+pub mod hint;
+pub mod incidents;
+pub mod progress;
 pub mod scan;

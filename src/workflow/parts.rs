@@ -191,6 +191,11 @@ pub struct LlmFactory {
 }
 
 impl LlmFactory {
+    /// A factory for `[llm]` (the pre-flight builds one to check it).
+    pub fn new(config: crate::config::LlmConfig) -> LlmFactory {
+        LlmFactory { config }
+    }
+
     /// True when `[llm]` names a model (`provider` is not `none`).
     pub fn configured(&self) -> bool {
         self.config.provider != "none"

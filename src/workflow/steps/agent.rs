@@ -3,7 +3,7 @@
 //! here redoes the step from a clean clone: nothing was pushed yet.
 
 use super::{forge_error, policy, test_delay, Delivery};
-use crate::agent::AgentEvent;
+use crate::agent::{AgentError, AgentEvent};
 use crate::forge::blocking;
 use crate::forge::git::Checkout;
 use crate::forge::remote::{Outbox, RefSnapshot};
@@ -83,7 +83,8 @@ async fn attempt(run: &Run<'_>, id: &str, plan: &Plan, d: &Delivery) -> anyhow::
                 emit_error.get_or_insert(err);
             }
         })
-        .await?;
+        .await
+        .map_err(agent_error)?;
     if let Some(err) = emit_error {
         return Err(err.into());
     }
@@ -133,5 +134,50 @@ fn event(e: AgentEvent) -> EventKind {
         AgentEvent::Failed { error } => EventKind::Log {
             line: format!("agent failed: {error}"),
         },
+    }
+}
+
+/// An agent error as a step's error: one no retry can change (its binary
+/// missing, no bubblewrap, a kind medic does not drive) is not retried.
+fn agent_error(e: AgentError) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let permanent = match &e {
+        AgentError::Spawn { source, .. } => {
+            matches!(
+                source.kind(),
+                ErrorKind::NotFound | ErrorKind::PermissionDenied
+            )
+        }
+        AgentError::Sandbox(crate::agent::jail::JailError::NoBubblewrap)
+        | AgentError::NotWired { .. } => true,
+        _ => false,
+    };
+    if permanent {
+        crate::workflow::engine::Permanent(e.to_string()).into()
+    } else {
+        e.into()
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+    use crate::workflow::engine::Permanent;
+
+    #[test]
+    fn a_missing_agent_binary_is_not_retried_a_dead_agent_is() {
+        let missing = AgentError::Spawn {
+            command: "opencode run".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not on PATH"),
+        };
+        assert!(agent_error(missing).downcast_ref::<Permanent>().is_some());
+        let no_bwrap = AgentError::Sandbox(crate::agent::jail::JailError::NoBubblewrap);
+        assert!(agent_error(no_bwrap).downcast_ref::<Permanent>().is_some());
+        let died = AgentError::Died {
+            command: "opencode run".into(),
+            reason: "exit 1".into(),
+            stderr: vec![],
+        };
+        assert!(agent_error(died).downcast_ref::<Permanent>().is_none());
     }
 }
