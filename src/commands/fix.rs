@@ -151,7 +151,19 @@ pub async fn fix(
         operator: operator(),
         seen: None,
     };
-    let outcome = drive(&run, &inc.id, Glyphs::pick(hint.ascii)).await?;
+    let outcome = match drive(&run, &inc.id, Glyphs::pick(hint.ascii)).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // A failed step waits for the operator: say how to retry it.
+            let now: Option<Incident> = engine.journal().incident(&inc.id)?;
+            let why = now
+                .and_then(|i| super::incidents::waiting_for_operator(engine.journal(), &i, hint));
+            return Err(match why {
+                Some(why) => anyhow::anyhow!("{e:#}; {why}"),
+                None => e,
+            });
+        }
+    };
     if let Outcome::AwaitingPublish(stat) = &outcome {
         if stat.contains(crate::workflow::run::HELD_NOTE) {
             let again = hint.suggest(&["fix", service, "--yes", "--confirm-held"]);
