@@ -156,12 +156,13 @@ pub async fn fix(
         Err(e) => {
             // A failed step waits for the operator: say how to retry it.
             let now: Option<Incident> = engine.journal().incident(&inc.id)?;
-            let why = now
-                .and_then(|i| super::incidents::waiting_for_operator(engine.journal(), &i, hint));
-            return Err(match why {
-                Some(why) => anyhow::anyhow!("{e:#}; {why}"),
-                None => e,
-            });
+            if now.is_some_and(|i| i.status == incident::Status::NeedsAttention) {
+                let again = hint
+                    .with_config_of(inc.origin.config.as_deref())
+                    .suggest(&["resume", &inc.id]);
+                return Err(anyhow::anyhow!("{e:#}\nretry it with: {again}"));
+            }
+            return Err(e);
         }
     };
     if let Outcome::AwaitingPublish(stat) = &outcome {
