@@ -227,4 +227,14 @@ fn a_failed_step_says_how_to_retry_it_with_the_flags_given() {
     let id = line["id"].as_str().unwrap();
     let want = format!("retry it with: medic --config {config} --data-dir {data} resume {id}");
     assert!(err.contains(&want), "want {want}\n{err}");
+    // resume lists it among what waits, with the incident's own config.
+    let listed = stdout(&medic(&["--data-dir", &data, "resume"]));
+    let want = "a step failed (step `agent` failed after 2 attempt(s)";
+    assert!(
+        listed.contains(want)
+            && listed.contains(&format!(
+                "retry it with: medic --config {config} --data-dir {data} resume {id}"
+            )),
+        "{listed}"
+    );
 }

@@ -53,7 +53,11 @@ pub fn waiting_for_operator(
         }
         Status::NeedsAttention => Some(format!(
             "a step failed ({}); retry it with: {}",
-            inc.error.as_deref().unwrap_or("see `medic incidents`"),
+            // The first line: an agent's stderr tail belongs to `medic incidents`.
+            inc.error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .unwrap_or("see `medic incidents`"),
             hint.suggest(&["resume", &inc.id])
         )),
         _ => None,
