@@ -90,7 +90,8 @@ pub async fn fix(
     let inc = match existing {
         Some(inc) => {
             // Its own journaled settings are what it runs with: check those.
-            crate::preflight::check_parts(&Parts::for_origin(&inc.origin, &setup.data_dir)?)?;
+            let parts = Parts::for_origin(&inc.origin, &setup.data_dir)?;
+            crate::preflight::check_incident(&journal, &inc.id, &parts.settings)?;
             terminal::stdout().row(format_args!(
                 "continuing incident {} ({})",
                 inc.id,

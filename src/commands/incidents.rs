@@ -98,7 +98,7 @@ pub async fn resume(
         }
         let parts = Parts::for_origin(&inc.origin, data_dir)?;
         // Everything the run will need, before a failed step is cleared for retry.
-        if let Err(refusal) = crate::preflight::check_parts(&parts) {
+        if let Err(refusal) = crate::preflight::check_incident(&journal, &inc.id, &parts.settings) {
             failed += 1;
             terminal::eprint_line(format_args!("{}: {refusal}", inc.id));
             continue;
