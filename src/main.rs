@@ -235,7 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             medic::tui::theme::ColorChoice::Never => Some("never"),
         },
     );
-    match cli.command {
+    let result = match cli.command {
         None => {
             let theme = medic::tui::theme::Theme::choose(cli.theme.as_deref(), cli.color)
                 .map_err(|e| UsageError(e.to_string()))?;
@@ -291,5 +291,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Demo {
             what: DemoCommand::Exporter { listen },
         }) => demo_exporter(&listen, globals.speed).await,
+    };
+    result.map_err(|e| with_repair_hint(e, &hint))
+}
+
+/// A damaged journal's error, ending with the repair command in the
+/// operator's own flags (the journal names it without them).
+fn with_repair_hint(e: anyhow::Error, hint: &Invocation) -> anyhow::Error {
+    let corrupt = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<medic::workflow::journal::JournalError>(),
+            Some(medic::workflow::journal::JournalError::Corrupt { .. })
+        )
+    });
+    if corrupt {
+        // Exit code 1 either way: only the words change.
+        let repair = hint.suggest(&["incidents", "--repair"]);
+        anyhow::anyhow!("{e:#} (with your flags: `{repair}`)")
+    } else {
+        e
     }
 }

@@ -8,6 +8,8 @@
 //! forge) where that is free of I/O, so the two cannot disagree.
 
 use crate::config::{Config, SandboxMode};
+use crate::workflow::engine::{StepRecord, StepStatus};
+use crate::workflow::journal::Journal;
 use crate::workflow::parts::Parts;
 
 /// The external agents medic drives, their default command, and the npm
@@ -26,19 +28,42 @@ pub struct Refusal {
     pub problems: Vec<String>,
 }
 
-/// Checks the parts an incident runs with (its journaled settings).
+/// Checks the parts an incident runs with (its journaled settings) for
+/// everything its run will need.
 pub fn check_parts(parts: &Parts) -> Result<(), Refusal> {
     check(&parts.settings)
+}
+
+/// Checks what the steps of incident `id` that are not done yet will need
+/// (a plan already made needs no LLM key; a finished agent step no agent
+/// binary). Every run goes through this in `Run::drive`, the TUI's `p` and
+/// `a` included.
+pub fn check_incident(journal: &Journal, id: &str, settings: &Config) -> Result<(), Refusal> {
+    let done = |step: &str| {
+        journal
+            .step::<StepRecord>(id, step)
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.status == StepStatus::Done)
+    };
+    check_remaining(settings, !done("plan"), !done("agent"))
 }
 
 /// Checks everything a run on `settings` will need; every problem found,
 /// not only the first, in one [`Refusal`].
 pub fn check(settings: &Config) -> Result<(), Refusal> {
+    check_remaining(settings, true, true)
+}
+
+/// [`check`] for a run that still has to plan (`plan`) and run the agent (`agent_to_run`).
+fn check_remaining(settings: &Config, plan: bool, agent_to_run: bool) -> Result<(), Refusal> {
+    let builtin = settings.agent.kind == "builtin";
+    let needs_llm = plan || (agent_to_run && builtin);
     let problems: Vec<String> = [
-        llm(settings),
-        agent(settings),
+        needs_llm.then(|| llm(settings)).flatten(),
+        agent_to_run.then(|| agent(settings)).flatten(),
         forge(settings),
-        sandbox(settings),
+        agent_to_run.then(|| sandbox(settings)).flatten(),
     ]
     .into_iter()
     .flatten()
@@ -158,6 +183,25 @@ mod tests {
             text.contains("npm install -g @openai/codex@0.171.0"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_plan_already_made_needs_no_llm_key_a_finished_agent_no_binary() {
+        let c = config(
+            "[llm]\nprovider = \"openai\"\nmodel = \"m\"\napi_key_env = \"MEDIC_PREFLIGHT_UNIT_NO_KEY\"\n\
+             [agent]\nkind = \"codex\"\ncommand = \"/nonexistent/codex\"\nsandbox = \"none\"\n",
+        );
+        assert_eq!(
+            check_remaining(&c, true, true).unwrap_err().problems.len(),
+            2
+        );
+        let after_plan = check_remaining(&c, false, true).unwrap_err();
+        assert!(
+            after_plan.problems[0].contains("/nonexistent/codex"),
+            "{after_plan}"
+        );
+        assert_eq!(after_plan.problems.len(), 1);
+        assert_eq!(check_remaining(&c, false, false), Ok(()));
     }
 
     #[test]

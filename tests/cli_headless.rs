@@ -178,6 +178,9 @@ fn a_pipe_closed_early_ends_quietly() {
         &["incidents"],
         &["resume"],
         &["scan", "--once"],
+        // Watching: the first table already finds the reader gone.
+        &["scan"],
+        &["scan", "--json"],
     ] {
         let out = with_closed_pipe(dir.path(), args);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -187,4 +190,54 @@ fn a_pipe_closed_early_ends_quietly() {
             "{args:?}: {err}"
         );
     }
+}
+
+#[test]
+fn a_failed_step_says_how_to_retry_it_with_the_flags_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    // An agent that starts and dies: the step fails for good after its retry.
+    let agent = dir.path().join("codex");
+    std::fs::write(&agent, "#!/bin/sh\necho 'model unreachable' >&2\nexit 1\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let config = dir.path().join("medic.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\nkind = \"demo\"\n[agent]\nkind = \"codex\"\ncommand = \"{}\"\nsandbox = \"none\"\n",
+            agent.display()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let out = medic(&[
+        "--data-dir",
+        &data,
+        "--config",
+        &config,
+        "fix",
+        "api",
+        "--yes",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let list = stdout(&medic(&["--data-dir", &data, "incidents", "--json"]));
+    let line: serde_json::Value = serde_json::from_str(list.lines().next().unwrap()).unwrap();
+    assert_eq!(line["status"], "needs attention", "{line}");
+    let id = line["id"].as_str().unwrap();
+    let want = format!("retry it with: medic --config {config} --data-dir {data} resume {id}");
+    assert!(err.contains(&want), "want {want}\n{err}");
+    // resume lists it among what waits, with the incident's own config.
+    let listed = stdout(&medic(&["--data-dir", &data, "resume"]));
+    let want = "a step failed (step `agent` failed after 2 attempt(s)";
+    assert!(
+        listed.contains(want)
+            && listed.contains(&format!(
+                "retry it with: medic --config {config} --data-dir {data} resume {id}"
+            )),
+        "{listed}"
+    );
 }

@@ -123,6 +123,12 @@ fn a_damaged_journal_is_an_error_with_a_way_out() {
         t.contains("is damaged") && t.contains("medic incidents --repair"),
         "{t}"
     );
+    // The repair command as this operator must type it, with their --data-dir.
+    let repair = format!(
+        "`medic --data-dir {} incidents --repair`",
+        dir.path().display()
+    );
+    assert!(t.contains(&repair), "{t}");
     let out = medic(dir.path(), &["incidents", "--repair"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("journal.damaged-"), "{}", text(&out));

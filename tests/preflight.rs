@@ -203,3 +203,74 @@ fn a_token_gone_since_the_incident_opened_is_refused_before_approval() {
         "{err}"
     );
 }
+
+/// The check lives in `Run::drive`, where every run starts (the TUI's `p`
+/// and `a` too): a refused run starts no step and journals no approval.
+#[tokio::test]
+async fn every_run_is_checked_where_it_starts_the_tuis_included() {
+    use medic::detect::Detector;
+    use medic::model::AlertState;
+    use medic::sources::demo::{Demo, DEFAULT_SEED};
+    use medic::workflow::engine::{Engine, StepRecord};
+    use medic::workflow::incident::{open_or_resume, Incident, Origin, OriginSource, Parts, Run};
+    use medic::workflow::journal::Journal;
+
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let anchor = 1_790_000_000_000;
+    let snap = Demo::new(DEFAULT_SEED, anchor).snapshot(anchor, 3_600_000, 15_000);
+    let mut detector = Detector::new(medic::config::Config::default().rules());
+    detector.ingest(&snap);
+    let flags = detector.flags(&snap);
+    let flag = flags
+        .iter()
+        .find(|f| f.service.0 == "api" && f.state == AlertState::Firing)
+        .unwrap();
+    let origin = Origin {
+        source: OriginSource::Demo {
+            seed: DEFAULT_SEED,
+            anchor,
+        },
+        config: None,
+        planner: "llm:openai/m".into(),
+        agent: "mitigate".into(),
+        forge: "local".into(),
+        settings: Some(format!(
+            "{DEMO}[llm]\nprovider = \"openai\"\nmodel = \"m\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"MEDIC_PREFLIGHT_TEST_NEVER_SET\"\n"
+        )),
+    };
+    let id = open_or_resume(&journal, flag, origin.clone(), snap.at)
+        .unwrap()
+        .id;
+    let parts = Parts::for_origin(&origin, dir.path()).unwrap();
+    let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+    let engine = Engine::new(journal.clone(), cancelled);
+    let run = Run {
+        engine: &engine,
+        parts: &parts,
+        approve: true,
+        publish: true,
+        confirm_held: false,
+        operator: "ops".into(),
+        seen: None,
+    };
+    let e = run.drive(&id).await.unwrap_err();
+    let refusal = e
+        .downcast_ref::<medic::preflight::Refusal>()
+        .unwrap_or_else(|| panic!("not a refusal: {e:#}"));
+    assert!(
+        refusal
+            .to_string()
+            .contains("MEDIC_PREFLIGHT_TEST_NEVER_SET"),
+        "{refusal}"
+    );
+    for step in ["evidence", "plan"] {
+        assert!(
+            journal.step::<StepRecord>(&id, step).unwrap().is_none(),
+            "{step} started"
+        );
+    }
+    let inc: Incident = journal.incident(&id).unwrap().unwrap();
+    assert!(inc.approval.is_none(), "{:?}", inc.approval);
+    assert_eq!(inc.status.word(), "open", "{:?}", inc.status);
+}

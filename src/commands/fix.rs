@@ -90,7 +90,8 @@ pub async fn fix(
     let inc = match existing {
         Some(inc) => {
             // Its own journaled settings are what it runs with: check those.
-            crate::preflight::check_parts(&Parts::for_origin(&inc.origin, &setup.data_dir)?)?;
+            let parts = Parts::for_origin(&inc.origin, &setup.data_dir)?;
+            crate::preflight::check_incident(&journal, &inc.id, &parts.settings)?;
             terminal::stdout().row(format_args!(
                 "continuing incident {} ({})",
                 inc.id,
@@ -150,7 +151,20 @@ pub async fn fix(
         operator: operator(),
         seen: None,
     };
-    let outcome = drive(&run, &inc.id, Glyphs::pick(hint.ascii)).await?;
+    let outcome = match drive(&run, &inc.id, Glyphs::pick(hint.ascii)).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // A failed step waits for the operator: say how to retry it.
+            let now: Option<Incident> = engine.journal().incident(&inc.id)?;
+            if now.is_some_and(|i| i.status == incident::Status::NeedsAttention) {
+                let again = hint
+                    .with_config_of(inc.origin.config.as_deref())
+                    .suggest(&["resume", &inc.id]);
+                return Err(anyhow::anyhow!("{e:#}\nretry it with: {again}"));
+            }
+            return Err(e);
+        }
+    };
     if let Outcome::AwaitingPublish(stat) = &outcome {
         if stat.contains(crate::workflow::run::HELD_NOTE) {
             let again = hint.suggest(&["fix", service, "--yes", "--confirm-held"]);

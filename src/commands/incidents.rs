@@ -53,7 +53,11 @@ pub fn waiting_for_operator(
         }
         Status::NeedsAttention => Some(format!(
             "a step failed ({}); retry it with: {}",
-            inc.error.as_deref().unwrap_or("see `medic incidents`"),
+            // The first line: an agent's stderr tail belongs to `medic incidents`.
+            inc.error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .unwrap_or("see `medic incidents`"),
             hint.suggest(&["resume", &inc.id])
         )),
         _ => None,
@@ -94,7 +98,7 @@ pub async fn resume(
         }
         let parts = Parts::for_origin(&inc.origin, data_dir)?;
         // Everything the run will need, before a failed step is cleared for retry.
-        if let Err(refusal) = crate::preflight::check_parts(&parts) {
+        if let Err(refusal) = crate::preflight::check_incident(&journal, &inc.id, &parts.settings) {
             failed += 1;
             terminal::eprint_line(format_args!("{}: {refusal}", inc.id));
             continue;

@@ -56,6 +56,9 @@ impl Run<'_> {
     /// Drive the incident as far as it can go.
     pub async fn drive(&self, id: &str) -> anyhow::Result<Outcome> {
         let journal = self.engine.journal();
+        // What the steps still to run need (key, agent, token, sandbox),
+        // before any of them starts: the TUI's `p` and `a` come through here.
+        crate::preflight::check_incident(journal, id, &self.parts.settings)?;
         let mut inc: Incident = journal
             .incident(id)?
             .ok_or_else(|| anyhow::anyhow!("no incident `{id}` in the journal"))?;
