@@ -84,7 +84,7 @@ pub fn report(d: &Diagnosis, label: &str) -> Vec<String> {
         let state = match (&c.error, c.series) {
             (Some(e), _) => format!("✖ check failed: {e}"),
             (None, Some(0)) | (None, None) => format!(
-                "✖ no series: is {} scraped (and the name right)?",
+                "✖ no series (expected from {}): check that it is scraped and the name is right",
                 c.ingredient.from
             ),
             (None, Some(n)) if c.missing.is_empty() => {

@@ -1,0 +1,223 @@
+//! `preset = "kubernetes"` against a real Prometheus holding a backfilled
+//! cluster (kube-state-metrics v2 and cAdvisor names and labels, see
+//! `common/kube_cluster.rs`): workloads are the services, pod-level and
+//! pause-container series are not counted twice, an unlimited container
+//! has no limit (not 0 %), the namespaces filter holds, the OOM-looping
+//! workload is the one flagged, and `medic doctor` says what is missing.
+//!
+//! Prometheus and promtool are installed by `.ci/run`; without them these
+//! tests fail.
+
+mod common;
+
+use common::kube_cluster::{Cluster, CHECKOUT_LIMIT};
+use common::*;
+use medic::config::Config;
+use medic::model::{Metric, ServiceMetrics};
+use medic::sources::prometheus::Prometheus;
+use std::path::{Path, PathBuf};
+
+fn anchor() -> i64 {
+    now_ms().div_euclid(60_000) * 60_000
+}
+
+fn config_text(port: u16, extra: &str) -> String {
+    format!(
+        "[source]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:{port}\"\npreset = \"kubernetes\"\nstep = \"15s\"\nlookback = \"1h\"\n{extra}\n"
+    )
+}
+
+fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
+    let path = dir.join("medic.toml");
+    std::fs::write(&path, config_text(port, extra)).unwrap();
+    path
+}
+
+fn last(svc: &ServiceMetrics, m: Metric) -> Option<f64> {
+    svc.get(m)
+        .and_then(|s| s.values.iter().rev().find(|v| !v.is_nan()).copied())
+}
+
+fn started(dir: &Path) -> (Running, u16) {
+    need_prometheus();
+    start_prometheus(dir, &Cluster::new(anchor()).openmetrics())
+}
+
+fn need_prometheus() {
+    require("prometheus");
+    require("promtool");
+}
+
+async fn snapshot(port: u16, extra: &str) -> Vec<ServiceMetrics> {
+    let cfg = Config::parse(&config_text(port, extra), Path::new("medic.toml")).unwrap();
+    let mut p = Prometheus::from_config(&cfg.source).unwrap();
+    let now = now_ms();
+    let snap = p.latest(now, 3_600_000, 15_000).await.unwrap();
+    snap.services
+}
+
+#[tokio::test]
+#[ignore = "needs prometheus and promtool (apt install prometheus); .ci/run installs them and runs ignored tests"]
+async fn workloads_are_services_without_double_counting_and_unlimited_is_no_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port) = started(dir.path());
+    for label in ["service", "workload"] {
+        let extra =
+            format!("service_label = \"{label}\"\nnamespaces = {{ exclude = [\"kube-system\"] }}");
+        let services = snapshot(port, &extra).await;
+        let names: Vec<&str> = services.iter().map(|s| s.service.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "logging/fluent-bit",
+                "shop/cache",
+                "shop/checkout",
+                "shop/frontend"
+            ],
+            "label {label}"
+        );
+        let get = |n: &str| services.iter().find(|s| s.service.0 == n).unwrap();
+
+        // Two containers of checkout: the pod cgroup (container="") and the
+        // pause container must not add to them.
+        let checkout = get("shop/checkout");
+        assert_eq!(
+            last(checkout, Metric::MemoryLimit),
+            Some(2.0 * CHECKOUT_LIMIT)
+        );
+        let mem = last(checkout, Metric::Memory).unwrap();
+        assert!(
+            mem > 0.5 * 2.0 * CHECKOUT_LIMIT && mem < 0.995 * 2.0 * CHECKOUT_LIMIT,
+            "checkout memory {mem} counts a pod twice?"
+        );
+        assert_eq!(last(checkout, Metric::CpuLimit), Some(1.0));
+        let cpu = last(checkout, Metric::Cpu).unwrap();
+        assert!((cpu - 0.2).abs() < 0.01, "checkout cpu {cpu}");
+        // The request counter carries `service="checkout-svc"` from its
+        // ServiceMonitor; the workload name replaces it.
+        let rps = last(checkout, Metric::Requests).unwrap();
+        assert!((rps - 40.0).abs() < 0.5, "checkout requests {rps}");
+        let eps = last(checkout, Metric::Errors).unwrap();
+        assert!((eps - 0.04).abs() < 0.005, "checkout 5xx {eps}");
+
+        // The statefulset's container has no limit: no limit, not 0 %.
+        let cache = get("shop/cache");
+        assert_eq!(last(cache, Metric::MemoryLimit), None);
+        assert_eq!(last(cache, Metric::CpuLimit), None);
+        assert_eq!(
+            last(cache, Metric::Memory),
+            Some(3.0 * 1024.0 * 1024.0 * 1024.0)
+        );
+
+        let fluent = get("logging/fluent-bit");
+        assert_eq!(
+            last(fluent, Metric::MemoryLimit),
+            Some(256.0 * 1024.0 * 1024.0)
+        );
+        let frontend = get("shop/frontend");
+        let rps = last(frontend, Metric::Requests).unwrap();
+        assert!((rps - 100.0).abs() < 1.0, "frontend requests {rps}");
+    }
+    let only = snapshot(port, "namespaces = { include = [\"logging\"] }").await;
+    let names: Vec<&str> = only.iter().map(|s| s.service.0.as_str()).collect();
+    assert_eq!(names, ["logging/fluent-bit"]);
+    // Without the filter, kube-system's coredns is a workload too.
+    let all = snapshot(port, "").await;
+    assert!(all.iter().any(|s| s.service.0 == "kube-system/coredns"));
+    assert!(!all.iter().any(|s| s.service.0.contains("debug-shell")));
+}
+
+#[test]
+#[ignore = "needs prometheus and promtool (apt install prometheus); .ci/run installs them and runs ignored tests"]
+fn scan_flags_only_the_oom_looping_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port) = started(dir.path());
+    let cfg = write_config(
+        dir.path(),
+        port,
+        "namespaces = { exclude = [\"kube-system\"] }",
+    );
+    let out = medic(&cfg, &["scan", "--once", "--json"]);
+    let lines = json_lines(&out);
+    let flagged: Vec<(String, String, String)> = lines
+        .iter()
+        .map(|l| {
+            let s = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+            (s("service"), s("rule"), s("state"))
+        })
+        .collect();
+    assert_eq!(
+        flagged,
+        [(
+            "shop/checkout".to_string(),
+            "memory-near-limit".to_string(),
+            "firing".to_string()
+        )],
+        "{lines:#?}"
+    );
+    let value = lines[0]["value"].as_f64().unwrap();
+    assert!(value > 0.9 && value < 1.0, "memory / limit = {value}");
+}
+
+#[test]
+#[ignore = "needs prometheus and promtool (apt install prometheus); .ci/run installs them and runs ignored tests"]
+fn doctor_counts_each_query_and_names_missing_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port) = started(dir.path());
+    let cfg = write_config(dir.path(), port, "");
+    let out = medic(&cfg, &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for metric in [
+        "cpu ",
+        "cpu_limit",
+        "memory ",
+        "memory_limit",
+        "requests",
+        "errors",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(metric) && l.contains("✔ ")),
+            "{metric}: {text}"
+        );
+    }
+    assert!(
+        text.contains("kube_pod_owner{owner_is_controller=\"true\"}"),
+        "{text}"
+    );
+    assert!(!text.contains("✖"), "{text}");
+
+    // The same cluster read as if its series carried an `app` label: every
+    // query comes back empty, and doctor says which label is missing.
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(
+        &plain,
+        format!("[source]\nurl = \"http://127.0.0.1:{port}\"\npreset = \"plain\"\nservice_label = \"app\"\n"),
+    )
+    .unwrap();
+    let out = medic(&plain, &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("✖ 0 services: 1 series without the `app` label"),
+        "{text}"
+    );
+    assert!(text.contains("missing labels: `app` on"), "{text}");
+    // A request metric that is not there: no series, and who should export it.
+    let typo = write_config(
+        dir.path(),
+        port,
+        "request_metric = \"http_server_requests_total\"",
+    );
+    let out = medic(&typo, &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("http_server_requests_total\n      ✖ no series (expected from the services' own /metrics, pod scrape)"),
+        "{text}"
+    );
+}
