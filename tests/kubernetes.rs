@@ -155,6 +155,14 @@ fn scan_flags_only_the_oom_looping_workload() {
         )],
         "{lines:#?}"
     );
+    assert_eq!(lines[0]["verdict"], "actionable", "{lines:#?}");
+    assert!(
+        lines[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("OOM-kill loop"),
+        "{lines:#?}"
+    );
     let value = lines[0]["value"].as_f64().unwrap();
     assert!(value > 0.9 && value < 1.0, "memory / limit = {value}");
 }
@@ -220,4 +228,76 @@ fn doctor_counts_each_query_and_names_missing_labels() {
         text.contains("http_server_requests_total\n      ✖ no series (expected from the services' own /metrics, pod scrape)"),
         "{text}"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs prometheus and promtool (apt install prometheus); .ci/run installs them and runs ignored tests"]
+async fn the_oom_loop_has_its_oomkilled_evidence_and_the_rollout_before_it() {
+    use medic::detect::Detector;
+    use medic::model::Verdict;
+    use medic::sources::Source;
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port) = started(dir.path());
+    let text = config_text(port, "namespaces = { exclude = [\"kube-system\"] }");
+    let cfg = Config::parse(&text, Path::new("medic.toml")).unwrap();
+    let mut source = Source::Prometheus(Box::new(Prometheus::from_config(&cfg.source).unwrap()));
+    let now = now_ms();
+    let snap = source.latest(now, 3_600_000, 15_000).await.unwrap();
+    let mut detector = Detector::new(cfg.rules());
+    detector.ingest(&snap);
+    let flags = detector.flags(&snap);
+    let flag = flags
+        .iter()
+        .find(|f| f.service.0 == "shop/checkout")
+        .expect("checkout flagged");
+    let (evidence, signals, judgement) =
+        medic::triage::assess(&source, &snap, &detector, &flags, flag).await;
+    let ids: Vec<&str> = evidence.items.iter().map(|i| i.id.as_str()).collect();
+    let oom = evidence
+        .items
+        .iter()
+        .find(|i| i.id == "k8s:oomkilled:checkout")
+        .unwrap_or_else(|| panic!("no OOMKilled item: {ids:?} {:?}", evidence.gaps));
+    assert!(oom.title.contains("OOMKilled"), "{oom:?}");
+    // Killed every 12 minutes since the rollout 40 minutes ago, in 2 pods.
+    let restarts = signals.oom_restarts.unwrap();
+    assert!(
+        (4.0..=8.0).contains(&restarts),
+        "restarts rose by {restarts}"
+    );
+    let rollout = evidence
+        .items
+        .iter()
+        .find(|i| i.id == "k8s:rollout")
+        .unwrap();
+    assert!(rollout.title.contains("1.4.2 → 1.5.0"), "{rollout:?}");
+    assert!(rollout.title.contains("before the onset"), "{rollout:?}");
+    assert!(
+        rollout
+            .detail
+            .contains("checkout-5f6d7c8b94 replaced checkout-7d9f8b6c5")
+            && rollout.detail.contains("observed generation 3 → 4"),
+        "{rollout:?}"
+    );
+    assert_eq!(judgement.verdict, Verdict::Actionable, "{judgement:?}");
+    assert!(
+        judgement.reasons[0].contains("OOM-kill loop"),
+        "{judgement:?}"
+    );
+    assert!(
+        judgement
+            .reason()
+            .contains("rollout checkout-5f6d7c8b94 (1.4.2 → 1.5.0) precedes the onset"),
+        "{judgement:?}"
+    );
+    // A healthy workload has no Kubernetes facts at all.
+    let frontend = medic::sources::evidence::EvidenceSource::kube(
+        &source,
+        "shop/frontend",
+        now - 600_000,
+        now,
+    )
+    .await;
+    assert_eq!(frontend.items, Some(vec![]), "{frontend:?}");
+    assert!(frontend.gaps.is_empty(), "{:?}", frontend.gaps);
 }

@@ -8,6 +8,7 @@
 //! credentials, a URL can carry `user:password@`.
 
 use super::demo::{Deploy, LogLine, UpstreamStatus};
+use super::kube::KubeFact;
 use super::loki::Loki;
 use super::statuspage::Statuspage;
 use super::Source;
@@ -57,6 +58,17 @@ pub trait EvidenceSource: Sync {
     fn deploys(&self) -> impl Future<Output = Fetched<Deploy>> + Send;
     /// Upstream providers' status at `now`.
     fn upstreams(&self, now: Millis) -> impl Future<Output = Fetched<UpstreamStatus>> + Send;
+    /// What Kubernetes says about the workload `service` around `onset`
+    /// (kube-state-metrics through Prometheus); nothing for other sources.
+    fn kube(
+        &self,
+        service: &str,
+        onset: Millis,
+        now: Millis,
+    ) -> impl Future<Output = Fetched<KubeFact>> + Send {
+        let _ = (service, onset, now);
+        async { Fetched::known(Vec::new()) }
+    }
 }
 
 /// The metric source alone: only the demo knows logs, deploys and upstreams.
@@ -88,6 +100,23 @@ impl EvidenceSource for Source {
         match Source::deploys(self).await {
             Some(d) => Fetched::known(d),
             None => Fetched::unknown("deploys: unknown for this source (add [[deploys]] entries)"),
+        }
+    }
+
+    async fn kube(&self, service: &str, onset: Millis, now: Millis) -> Fetched<KubeFact> {
+        match self {
+            Source::Prometheus(p) if p.preset() == crate::config::Preset::Kubernetes => {
+                match super::kube::facts(p, service, onset, now).await {
+                    Ok((facts, gaps)) => Fetched {
+                        items: Some(facts),
+                        gaps: gaps.iter().map(|g| redact_str(g)).collect(),
+                    },
+                    Err(e) => Fetched::unknown(format!(
+                        "kubernetes evidence unavailable: {e}; is kube-state-metrics scraped?"
+                    )),
+                }
+            }
+            _ => Fetched::known(Vec::new()),
         }
     }
 
@@ -211,6 +240,10 @@ impl EvidenceSource for WithEvidence<'_> {
         all.extend(self.extra.deploys.iter().cloned());
         all.sort_by_key(|d| std::cmp::Reverse(d.at));
         Fetched::known(all)
+    }
+
+    async fn kube(&self, service: &str, onset: Millis, now: Millis) -> Fetched<KubeFact> {
+        EvidenceSource::kube(self.source, service, onset, now).await
     }
 
     async fn upstreams(&self, now: Millis) -> Fetched<UpstreamStatus> {

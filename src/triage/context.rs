@@ -30,6 +30,8 @@ pub struct Material<'a> {
     pub deploys: Fetched<Deploy>,
     /// Upstream status pages, or why they are unknown.
     pub upstreams: Fetched<UpstreamStatus>,
+    /// What Kubernetes says about the workload (empty off Kubernetes).
+    pub kube: Fetched<crate::sources::kube::KubeFact>,
     /// Every current flag in the project (this one included).
     pub project_flags: &'a [Flag],
     /// How many services the project has.
@@ -68,6 +70,12 @@ pub struct Signals {
     pub project_size: usize,
     /// State changes in the last hour.
     pub recent_transitions: usize,
+    /// Kubernetes: restarts of OOMKilled containers over the window (the OOM-kill loop).
+    #[serde(default)]
+    pub oom_restarts: Option<f64>,
+    /// Kubernetes: nodes under a pressure condition, and how many nodes there are.
+    #[serde(default)]
+    pub nodes_under_pressure: Option<(usize, usize)>,
 }
 
 /// Mean of the present values in `[from, to)`.
@@ -306,6 +314,12 @@ pub fn gather(m: &Material) -> (Evidence, Signals) {
         }
     }
 
+    // What Kubernetes says about the workload, the rollout before the onset.
+    gaps.extend(m.kube.gaps.iter().cloned());
+    if let Some(facts) = &m.kube.items {
+        super::kube::add(facts, svc, onset, &mut items, &mut sig);
+    }
+
     // Upstream providers this service depends on.
     match &m.upstreams.items {
         None => {}
@@ -438,6 +452,7 @@ mod tests {
                 )],
             },
             upstreams: Fetched::known(vec![]),
+            kube: Fetched::known(vec![]),
             project_flags: std::slice::from_ref(&flag),
             project_size: 1,
             recent_transitions: 0,

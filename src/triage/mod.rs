@@ -3,6 +3,7 @@
 //! `redact` is the door every text leaving the machine passes through.
 
 pub mod context;
+pub mod kube;
 pub mod redact;
 pub mod verdict;
 
@@ -102,6 +103,7 @@ async fn assess_with<S: EvidenceSource>(
             .await,
         deploys: project.deploys.clone(),
         upstreams: project.upstreams.clone(),
+        kube: source.kube(&flag.service.0, flag.onset, snap.at).await,
         project_flags: flags,
         project_size: snap.services.len(),
         recent_transitions,

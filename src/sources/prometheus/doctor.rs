@@ -4,7 +4,7 @@
 //! kube-state-metrics, the request counter), how many exist and which of
 //! the labels the joins need are missing. It reads; it never judges.
 
-use super::{http, Grid, Prometheus, QueryResult};
+use super::{Grid, Prometheus, QueryResult};
 use crate::config::{Ingredient, PresetInputs};
 use crate::model::{Metric, Millis};
 
@@ -121,69 +121,9 @@ impl Prometheus {
         out
     }
 
-    /// `count(selector)` at `at` with an instant query (0 when nothing matches).
+    /// `count(selector)` at `at` (0 when nothing matches).
     async fn count(&self, selector: &str, at: Millis) -> Result<u64, String> {
-        let endpoint = format!("{}/api/v1/query", self.base);
-        let mut url =
-            reqwest::Url::parse(&endpoint).map_err(|e| format!("bad URL {endpoint}: {e}"))?;
-        url.query_pairs_mut()
-            .append_pair("query", &format!("count({selector})"))
-            .append_pair("time", &http::unix_seconds(at));
-        let reply = http::send_with_retries(&self.policy, || {
-            self.auth.apply(self.client.get(url.clone()))
-        })
-        .await?;
-        parse_count(&reply.body).map_err(|e| {
-            format!(
-                "count({selector}) on {}: HTTP {}: {e}",
-                self.base, reply.status
-            )
-        })
-    }
-}
-
-/// The value of a `count(…)` instant-query answer: one sample, or none (0).
-fn parse_count(body: &[u8]) -> Result<u64, String> {
-    let v: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|_| format!("not a Prometheus API answer: {}", http::snippet(body, "")))?;
-    if v.get("status").and_then(|s| s.as_str()) != Some("success") {
-        return Err(format!(
-            "the server answered {}",
-            v.get("error")
-                .and_then(|e| e.as_str())
-                .unwrap_or("an error")
-        ));
-    }
-    let result = v
-        .pointer("/data/result")
-        .and_then(|r| r.as_array())
-        .ok_or("the answer has no data.result")?;
-    match result.first() {
-        None => Ok(0),
-        Some(s) => s
-            .pointer("/value/1")
-            .and_then(|x| x.as_str())
-            .and_then(super::parse_value)
-            .filter(|n| n.is_finite() && *n >= 0.0)
-            .map(|n| n as u64)
-            .ok_or_else(|| "the count is not a number".to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_parse_from_vectors_and_empty_means_zero() {
-        let one = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"12"]}]}}"#;
-        assert_eq!(parse_count(one), Ok(12));
-        let none = br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
-        assert_eq!(parse_count(none), Ok(0));
-        let err = br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#;
-        assert!(parse_count(err).unwrap_err().contains("parse error"));
-        assert!(parse_count(b"<html>")
-            .unwrap_err()
-            .contains("not a Prometheus"));
+        let v = self.instant(&format!("count({selector})"), at).await?;
+        Ok(v.first().map_or(0.0, |s| s.value).max(0.0) as u64)
     }
 }

@@ -25,6 +25,7 @@ pub const MAX_POINTS_PER_REQUEST: usize = 10_000;
 
 pub mod doctor;
 mod grid;
+pub mod instant;
 pub use grid::Grid;
 
 /// One query's answer on the grid: a series per service, and what was odd.
@@ -224,6 +225,7 @@ fn no_series_reason(promql: &str, base: &str, unlabelled: usize, label: &str) ->
 pub struct Prometheus {
     base: String,
     service_label: String,
+    preset: crate::config::Preset,
     queries: Vec<(Metric, String, Absent)>,
     overrides: Vec<ServiceConfig>,
     auth: Auth,
@@ -269,6 +271,7 @@ impl Prometheus {
         Ok(Prometheus {
             base: cfg.url().trim_end_matches('/').to_string(),
             service_label: cfg.service_label.clone(),
+            preset: cfg.preset,
             queries,
             overrides: Vec::new(),
             auth,
@@ -283,6 +286,11 @@ impl Prometheus {
     /// The server's base URL.
     pub fn url(&self) -> &str {
         &self.base
+    }
+
+    /// Which exporters the queries expect (`kubernetes`: services are workloads).
+    pub fn preset(&self) -> crate::config::Preset {
+        self.preset
     }
 
     /// Limits from `[[services]]`, used where the server exports none.
