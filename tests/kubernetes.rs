@@ -78,21 +78,18 @@ async fn workloads_are_services_without_double_counting_and_unlimited_is_no_limi
         );
         let get = |n: &str| services.iter().find(|s| s.service.0 == n).unwrap();
 
-        // Two containers of checkout: the pod cgroup (container="") and the
-        // pause container must not add to them.
+        // The busiest pod against its limit: the pod cgroup (container="")
+        // and the pause container must not add to its container.
         let checkout = get("shop/checkout");
-        assert_eq!(
-            last(checkout, Metric::MemoryLimit),
-            Some(2.0 * CHECKOUT_LIMIT)
-        );
+        assert_eq!(last(checkout, Metric::MemoryLimit), Some(CHECKOUT_LIMIT));
         let mem = last(checkout, Metric::Memory).unwrap();
         assert!(
-            mem > 0.5 * 2.0 * CHECKOUT_LIMIT && mem < 0.995 * 2.0 * CHECKOUT_LIMIT,
+            mem > 0.5 * CHECKOUT_LIMIT && mem < 0.995 * CHECKOUT_LIMIT,
             "checkout memory {mem} counts a pod twice?"
         );
-        assert_eq!(last(checkout, Metric::CpuLimit), Some(1.0));
+        assert_eq!(last(checkout, Metric::CpuLimit), Some(0.5));
         let cpu = last(checkout, Metric::Cpu).unwrap();
-        assert!((cpu - 0.2).abs() < 0.01, "checkout cpu {cpu}");
+        assert!((cpu - 0.1).abs() < 0.01, "checkout cpu {cpu}");
         // The request counter carries `service="checkout-svc"` from its
         // ServiceMonitor; the workload name replaces it.
         let rps = last(checkout, Metric::Requests).unwrap();
@@ -112,7 +109,7 @@ async fn workloads_are_services_without_double_counting_and_unlimited_is_no_limi
         let fluent = get("logging/fluent-bit");
         assert_eq!(
             last(fluent, Metric::MemoryLimit),
-            Some(256.0 * 1024.0 * 1024.0)
+            Some(128.0 * 1024.0 * 1024.0)
         );
         let frontend = get("shop/frontend");
         let rps = last(frontend, Metric::Requests).unwrap();

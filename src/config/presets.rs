@@ -9,7 +9,9 @@
 //! Deployment's pods); container series are filtered (`container!=""` is the
 //! pod's cgroup, `container="POD"` the pause container: both would count a
 //! pod twice); a container without `kube_pod_container_resource_limits`
-//! makes its workload's limit absent (unlimited), never 0 %.
+//! makes its workload's limit absent (unlimited), never 0 %. CPU and memory
+//! are the busiest pod's, against that pod's limit (a pod is OOM-killed on
+//! its own); request and error rates are summed over the workload's pods.
 
 use crate::model::Metric;
 use serde::Deserialize;
@@ -182,11 +184,12 @@ impl PresetInputs<'_> {
         }
     }
 
-    /// One series per (namespace, pod, container), named `namespace/container`.
+    /// The busiest pod's container, per `namespace/container` (a container
+    /// is OOM-killed or throttled in its own pod, not as a sum over pods).
     fn by_container(&self, inner: &str) -> String {
         let s = self.service_label;
         format!(
-            "sum by ({s}) (label_join(max by (namespace, pod, container) ({inner}), \"{s}\", \"/\", \"namespace\", \"container\"))"
+            "max by ({s}) (label_join(max by (namespace, pod, container) ({inner}), \"{s}\", \"/\", \"namespace\", \"container\"))"
         )
     }
 
@@ -242,11 +245,22 @@ or label_join({}, \"{s}\", \"/\", \"namespace\", \"owner_name\"))",
         )
     }
 
-    /// `inner` (series with namespace and pod) summed per workload.
+    /// `inner` (series with namespace and pod) summed per workload (rates).
     fn per_workload(&self, inner: &str) -> String {
         let s = self.service_label;
         format!(
             "sum by ({s}) ({inner} * on (namespace, pod) group_left ({s}) {})",
+            self.pod_workloads()
+        )
+    }
+
+    /// `inner` summed per pod, the busiest pod per workload: a pod is
+    /// OOM-killed or throttled on its own, so a sum over pods would hide
+    /// one at its limit among idle ones (usage and limits alike).
+    fn busiest_pod(&self, inner: &str) -> String {
+        let s = self.service_label;
+        format!(
+            "max by ({s}) (sum by (namespace, pod) ({inner}) * on (namespace, pod) group_left ({s}) {})",
             self.pod_workloads()
         )
     }
@@ -264,7 +278,7 @@ or label_join({}, \"{s}\", \"/\", \"namespace\", \"owner_name\"))",
             format!("(max by (namespace, pod, container) ({usage}) unless on (namespace, pod, container) {limits})");
         format!(
             "{} unless on ({s}) {}",
-            self.per_workload(&per_container),
+            self.busiest_pod(&per_container),
             self.per_workload(&unlimited)
         )
     }
@@ -283,12 +297,10 @@ or label_join({}, \"{s}\", \"/\", \"namespace\", \"owner_name\"))",
         );
         let req = self.request_metric;
         match metric {
-            Metric::Cpu => {
-                self.per_workload(&format!("max by (namespace, pod, container) ({cpu})"))
-            }
+            Metric::Cpu => self.busiest_pod(&format!("max by (namespace, pod, container) ({cpu})")),
             Metric::CpuLimit => self.k8s_limit("cpu", "core", &cpu),
             Metric::Memory => {
-                self.per_workload(&format!("max by (namespace, pod, container) ({mem})"))
+                self.busiest_pod(&format!("max by (namespace, pod, container) ({mem})"))
             }
             Metric::MemoryLimit => self.k8s_limit("memory", "byte", &mem),
             Metric::Requests => self.per_workload(&format!("rate({}[2m])", self.sel(req, ""))),
@@ -457,7 +469,10 @@ mod tests {
         for preset in [Preset::Plain, Preset::Cadvisor, Preset::Kubernetes] {
             for m in Metric::ALL {
                 let q = inputs(preset, &ns).query(m);
-                assert!(q.starts_with("sum by (app) ("), "{preset:?} {m}: {q}");
+                assert!(
+                    q.starts_with("sum by (app) (") || q.starts_with("max by (app) ("),
+                    "{preset:?} {m}: {q}"
+                );
                 assert!(!q.contains("(service)"), "{q}");
             }
         }
