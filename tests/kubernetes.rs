@@ -298,3 +298,110 @@ async fn the_oom_loop_has_its_oomkilled_evidence_and_the_rollout_before_it() {
     assert_eq!(frontend.items, Some(vec![]), "{frontend:?}");
     assert!(frontend.gaps.is_empty(), "{:?}", frontend.gaps);
 }
+
+/// A repository the way Kubernetes services are deployed: a Helm chart per
+/// workload, as the local forge's remote (`<data>/forge/repos/shop.git`).
+fn helm_repo(data: &Path) {
+    let work = data.join("seed");
+    let files = [
+        ("charts/checkout/Chart.yaml", "apiVersion: v2\nname: checkout\nversion: 0.4.0\nappVersion: \"1.5.0\"\n"),
+        (
+            "charts/checkout/values.yaml",
+            "# checkout: the shop's payment flow\nreplicaCount: 2\nimage:\n  repository: registry.example.com/shop/checkout\n  tag: \"1.5.0\"   # set by CI\nresources:\n  requests:\n    memory: 256Mi\n  limits:\n    cpu: 500m\n    memory: 512Mi\n",
+        ),
+        (
+            "charts/checkout/templates/deployment.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ include \"checkout.fullname\" . }}\nspec:\n  replicas: {{ .Values.replicaCount }}\n",
+        ),
+        ("charts/frontend/Chart.yaml", "apiVersion: v2\nname: frontend\nversion: 1.0.0\n"),
+        (
+            "charts/frontend/values.yaml",
+            "replicaCount: 2\nresources:\n  limits:\n    memory: 256Mi\n",
+        ),
+    ];
+    for (path, text) in files {
+        let p = work.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let bare = data.join("forge/repos/shop.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    let git = |dir: &Path, args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=ci",
+                "-c",
+                "user.email=ci@example.com",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    git(&bare, &["init", "--bare", "-q"]);
+    git(&work, &["init", "-q"]);
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "charts"]);
+    git(
+        &work,
+        &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
+    );
+}
+
+#[test]
+#[ignore = "needs prometheus and promtool (apt install prometheus); .ci/run installs them and runs ignored tests"]
+fn fix_proposes_a_helm_values_change_for_the_oom_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port) = started(dir.path());
+    let cfg = write_config(
+        dir.path(),
+        port,
+        "namespaces = { exclude = [\"kube-system\"] }",
+    );
+    let data = dir.path().join("data");
+    helm_repo(&data);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_medic"))
+        .args(["fix", "shop/checkout", "--yes", "--config"])
+        .arg(&cfg)
+        .env("MEDIC_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("pull request #1 opened"), "{text}");
+    let branches = medic_branches(&data);
+    assert_eq!(branches.len(), 1, "{branches:?}\n{text}");
+    let diff = std::process::Command::new("git")
+        .args([
+            "diff",
+            "main",
+            branches[0].trim_start_matches("refs/heads/"),
+        ])
+        .current_dir(data.join("forge/repos/shop.git"))
+        .output()
+        .unwrap();
+    let diff = String::from_utf8_lossy(&diff.stdout);
+    assert!(diff.contains("charts/checkout/values.yaml"), "{diff}");
+    assert!(diff.contains("-    memory: 512Mi\n"), "{diff}");
+    let added: Vec<&str> = diff
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .collect();
+    assert_eq!(added.len(), 1, "one value changed: {diff}");
+    assert!(added[0].starts_with("+    memory: "), "{diff}");
+    assert!(!diff.contains("frontend"), "{diff}");
+    eprintln!("medic fix shop/checkout: {}", added[0]);
+}

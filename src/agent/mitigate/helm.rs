@@ -148,7 +148,10 @@ mod tests {
         .unwrap()
         .unwrap();
         let out = o.apply(VALUES);
-        assert!(out.contains("    memory: 1024Mi # raised in #41\n"), "{out}");
+        assert!(
+            out.contains("    memory: 1024Mi # raised in #41\n"),
+            "{out}"
+        );
         assert!(
             out.contains("    memory: 256Mi\n"),
             "requests untouched: {out}"
