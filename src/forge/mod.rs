@@ -19,6 +19,7 @@ pub mod local;
 pub mod policy;
 pub mod remote;
 pub mod sample_repo;
+pub mod suspects;
 
 pub use git::BranchName;
 
