@@ -56,10 +56,8 @@ fn commit(dir: &Path, at: i64, author: &str, subject: &str, files: &[&str]) {
     );
 }
 
-#[test]
-fn the_window_before_the_onset_on_the_base_branch() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// The fixture repository: dated commits on `main` and one on a branch.
+fn repo(d: &Path) {
     git(d, ONSET - 10_000, &["init", "-q"]);
     commit(
         d,
@@ -101,7 +99,13 @@ fn the_window_before_the_onset_on_the_base_branch() {
         "wip on a branch",
         &["src/wip.rs"],
     );
+}
 
+#[test]
+fn the_window_before_the_onset_on_the_base_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    repo(d);
     let got = suspect_commits(d, "main", (ONSET - 3600) * 1000, ONSET * 1000, 10).unwrap();
     let subjects: Vec<&str> = got.iter().map(|c| c.subject.as_str()).collect();
     assert_eq!(
@@ -126,4 +130,69 @@ fn the_window_before_the_onset_on_the_base_branch() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("base branch"), "{e}");
+}
+
+#[tokio::test]
+async fn suspects_are_evidence_items_citing_sha_author_and_files() {
+    use medic::forge::changes::ForgeChanges;
+    let dir = tempfile::tempdir().unwrap();
+    repo(dir.path());
+    let changes = ForgeChanges {
+        repo: Some(dir.path().to_path_buf()),
+        base: "main".into(),
+        github: None,
+    };
+    let (items, gaps) = changes
+        .fetch("shop/checkout", (ONSET - 6 * 3600) * 1000, ONSET * 1000)
+        .await;
+    assert!(gaps.is_empty(), "{gaps:?}");
+    assert_eq!(items.len(), 3, "{items:?}");
+    let flag = medic::model::Flag {
+        service: medic::model::ServiceId::from("shop/checkout"),
+        rule: "memory-near-limit".into(),
+        metric: medic::model::Metric::Memory,
+        state: medic::model::AlertState::Firing,
+        value: 0.95,
+        threshold: 0.9,
+        op: ">".into(),
+        unit: medic::model::Unit::Ratio,
+        since: ONSET * 1000,
+        onset: ONSET * 1000,
+        verdict: medic::model::Verdict::Actionable,
+        reason: "memory".into(),
+        eta_seconds: None,
+    };
+    let metrics = medic::model::ServiceMetrics::new(flag.service.clone());
+    use medic::sources::evidence::Fetched;
+    let m = medic::triage::context::Material {
+        flag: &flag,
+        metrics: &metrics,
+        logs: Fetched::known(vec![]),
+        deploys: Fetched::known(vec![]),
+        upstreams: Fetched::known(vec![]),
+        kube: Fetched::known(vec![]),
+        changes: Fetched::known(items),
+        project_flags: std::slice::from_ref(&flag),
+        project_size: 1,
+        recent_transitions: 0,
+        now: ONSET * 1000,
+    };
+    let (evidence, _) = medic::triage::context::gather(&m);
+    let cart = evidence
+        .items
+        .iter()
+        .find(|i| i.title.contains("cache cart totals"))
+        .unwrap_or_else(|| panic!("{evidence:#?}"));
+    assert!(
+        cart.id.starts_with("commit:") && cart.id.len() == "commit:".len() + 12,
+        "{cart:?}"
+    );
+    assert!(
+        cart.title.contains("by Dana 40m before the onset"),
+        "{cart:?}"
+    );
+    assert_eq!(
+        cart.detail,
+        "files: charts/checkout/values.yaml, src/cart.rs"
+    );
 }

@@ -12,6 +12,7 @@
 
 pub mod blocking;
 pub mod branch;
+pub mod changes;
 pub mod git;
 pub mod github;
 pub mod http_transport;

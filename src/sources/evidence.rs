@@ -13,6 +13,7 @@ use super::loki::Loki;
 use super::statuspage::Statuspage;
 use super::Source;
 use crate::config::Config;
+use crate::forge::changes::{ForgeChange, ForgeChanges, GithubChanges};
 use crate::model::{Millis, ServiceId};
 use crate::triage::redact::redact_str;
 use std::future::Future;
@@ -67,6 +68,17 @@ pub trait EvidenceSource: Sync {
         now: Millis,
     ) -> impl Future<Output = Fetched<KubeFact>> + Send {
         let _ = (service, onset, now);
+        async { Fetched::known(Vec::new()) }
+    }
+    /// What the forge knows changed for `service` in `[from, to]`: suspect
+    /// commits, GitHub deployments and releases; nothing without a forge.
+    fn changes(
+        &self,
+        service: &str,
+        from: Millis,
+        to: Millis,
+    ) -> impl Future<Output = Fetched<ForgeChange>> + Send {
+        let _ = (service, from, to);
         async { Fetched::known(Vec::new()) }
     }
 }
@@ -156,6 +168,8 @@ pub struct EvidenceSources {
     pub upstreams: Vec<Statuspage>,
     /// The `[[deploys]]` list, newest first.
     pub deploys: Vec<Deploy>,
+    /// Suspect commits and GitHub deployments/releases of the forge's repository.
+    pub forge: ForgeChanges,
 }
 
 impl EvidenceSources {
@@ -185,7 +199,26 @@ impl EvidenceSources {
             })
             .collect();
         deploys.sort_by_key(|d| std::cmp::Reverse(d.at));
+        let f = &config.forge;
+        // GitHub's deployments and releases, when a token is there to read them.
+        let github = match (f.kind.as_str(), &f.repo, std::env::var(&f.token_env)) {
+            ("github", Some(repo), Ok(token)) if !token.trim().is_empty() => {
+                Some(GithubChanges::new(
+                    f.api_url
+                        .as_deref()
+                        .unwrap_or(crate::forge::github::GITHUB_API),
+                    repo,
+                    token,
+                ))
+            }
+            _ => None,
+        };
         Ok(EvidenceSources {
+            forge: ForgeChanges {
+                repo: None,
+                base: f.base.clone(),
+                github,
+            },
             logs,
             upstreams: config
                 .upstream
@@ -244,6 +277,14 @@ impl EvidenceSource for WithEvidence<'_> {
 
     async fn kube(&self, service: &str, onset: Millis, now: Millis) -> Fetched<KubeFact> {
         EvidenceSource::kube(self.source, service, onset, now).await
+    }
+
+    async fn changes(&self, service: &str, from: Millis, to: Millis) -> Fetched<ForgeChange> {
+        let (items, gaps) = self.extra.forge.fetch(service, from, to).await;
+        Fetched {
+            items: Some(items),
+            gaps: gaps.iter().map(|g| redact_str(g)).collect(),
+        }
     }
 
     async fn upstreams(&self, now: Millis) -> Fetched<UpstreamStatus> {
