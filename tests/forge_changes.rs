@@ -63,6 +63,18 @@ async fn serve(readable: bool) -> (String, Arc<Mutex<Vec<(String, String, String
             match uri.path() {
                 "/api/v3/repos/acme/shop/deployments" => axum::Json(deployments()).into_response(),
                 "/api/v3/repos/acme/shop/releases" => axum::Json(releases()).into_response(),
+                "/api/v3/repos/acme/shop/commits" => axum::Json(json!([
+                    {"sha": "9f3c2ab41d5e6f708192a3b4c5d6e7f809112233", "node_id": "C_x",
+                     "commit": {"author": {"name": "Dana", "email": "dana@example.com", "date": "2026-12-04T19:40:00Z"},
+                                "committer": {"name": "GitHub", "date": "2026-12-04T19:41:00Z"},
+                                "message": "checkout: cache cart totals\n\nno eviction yet"},
+                     "author": {"login": "dana"}, "parents": [{"sha": "0000"}]}
+                ])).into_response(),
+                "/api/v3/repos/acme/shop/commits/9f3c2ab41d5e6f708192a3b4c5d6e7f809112233" => axum::Json(json!(
+                    {"sha": "9f3c2ab41d5e6f708192a3b4c5d6e7f809112233",
+                     "files": [{"filename": "src/cart.rs", "status": "modified", "additions": 10},
+                               {"filename": "charts/checkout/values.yaml", "status": "modified"}]}
+                )).into_response(),
                 _ => (
                     StatusCode::NOT_FOUND,
                     axum::Json(json!({"message": "Not Found"})),
@@ -120,9 +132,10 @@ async fn a_token_that_cannot_read_them_is_a_gap_not_an_error() {
     };
     let (items, gaps) = changes.fetch("shop/checkout", 0, i64::MAX).await;
     assert!(items.is_empty());
-    assert_eq!(gaps.len(), 2, "{gaps:?}");
+    assert_eq!(gaps.len(), 3, "deployments, releases, commits: {gaps:?}");
     assert!(
-        gaps[0].contains("GitHub deployments of acme/shop unavailable: HTTP 403"),
+        gaps.iter()
+            .any(|g| g.contains("GitHub deployments of acme/shop unavailable: HTTP 403")),
         "{gaps:?}"
     );
     assert!(gaps.iter().all(|g| !g.contains(TOKEN)), "{gaps:?}");
@@ -144,7 +157,14 @@ async fn a_github_deployment_before_the_onset_is_the_deploy_triage_names() {
         .fetch("shop/checkout", onset - 6 * 3_600_000, onset)
         .await;
     assert!(gaps.is_empty(), "{gaps:?}");
-    assert!(items.iter().all(|c| matches!(c, ForgeChange::Deploy(_))));
+    assert_eq!(
+        items
+            .iter()
+            .filter(|c| matches!(c, ForgeChange::Commit(_)))
+            .count(),
+        1,
+        "{items:?}"
+    );
     let flag = Flag {
         service: ServiceId::from("shop/checkout"),
         rule: "error-rate-high".into(),
@@ -188,4 +208,39 @@ async fn a_github_deployment_before_the_onset_is_the_deploy_triage_names() {
         evidence.items.iter().any(|i| i.id == "deploy:v1.5.0"),
         "{evidence:#?}"
     );
+}
+
+#[tokio::test]
+async fn commits_on_the_base_branch_come_from_the_api_without_a_repository() {
+    let (api, seen) = serve(true).await;
+    let gh = GithubChanges::new(&api, "acme/shop", TOKEN.into());
+    let from = medic::units::parse_rfc3339("2026-12-04T14:20:00Z").unwrap();
+    let to = medic::units::parse_rfc3339("2026-12-04T20:25:00Z").unwrap();
+    let c = gh.commits("main", from, to).await.unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].sha, "9f3c2ab41d5e");
+    assert_eq!(c[0].author, "Dana");
+    assert_eq!(c[0].subject, "checkout: cache cart totals");
+    assert_eq!(c[0].files, ["src/cart.rs", "charts/checkout/values.yaml"]);
+    assert_eq!(
+        c[0].at,
+        medic::units::parse_rfc3339("2026-12-04T19:41:00Z").unwrap()
+    );
+    let list = seen.lock().unwrap()[0].0.clone();
+    assert!(
+        list.contains("sha=main")
+            && list.contains("since=2026-12-04T14:20:00Z")
+            && list.contains("until=2026-12-04T20:25:00Z"),
+        "{list}"
+    );
+    let changes = ForgeChanges {
+        repo: None,
+        base: "main".into(),
+        github: Some(gh),
+    };
+    let (items, gaps) = changes.fetch("shop/checkout", from, to).await;
+    assert!(gaps.is_empty(), "{gaps:?}");
+    assert!(items
+        .iter()
+        .any(|i| matches!(i, ForgeChange::Commit(c) if c.author == "Dana")));
 }

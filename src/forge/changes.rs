@@ -3,7 +3,10 @@
 //! [`super::suspects`]) and GitHub Deployments and Releases (REST, when the
 //! token can read them). `[[deploys]]` in the config stays the fallback.
 //!
-//! GitHub's shapes, as documented: `GET /repos/{owner}/{repo}/deployments`
+//! GitHub's shapes, as documented: `GET /repos/{owner}/{repo}/commits`
+//! answers `[{sha, commit{author{name}, committer{date}, message}}]` and
+//! `GET /repos/{owner}/{repo}/commits/{sha}` adds `files[{filename}]`;
+//! `GET /repos/{owner}/{repo}/deployments`
 //! answers `[{id, sha, ref, environment, description, creator{login},
 //! created_at}]`; `GET /repos/{owner}/{repo}/releases` answers
 //! `[{tag_name, name, draft, published_at, author{login}}]`. A 403 or 404
@@ -40,6 +43,18 @@ pub struct ForgeChanges {
 /// Most suspect commits shown.
 const MAX_COMMITS: usize = 10;
 
+/// A branch name for a query string (letters, digits and `-._/` pass as is).
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'/' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 impl ForgeChanges {
     /// Commits in `[from, to]` and GitHub's deployments and releases, and
     /// the gaps of the parts that could not answer. `service` owns them
@@ -67,6 +82,13 @@ impl ForgeChanges {
         if let Some(gh) = &self.github {
             let (deployments, releases) =
                 futures_util::future::join(gh.deployments(service), gh.releases(service)).await;
+            // The base branch's commits from the API when there is no repository on disk.
+            if self.repo.is_none() {
+                match gh.commits(&self.base, from, to).await {
+                    Ok(c) => out.extend(c.into_iter().map(ForgeChange::Commit)),
+                    Err(e) => gaps.push(e),
+                }
+            }
             for r in [deployments, releases] {
                 match r {
                     Ok(d) => out.extend(d.into_iter().map(ForgeChange::Deploy)),
@@ -114,6 +136,41 @@ struct Deployment {
     #[serde(default)]
     creator: Option<Login>,
     created_at: String,
+}
+
+#[derive(Deserialize)]
+struct CommitPerson {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CommitBody {
+    #[serde(default)]
+    author: Option<CommitPerson>,
+    #[serde(default)]
+    committer: Option<CommitPerson>,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct ListedCommit {
+    sha: String,
+    commit: CommitBody,
+}
+
+#[derive(Deserialize)]
+struct CommitFile {
+    filename: String,
+}
+
+#[derive(Deserialize)]
+struct CommitDetail {
+    #[serde(default)]
+    files: Vec<CommitFile>,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +267,58 @@ impl GithubChanges {
                         .map(|s| format!(": {s}"))
                         .unwrap_or_default()
                 ),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Commits on `base` committed in `[from, to]`, newest first, with the
+    /// files each changed (`GET /repos/{o}/{r}/commits?sha=&since=&until=`,
+    /// then `GET /repos/{o}/{r}/commits/{sha}` for the files).
+    pub async fn commits(
+        &self,
+        base: &str,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<SuspectCommit>, String> {
+        // Years 1970..=9999: what an RFC 3339 timestamp can say.
+        let clamp = |t: Millis| t.clamp(0, 253_402_300_799_000);
+        let path = format!(
+            "commits?sha={}&since={}&until={}&per_page={MAX_COMMITS}",
+            urlencode(base),
+            crate::units::rfc3339(clamp(from)),
+            crate::units::rfc3339(clamp(to))
+        );
+        let list: Vec<ListedCommit> = self.get("commits", &path).await?;
+        let mut out = Vec::new();
+        for c in list.into_iter().take(MAX_COMMITS) {
+            let at = c
+                .commit
+                .committer
+                .as_ref()
+                .and_then(|p| p.date.as_deref())
+                .and_then(crate::units::parse_rfc3339);
+            let Some(at) = at else { continue };
+            if !c.sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let detail: CommitDetail = self
+                .get("commit files", &format!("commits/{}", c.sha))
+                .await?;
+            let mut files: Vec<String> = detail.files.into_iter().map(|f| f.filename).collect();
+            let more_files = files.len().saturating_sub(super::suspects::MAX_FILES);
+            files.truncate(super::suspects::MAX_FILES);
+            out.push(SuspectCommit {
+                sha: c.sha.chars().take(12).collect(),
+                author: c
+                    .commit
+                    .author
+                    .and_then(|a| a.name)
+                    .unwrap_or_else(|| "unknown".into()),
+                at,
+                subject: c.commit.message.lines().next().unwrap_or("").to_string(),
+                files,
+                more_files,
             });
         }
         Ok(out)
