@@ -72,7 +72,8 @@ async fn workloads_are_services_without_double_counting_and_unlimited_is_no_limi
                 "logging/fluent-bit",
                 "shop/cache",
                 "shop/checkout",
-                "shop/frontend"
+                "shop/frontend",
+                "shop/search"
             ],
             "label {label}"
         );
@@ -104,6 +105,16 @@ async fn workloads_are_services_without_double_counting_and_unlimited_is_no_limi
         assert_eq!(
             last(cache, Metric::Memory),
             Some(3.0 * 1024.0 * 1024.0 * 1024.0)
+        );
+
+        // One limited container and an unlimited sidecar: no limit either.
+        let search = get("shop/search");
+        assert_eq!(last(search, Metric::MemoryLimit), None);
+        assert_eq!(last(search, Metric::CpuLimit), None);
+        let mem = last(search, Metric::Memory).unwrap();
+        assert!(
+            (mem - (0.4 * 256.0 + 50.0) * 1024.0 * 1024.0).abs() < 1.0,
+            "search memory {mem}"
         );
 
         let fluent = get("logging/fluent-bit");

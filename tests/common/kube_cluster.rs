@@ -66,6 +66,8 @@ pub struct Pod {
     pub http: Option<(f64, f64)>,
     /// OOM kills happen every `OOM_PERIOD` from `from` (the checkout loop).
     pub oom_loop: bool,
+    /// A sidecar container without any limit (50 MiB, no CPU).
+    pub sidecar: Option<&'static str>,
 }
 
 fn flat(frac: f64) -> fn(&Pod, Millis) -> f64 {
@@ -125,6 +127,7 @@ impl Cluster {
             cores: 0.05,
             http: None,
             oom_loop: false,
+            sidecar: None,
         };
         let mut pods = Vec::new();
         for suffix in ["x2v7q", "b8n4d"] {
@@ -180,6 +183,20 @@ impl Cluster {
                 )
             });
         }
+        // Its app container is limited, its sidecar is not: no workload limit.
+        pods.push(Pod {
+            memory_limit: Some(256.0 * MIB),
+            cpu_limit: Some(0.5),
+            sidecar: Some("envoy"),
+            ..pod(
+                "shop",
+                "search-7b9c6d5f8-r2d2x",
+                "ReplicaSet",
+                "search-7b9c6d5f8",
+                "search",
+                "registry.example.com/shop/search:0.9.0",
+            )
+        });
         pods.push(Pod {
             memory: cache_memory,
             ..pod(
@@ -243,6 +260,7 @@ impl Cluster {
                 self.anchor - ROLLOUT_BEFORE,
             ),
             ("shop", "frontend-6c8d7b5f4", "frontend", start - 86_400_000),
+            ("shop", "search-7b9c6d5f8", "search", start - 86_400_000),
             (
                 "kube-system",
                 "coredns-5d78c9869d",
@@ -329,6 +347,22 @@ impl Cluster {
                         times.iter().map(|t| (*t, p.memory_limit.unwrap_or(0.0))),
                     );
                 }
+            }
+            if let Some(side) = p.sidecar {
+                let mut l = base(side);
+                l.retain(|(k, _)| *k != "image");
+                om.series(
+                    "container_memory_working_set_bytes",
+                    &l,
+                    times.iter().map(|t| (*t, 50.0 * MIB)),
+                );
+                om.series(
+                    "container_cpu_usage_seconds_total",
+                    &l,
+                    times
+                        .iter()
+                        .map(|t| (*t, (t - p.from) as f64 / 1000.0 * 0.01)),
+                );
             }
             let uid = format!("uid-{}", p.name);
             let pl = |extra: &[(&'static str, String)]| {
