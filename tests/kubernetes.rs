@@ -243,6 +243,8 @@ fn doctor_counts_each_query_and_names_missing_labels() {
 async fn the_oom_loop_has_its_oomkilled_evidence_and_the_rollout_before_it() {
     use medic::detect::Detector;
     use medic::model::Verdict;
+    use medic::sources::evidence::EvidenceSource;
+    use medic::sources::kube::KubeFact;
     use medic::sources::Source;
     let dir = tempfile::tempdir().unwrap();
     let (_server, port) = started(dir.path());
@@ -298,16 +300,54 @@ async fn the_oom_loop_has_its_oomkilled_evidence_and_the_rollout_before_it() {
             .contains("rollout checkout-5f6d7c8b94 (1.4.2 → 1.5.0) precedes the onset"),
         "{judgement:?}"
     );
-    // A healthy workload has no Kubernetes facts at all.
-    let frontend = medic::sources::evidence::EvidenceSource::kube(
-        &source,
-        "shop/frontend",
-        now - 600_000,
-        now,
-    )
-    .await;
-    assert_eq!(frontend.items, Some(vec![]), "{frontend:?}");
-    assert!(frontend.gaps.is_empty(), "{:?}", frontend.gaps);
+    // The other workloads' facts, each as kube-state-metrics says it.
+    let facts = |svc: &'static str| {
+        let source = &source;
+        async move {
+            let f = EvidenceSource::kube(source, svc, now - 600_000, now).await;
+            assert!(f.gaps.is_empty(), "{svc}: {:?}", f.gaps);
+            f.items.unwrap()
+        }
+    };
+    let pressure = KubeFact::NodePressure {
+        condition: "MemoryPressure".into(),
+        nodes: vec!["node-b".into()],
+        of: 2,
+    };
+    assert_eq!(
+        facts("shop/frontend").await,
+        [
+            KubeFact::HpaAtMax {
+                hpa: "frontend".into(),
+                replicas: 2.0
+            },
+            pressure.clone()
+        ]
+    );
+    assert_eq!(
+        facts("shop/cache").await,
+        [
+            KubeFact::Pending {
+                pods: vec!["cache-1".into()]
+            },
+            pressure.clone()
+        ]
+    );
+    assert_eq!(
+        facts("logging/fluent-bit").await,
+        [
+            KubeFact::Waiting {
+                container: "fluent-bit".into(),
+                reason: "ImagePullBackOff".into(),
+                pods: vec!["fluent-bit-m9q4r".into()]
+            },
+            pressure.clone()
+        ]
+    );
+    assert!(ids.contains(&"k8s:unavailable"), "{ids:?}");
+    assert!(ids.contains(&"k8s:node-pressure:memorypressure"), "{ids:?}");
+    // One node of two under pressure is not the platform.
+    assert_eq!(signals.nodes_under_pressure, Some((1, 2)));
 }
 
 /// A repository the way Kubernetes services are deployed: a Helm chart per

@@ -68,6 +68,10 @@ pub struct Pod {
     pub oom_loop: bool,
     /// A sidecar container without any limit (50 MiB, no CPU).
     pub sidecar: Option<&'static str>,
+    /// Stuck in phase Pending: no container ever ran (no cAdvisor series).
+    pub pending: bool,
+    /// The app container waits with this reason (`ImagePullBackOff`).
+    pub waiting: Option<&'static str>,
 }
 
 fn flat(frac: f64) -> fn(&Pod, Millis) -> f64 {
@@ -128,6 +132,8 @@ impl Cluster {
             http: None,
             oom_loop: false,
             sidecar: None,
+            pending: false,
+            waiting: None,
         };
         let mut pods = Vec::new();
         for suffix in ["x2v7q", "b8n4d"] {
@@ -208,10 +214,22 @@ impl Cluster {
                 "redis:7.2.4",
             )
         });
+        pods.push(Pod {
+            pending: true,
+            ..pod(
+                "shop",
+                "cache-1",
+                "StatefulSet",
+                "cache",
+                "redis",
+                "redis:7.2.4",
+            )
+        });
         for suffix in ["7xk2p", "m9q4r"] {
             pods.push(Pod {
                 memory_limit: Some(128.0 * MIB),
                 cpu_limit: Some(0.2),
+                waiting: (suffix == "m9q4r").then_some("ImagePullBackOff"),
                 ..pod(
                     "logging",
                     &format!("fluent-bit-{suffix}"),
@@ -307,7 +325,12 @@ impl Cluster {
             };
             let times: Vec<Millis> = self.times(p.from, p.to).collect();
             // cAdvisor: the app container, the pause container and the pod cgroup.
-            for (c, share) in [(p.container, 1.0), ("POD", 0.0), ("", 1.0)] {
+            let cgroups: &[(&str, f64)] = if p.pending {
+                &[]
+            } else {
+                &[(p.container, 1.0), ("POD", 0.0), ("", 1.0)]
+            };
+            for &(c, share) in cgroups {
                 let mut l = base(c);
                 if c.is_empty() {
                     l.retain(|(k, _)| *k != "image");
@@ -426,6 +449,20 @@ impl Cluster {
                     );
                 }
             }
+            for (phase, v) in [("Running", !p.pending), ("Pending", p.pending)] {
+                om.series(
+                    "kube_pod_status_phase",
+                    &pl(&[("phase", phase.to_string())]),
+                    times.iter().map(move |t| (*t, f64::from(u8::from(v)))),
+                );
+            }
+            if let Some(reason) = p.waiting {
+                om.series(
+                    "kube_pod_container_status_waiting_reason",
+                    &cl(&[("reason", reason.to_string())]),
+                    ones(),
+                );
+            }
             om.series(
                 "kube_pod_container_status_restarts_total",
                 &cl(&[]),
@@ -498,6 +535,71 @@ impl Cluster {
                 &l,
                 all().map(move |t| (t, gen(t))),
             );
+        }
+        // checkout's loop keeps a replica unavailable since the rollout.
+        for (ns, d) in [("shop", "checkout"), ("shop", "frontend")] {
+            let l = [("namespace", ns.to_string()), ("deployment", d.to_string())];
+            om.series(
+                "kube_deployment_status_replicas_unavailable",
+                &l,
+                all().map(move |t| {
+                    (
+                        t,
+                        if d == "checkout" && t >= rollout {
+                            1.0
+                        } else {
+                            0.0
+                        },
+                    )
+                }),
+            );
+        }
+        // frontend's HPA is at its maximum.
+        let hpa = |extra: &[(&'static str, &str)]| {
+            let mut l = vec![
+                ("namespace", "shop".to_string()),
+                ("horizontalpodautoscaler", "frontend".to_string()),
+            ];
+            l.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+            l
+        };
+        om.series(
+            "kube_horizontalpodautoscaler_info",
+            &hpa(&[
+                ("scaletargetref_kind", "Deployment"),
+                ("scaletargetref_name", "frontend"),
+            ]),
+            all().map(|t| (t, 1.0)),
+        );
+        om.series(
+            "kube_horizontalpodautoscaler_spec_max_replicas",
+            &hpa(&[]),
+            all().map(|t| (t, 2.0)),
+        );
+        om.series(
+            "kube_horizontalpodautoscaler_status_current_replicas",
+            &hpa(&[]),
+            all().map(|t| (t, 2.0)),
+        );
+        // Two nodes; node-b reports MemoryPressure.
+        for node in ["node-a", "node-b"] {
+            om.series(
+                "kube_node_info",
+                &[("node", node.to_string())],
+                all().map(|t| (t, 1.0)),
+            );
+            for status in ["true", "false", "unknown"] {
+                let on = (node == "node-b") == (status == "true") && status != "unknown";
+                om.series(
+                    "kube_node_status_condition",
+                    &[
+                        ("node", node.to_string()),
+                        ("condition", "MemoryPressure".to_string()),
+                        ("status", status.to_string()),
+                    ],
+                    all().map(move |t| (t, f64::from(u8::from(on)))),
+                );
+            }
         }
         om.finish()
     }
