@@ -109,9 +109,12 @@ impl EvidenceSource for Source {
                 Err(e) => Fetched::unknown(format!("deploys unavailable: {e}")),
             };
         }
-        match Source::deploys(self).await {
-            Some(d) => Fetched::known(d),
-            None => Fetched::unknown("deploys: unknown for this source (add [[deploys]] entries)"),
+        match (Source::deploys(self).await, self) {
+            (Some(d), _) => Fetched::known(d),
+            (None, Source::Prometheus(p)) if p.preset() == crate::config::Preset::Kubernetes => {
+                Fetched::unknown("deploys: rollouts come from kube-state-metrics (k8s:rollout) and commits from the forge; add [[deploys]] entries for anything else")
+            }
+            (None, _) => Fetched::unknown("deploys: unknown for this source (add [[deploys]] entries)"),
         }
     }
 
