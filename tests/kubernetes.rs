@@ -207,6 +207,7 @@ fn doctor_counts_each_query_and_names_missing_labels() {
         "{text}"
     );
     assert!(!text.contains("✖"), "{text}");
+    eprintln!("{text}");
 
     // The same cluster read as if its series carried an `app` label: every
     // query comes back empty, and doctor says which label is missing.

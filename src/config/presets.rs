@@ -538,6 +538,44 @@ mod tests {
     }
 
     #[test]
+    fn config_keys_are_checked_where_they_are() {
+        use crate::config::Config;
+        use std::path::Path;
+        let err = |t: &str| {
+            Config::parse(t, Path::new("m.toml"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err("[source]\npreset = \"k8s\"\n");
+        assert!(
+            e.starts_with("m.toml:2:") && e.contains("plain, cadvisor, kubernetes"),
+            "{e}"
+        );
+        let e = err("[source]\nservice_label = \"app.kubernetes.io/name\"\n");
+        assert!(
+            e.contains("source.service_label") && e.contains("app_kubernetes_io_name"),
+            "{e}"
+        );
+        let e = err("[source]\npreset = \"kubernetes\"\nservice_label = \"pod\"\n");
+        assert!(e.contains("joins on `pod`"), "{e}");
+        let e = err("[source]\nnamespaces = { include = [\"shop|.*\"] }\n");
+        assert!(e.contains("source.namespaces.include[0]"), "{e}");
+        let e = err("[source]\nrequest_metric = \"http{code}\"\n");
+        assert!(e.contains("source.request_metric"), "{e}");
+        // An explicit query wins over the preset, metric by metric.
+        let c = Config::parse(
+            "[source]\npreset = \"kubernetes\"\nservice_label = \"app\"\n[source.queries]\ncpu = 'sum by (app) (x)'\n",
+            Path::new("m.toml"),
+        )
+        .unwrap();
+        let q = c.source.queries();
+        assert_eq!(q[0].1, "sum by (app) (x)");
+        assert!(
+            q[2].1.promql.contains("kube_pod_owner") && q[2].1.promql.starts_with("max by (app)")
+        );
+    }
+
+    #[test]
     fn names_are_checked() {
         assert!(
             is_label_name("app_kubernetes_io_name") && !is_label_name("app.kubernetes.io/name")
