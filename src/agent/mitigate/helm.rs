@@ -243,6 +243,21 @@ mod tests {
     }
 
     #[test]
+    fn a_kustomize_patch_is_a_partial_workload_matched_by_name_and_namespace() {
+        let patch = "# overlays/prod: more memory for checkout\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: checkout\n  namespace: staging\nspec:\n  template:\n    spec:\n      containers:\n        - name: checkout\n          resources:\n            limits:\n              memory: 256Mi\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: checkout\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: checkout\n          resources:\n            limits:\n              memory: 512Mi # prod\n";
+        let o = super::super::yaml::kubernetes(patch, "shop/checkout", &memory(1 << 30))
+            .unwrap()
+            .unwrap();
+        let out = o.apply(patch);
+        assert!(out.contains("memory: 1024Mi # prod"), "{out}");
+        assert!(
+            out.contains("memory: 256Mi\n"),
+            "the staging one stays: {out}"
+        );
+        assert!(super::super::yaml::kubernetes(patch, "pay/checkout", &memory(1 << 30)).is_none());
+    }
+
+    #[test]
     fn kustomizations_take_tags_and_replica_counts() {
         let k = "resources:\n  - ../../base\nimages:\n  - name: registry.example.com/shop/checkout\n    newTag: 1.5.0 # CI\n  - name: redis\n    newTag: \"7.2\"\nreplicas:\n  - name: checkout\n    count: 2\n";
         let o = kustomization(k, "shop/checkout", &Want::Tag("1.4.2"))
