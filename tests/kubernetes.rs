@@ -145,7 +145,13 @@ fn scan_flags_only_the_oom_looping_workload() {
         port,
         "namespaces = { exclude = [\"kube-system\"] }",
     );
+    let started = std::time::Instant::now();
     let out = medic(&cfg, &["scan", "--once", "--json"]);
+    // A figure for the report, never an assertion.
+    eprintln!(
+        "scan --once with preset = \"kubernetes\" (6 queries, kube evidence for 1 flag): {} ms",
+        started.elapsed().as_millis()
+    );
     let lines = json_lines(&out);
     let flagged: Vec<(String, String, String)> = lines
         .iter()
