@@ -463,3 +463,49 @@ fn fix_proposes_a_helm_values_change_for_the_oom_loop() {
     assert!(!diff.contains("frontend"), "{diff}");
     eprintln!("medic fix shop/checkout: {}", added[0]);
 }
+
+#[tokio::test]
+#[ignore = "needs prometheus and promtool (apt install prometheus); .ci/run installs them and runs ignored tests"]
+async fn the_cadvisor_preset_names_services_by_namespace_and_container() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port) = started(dir.path());
+    let text = format!(
+        "[source]\nurl = \"http://127.0.0.1:{port}\"\npreset = \"cadvisor\"\nnamespaces = {{ include = [\"shop\"] }}\n"
+    );
+    let cfg = Config::parse(&text, Path::new("medic.toml")).unwrap();
+    let mut p = Prometheus::from_config(&cfg.source).unwrap();
+    let services = p
+        .latest(now_ms(), 3_600_000, 15_000)
+        .await
+        .unwrap()
+        .services;
+    let names: Vec<&str> = services.iter().map(|s| s.service.0.as_str()).collect();
+    // No owners without kube-state-metrics: the bare pod's container is a service too.
+    assert_eq!(
+        names,
+        [
+            "shop/checkout",
+            "shop/envoy",
+            "shop/frontend",
+            "shop/redis",
+            "shop/search",
+            "shop/shell"
+        ]
+    );
+    let get = |n: &str| services.iter().find(|s| s.service.0 == n).unwrap();
+    let checkout = get("shop/checkout");
+    assert_eq!(last(checkout, Metric::MemoryLimit), Some(CHECKOUT_LIMIT));
+    let mem = last(checkout, Metric::Memory).unwrap();
+    assert!(
+        mem > 0.5 * CHECKOUT_LIMIT && mem < 0.995 * CHECKOUT_LIMIT,
+        "{mem}"
+    );
+    // cAdvisor's 0 is "unlimited": medic reads it as no limit, never 0 %.
+    let redis = get("shop/redis");
+    assert_eq!(last(redis, Metric::MemoryLimit), Some(0.0));
+    assert!(!medic::model::is_limit(
+        last(redis, Metric::MemoryLimit).unwrap()
+    ));
+    let rps = last(get("shop/frontend"), Metric::Requests).unwrap();
+    assert!((rps - 100.0).abs() < 1.0, "{rps}");
+}
