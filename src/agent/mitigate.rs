@@ -337,7 +337,7 @@ fn carry_out(
         let here = match mf.kind {
             Kind::Kubernetes => yaml::kubernetes(&text, service, &want),
             Kind::HelmValues => {
-                let chart = chart_beside(root, &mf.rel)?;
+                let chart = helm::chart_beside(root, &mf.rel)?;
                 helm::values(&text, chart.as_deref(), mf.dir.as_deref(), service, &want)
             }
             Kind::Kustomization => helm::kustomization(&text, service, &want),
@@ -514,22 +514,6 @@ fn classify(name: &str) -> Option<Kind> {
             return None;
         },
     )
-}
-
-/// The chart name from the `Chart.yaml` beside a values file, if there is one
-/// (read only inside the checkout, never through a symlink).
-fn chart_beside(root: &Path, values_rel: &str) -> Result<Option<String>, AgentError> {
-    let chart_rel = match values_rel.rsplit_once('/') {
-        Some((dir, _)) => format!("{dir}/Chart.yaml"),
-        None => "Chart.yaml".to_string(),
-    };
-    let Ok(path) = inside(root, &chart_rel) else {
-        return Ok(None);
-    };
-    if !path.is_file() {
-        return Ok(None);
-    }
-    Ok(helm::chart_name(&read(&path, &chart_rel)?))
 }
 
 /// `path` relative to `root`, `/`-separated.

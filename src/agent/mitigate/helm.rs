@@ -12,7 +12,8 @@
 
 use super::quantity::Style;
 use super::yaml::{raise, Yaml};
-use super::{Outcome, Want};
+use super::{AgentError, Outcome, Want};
+use std::path::Path;
 
 /// The workload name of a service (`shop/checkout` → `checkout`).
 fn workload(service: &str) -> &str {
@@ -24,6 +25,22 @@ pub(crate) fn chart_name(text: &str) -> Option<String> {
     let y = Yaml::new(text);
     let i = y.key_in(y.all(), "name")?;
     y.scalar(i).ok().map(|(_, n)| n.to_string())
+}
+
+/// The chart name from the `Chart.yaml` beside a values file, if there is one
+/// (read only inside the checkout, never through a symlink).
+pub(super) fn chart_beside(root: &Path, values_rel: &str) -> Result<Option<String>, AgentError> {
+    let chart_rel = match values_rel.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/Chart.yaml"),
+        None => "Chart.yaml".to_string(),
+    };
+    let Ok(path) = super::inside(root, &chart_rel) else {
+        return Ok(None);
+    };
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Ok(chart_name(&super::read(&path, &chart_rel)?))
 }
 
 /// Edits to a values file so `service` does `want`; `None` when the file
