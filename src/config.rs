@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 
 mod bounds;
 mod evidence;
+mod presets;
 mod queries;
 pub use bounds::{HttpConfig, MitigateConfig, DEFAULT_MAX_BODY_BYTES};
 pub use evidence::DeployConfig;
+pub use presets::{Ingredient, Namespaces, Preset, PresetInputs};
 pub use queries::{Absent, Bytes, Query, ServiceConfig};
 
 /// Everything medic can be told in its config file.
@@ -84,8 +86,17 @@ pub struct SourceConfig {
     pub timeout: Duration,
     /// How many times a failed request is retried (with backoff and jitter).
     pub retries: u32,
-    /// PromQL per metric; each returns one series per service.
+    /// PromQL per metric; each returns one series per service. A metric
+    /// not set here gets the preset's query.
     pub queries: QueriesConfig,
+    /// Which exporters the default queries expect: plain | cadvisor | kubernetes.
+    pub preset: Preset,
+    /// Namespaces the default queries include or exclude.
+    pub namespaces: Namespaces,
+    /// The HTTP request counter the default `requests` and `errors` read.
+    pub request_metric: String,
+    /// The status-code label of `request_metric`.
+    pub status_label: String,
     /// Railway: the project whose services medic watches.
     pub project_id: Option<String>,
     /// Railway: the environment (production, staging…) within the project.
@@ -113,6 +124,29 @@ impl SourceConfig {
             (None, _) => PROMETHEUS_URL,
         }
     }
+
+    /// What the preset builds its queries from.
+    pub fn preset_inputs(&self) -> PresetInputs<'_> {
+        PresetInputs {
+            preset: self.preset,
+            service_label: &self.service_label,
+            namespaces: &self.namespaces,
+            request_metric: &self.request_metric,
+            status_label: &self.status_label,
+        }
+    }
+
+    /// Every metric's query: `[source.queries]` where set, else the preset's.
+    pub fn queries(&self) -> [(crate::model::Metric, Query); 6] {
+        let inputs = self.preset_inputs();
+        self.queries.all().map(|(m, q)| {
+            (
+                m,
+                q.cloned()
+                    .unwrap_or_else(|| Query::from(inputs.query(m).as_str())),
+            )
+        })
+    }
 }
 
 impl Default for SourceConfig {
@@ -129,6 +163,10 @@ impl Default for SourceConfig {
             timeout: Duration(10_000),
             retries: 2,
             queries: QueriesConfig::default(),
+            preset: Preset::Plain,
+            namespaces: Namespaces::default(),
+            request_metric: "http_requests_total".into(),
+            status_label: "code".into(),
             project_id: None,
             environment_id: None,
             token_env: None,
@@ -138,50 +176,37 @@ impl Default for SourceConfig {
 }
 
 /// `[source.queries]`: one PromQL query per metric (see [`Query`] for how
-/// an absent sample reads).
-#[derive(Debug, Clone, Deserialize)]
+/// an absent sample reads); an unset metric gets `[source] preset`'s query
+/// (see [`SourceConfig::queries`]).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueriesConfig {
     /// CPU used, cores.
-    pub cpu: Query,
+    pub cpu: Option<Query>,
     /// CPU limit, cores.
-    pub cpu_limit: Query,
+    pub cpu_limit: Option<Query>,
     /// Memory working set, bytes.
-    pub memory: Query,
+    pub memory: Option<Query>,
     /// Memory limit, bytes.
-    pub memory_limit: Query,
+    pub memory_limit: Option<Query>,
     /// Requests per second.
-    pub requests: Query,
+    pub requests: Option<Query>,
     /// 5xx responses per second.
-    pub errors: Query,
+    pub errors: Option<Query>,
 }
 
 impl QueriesConfig {
-    /// Every query with its metric, in [`crate::model::Metric::ALL`] order.
-    pub fn all(&self) -> [(crate::model::Metric, &Query); 6] {
+    /// Every query as written (unset: `None`), in [`crate::model::Metric::ALL`] order.
+    pub fn all(&self) -> [(crate::model::Metric, Option<&Query>); 6] {
         use crate::model::Metric;
         [
-            (Metric::Cpu, &self.cpu),
-            (Metric::CpuLimit, &self.cpu_limit),
-            (Metric::Memory, &self.memory),
-            (Metric::MemoryLimit, &self.memory_limit),
-            (Metric::Requests, &self.requests),
-            (Metric::Errors, &self.errors),
+            (Metric::Cpu, self.cpu.as_ref()),
+            (Metric::CpuLimit, self.cpu_limit.as_ref()),
+            (Metric::Memory, self.memory.as_ref()),
+            (Metric::MemoryLimit, self.memory_limit.as_ref()),
+            (Metric::Requests, self.requests.as_ref()),
+            (Metric::Errors, self.errors.as_ref()),
         ]
-    }
-}
-
-impl Default for QueriesConfig {
-    fn default() -> Self {
-        QueriesConfig {
-            cpu: "sum by (service) (rate(container_cpu_usage_seconds_total[1m]))".into(),
-            cpu_limit: "sum by (service) (container_spec_cpu_quota / container_spec_cpu_period)"
-                .into(),
-            memory: "sum by (service) (container_memory_working_set_bytes)".into(),
-            memory_limit: "sum by (service) (container_spec_memory_limit_bytes)".into(),
-            requests: "sum by (service) (rate(http_requests_total[1m]))".into(),
-            errors: r#"sum by (service) (rate(http_requests_total{code=~"5.."}[1m]))"#.into(),
-        }
     }
 }
 
@@ -638,6 +663,38 @@ impl Config {
             }
             _ => {}
         }
+        for (key, v) in [
+            ("source.service_label", &s.service_label),
+            ("source.status_label", &s.status_label),
+        ] {
+            if !presets::is_label_name(v) {
+                return Err((
+                    key.into(),
+                    format!("`{v}` is not a Prometheus label name (letters, digits and `_`; relabel `app.kubernetes.io/name` to `app_kubernetes_io_name`)"),
+                ));
+            }
+        }
+        if !presets::is_metric_name(&s.request_metric) {
+            return Err((
+                "source.request_metric".into(),
+                format!(
+                    "`{}` is not a Prometheus metric name, e.g. http_requests_total",
+                    s.request_metric
+                ),
+            ));
+        }
+        if s.preset != Preset::Plain && presets::RESERVED_LABELS.contains(&s.service_label.as_str())
+        {
+            return Err((
+                "source.service_label".into(),
+                format!(
+                    "preset = \"{}\" joins on `{}`; name the service label something else (the default `service` works)",
+                    s.preset.word(),
+                    s.service_label
+                ),
+            ));
+        }
+        s.namespaces.validate()?;
         if let Some(u) = &s.url_override {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err((
@@ -881,7 +938,10 @@ provider = "openai"
         let rules = c.rules();
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].for_ms, 300_000);
-        assert_eq!(c.source.queries.cpu, "sum by (service) (rate(cpu[1m]))");
+        assert_eq!(
+            c.source.queries.cpu.as_ref().unwrap(),
+            &"sum by (service) (rate(cpu[1m]))"
+        );
         assert_eq!(c.upstream[0].name, "stripe");
     }
 

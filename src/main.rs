@@ -80,6 +80,9 @@ enum Command {
         #[arg(long)]
         confirm_held: bool,
     },
+    /// Why a fleet is empty: each query, its series and services, and the
+    /// labels the preset's series are missing.
+    Doctor,
     /// The journal: incidents and their step states.
     Incidents {
         /// JSON output.
@@ -279,6 +282,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Some(Command::Doctor) => medic::commands::doctor::run(Setup::resolve(&globals)?).await,
         Some(Command::Incidents { json, repair }) => {
             medic::commands::incidents::incidents(&data_dir(&globals), json, repair, &hint)
         }

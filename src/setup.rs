@@ -83,10 +83,17 @@ impl Setup {
                     .map_err(UsageError)?,
             )),
         };
-        let evidence =
+        let mut evidence =
             crate::sources::evidence::EvidenceSources::from_config(&config).map_err(UsageError)?;
         let rules = config.rules();
         let data_dir = globals.data_dir.clone().unwrap_or_else(default_data_dir);
+        // Suspect commits come from the local forge's repository, when it has one.
+        if config.forge.kind == "local" {
+            evidence.forge.repo =
+                crate::forge::local::LocalForge::new(&data_dir, crate::forge::sample_repo::REPO)
+                    .ok()
+                    .map(|f| f.remote_path());
+        }
         Ok(Setup {
             config,
             source,

@@ -21,6 +21,7 @@
 //! order; a caller with a channel passes `|e| { let _ = tx.send(e); }`.
 
 mod bounds;
+mod helm;
 mod platform;
 pub mod quantity;
 mod todos;
@@ -142,6 +143,10 @@ enum Kind {
     RailwayToml,
     RailwayJson,
     Fly,
+    /// A Helm chart's `values*.yaml`.
+    HelmValues,
+    /// A Kustomize `kustomization.yaml`.
+    Kustomization,
 }
 
 #[derive(Debug, Clone)]
@@ -331,6 +336,11 @@ fn carry_out(
         let text = read(&path, &mf.rel)?;
         let here = match mf.kind {
             Kind::Kubernetes => yaml::kubernetes(&text, service, &want),
+            Kind::HelmValues => {
+                let chart = helm::chart_beside(root, &mf.rel)?;
+                helm::values(&text, chart.as_deref(), mf.dir.as_deref(), service, &want)
+            }
+            Kind::Kustomization => helm::kustomization(&text, service, &want),
             Kind::Compose => yaml::compose(&text, service, &want),
             Kind::RailwayToml if mf.dir.as_deref() == Some(service) => {
                 Some(platform::railway_toml(&text, &want))
@@ -390,8 +400,9 @@ fn carry_out(
         return Ok(Err(problems.join("; ")));
     }
     let mut reason = format!(
-        "no manifest for `{service}` found (looked for a Kubernetes workload named {service}, a Compose service \
-         {service}, {service}/railway.toml, {service}/railway.json and a fly.toml with app = \"{service}\")"
+        "no manifest for `{service}` found (looked for a Kubernetes workload named {service}, a Helm chart's values or \
+         a kustomization for it, a Compose service {service}, {service}/railway.toml, {service}/railway.json and a \
+         fly.toml with app = \"{service}\")"
     );
     if !refused.is_empty() {
         reason.push_str(&format!(
@@ -487,6 +498,10 @@ fn classify(name: &str) -> Option<Kind> {
     Some(
         if yaml && (lower.starts_with("docker-compose") || lower.starts_with("compose")) {
             Kind::Compose
+        } else if yaml && lower.starts_with("values") {
+            Kind::HelmValues
+        } else if yaml && lower.starts_with("kustomization") {
+            Kind::Kustomization
         } else if yaml {
             Kind::Kubernetes
         } else if lower == "railway.toml" {

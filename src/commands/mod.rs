@@ -1,9 +1,10 @@
-//! The headless commands: `scan`, `backtest`, `fix`, `resume`, `incidents`.
+//! The headless commands: `scan`, `backtest`, `fix`, `resume`, `incidents`, `doctor`.
 //! They print; the TUI draws. Every print goes through `crate::terminal`
 //! (untrusted text never reaches the terminal raw), so `println!` is denied.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod backtest;
+pub mod doctor;
 pub mod fix;
 pub mod hint;
 pub mod incidents;

@@ -225,17 +225,15 @@ mod tests {
             Path::new("x"),
         )
         .unwrap();
-        let q = &c.source.queries;
-        assert_eq!(q.cpu, "a");
-        assert_eq!(q.cpu.absent_for(Metric::Cpu), Absent::Gap);
-        assert_eq!(q.errors.promql, "b");
-        assert_eq!(q.errors.absent_for(Metric::Errors), Absent::Gap);
-        assert_eq!(q.requests.absent_for(Metric::Requests), Absent::Gap);
+        let [cpu, _, _, _, requests, errors] = c.source.queries().map(|(_, q)| q);
+        assert_eq!(cpu, "a");
+        assert_eq!(cpu.absent_for(Metric::Cpu), Absent::Gap);
+        assert_eq!(errors.promql, "b");
+        assert_eq!(errors.absent_for(Metric::Errors), Absent::Gap);
+        assert_eq!(requests.absent_for(Metric::Requests), Absent::Gap);
         let d = Config::default();
-        assert_eq!(
-            d.source.queries.errors.absent_for(Metric::Errors),
-            Absent::Zero
-        );
+        let (m, errors) = &d.source.queries()[5];
+        assert_eq!(errors.absent_for(*m), Absent::Zero);
         let e = Config::parse(
             "[source.queries]\nerrors = { query = 'b', absent = \"none\" }\n",
             Path::new("m.toml"),

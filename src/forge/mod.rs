@@ -12,6 +12,7 @@
 
 pub mod blocking;
 pub mod branch;
+pub mod changes;
 pub mod git;
 pub mod github;
 pub mod http_transport;
@@ -19,6 +20,7 @@ pub mod local;
 pub mod policy;
 pub mod remote;
 pub mod sample_repo;
+pub mod suspects;
 
 pub use git::BranchName;
 

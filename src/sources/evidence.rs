@@ -8,10 +8,12 @@
 //! credentials, a URL can carry `user:password@`.
 
 use super::demo::{Deploy, LogLine, UpstreamStatus};
+use super::kube::KubeFact;
 use super::loki::Loki;
 use super::statuspage::Statuspage;
 use super::Source;
 use crate::config::Config;
+use crate::forge::changes::{ForgeChange, ForgeChanges, GithubChanges};
 use crate::model::{Millis, ServiceId};
 use crate::triage::redact::redact_str;
 use std::future::Future;
@@ -57,6 +59,28 @@ pub trait EvidenceSource: Sync {
     fn deploys(&self) -> impl Future<Output = Fetched<Deploy>> + Send;
     /// Upstream providers' status at `now`.
     fn upstreams(&self, now: Millis) -> impl Future<Output = Fetched<UpstreamStatus>> + Send;
+    /// What Kubernetes says about the workload `service` around `onset`
+    /// (kube-state-metrics through Prometheus); nothing for other sources.
+    fn kube(
+        &self,
+        service: &str,
+        onset: Millis,
+        now: Millis,
+    ) -> impl Future<Output = Fetched<KubeFact>> + Send {
+        let _ = (service, onset, now);
+        async { Fetched::known(Vec::new()) }
+    }
+    /// What the forge knows changed for `service` in `[from, to]`: suspect
+    /// commits, GitHub deployments and releases; nothing without a forge.
+    fn changes(
+        &self,
+        service: &str,
+        from: Millis,
+        to: Millis,
+    ) -> impl Future<Output = Fetched<ForgeChange>> + Send {
+        let _ = (service, from, to);
+        async { Fetched::known(Vec::new()) }
+    }
 }
 
 /// The metric source alone: only the demo knows logs, deploys and upstreams.
@@ -85,9 +109,29 @@ impl EvidenceSource for Source {
                 Err(e) => Fetched::unknown(format!("deploys unavailable: {e}")),
             };
         }
-        match Source::deploys(self).await {
-            Some(d) => Fetched::known(d),
-            None => Fetched::unknown("deploys: unknown for this source (add [[deploys]] entries)"),
+        match (Source::deploys(self).await, self) {
+            (Some(d), _) => Fetched::known(d),
+            (None, Source::Prometheus(p)) if p.preset() == crate::config::Preset::Kubernetes => {
+                Fetched::unknown("deploys: rollouts come from kube-state-metrics (k8s:rollout) and commits from the forge; add [[deploys]] entries for anything else")
+            }
+            (None, _) => Fetched::unknown("deploys: unknown for this source (add [[deploys]] entries)"),
+        }
+    }
+
+    async fn kube(&self, service: &str, onset: Millis, now: Millis) -> Fetched<KubeFact> {
+        match self {
+            Source::Prometheus(p) if p.preset() == crate::config::Preset::Kubernetes => {
+                match super::kube::facts(p, service, onset, now).await {
+                    Ok((facts, gaps)) => Fetched {
+                        items: Some(facts),
+                        gaps: gaps.iter().map(|g| redact_str(g)).collect(),
+                    },
+                    Err(e) => Fetched::unknown(format!(
+                        "kubernetes evidence unavailable: {e}; is kube-state-metrics scraped?"
+                    )),
+                }
+            }
+            _ => Fetched::known(Vec::new()),
         }
     }
 
@@ -127,6 +171,8 @@ pub struct EvidenceSources {
     pub upstreams: Vec<Statuspage>,
     /// The `[[deploys]]` list, newest first.
     pub deploys: Vec<Deploy>,
+    /// Suspect commits and GitHub deployments/releases of the forge's repository.
+    pub forge: ForgeChanges,
 }
 
 impl EvidenceSources {
@@ -156,7 +202,26 @@ impl EvidenceSources {
             })
             .collect();
         deploys.sort_by_key(|d| std::cmp::Reverse(d.at));
+        let f = &config.forge;
+        // GitHub's deployments and releases, when a token is there to read them.
+        let github = match (f.kind.as_str(), &f.repo, std::env::var(&f.token_env)) {
+            ("github", Some(repo), Ok(token)) if !token.trim().is_empty() => {
+                Some(GithubChanges::new(
+                    f.api_url
+                        .as_deref()
+                        .unwrap_or(crate::forge::github::GITHUB_API),
+                    repo,
+                    token,
+                ))
+            }
+            _ => None,
+        };
         Ok(EvidenceSources {
+            forge: ForgeChanges {
+                repo: None,
+                base: f.base.clone(),
+                github,
+            },
             logs,
             upstreams: config
                 .upstream
@@ -211,6 +276,18 @@ impl EvidenceSource for WithEvidence<'_> {
         all.extend(self.extra.deploys.iter().cloned());
         all.sort_by_key(|d| std::cmp::Reverse(d.at));
         Fetched::known(all)
+    }
+
+    async fn kube(&self, service: &str, onset: Millis, now: Millis) -> Fetched<KubeFact> {
+        EvidenceSource::kube(self.source, service, onset, now).await
+    }
+
+    async fn changes(&self, service: &str, from: Millis, to: Millis) -> Fetched<ForgeChange> {
+        let (items, gaps) = self.extra.forge.fetch(service, from, to).await;
+        Fetched {
+            items: Some(items),
+            gaps: gaps.iter().map(|g| redact_str(g)).collect(),
+        }
     }
 
     async fn upstreams(&self, now: Millis) -> Fetched<UpstreamStatus> {

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod evidence;
 pub mod exporter;
 pub mod http;
+pub mod kube;
 pub mod listener;
 pub mod loki;
 pub mod prometheus;

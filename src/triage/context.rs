@@ -30,6 +30,10 @@ pub struct Material<'a> {
     pub deploys: Fetched<Deploy>,
     /// Upstream status pages, or why they are unknown.
     pub upstreams: Fetched<UpstreamStatus>,
+    /// What Kubernetes says about the workload (empty off Kubernetes).
+    pub kube: Fetched<crate::sources::kube::KubeFact>,
+    /// What the forge says changed before the onset (suspect commits, GitHub deployments).
+    pub changes: Fetched<crate::forge::changes::ForgeChange>,
     /// Every current flag in the project (this one included).
     pub project_flags: &'a [Flag],
     /// How many services the project has.
@@ -68,6 +72,12 @@ pub struct Signals {
     pub project_size: usize,
     /// State changes in the last hour.
     pub recent_transitions: usize,
+    /// Kubernetes: restarts of OOMKilled containers over the window (the OOM-kill loop).
+    #[serde(default)]
+    pub oom_restarts: Option<f64>,
+    /// Kubernetes: nodes under a pressure condition, and how many nodes there are.
+    #[serde(default)]
+    pub nodes_under_pressure: Option<(usize, usize)>,
 }
 
 /// Mean of the present values in `[from, to)`.
@@ -274,8 +284,30 @@ pub fn gather(m: &Material) -> (Evidence, Signals) {
         }
     }
 
-    // Deploys of this service in the 6 hours before the onset (and since).
-    match &m.deploys.items {
+    // Deploys of this service in the 6 hours before the onset (and since),
+    // the forge's (GitHub deployments, releases) beside the source's.
+    gaps.extend(m.changes.gaps.iter().cloned());
+    let forge_deploys: Vec<Deploy> = m
+        .changes
+        .items
+        .iter()
+        .flatten()
+        .filter_map(|c| match c {
+            crate::forge::changes::ForgeChange::Deploy(d) => Some(d.clone()),
+            crate::forge::changes::ForgeChange::Commit(_) => None,
+        })
+        .collect();
+    let all_deploys = match (&m.deploys.items, forge_deploys.is_empty()) {
+        (None, true) => None,
+        (d, _) => Some(
+            d.iter()
+                .flatten()
+                .cloned()
+                .chain(forge_deploys)
+                .collect::<Vec<_>>(),
+        ),
+    };
+    match &all_deploys {
         None => {}
         Some(deploys) => {
             let mut mine: Vec<&Deploy> = deploys
@@ -303,6 +335,46 @@ pub fn gather(m: &Material) -> (Evidence, Signals) {
                     at: Some(d.at),
                 });
             }
+        }
+    }
+
+    // What Kubernetes says about the workload, the rollout before the onset.
+    gaps.extend(m.kube.gaps.iter().cloned());
+    if let Some(facts) = &m.kube.items {
+        super::kube::add(facts, svc, onset, &mut items, &mut sig);
+    }
+
+    // Commits on the base branch before the onset: the suspects.
+    for c in m.changes.items.iter().flatten() {
+        if let crate::forge::changes::ForgeChange::Commit(c) = c {
+            let more = if c.more_files > 0 {
+                format!(" and {} more", c.more_files)
+            } else {
+                String::new()
+            };
+            items.push(EvidenceItem {
+                id: format!("commit:{}", c.sha),
+                kind: EvidenceKind::Deploy,
+                title: format!(
+                    "commit {} by {} {} the onset: {}",
+                    c.sha,
+                    c.author,
+                    if c.at <= onset {
+                        format!(
+                            "{} before",
+                            units::duration(((onset - c.at) / 60_000) * 60_000)
+                        )
+                    } else {
+                        format!(
+                            "{} after",
+                            units::duration(((c.at - onset) / 60_000) * 60_000)
+                        )
+                    },
+                    c.subject
+                ),
+                detail: format!("files: {}{more}", c.files.join(", ")),
+                at: Some(c.at),
+            });
         }
     }
 
@@ -438,6 +510,8 @@ mod tests {
                 )],
             },
             upstreams: Fetched::known(vec![]),
+            kube: Fetched::known(vec![]),
+            changes: Fetched::known(vec![]),
             project_flags: std::slice::from_ref(&flag),
             project_size: 1,
             recent_transitions: 0,

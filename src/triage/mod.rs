@@ -3,6 +3,7 @@
 //! `redact` is the door every text leaving the machine passes through.
 
 pub mod context;
+pub mod kube;
 pub mod redact;
 pub mod verdict;
 
@@ -16,6 +17,8 @@ use std::collections::HashMap;
 
 /// How far before the onset logs are read.
 const LOG_LEAD: Millis = 30 * 60_000;
+/// How far before the onset commits on the base branch are suspects.
+const CHANGE_LEAD: Millis = 6 * 3_600_000;
 
 /// What the source knows of the whole project at one instant (deploys,
 /// upstream status): fetched once per refresh, the same for every flag.
@@ -108,6 +111,14 @@ pub async fn assess_with<S: EvidenceSource>(
             .await,
         deploys: project.deploys.clone(),
         upstreams: project.upstreams.clone(),
+        kube: source.kube(&flag.service.0, flag.onset, snap.at).await,
+        changes: source
+            .changes(
+                &flag.service.0,
+                flag.onset - CHANGE_LEAD,
+                flag.onset + 5 * 60_000,
+            )
+            .await,
         project_flags: flags,
         project_size: snap.services.len(),
         recent_transitions,

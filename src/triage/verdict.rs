@@ -28,6 +28,8 @@ impl Judgement {
 pub const PLATFORM_SHARE: f64 = 0.6;
 /// Traffic must rise at least this much to explain usage.
 const LOAD_TRAFFIC_RISE: f64 = 1.4;
+/// Restarts of OOMKilled containers in the window that make an OOM-kill loop.
+const OOM_LOOP_RESTARTS: f64 = 2.0;
 /// Firing/resolved changes per hour from which a flag is flapping.
 const FLAPPING: usize = 4;
 
@@ -49,6 +51,37 @@ pub fn judge(flag: &Flag, s: &Signals) -> Judgement {
                 ),
                 "escalate to the platform provider; do not patch services one by one".into(),
             ],
+        };
+    }
+
+    // Every node under pressure: the cluster, not this workload.
+    if let Some((n, of)) = s.nodes_under_pressure.filter(|(n, of)| *of > 0 && n >= of) {
+        return Judgement {
+            verdict: Verdict::Platform,
+            reasons: vec![
+                format!("all {n} of {of} nodes report a pressure condition (kube_node_status_condition): the cluster, not {}", flag.service),
+                "add capacity or evict elsewhere; a change to this service will not help".into(),
+            ],
+        };
+    }
+
+    // An OOM-kill loop is a real problem whatever the flapping or traffic says.
+    if let Some(r) = s.oom_restarts.filter(|r| *r >= OOM_LOOP_RESTARTS) {
+        let mut reasons = vec![
+            format!(
+                "OOM-kill loop: {} restarted {r:.0} times, last terminated OOMKilled",
+                flag.service
+            ),
+            flag.reason.clone(),
+        ];
+        if let Some((id, version, previous)) = &s.deploy_before_onset {
+            reasons.push(format!(
+                "rollout {id} ({previous} → {version}) precedes the onset"
+            ));
+        }
+        return Judgement {
+            verdict: Verdict::Actionable,
+            reasons,
         };
     }
 
@@ -169,5 +202,73 @@ pub fn judge(flag: &Flag, s: &Signals) -> Judgement {
     Judgement {
         verdict: Verdict::Actionable,
         reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AlertState, ServiceId, Unit};
+
+    fn flag() -> Flag {
+        Flag {
+            service: ServiceId::from("shop/checkout"),
+            rule: "memory-near-limit".into(),
+            metric: Metric::Memory,
+            state: AlertState::Firing,
+            value: 0.97,
+            threshold: 0.9,
+            op: ">".into(),
+            unit: Unit::Ratio,
+            since: 1_000_000,
+            onset: 1_000_000,
+            verdict: Verdict::Actionable,
+            reason: "memory 97% of limit".into(),
+            eta_seconds: None,
+        }
+    }
+
+    #[test]
+    fn an_oom_kill_loop_is_actionable_even_when_it_flaps() {
+        let flapping = Signals {
+            recent_transitions: 8,
+            project_size: 4,
+            ..Default::default()
+        };
+        assert_eq!(judge(&flag(), &flapping).verdict, Verdict::Noise);
+        let looping = Signals {
+            oom_restarts: Some(3.0),
+            deploy_before_onset: Some((
+                "checkout-5f6d7c8b94".into(),
+                "1.5.0".into(),
+                "1.4.2".into(),
+            )),
+            ..flapping
+        };
+        let j = judge(&flag(), &looping);
+        assert_eq!(j.verdict, Verdict::Actionable, "{j:?}");
+        assert!(j.reasons[0].contains("OOM-kill loop"), "{j:?}");
+        assert!(
+            j.reason()
+                .contains("rollout checkout-5f6d7c8b94 (1.4.2 → 1.5.0)"),
+            "{j:?}"
+        );
+    }
+
+    #[test]
+    fn all_nodes_under_pressure_is_the_platform() {
+        let some = Signals {
+            nodes_under_pressure: Some((1, 3)),
+            oom_restarts: Some(3.0),
+            ..Default::default()
+        };
+        assert_eq!(judge(&flag(), &some).verdict, Verdict::Actionable);
+        let all = Signals {
+            nodes_under_pressure: Some((3, 3)),
+            ..some
+        };
+        let j = judge(&flag(), &all);
+        assert_eq!(j.verdict, Verdict::Platform, "{j:?}");
+        assert!(j.reasons[0].contains("all 3 of 3 nodes"), "{j:?}");
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod git_http;
+pub mod kube_cluster;
 pub mod scripted_llm;
 
 use std::io::{Read, Write};

@@ -35,6 +35,11 @@ pub(crate) struct Yaml<'a> {
 }
 
 impl<'a> Yaml<'a> {
+    /// Every line: the whole text as one range.
+    pub(super) fn all(&self) -> Range<usize> {
+        0..self.lines.len()
+    }
+
     pub(crate) fn new(text: &'a str) -> Yaml<'a> {
         let mut lines = Vec::new();
         let mut start = 0;
@@ -47,7 +52,7 @@ impl<'a> Yaml<'a> {
     }
 
     /// Line ranges of the `---`-separated documents that have content.
-    fn docs(&self) -> Vec<Range<usize>> {
+    pub(super) fn docs(&self) -> Vec<Range<usize>> {
         let mut out = Vec::new();
         let mut from = 0;
         for (i, l) in self.lines.iter().enumerate() {
@@ -66,7 +71,7 @@ impl<'a> Yaml<'a> {
     }
 
     /// The lines under the key on line `i` (its nested block), trailing blanks dropped.
-    fn block(&self, i: usize) -> Range<usize> {
+    pub(super) fn block(&self, i: usize) -> Range<usize> {
         let col = self.lines[i]
             .key
             .as_ref()
@@ -91,7 +96,7 @@ impl<'a> Yaml<'a> {
     }
 
     /// The line of `key` among the mapping entries of range `r`.
-    fn key_in(&self, r: Range<usize>, key: &str) -> Option<usize> {
+    pub(super) fn key_in(&self, r: Range<usize>, key: &str) -> Option<usize> {
         let first = self.first_content(r.clone())?;
         let col = self.lines[first].key.as_ref()?.0;
         r.into_iter().find(|&j| {
@@ -101,7 +106,7 @@ impl<'a> Yaml<'a> {
     }
 
     /// Follows `path` from mapping range `r`; the line of the last key.
-    fn path(&self, r: Range<usize>, path: &[&str]) -> Option<usize> {
+    pub(super) fn path(&self, r: Range<usize>, path: &[&str]) -> Option<usize> {
         let mut range = r;
         let mut line = None;
         for key in path {
@@ -113,7 +118,7 @@ impl<'a> Yaml<'a> {
     }
 
     /// The items (line ranges) of the sequence under the key on line `i`.
-    fn items(&self, i: usize) -> Vec<Range<usize>> {
+    pub(super) fn items(&self, i: usize) -> Vec<Range<usize>> {
         let r = self.block(i);
         let Some(first) = self.first_content(r.clone()) else {
             return Vec::new();
@@ -134,7 +139,7 @@ impl<'a> Yaml<'a> {
     }
 
     /// The scalar value on line `i` (without quotes), or why it is not one.
-    fn scalar(&self, i: usize) -> Result<(Range<usize>, &'a str), String> {
+    pub(super) fn scalar(&self, i: usize) -> Result<(Range<usize>, &'a str), String> {
         let l = &self.lines[i];
         let key = l.key.as_ref().map_or("", |k| k.1.as_str());
         let Some(v) = l.value.clone() else {
@@ -151,7 +156,7 @@ impl<'a> Yaml<'a> {
     }
 
     /// Replaces line `i`'s scalar with `new`, keeping its quotes.
-    fn set(&self, i: usize, field: &str, new: &str) -> Result<FieldEdit, String> {
+    pub(super) fn set(&self, i: usize, field: &str, new: &str) -> Result<FieldEdit, String> {
         let (range, old) = self.scalar(i)?;
         let raw = &self.text[range.clone()];
         let text = match raw.chars().next() {
@@ -326,6 +331,12 @@ pub(crate) fn kubernetes(
     want: &Want,
 ) -> Option<Result<Outcome, String>> {
     let y = Yaml::new(text);
+    // A Kubernetes workload id (`namespace/name`, the kubernetes preset's
+    // services) matches by name, and by namespace where the manifest says one.
+    let (namespace, service) = match service.split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, service),
+    };
     let mut found = None;
     for doc in y.docs() {
         let kind = y.key_in(doc.clone(), "kind").and_then(|k| y.scalar(k).ok());
@@ -339,7 +350,15 @@ pub(crate) fn kubernetes(
         let app = y
             .path(doc.clone(), &["metadata", "labels", "app"])
             .and_then(|n| y.scalar(n).ok());
-        if name.map(|n| n.1) == Some(service) || app.map(|a| a.1) == Some(service) {
+        let ns = y
+            .path(doc.clone(), &["metadata", "namespace"])
+            .and_then(|n| y.scalar(n).ok())
+            .map(|n| n.1);
+        let ns_ok = match (namespace, ns) {
+            (Some(want), Some(have)) => want == have,
+            _ => true,
+        };
+        if ns_ok && (name.map(|n| n.1) == Some(service) || app.map(|a| a.1) == Some(service)) {
             found = Some((doc, kind));
             break;
         }
@@ -415,7 +434,7 @@ fn kubernetes_edit(
 
 /// Raises the size on line `i` to at least `bytes`, at most `max_factor`
 /// times its current value; never lowers it.
-fn raise(
+pub(super) fn raise(
     y: &Yaml,
     i: usize,
     field: &str,

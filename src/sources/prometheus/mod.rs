@@ -23,63 +23,10 @@ use std::time::Duration;
 /// Prometheus refuses ranges of more than 11,000 points per series; stay under.
 pub const MAX_POINTS_PER_REQUEST: usize = 10_000;
 
-/// The evaluation instants medic reads: `start, start + step, …` (`len` of them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Grid {
-    /// First instant.
-    pub start: Millis,
-    /// Distance between instants, > 0.
-    pub step: Millis,
-    /// How many instants.
-    pub len: usize,
-}
-
-impl Grid {
-    /// The grid covering `(now - lookback, now]`, aligned to multiples of
-    /// `step` (as the demo aligns it, so every source has the same grid).
-    pub fn window(now: Millis, lookback: Millis, step: Millis) -> Grid {
-        let end = now.div_euclid(step) * step;
-        let len = (lookback / step).max(1) as usize;
-        Grid {
-            start: end - (len as Millis - 1) * step,
-            step,
-            len,
-        }
-    }
-
-    /// The grid `start, …, ≤ end`, with `start` aligned down to a multiple of `step`.
-    pub fn range(start: Millis, end: Millis, step: Millis) -> Grid {
-        let start = start.div_euclid(step) * step;
-        Grid {
-            start,
-            step,
-            len: ((end - start) / step + 1).max(0) as usize,
-        }
-    }
-
-    /// The last instant.
-    pub fn end(&self) -> Millis {
-        self.start + (self.len.max(1) as Millis - 1) * self.step
-    }
-
-    /// Sub-grids of at most `n` instants, in order.
-    pub fn chunks(&self, n: usize) -> impl Iterator<Item = Grid> + '_ {
-        (0..self.len).step_by(n.max(1)).map(move |i| Grid {
-            start: self.start + i as Millis * self.step,
-            step: self.step,
-            len: n.min(self.len - i),
-        })
-    }
-
-    /// The grid index of timestamp `t` (nearest instant), if on the grid.
-    #[inline]
-    pub fn index(&self, t: Millis) -> Option<usize> {
-        // Checked: a hostile body can carry any timestamp.
-        let off = t.checked_sub(self.start)?.checked_add(self.step / 2)?;
-        let i = off.div_euclid(self.step);
-        (0..self.len as Millis).contains(&i).then_some(i as usize)
-    }
-}
+pub mod doctor;
+mod grid;
+pub mod instant;
+pub use grid::Grid;
 
 /// One query's answer on the grid: a series per service, and what was odd.
 #[derive(Debug, Default)]
@@ -278,6 +225,7 @@ fn no_series_reason(promql: &str, base: &str, unlabelled: usize, label: &str) ->
 pub struct Prometheus {
     base: String,
     service_label: String,
+    preset: crate::config::Preset,
     queries: Vec<(Metric, String, Absent)>,
     overrides: Vec<ServiceConfig>,
     auth: Auth,
@@ -306,10 +254,12 @@ impl Prometheus {
             _ => Auth::None,
         };
         let queries = cfg
-            .queries
-            .all()
+            .queries()
             .into_iter()
-            .map(|(m, q)| (m, q.promql.clone(), q.absent_for(m)))
+            .map(|(m, q)| {
+                let absent = q.absent_for(m);
+                (m, q.promql, absent)
+            })
             // An empty query switches the metric off (e.g. no HTTP metrics for a worker fleet).
             .filter(|(_, q, _)| !q.trim().is_empty())
             .collect();
@@ -321,6 +271,7 @@ impl Prometheus {
         Ok(Prometheus {
             base: cfg.url().trim_end_matches('/').to_string(),
             service_label: cfg.service_label.clone(),
+            preset: cfg.preset,
             queries,
             overrides: Vec::new(),
             auth,
@@ -335,6 +286,11 @@ impl Prometheus {
     /// The server's base URL.
     pub fn url(&self) -> &str {
         &self.base
+    }
+
+    /// Which exporters the queries expect (`kubernetes`: services are workloads).
+    pub fn preset(&self) -> crate::config::Preset {
+        self.preset
     }
 
     /// Limits from `[[services]]`, used where the server exports none.
@@ -541,234 +497,4 @@ impl Prometheus {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn grid() -> Grid {
-        Grid {
-            start: 1_000_000,
-            step: 15_000,
-            len: 4,
-        }
-    }
-
-    fn parse(body: &str) -> Result<QueryResult, String> {
-        let mut r = QueryResult::default();
-        parse_query_range_into(body.as_bytes(), &grid(), "service", &mut r).map(|_| r)
-    }
-
-    #[test]
-    fn grids_align_like_the_demo() {
-        let g = Grid::window(1_000_007, 60_000, 15_000);
-        assert_eq!(g.len, 4);
-        assert_eq!(g.end(), 990_000);
-        assert_eq!(g.start, 945_000);
-        let r = Grid::range(1_000_007, 1_060_000, 15_000);
-        assert_eq!((r.start, r.len), (990_000, 5));
-        let chunks: Vec<_> = Grid {
-            start: 0,
-            step: 1,
-            len: 25,
-        }
-        .chunks(10)
-        .collect();
-        assert_eq!(
-            chunks.iter().map(|c| c.len).collect::<Vec<_>>(),
-            [10, 10, 5]
-        );
-        assert_eq!(chunks[2].start, 20);
-    }
-
-    #[test]
-    fn nan_inf_and_gaps_land_on_the_grid() {
-        let r = parse(
-            r#"{"status":"success","data":{"resultType":"matrix","result":[
-            {"metric":{"service":"api","job":"x"},"values":[[1000,"1.5"],[1015,"NaN"],[1045,"+Inf"]]},
-            {"metric":{"service":"web"},"values":[[1030,"-Inf"]]},
-            {"metric":{"job":"orphan"},"values":[[1000,"1"]]}]}}"#,
-        )
-        .unwrap();
-        let api = &r.series["api"].values;
-        assert_eq!(api[0], 1.5);
-        assert!(api[1].is_nan() && api[2].is_nan());
-        assert_eq!(api[3], f64::INFINITY);
-        assert_eq!(r.series["web"].values[2], f64::NEG_INFINITY);
-        assert_eq!(r.unlabelled, 1);
-    }
-
-    #[test]
-    fn duplicate_services_keep_the_first() {
-        let r = parse(
-            r#"{"status":"success","data":{"resultType":"matrix","result":[
-            {"metric":{"service":"api","pod":"a"},"values":[[1000,"1"]]},
-            {"metric":{"service":"api","pod":"b"},"values":[[1000,"2"]]}]}}"#,
-        )
-        .unwrap();
-        assert_eq!(r.series["api"].values[0], 1.0);
-        assert_eq!(r.duplicates, ["api"]);
-    }
-
-    #[test]
-    fn bad_bodies_are_errors_in_words() {
-        let e =
-            parse(r#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#)
-                .unwrap_err();
-        assert_eq!(e, "the server answered bad_data: parse error at char 5");
-        let e = parse("<html><body>502 Bad Gateway</body></html>").unwrap_err();
-        assert!(
-            e.starts_with("not a Prometheus API answer: body `<html>"),
-            "{e}"
-        );
-        let e = parse(r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"service":"a"},"values":[[1000,"1"#).unwrap_err();
-        assert!(e.contains("ends early"), "{e}");
-        let e = parse(r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"service":"a"},"values":[[1000,"abc"]]}]}}"#).unwrap_err();
-        assert!(e.contains("`abc`") && e.contains("service=\"a\""), "{e}");
-        let e = parse(r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"service":"a"},"values":[["1000",1]]}]}}"#).unwrap_err();
-        assert!(e.contains("data.result[0].values[0]"), "{e}");
-        let e = parse(r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1000,"1"]}]}}"#).unwrap_err();
-        assert!(e.contains("got a vector"), "{e}");
-        assert!(parse("").unwrap_err().contains("ends early"));
-    }
-
-    #[test]
-    fn values_parse_like_prometheus_writes_them() {
-        assert_eq!(parse_value("1e3"), Some(1000.0));
-        assert_eq!(parse_value("-0.5"), Some(-0.5));
-        assert!(parse_value("NaN").unwrap().is_nan());
-        assert_eq!(parse_value("+Inf"), Some(f64::INFINITY));
-        assert_eq!(parse_value("inf"), None);
-        assert_eq!(parse_value(""), None);
-        assert_eq!(parse_value("1,5"), None);
-    }
-
-    mod properties {
-        use super::*;
-        use proptest::prelude::*;
-
-        const GRID: Grid = Grid {
-            start: 1_700_000_000_000,
-            step: 15_000,
-            len: 20,
-        };
-
-        fn sample() -> impl Strategy<Value = Option<f64>> {
-            prop_oneof![
-                3 => (-1e12f64..1e12).prop_map(Some),
-                1 => Just(Some(f64::NAN)),
-                1 => Just(Some(f64::INFINITY)),
-                1 => Just(Some(f64::NEG_INFINITY)),
-                2 => Just(None),
-            ]
-        }
-
-        fn write_value(v: f64) -> String {
-            if v.is_nan() {
-                "NaN".into()
-            } else if v == f64::INFINITY {
-                "+Inf".into()
-            } else if v == f64::NEG_INFINITY {
-                "-Inf".into()
-            } else {
-                format!("{v}")
-            }
-        }
-
-        /// A well-formed body: series with or without the label, random gaps.
-        /// Series as generated: (has the service label, value per grid instant or absent).
-        type Generated = Vec<(bool, Vec<Option<f64>>)>;
-
-        fn body() -> impl Strategy<Value = (String, Generated)> {
-            prop::collection::vec(
-                (any::<bool>(), prop::collection::vec(sample(), GRID.len)),
-                0..6,
-            )
-            .prop_map(|series| {
-                let mut out =
-                    String::from(r#"{"status":"success","data":{"resultType":"matrix","result":["#);
-                for (k, (labelled, values)) in series.iter().enumerate() {
-                    if k > 0 {
-                        out.push(',');
-                    }
-                    let metric = if *labelled {
-                        format!(r#"{{"service":"s{k}","job":"j"}}"#)
-                    } else {
-                        r#"{"job":"j"}"#.to_string()
-                    };
-                    let points: Vec<String> = values
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| {
-                            v.map(|v| {
-                                let ts = (GRID.start + i as Millis * GRID.step) as f64 / 1000.0;
-                                format!(r#"[{ts},"{}"]"#, write_value(v))
-                            })
-                        })
-                        .collect();
-                    out.push_str(&format!(
-                        r#"{{"metric":{metric},"values":[{}]}}"#,
-                        points.join(",")
-                    ));
-                }
-                out.push_str("]}}");
-                (out, series)
-            })
-        }
-
-        fn parse(bytes: &[u8]) -> Result<QueryResult, String> {
-            let mut r = QueryResult::default();
-            parse_query_range_into(bytes, &GRID, "service", &mut r).map(|_| r)
-        }
-
-        proptest! {
-            #![proptest_config(ProptestConfig::with_cases(1000))]
-
-            #[test]
-            fn well_formed_answers_land_exactly_on_the_grid((text, series) in body()) {
-                let r = parse(text.as_bytes()).unwrap();
-                prop_assert_eq!(r.unlabelled, series.iter().filter(|(l, _)| !l).count());
-                for (k, (labelled, values)) in series.iter().enumerate() {
-                    if !labelled {
-                        continue;
-                    }
-                    let got = &r.series[&format!("s{k}")].values;
-                    for (g, want) in got.iter().zip(values) {
-                        match want {
-                            Some(w) if w.is_nan() => prop_assert!(g.is_nan()),
-                            Some(w) => prop_assert_eq!(g, w),
-                            None => prop_assert!(g.is_nan(), "absent is NaN"),
-                        }
-                    }
-                }
-            }
-
-            #[test]
-            fn truncated_answers_are_errors((text, _) in body(), cut in 0.0f64..1.0) {
-                let at = ((text.len() - 1) as f64 * cut) as usize;
-                prop_assert!(parse(&text.as_bytes()[..at]).is_err());
-            }
-
-            #[test]
-            fn corrupted_answers_never_panic((text, _) in body(), at in 0.0f64..1.0, byte in any::<u8>()) {
-                let mut bytes = text.into_bytes();
-                let i = ((bytes.len() - 1) as f64 * at) as usize;
-                bytes[i] = byte;
-                let _ = parse(&bytes);
-            }
-
-            #[test]
-            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
-                let _ = parse(&bytes);
-            }
-
-            #[test]
-            fn arbitrary_json_shapes_never_panic(
-                ts in prop_oneof![any::<f64>().prop_map(|f| format!("{f:e}")), Just("\"1\"".to_string()), Just("null".to_string())],
-                v in prop_oneof![any::<f64>().prop_map(|f| format!("\"{f}\"")), Just("1".to_string()), Just("\"twelve\"".to_string())],
-                label in prop_oneof![Just("\"a\"".to_string()), Just("1".to_string()), Just("null".to_string())],
-            ) {
-                let body = format!(r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{"service":{label}}},"values":[[{ts},{v}]]}}]}}}}"#);
-                let _ = parse(body.as_bytes());
-            }
-        }
-    }
-}
+mod tests;
