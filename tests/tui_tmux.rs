@@ -142,7 +142,7 @@ fn from_flag_to_pull_request_with_keys_only() {
     wait_for(&s, "Approve this plan?");
     keys(&s, "y");
     // The agent works in a local checkout; nothing is pushed until `p`.
-    let ready = wait_for(&s, "p push and open the PR");
+    let ready = wait_for(&s, "change ready: review the diff, then push");
     assert!(ready.contains("✔ done"), "{ready}");
     keys(&s, "d");
     let before = wait_for(&s, "diff against the base");

@@ -150,6 +150,8 @@ pub struct WorkView {
     pub held: Vec<crate::forge::policy::Held>,
     /// True while the second confirm, listing the held paths, is showing.
     pub held_confirm: bool,
+    /// True once the operator cancelled the run (journaled): nothing is pushed.
+    pub cancelled: bool,
 }
 
 /// One incident in the `:incidents` list.

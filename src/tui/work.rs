@@ -3,9 +3,10 @@
 //! journal while the TUI runs and sends everything back as actions; the
 //! screen never touches the journal, git or the network itself.
 
-use super::app::{Action, IncidentRow, WorkView};
-use super::resume::{self, UiState};
-use crate::model::{Flag, Plan};
+pub use super::action::Command;
+use super::action::{Action, IncidentRow, UiState, WorkView};
+use super::resume;
+use crate::model::Plan;
 use crate::setup::Setup;
 use crate::sources::Source;
 use crate::workflow::engine::{Engine, EventKind, StepRecord};
@@ -15,50 +16,6 @@ use crate::workflow::journal::Journal;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
-
-/// What the operator asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    /// Open (or find) the incident for this flag and prepare its plan.
-    Prepare(Flag),
-    /// The operator approved the plan of this incident, as the screen showed
-    /// it (its digest): run the agent. A plan changed since is not approved.
-    Approve {
-        /// The incident.
-        incident: String,
-        /// `incident::plan_digest` of the plan on the screen.
-        plan_digest: String,
-    },
-    /// The operator saw the diff and said go: push and open the pull request.
-    Publish(String),
-    /// The operator said go and confirmed the held-back paths on the second
-    /// screen: push them too and open the pull request.
-    PublishHeld(String),
-    /// Show this incident (from `:incidents`, or the saved UI state); a run
-    /// that was interrupted is picked up again.
-    Show(String),
-    /// List the journal's incidents.
-    ListIncidents,
-    /// The operator rejected the plan: forget it and make a new one.
-    Regenerate(String),
-    /// The operator's edit of the plan (Markdown, as written in the editor).
-    EditPlan {
-        /// The incident.
-        incident: String,
-        /// The plan as edited.
-        markdown: String,
-    },
-    /// Stop the running workflow of this incident (handled out of band: see [`Controls`]).
-    Cancel(String),
-    /// What the detector says now (every flag, and the services the snapshot
-    /// holds): an open pull request whose flag cleared is resolved.
-    FlagsNow {
-        /// The flags, the rules' own and Alertmanager's.
-        flags: Vec<Flag>,
-        /// The (service, metric) pairs with data now ([`incident::with_data`]).
-        present: Vec<(crate::model::ServiceId, crate::model::Metric)>,
-    },
-}
 
 /// The side channels that must not wait behind a running workflow.
 pub struct Controls {
@@ -169,6 +126,7 @@ fn view(journal: &Journal, id: &str, status: &str) -> Option<WorkView> {
         confirm: false,
         approved: inc.approval.is_some(),
         diff: work.map(|w| w.diff),
+        cancelled: inc.status == Status::Cancelled,
     })
 }
 
@@ -389,7 +347,7 @@ async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
                 }
                 Ok(Outcome::NoChange(why)) => format!("no change: {why}"),
                 Ok(Outcome::AwaitingPublish(stat)) => {
-                    format!("change ready · d diff · p push and open the PR · {stat}")
+                    format!("change ready: review the diff, then push · {stat}")
                 }
                 Err(e) if engine.cancelled() => format!("cancelled by you ({e})"),
                 Err(e) => format!("needs attention: {e:#}"),

@@ -20,6 +20,27 @@ pub const MIN_WIDTH: u16 = 60;
 /// See [`MIN_WIDTH`].
 pub const MIN_HEIGHT: u16 = 12;
 
+/// Box-drawing in plain ASCII, for `--ascii`.
+pub const ASCII_BORDER: ratatui::symbols::border::Set = ratatui::symbols::border::Set {
+    top_left: "+",
+    top_right: "+",
+    bottom_left: "+",
+    bottom_right: "+",
+    vertical_left: "|",
+    vertical_right: "|",
+    horizontal_top: "-",
+    horizontal_bottom: "-",
+};
+
+/// The border glyphs: Unicode lines, or ASCII with `--ascii`.
+pub fn border_set(ascii: bool) -> ratatui::symbols::border::Set<'static> {
+    if ascii {
+        ASCII_BORDER
+    } else {
+        ratatui::symbols::border::PLAIN
+    }
+}
+
 /// Draw the whole screen for `app`.
 pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
     let area = frame.area();
@@ -42,7 +63,7 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
         Screen::Fleet => fleet::render(frame, body, app, theme),
         Screen::Incident => incident::render(frame, body, app, theme),
         Screen::Work => work::render(frame, body, app, theme),
-        Screen::Help => help::render(frame, body, theme),
+        Screen::Help => help::render(frame, body, app, theme),
         Screen::Incidents => incidents::render(frame, body, app, theme),
     }
     render_footer(frame, footer, app, theme);
@@ -79,54 +100,78 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Line::from(spans), area);
 }
 
+/// The footer: the prompt, or the notice and the error; then the keys that
+/// act now, the most useful first (`? help` and `q quit` always fit).
 fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    if let Some(input) = &app.input {
-        let hint = match input.kind {
-            crate::tui::input::InputKind::Command => {
-                "  Enter run · Esc close · incidents, theme NAME, ascii, q"
-            }
-            crate::tui::input::InputKind::Filter => "  Enter keep · Esc clear",
-            crate::tui::input::InputKind::Search => "  Enter search · Esc clear · then n/N",
-        };
-        let line = Line::from(vec![
-            Span::styled(
-                format!("{}{}", input.kind.prompt(), input.text),
-                theme.accent,
-            ),
-            Span::styled("█", theme.accent),
-            Span::styled(hint, theme.muted),
-        ]);
-        frame.render_widget(line, area);
-        return;
-    }
+    let width = area.width as usize;
+    let all = keys::hints(app, usize::MAX);
+    let essential: usize = all.iter().filter(|h| h.rank == 0).map(|h| h.width()).sum();
     let mut spans = Vec::new();
-    if let Some(note) = &app.notice {
-        spans.push(Span::styled(format!(" {note} "), theme.accent));
-    }
-    if let Some(err) = &app.error {
-        spans.push(Span::styled(format!(" ! {err} "), theme.warn));
-    }
-    // The screen's own hints first, as many as fit; `? help` and `q quit` always show.
-    let hints = keys::hints(app.screen);
-    let (global, local): (Vec<_>, Vec<_>) = hints.iter().partition(|h| h.2);
-    let width = |h: &&(&str, &str, bool)| h.0.chars().count() + h.1.chars().count() + 3;
-    let used: usize = spans.iter().map(|s| s.width()).sum();
-    let mut room =
-        (area.width as usize).saturating_sub(used + global.iter().map(width).sum::<usize>());
-    let mut shown: Vec<&(&str, &str, bool)> = Vec::new();
-    for h in &local {
-        if width(h) > room {
-            break;
+    if let Some(input) = &app.input {
+        let cursor = if app.ascii { "_" } else { "█" };
+        spans.push(Span::styled(
+            format!("{}{}{cursor} ", input.kind.prompt(), input.text),
+            theme.accent,
+        ));
+    } else {
+        let room = width.saturating_sub(essential);
+        if let Some(note) = &app.notice {
+            spans.push(Span::styled(
+                format!(
+                    " {} ",
+                    fit(
+                        &crate::terminal::one_line(note),
+                        room.saturating_sub(2),
+                        app.ascii
+                    )
+                ),
+                theme.accent,
+            ));
         }
-        room -= width(h);
-        shown.push(h);
+        if let Some(err) = &app.error {
+            let left = room.saturating_sub(spans.iter().map(Span::width).sum::<usize>());
+            if left > 8 {
+                spans.push(Span::styled(
+                    format!(
+                        " ! {} ",
+                        fit(&crate::terminal::one_line(err), left - 4, app.ascii)
+                    ),
+                    theme.warn,
+                ));
+            }
+        }
     }
-    shown.extend(global.iter());
-    for (keys, what, _) in shown {
-        spans.push(Span::styled(format!(" {keys}"), theme.accent));
-        spans.push(Span::styled(format!(" {what} "), theme.muted));
+    let used: usize = spans.iter().map(Span::width).sum();
+    for h in keys::hints(app, width.saturating_sub(used)) {
+        spans.push(Span::styled(format!(" {}", h.keys), theme.accent));
+        spans.push(Span::styled(format!(" {} ", h.label), theme.muted));
     }
     frame.render_widget(Line::from(spans), area);
+}
+
+/// `text` in at most `cells` columns: cut at a word with an ellipsis when
+/// it is longer (never mid-word unless one word is longer than the room).
+pub fn fit(text: &str, cells: usize, ascii: bool) -> String {
+    let width = |s: &str| Span::raw(s).width();
+    if width(text) <= cells {
+        return text.to_string();
+    }
+    let dots = if ascii { "..." } else { "…" };
+    let room = cells.saturating_sub(width(dots));
+    let mut out = String::new();
+    for word in text.split_inclusive(' ') {
+        if width(&out) + width(word.trim_end()) > room {
+            break;
+        }
+        out.push_str(word);
+    }
+    if out.trim().is_empty() {
+        out = text.chars().take(room).collect();
+        while width(&out) > room {
+            out.pop();
+        }
+    }
+    format!("{}{dots}", out.trim_end())
 }
 
 #[cfg(test)]
@@ -168,6 +213,7 @@ pub(crate) mod tests {
             diff: None,
             held: vec![],
             held_confirm: false,
+            cancelled: false,
         }
     }
 
@@ -294,6 +340,7 @@ pub(crate) mod tests {
             diff: None,
             held: vec![],
             held_confirm: false,
+            cancelled: false,
         })));
         insta::assert_snapshot!("work_80x24", draw(&app, &Theme::mono(), 80, 24));
         app.update(Action::ToggleCitations);
