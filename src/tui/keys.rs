@@ -496,7 +496,7 @@ pub const BINDINGS: &[Binding] = &[
         PLAN,
         CONFIRMING,
         Action::Deny,
-        "do not",
+        "no, go back",
         0,
         always,
     ),

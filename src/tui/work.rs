@@ -168,7 +168,12 @@ pub async fn serve(
         }
     });
     let runs = Arc::new(Runs::default());
-    let side = tokio::spawn(side_channels(journal.clone(), controls, runs.clone()));
+    let side = tokio::spawn(side_channels(
+        journal.clone(),
+        controls,
+        runs.clone(),
+        tx.clone(),
+    ));
     while let Some(cmd) = commands.recv().await {
         let mut seen = None;
         let (id, approve, publish, confirm_held) = match cmd {
@@ -290,8 +295,19 @@ pub async fn serve(
 /// a new command starts with its own, uncancelled signal and never clears
 /// the cancel of a run still in flight.
 fn start(runs: &Arc<Runs>, job: Job) {
+    let id = job.id.clone();
+    queue(runs, &id, move |cancelled| run_one(job, cancelled));
+}
+
+/// Run `task` for incident `id` after the incident's run before it, with a
+/// cancel signal of its own.
+fn queue<F, Fut>(runs: &Arc<Runs>, id: &str, task: F)
+where
+    F: FnOnce(watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut map = runs.by_incident.lock().expect("runs");
-    let entry = map.entry(job.id.clone()).or_insert_with(|| Running {
+    let entry = map.entry(id.to_string()).or_insert_with(|| Running {
         cancels: Vec::new(),
         last: None,
     });
@@ -304,8 +320,40 @@ fn start(runs: &Arc<Runs>, job: Job) {
         if let Some(previous) = previous {
             let _ = previous.await;
         }
-        run_one(job, cancelled).await;
+        task(cancelled).await;
     }));
+}
+
+/// The operator's cancel, once the run it stopped (if any) has ended: the
+/// incident is journaled cancelled, so no later `p` pushes it; an incident
+/// whose pull request is open stays as it is (medic does not undo a PR).
+async fn settle_cancel(journal: Journal, tx: mpsc::Sender<Action>, id: String) {
+    let Some(mut inc) = journal.incident::<Incident>(&id).ok().flatten() else {
+        return;
+    };
+    let status = match inc.status {
+        Status::PrOpened | Status::Resolved => {
+            "the pull request is open: close it on the forge; medic does not undo it".to_string()
+        }
+        _ => {
+            if inc.status != Status::Cancelled {
+                inc.status = Status::Cancelled;
+                if let Err(e) = journal.put_incident(&id, &inc) {
+                    let _ = tx
+                        .send(Action::SourceError(format!(
+                            "cancel of {id} not journaled: {e}; press c again"
+                        )))
+                        .await;
+                    return;
+                }
+                let _ = journal.flush_async().await;
+            }
+            "cancelled by you: medic pushes nothing for this incident".to_string()
+        }
+    };
+    if let Some(v) = view(&journal, &id, &status) {
+        let _ = tx.send(Action::Work(Box::new(v))).await;
+    }
 }
 
 /// One run of one incident, reported back as actions.
@@ -325,6 +373,14 @@ async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
     let engine = engine.with_cancel(cancelled);
     let inc: Option<Incident> = journal.incident(&id).ok().flatten();
     let Some(inc) = inc else { return };
+    if inc.status == Status::Cancelled {
+        // A cancel is final: nothing runs, nothing is pushed.
+        let status = "cancelled by you: medic pushes nothing for this incident";
+        if let Some(v) = view(&journal, &id, status) {
+            let _ = tx.send(Action::Work(Box::new(v))).await;
+        }
+        return;
+    }
     if let Some(v) = view(&journal, &id, "working…") {
         let _ = tx.send(Action::Work(Box::new(v))).await;
     }
@@ -361,7 +417,12 @@ async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
 }
 
 /// Save UI state and pass cancels on to the incident they name.
-async fn side_channels(journal: Journal, mut controls: Controls, runs: Arc<Runs>) {
+async fn side_channels(
+    journal: Journal,
+    mut controls: Controls,
+    runs: Arc<Runs>,
+    tx: mpsc::Sender<Action>,
+) {
     loop {
         tokio::select! {
             Some(ui) = controls.ui.recv() => {
@@ -374,7 +435,11 @@ async fn side_channels(journal: Journal, mut controls: Controls, runs: Arc<Runs>
                     let _ = journal.flush_async().await;
                 }
             }
-            Some(id) = controls.cancel.recv() => runs.cancel(&id),
+            Some(id) = controls.cancel.recv() => {
+                runs.cancel(&id);
+                let (journal, tx, inc) = (journal.clone(), tx.clone(), id.clone());
+                queue(&runs, &id, move |_| settle_cancel(journal, tx, inc));
+            }
             else => return,
         }
     }

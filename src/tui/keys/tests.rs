@@ -90,6 +90,16 @@ fn a_disabled_key_does_nothing_and_says_why() {
     press(&mut app, key('e'));
     assert!(!app.edit_requested);
     assert!(app.notice.as_deref().unwrap().contains("approved"));
+
+    // After the pull request: `c` says medic does not undo it, and sends nothing.
+    app.work.as_mut().unwrap().pr = Some("local://forge/shop/pull/1".into());
+    press(&mut app, key('c'));
+    assert!(app
+        .notice
+        .as_deref()
+        .unwrap()
+        .contains("close it on the forge"));
+    assert!(app.outbox.is_empty());
 }
 
 #[test]
@@ -174,7 +184,7 @@ fn the_footer_at_80_columns_follows_the_state() {
     app.work.as_mut().unwrap().confirm = true;
     let confirm = footer(&app);
     assert!(
-        confirm.contains("y approve") && confirm.contains("n do not"),
+        confirm.contains("y approve") && confirm.contains("n no, go back"),
         "{confirm}"
     );
 

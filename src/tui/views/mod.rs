@@ -1,5 +1,6 @@
 //! Rendering: state in, cells out. Views never do I/O and never mutate state.
 
+pub mod confirm;
 pub mod fleet;
 pub mod held;
 pub mod help;
@@ -309,6 +310,48 @@ pub(crate) mod tests {
             assert!(screen.contains(".github/workflows/x.yml"), "{screen}");
             assert!(!screen.contains('\u{1b}'), "{screen}");
             insta::assert_snapshot!(format!("held_confirm_{w}x{h}"), screen);
+        }
+    }
+
+    #[test]
+    fn the_approve_confirm_shows_its_keys_at_every_size() {
+        let mut app = demo_app();
+        app.update(Action::Open);
+        app.update(Action::Plan);
+        app.update(Action::Work(Box::new(sample_work(
+            "# Raise api's memory limit now\n",
+            false,
+        ))));
+        app.update(Action::Approve);
+        for (w, h) in [(120, 40), (80, 24), (70, 16), (MIN_WIDTH, MIN_HEIGHT)] {
+            let screen = draw(&app, &Theme::mono(), w, h);
+            assert!(
+                screen.contains("y approve") && screen.contains("n no, go back"),
+                "{w}x{h}: the keys are hidden:\n{screen}"
+            );
+            assert!(screen.contains("approve this plan?"), "{screen}");
+            if (w, h) == (80, 24) {
+                insta::assert_snapshot!("approve_confirm_80x24", screen);
+            }
+        }
+        // The held paths' confirm too.
+        app.update(Action::Deny);
+        let mut w = sample_work("# Raise api's memory limit now\n", true);
+        w.diff = Some("+x".into());
+        w.held = (0..30)
+            .map(|i| crate::forge::policy::Held {
+                path: format!(".github/workflows/{i}.yml"),
+                why: "CI/automation file: it runs on the CI runners".into(),
+            })
+            .collect();
+        app.update(Action::Work(Box::new(w)));
+        app.update(Action::Publish);
+        for (w, h) in [(80, 24), (MIN_WIDTH, MIN_HEIGHT)] {
+            let screen = draw(&app, &Theme::mono(), w, h);
+            assert!(
+                screen.contains("y push held paths too"),
+                "{w}x{h}:\n{screen}"
+            );
         }
     }
 

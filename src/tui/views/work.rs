@@ -71,7 +71,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else if w.approved {
         " plan (approved) "
     } else {
-        " plan: a approve · e edit · r new plan "
+        " plan: waits for your approval "
     };
     if let Some(editor) = &app.editing {
         frame.render_widget(editor, plan_area);
@@ -157,35 +157,24 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
 
     if w.held_confirm {
-        super::held::render(frame, area, &w.held, theme);
+        super::held::render(frame, area, app, &w.held, theme);
     }
 
     if w.confirm {
-        let width = 64.min(area.width.saturating_sub(4));
-        let popup = Rect {
-            x: area.x + (area.width.saturating_sub(width)) / 2,
-            y: area.y + area.height / 3,
-            width,
-            height: 6,
-        };
-        frame.render_widget(Clear, popup);
-        frame.render_widget(
-            Paragraph::new(vec![
-                Line::raw("Approve this plan? The agent changes a checkout on a"),
-                Line::raw(format!(
-                    "medic/{}-… branch; you see the diff and press p",
-                    w.incident
-                )),
-                Line::raw("before anything is pushed or a draft PR opened."),
-                Line::styled("y approve · n cancel", theme.accent),
-            ])
-            .wrap(Wrap { trim: true })
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .border_style(theme.warn),
+        let lines = vec![
+            Line::raw("The agent changes a local checkout on a branch of its own."),
+            Line::raw(format!("Branch: medic/{}-…", w.incident)),
+            Line::raw(
+                "Nothing is pushed and no draft PR opens before you see the diff and press p.",
             ),
-            popup,
+        ];
+        super::confirm::render(
+            frame,
+            area,
+            app,
+            (" approve this plan? ", theme.warn),
+            lines,
+            theme,
         );
     }
 }
