@@ -208,3 +208,27 @@ async fn a_cancel_once_the_change_is_ready_keeps_it_from_being_pushed() {
         String::from_utf8_lossy(&remote.stdout)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_the_task_refuses_comes_back_as_a_notice_not_a_source_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (flag, mut rx, commands, cancel_tx, ui_tx, serving) = serve_demo(dir.path(), "api").await;
+    commands.send(Command::Prepare(flag)).unwrap();
+    let plan = view_saying(&mut rx, "waits for your approval").await;
+    commands
+        .send(Command::EditPlan {
+            incident: plan.incident.clone(),
+            markdown: "# A plan\n\n## Changes\n\n- set-replicas api lots\n".into(),
+        })
+        .unwrap();
+    let answer = next(&mut rx, |a| {
+        matches!(a, Action::Notice(_) | Action::SourceError(_))
+    })
+    .await;
+    assert!(
+        matches!(&answer, Action::Notice(n) if n.contains("not a replica count")),
+        "{answer:?}"
+    );
+    drop((commands, cancel_tx, ui_tx));
+    let _ = tokio::time::timeout(Duration::from_secs(10), serving).await;
+}

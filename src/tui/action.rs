@@ -94,6 +94,9 @@ pub enum Action {
     Incidents(Vec<IncidentRow>),
     /// The services with an open pull request: (service, PR number), as the journal has them.
     OpenPullRequests(Vec<(String, u64)>),
+    /// A one-line answer from the workflow task (an edit it did not save):
+    /// shown in the footer, never as a source error or staleness.
+    Notice(String),
     /// A key that does nothing in this state, and why (shown to the operator).
     Refused(&'static str),
     /// The UI state saved by the last run (`None`: nothing saved).

@@ -74,6 +74,11 @@ pub struct App {
     pub palette_theme: Option<String>,
     /// Show the plan's cited evidence, resolved, over the plan.
     pub show_citations: bool,
+    /// An `$EDITOR` edit that did not parse and that the operator left:
+    /// (incident, text, why). The next `e` reopens it; nothing typed is lost.
+    pub kept_edit: Option<(String, String, String)>,
+    /// Why the in-place edit was not kept (shown above the editor, whole).
+    pub editor_error: Option<String>,
     /// The plan's in-place editor, while it is open.
     pub editing: Option<ratatui_textarea::TextArea<'static>>,
 }
@@ -123,6 +128,10 @@ impl App {
                     return false;
                 };
                 self.apply(*ui);
+                true
+            }
+            Action::Notice(text) => {
+                self.notice = Some(text);
                 true
             }
             Action::Refused(why) => {

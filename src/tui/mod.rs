@@ -129,10 +129,18 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
             app.full_redraw = true;
             dirty = true;
             match edited {
-                Ok(Some((incident, markdown))) => {
+                Ok((incident, editor::Edited::Saved(markdown))) => {
+                    app.kept_edit = None;
                     let _ = commands.send(work::Command::EditPlan { incident, markdown });
                 }
-                Ok(None) => app.notice = Some("plan unchanged".into()),
+                Ok((_, editor::Edited::Unchanged)) => {
+                    app.kept_edit = None;
+                    app.notice = Some("plan unchanged".into());
+                }
+                Ok((incident, editor::Edited::Kept { text, error })) => {
+                    app.notice = Some(format!("not saved: {error} · e reopens your text"));
+                    app.kept_edit = Some((incident, text, error));
+                }
                 Err(e) => app.notice = Some(format!("editor: {e}")),
             }
         }

@@ -237,8 +237,9 @@ pub async fn serve(
                             let _ = tx.send(Action::Work(Box::new(v))).await;
                         }
                     }
+                    // The edit's fault, not the source's: a notice, never "STALE".
                     Err(e) => {
-                        let _ = tx.send(Action::SourceError(e)).await;
+                        let _ = tx.send(Action::Notice(e)).await;
                     }
                 }
                 continue;

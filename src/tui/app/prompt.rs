@@ -91,6 +91,7 @@ impl App {
                 None => false,
             },
             Action::EditDiscard => {
+                self.editor_error = None;
                 self.notice = Some("edit dropped; the plan is as it was".into());
                 self.editing.take().is_some()
             }
@@ -107,9 +108,10 @@ impl App {
                             markdown,
                         });
                         self.editing = None;
+                        self.editor_error = None;
                     }
                     // Keep the editor open with the text: nothing typed is lost.
-                    Err(e) => self.notice = Some(format!("not saved: {e}")),
+                    Err(e) => self.editor_error = Some(format!("not saved: {e}")),
                 }
                 true
             }

@@ -74,7 +74,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         " plan: waits for your approval "
     };
     if let Some(editor) = &app.editing {
-        frame.render_widget(editor, plan_area);
+        // The whole reason above the editor, wrapped: at 80 columns a footer would cut it.
+        let error = app.editor_error.as_deref().map(crate::terminal::one_line);
+        let rows = error.as_ref().map_or(0, |e| {
+            let w = plan_area.width.max(1) as usize;
+            (ratatui::text::Span::raw(e.as_ref()).width().div_ceil(w) + 1).min(4) as u16
+        });
+        let [why, edit] =
+            Layout::vertical([Constraint::Length(rows), Constraint::Min(3)]).areas(plan_area);
+        if let Some(e) = error {
+            frame.render_widget(
+                Paragraph::new(e.into_owned())
+                    .style(theme.warn)
+                    .wrap(Wrap { trim: true }),
+                why,
+            );
+        }
+        frame.render_widget(editor, edit);
     } else {
         frame.render_widget(
             Paragraph::new(plan_text)
