@@ -68,16 +68,9 @@ impl App {
                     plan: Some(plan), ..
                 }) => {
                     let text = crate::plan::markdown::render(plan);
-                    let mut area =
+                    // The view draws its frame in the theme of the moment.
+                    let area =
                         ratatui_textarea::TextArea::new(text.lines().map(str::to_string).collect());
-                    area.set_block(
-                        ratatui::widgets::Block::bordered()
-                            .border_style(self.theme.border_focus)
-                            .title(ratatui::text::Span::styled(
-                                " editing the plan: Ctrl-S keep · Esc drop ",
-                                self.theme.accent,
-                            )),
-                    );
                     self.editing = Some(area);
                     true
                 }

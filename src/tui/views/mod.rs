@@ -1,5 +1,6 @@
 //! Rendering: state in, cells out. Views never do I/O and never mutate state.
 
+pub mod ascii;
 pub mod confirm;
 pub mod fleet;
 pub mod held;
@@ -42,12 +43,20 @@ pub fn border_set(ascii: bool) -> ratatui::symbols::border::Set<'static> {
     }
 }
 
-/// Draw the whole screen for `app`.
+/// Draw the whole screen for `app` (with `--ascii`, only ASCII reaches the cells).
 pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
+    draw_screen(frame, app, theme);
+    if app.ascii {
+        ascii::enforce(frame.buffer_mut());
+    }
+}
+
+fn draw_screen(frame: &mut Frame, app: &App, theme: &Theme) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let x = if app.ascii { "x" } else { "×" };
         let msg = format!(
-            "resize to at least {MIN_WIDTH}×{MIN_HEIGHT} (now {}×{})",
+            "resize to at least {MIN_WIDTH}{x}{MIN_HEIGHT} (now {}{x}{})",
             area.width, area.height
         );
         frame.render_widget(Paragraph::new(msg).style(theme.warn), area);

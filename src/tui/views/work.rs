@@ -90,7 +90,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 why,
             );
         }
-        frame.render_widget(editor, edit);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_set(super::border_set(app.ascii))
+            .border_style(theme.border_focus)
+            .title(Span::styled(
+                " editing the plan: Ctrl-S keep · Esc drop ",
+                theme.accent,
+            ));
+        let inner = block.inner(edit);
+        frame.render_widget(block, edit);
+        frame.render_widget(editor, inner);
     } else {
         frame.render_widget(
             Paragraph::new(plan_text)
