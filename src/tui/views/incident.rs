@@ -224,7 +224,8 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-fn render_chart(
+/// The flagged metric charted against its threshold, the onset marked.
+pub(super) fn render_chart(
     frame: &mut Frame,
     area: Rect,
     row: &ServiceRow,

@@ -43,6 +43,16 @@ pub fn border_set(ascii: bool) -> ratatui::symbols::border::Set<'static> {
     }
 }
 
+/// How many flags are open (not resolved): the header and the flagged
+/// panel say the same number.
+pub fn open_flags(fleet: &crate::tui::app::FleetView) -> usize {
+    fleet
+        .flags
+        .iter()
+        .filter(|x| x.state != crate::model::AlertState::Resolved)
+        .count()
+}
+
 /// Draw the whole screen for `app` (with `--ascii`, only ASCII reaches the cells).
 pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
     draw_screen(frame, app, theme);
@@ -83,11 +93,7 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut spans = vec![Span::styled(" medic ", theme.accent)];
     match &app.fleet {
         Some(f) => {
-            let flagged = f
-                .flags
-                .iter()
-                .filter(|x| x.state != crate::model::AlertState::Resolved)
-                .count();
+            let flagged = open_flags(f);
             spans.push(Span::styled(format!("│ {} │ ", f.source), theme.muted));
             spans.push(Span::raw(format!("{} services, ", f.rows.len())));
             let style = if flagged > 0 { theme.crit } else { theme.ok };
@@ -362,6 +368,33 @@ pub(crate) mod tests {
                 "{w}x{h}:\n{screen}"
             );
         }
+    }
+
+    #[test]
+    fn the_header_and_the_flagged_panel_count_the_same_flags() {
+        let mut view = crate::tui::app::tests::demo_view(1_790_000_000_000);
+        view.flags[0].state = crate::model::AlertState::Resolved;
+        let mut app = App::default();
+        app.update(Action::Fleet(Box::new(view)));
+        let screen = draw(&app, &Theme::mono(), 80, 24);
+        assert!(screen.contains("3 flagged"), "{screen}");
+        assert!(screen.contains("flagged (3) · 1 resolved"), "{screen}");
+    }
+
+    #[test]
+    fn a_tall_fleet_shows_the_selected_service_in_detail() {
+        let mut app = demo_app();
+        let small = draw(&app, &Theme::mono(), 80, 24);
+        assert!(
+            !small.contains("Enter opens the incident"),
+            "no room at 80x24"
+        );
+        let tall = draw(&app, &Theme::mono(), 120, 40);
+        assert!(tall.contains("memory-near-limit · onset"), "{tall}");
+        assert!(tall.contains("threshold") || tall.contains("⠒"), "{tall}");
+        app.update(Action::Down);
+        let next = draw(&app, &Theme::mono(), 120, 40);
+        assert!(next.contains("auth is not flagged now"), "{next}");
     }
 
     #[test]
