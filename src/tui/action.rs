@@ -32,6 +32,10 @@ pub enum Action {
     Down,
     /// Select the previous row.
     Up,
+    /// Scroll the diff left (it is never wrapped).
+    Left,
+    /// Scroll the diff right.
+    Right,
     /// Select the first row.
     Top,
     /// Select the last row.

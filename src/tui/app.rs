@@ -28,6 +28,8 @@ pub struct App {
     pub focus: Option<ServiceId>,
     /// Scroll offset of the incident's evidence pane.
     pub scroll: u16,
+    /// Horizontal scroll of the diff, in columns.
+    pub hscroll: u16,
     /// The incident being planned or run.
     pub work: Option<WorkView>,
     /// Commands for the workflow task, drained by the event loop.

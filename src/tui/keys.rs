@@ -189,6 +189,14 @@ fn when_diff(app: &App) -> Result<(), &'static str> {
     }
 }
 
+fn when_diff_shown(app: &App) -> Result<(), &'static str> {
+    if app.show_diff {
+        Ok(())
+    } else {
+        Err("only the diff scrolls sideways: d shows it")
+    }
+}
+
 fn when_publishable(app: &App) -> Result<(), &'static str> {
     match &app.work {
         None => Err("no incident here"),
@@ -470,6 +478,24 @@ pub const BINDINGS: &[Binding] = &[
         "bottom",
         HELP_ONLY,
         always,
+    ),
+    bind(
+        &[ch('l'), code(KeyCode::Right)],
+        PLAN,
+        NORMAL,
+        Action::Right,
+        "scroll right",
+        5,
+        when_diff_shown,
+    ),
+    bind(
+        &[ch('h'), code(KeyCode::Left)],
+        PLAN,
+        NORMAL,
+        Action::Left,
+        "scroll left",
+        HELP_ONLY,
+        when_diff_shown,
     ),
     bind(ESC, PLAN, NORMAL, Action::Back, "back", 3, always),
     // The approval confirm and the held paths' second confirm.

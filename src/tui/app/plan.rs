@@ -4,11 +4,22 @@
 
 use super::{Action, App, Command, Screen, WorkView};
 
+/// Columns one `h`/`l` moves the diff.
+const HSCROLL_STEP: u16 = 8;
+
 impl App {
     /// Scroll and back on the plan screen.
     pub(super) fn update_plan_screen(&mut self, action: Action) -> bool {
         match action {
             Action::Down | Action::Up | Action::Top | Action::Bottom => self.scroll_by(&action),
+            Action::Left | Action::Right if self.show_diff => {
+                let next = if action == Action::Right {
+                    self.hscroll.saturating_add(HSCROLL_STEP)
+                } else {
+                    self.hscroll.saturating_sub(HSCROLL_STEP)
+                };
+                std::mem::replace(&mut self.hscroll, next) != next
+            }
             Action::Back if self.show_citations => {
                 self.show_citations = false;
                 true
@@ -79,6 +90,7 @@ impl App {
                 Some(w) if w.diff.is_some() => {
                     self.show_diff = !self.show_diff;
                     self.scroll = 0;
+                    self.hscroll = 0;
                     true
                 }
                 Some(_) => {

@@ -518,6 +518,58 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_diff_is_not_wrapped_scrolls_sideways_and_colours_plus_and_minus() {
+        let mut app = demo_app();
+        app.update(Action::Open);
+        app.update(Action::Plan);
+        let mut view = sample_work("# Raise api's memory limit\n", true);
+        let long = format!("+            memory: 48Gi # {}END", "x".repeat(80));
+        view.diff = Some(format!(
+            "@@ -1 +1 @@\n-            memory: 32Gi\n{long}\n context\n"
+        ));
+        app.update(Action::Work(Box::new(view)));
+        app.update(Action::ToggleDiff);
+        let theme = Theme::default_colors();
+        let screen = draw(&app, &theme, 80, 24);
+        let rows: Vec<&str> = screen.lines().collect();
+        let at = rows.iter().position(|r| r.contains("48Gi")).unwrap();
+        assert!(
+            rows[at + 1].contains("context"),
+            "the long line does not wrap into the next row:\n{screen}"
+        );
+        assert!(!screen.contains("END"), "{screen}");
+        for _ in 0..10 {
+            app.update(Action::Right);
+        }
+        let scrolled = draw(&app, &theme, 80, 24);
+        assert!(
+            scrolled.contains("END"),
+            "l scrolls to the tail:\n{scrolled}"
+        );
+        // Colour: the + line in the theme's ok, the - line in crit.
+        let mut t = ratatui::Terminal::new(TestBackend::new(80, 24)).unwrap();
+        app.hscroll = 0;
+        t.draw(|f| render(f, &app, &theme)).unwrap();
+        let buf = t.backend().buffer().clone();
+        let fg_of = |needle: &str| {
+            let y = (0..24)
+                .find(|&y| {
+                    (0..80)
+                        .map(|x| buf[(x, y)].symbol())
+                        .collect::<String>()
+                        .contains(needle)
+                })
+                .unwrap();
+            let x = (0..80)
+                .find(|&x| buf[(x, y)].symbol() == needle.get(..1).unwrap())
+                .unwrap();
+            buf[(x, y)].fg
+        };
+        assert_eq!(Some(fg_of("+   ")), theme.ok.fg);
+        assert_eq!(Some(fg_of("-   ")), theme.crit.fg);
+    }
+
+    #[test]
     fn in_place_editor_snapshot() {
         let mut app = demo_app();
         app.update(Action::Open);

@@ -67,7 +67,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         (None, None) => vec![Line::styled("no plan yet", theme.muted)],
     };
     let plan_title = if diff_text.is_some() {
-        " diff against the base (d: back to the plan) "
+        " diff against the base (d plan · h/l sideways) "
     } else if w.approved {
         " plan (approved) "
     } else {
@@ -102,16 +102,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         frame.render_widget(block, edit);
         frame.render_widget(editor, inner);
     } else {
-        frame.render_widget(
+        // The diff is never wrapped (a continuation would read as context):
+        // it scrolls sideways instead. The plan is prose and wraps.
+        let paragraph = if diff_text.is_some() {
+            Paragraph::new(plan_text).scroll((app.scroll, app.hscroll))
+        } else {
             Paragraph::new(plan_text)
                 .wrap(Wrap { trim: false })
                 .scroll((app.scroll, 0))
-                .block(
-                    Block::default()
-                        .borders(Borders::ALL)
-                        .border_style(theme.border)
-                        .title(Span::styled(plan_title, theme.accent)),
-                ),
+        };
+        frame.render_widget(
+            paragraph.block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border)
+                    .title(Span::styled(plan_title, theme.accent)),
+            ),
             plan_area,
         );
     }
