@@ -78,6 +78,9 @@ pub enum Action {
     InputSubmit,
     /// Close the prompt without acting (a filter or search is cleared).
     InputCancel,
+    /// Show the next secret of the evidence pane in clear (the rest stay
+    /// masked); past the last, mask them all again.
+    RevealSecret,
     /// Jump to the next search hit.
     NextMatch,
     /// Jump to the previous search hit.

@@ -28,6 +28,9 @@ pub struct App {
     pub focus: Option<ServiceId>,
     /// Scroll offset of the incident's evidence pane.
     pub scroll: u16,
+    /// Which secret of the evidence pane is shown in clear (`v`), counted
+    /// in the pane's order; `None`: every secret is masked.
+    pub reveal: Option<usize>,
     /// Horizontal scroll of the diff, in columns.
     pub hscroll: u16,
     /// The incident being planned or run.
@@ -209,6 +212,23 @@ impl App {
         } else {
             Mode::Normal
         }
+    }
+
+    /// How many secrets the focused incident's evidence holds (as the
+    /// prompts' redaction finds them): what `v` cycles through.
+    pub fn secrets_in_evidence(&self) -> usize {
+        self.focus
+            .as_ref()
+            .and_then(|s| self.fleet.as_ref()?.evidence_of(s))
+            .map_or(0, |e| {
+                e.items
+                    .iter()
+                    .map(|i| {
+                        crate::triage::redact::redact(&i.title).findings.len()
+                            + crate::triage::redact::redact(&i.detail).findings.len()
+                    })
+                    .sum()
+            })
     }
 
     /// The fleet rows the filter lets through, in table order.

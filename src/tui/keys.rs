@@ -158,6 +158,14 @@ fn when_search(app: &App) -> Result<(), &'static str> {
     }
 }
 
+fn when_secrets(app: &App) -> Result<(), &'static str> {
+    if app.secrets_in_evidence() > 0 {
+        Ok(())
+    } else {
+        Err("no secret in this evidence")
+    }
+}
+
 fn when_unapproved_plan(app: &App) -> Result<(), &'static str> {
     match &app.work {
         None => Err("no incident here"),
@@ -383,6 +391,15 @@ pub const BINDINGS: &[Binding] = &[
         "previous hit",
         HELP_ONLY,
         when_search,
+    ),
+    bind(
+        &[ch('v')],
+        INCIDENT,
+        NORMAL,
+        Action::RevealSecret,
+        "reveal a secret",
+        6,
+        when_secrets,
     ),
     bind(ESC, INCIDENT, NORMAL, Action::Back, "back", 2, always),
     // The plan and its run.

@@ -18,6 +18,7 @@ impl App {
                 self.focus = Some(row.service.clone());
                 self.scroll = 0;
                 self.search.clear();
+                self.reveal = None;
                 self.screen = Screen::Incident;
                 return true;
             }

@@ -35,6 +35,23 @@ impl App {
                 self.search_jump = true;
                 true
             }
+            Action::RevealSecret => {
+                let count = self.secrets_in_evidence();
+                self.reveal = match self.reveal {
+                    _ if count == 0 => None,
+                    None => Some(0),
+                    Some(i) if i + 1 < count => Some(i + 1),
+                    Some(_) => None,
+                };
+                if count == 0 {
+                    self.notice = Some("no secret in this evidence".into());
+                }
+                true
+            }
+            Action::Back if self.reveal.is_some() => {
+                self.reveal = None;
+                true
+            }
             Action::Back if !self.search.is_empty() => {
                 self.search.clear();
                 true

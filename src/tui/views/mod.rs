@@ -570,6 +570,50 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn secrets_in_the_evidence_are_masked_and_v_reveals_one_at_a_time() {
+        // Evidence from a source that did not redact (triage redacts the demo's own).
+        let mut view = crate::tui::app::tests::demo_view(1_790_000_000_000);
+        let api = view
+            .evidence
+            .iter_mut()
+            .find(|e| e.service.0 == "api")
+            .unwrap();
+        api.items.push(crate::model::EvidenceItem {
+            id: "log:9".into(),
+            kind: crate::model::EvidenceKind::Log,
+            title: "INFO api (×1)".into(),
+            detail: "connecting to redis://default:hunter2-Xq9vLr77@cache.internal:6379/0".into(),
+            at: None,
+        });
+        let mut app = App::default();
+        app.update(Action::Fleet(Box::new(view)));
+        app.update(Action::Open);
+        assert_eq!(app.focus.as_ref().unwrap().0, "api");
+        let count = app.secrets_in_evidence();
+        assert!(count >= 1, "the demo logs a redis password");
+        // Scrolled down to the log lines.
+        app.scroll = 10;
+        let masked = draw(&app, &Theme::mono(), 120, 40);
+        assert!(!masked.contains("hunter2"), "in clear on screen:\n{masked}");
+        assert!(masked.contains("[REDACTED:"), "{masked}");
+        assert!(masked.contains("masked (v reveals one)"), "{masked}");
+        let mut shown = false;
+        for _ in 0..count {
+            app.update(Action::RevealSecret);
+            let s = draw(&app, &Theme::mono(), 120, 40);
+            shown |= s.contains("hunter2-Xq9vLr77");
+            assert!(s.contains(" shown (v next, Esc hide)"), "{s}");
+        }
+        assert!(shown, "v shows the password to the operator");
+        app.update(Action::RevealSecret);
+        assert_eq!(app.reveal, None, "past the last, all masked again");
+        app.update(Action::RevealSecret);
+        app.update(Action::Back);
+        assert_eq!(app.screen, Screen::Incident, "Esc hides first");
+        assert!(!draw(&app, &Theme::mono(), 120, 40).contains("hunter2"));
+    }
+
+    #[test]
     fn in_place_editor_snapshot() {
         let mut app = demo_app();
         app.update(Action::Open);

@@ -238,10 +238,14 @@ fn render_citations(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Some(item) => {
                 lines.push(Line::from(vec![
                     Span::styled(format!("{id}  "), theme.accent),
-                    Span::raw(item.title.replace(|c: char| c.is_control(), " ")),
+                    Span::raw(
+                        super::incident::mask(&item.title, None, &mut 0)
+                            .replace(|c: char| c.is_control(), " "),
+                    ),
                 ]));
                 lines.push(Line::styled(
-                    item.detail.replace(|c: char| c.is_control(), " "),
+                    super::incident::mask(&item.detail, None, &mut 0)
+                        .replace(|c: char| c.is_control(), " "),
                     theme.muted,
                 ));
             }
