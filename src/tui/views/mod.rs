@@ -150,7 +150,11 @@ fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 spans.push(Span::styled(
                     format!(
                         " ! {} ",
-                        fit(&crate::terminal::one_line(err), left - 4, app.ascii)
+                        fit(
+                            &cause_first(&crate::terminal::one_line(err)),
+                            left - 4,
+                            app.ascii
+                        )
                     ),
                     theme.warn,
                 ));
@@ -163,6 +167,17 @@ fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         spans.push(Span::styled(format!(" {} ", h.label), theme.muted));
     }
     frame.render_widget(Line::from(spans), area);
+}
+
+/// An error chain (`context: context: cause`) with its cause first, so a
+/// narrow status line still says why: `connection refused · querying …`.
+pub fn cause_first(error: &str) -> String {
+    match error.rsplit_once(": ") {
+        Some((context, cause)) if !cause.trim().is_empty() && !context.trim().is_empty() => {
+            format!("{} · {}", cause.trim(), context.trim())
+        }
+        _ => error.to_string(),
+    }
 }
 
 /// `text` in at most `cells` columns: cut at a word with an ellipsis when
@@ -611,6 +626,46 @@ pub(crate) mod tests {
         app.update(Action::Back);
         assert_eq!(app.screen, Screen::Incident, "Esc hides first");
         assert!(!draw(&app, &Theme::mono(), 120, 40).contains("hunter2"));
+    }
+
+    #[test]
+    fn an_error_line_at_80_columns_starts_with_its_cause() {
+        let mut app = demo_app();
+        app.update(Action::SourceError(
+            "querying prometheus http://127.0.0.1:9090: error sending request for url (http://127.0.0.1:9090/api/v1/query_range): client error (Connect): tcp connect error: Connection refused (os error 111)".into(),
+        ));
+        let footer = draw(&app, &Theme::mono(), 80, 24)
+            .lines()
+            .last()
+            .unwrap()
+            .to_string();
+        assert!(
+            footer.starts_with(" ! Connection refused (os error 111) · querying"),
+            "{footer}"
+        );
+        assert!(
+            footer.contains("? help") && footer.contains("q quit"),
+            "{footer}"
+        );
+        // The plan screen's status line ends at a word.
+        let mut w = sample_work("# Raise api's memory limit now\n", true);
+        w.status = "needs attention: agent: the agent exited with status 1 after writing deploy/api.yaml and the run cannot go on".into();
+        app.update(Action::Work(Box::new(w)));
+        app.screen = Screen::Work;
+        let top = draw(&app, &Theme::mono(), 80, 24)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_string();
+        assert!(top.ends_with('…'), "{top}");
+        let last = top.trim_end_matches('…').split(' ').next_back().unwrap();
+        assert!(w_is_word(last), "cut mid-word: {top}");
+    }
+
+    fn w_is_word(s: &str) -> bool {
+        "needs attention: agent: the agent exited with status 1 after writing deploy/api.yaml and the run cannot go on"
+            .split(' ')
+            .any(|w| w == s)
     }
 
     #[test]

@@ -26,7 +26,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled(format!(" {} ", w.service), theme.accent),
             Span::styled(format!("incident {} · ", w.incident), theme.muted),
             Span::styled(
-                w.status.clone(),
+                // The status ends at a word with an ellipsis, never mid-word.
+                super::fit(
+                    &crate::terminal::one_line(&w.status),
+                    (title.width as usize)
+                        .saturating_sub(w.service.0.len() + w.incident.len() + 14),
+                    app.ascii,
+                ),
                 if w.approved { theme.ok } else { theme.warn },
             ),
         ]),
