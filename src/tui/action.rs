@@ -152,14 +152,14 @@ pub enum Command {
         /// The plan as edited.
         markdown: String,
     },
-    /// Stop the running workflow of this incident (handled out of band: see [`Controls`]).
+    /// Stop the running workflow of this incident (handled out of band: see [`crate::tui::work::Controls`]).
     Cancel(String),
     /// What the detector says now (every flag, and the services the snapshot
     /// holds): an open pull request whose flag cleared is resolved.
     FlagsNow {
         /// The flags, the rules' own and Alertmanager's.
         flags: Vec<Flag>,
-        /// The (service, metric) pairs with data now ([`incident::with_data`]).
+        /// The (service, metric) pairs with data now ([`crate::workflow::incident::with_data`]).
         present: Vec<(crate::model::ServiceId, crate::model::Metric)>,
     },
 }
