@@ -207,6 +207,28 @@ async fn a_cancel_once_the_change_is_ready_keeps_it_from_being_pushed() {
         "a branch was pushed after the cancel: {}",
         String::from_utf8_lossy(&remote.stdout)
     );
+
+    // Started again on the same journal: the agent pane's activity is back.
+    let (_, mut rx, commands, cancel_tx, ui_tx, serving) = serve_demo(dir.path(), "api").await;
+    commands.send(Command::Show(plan.incident.clone())).unwrap();
+    let Action::Work(back) = next(&mut rx, |a| matches!(a, Action::Work(_))).await else {
+        unreachable!()
+    };
+    use medic::tui::activity::ActivityKind;
+    assert!(
+        back.activity
+            .iter()
+            .any(|a| a.kind == ActivityKind::Step && a.text.contains("agent done")),
+        "{:?}",
+        back.activity
+    );
+    assert!(
+        back.activity.iter().any(|a| a.kind == ActivityKind::File),
+        "{:?}",
+        back.activity
+    );
+    drop((commands, cancel_tx, ui_tx));
+    let _ = tokio::time::timeout(Duration::from_secs(10), serving).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,6 +32,8 @@ pub enum Action {
     Down,
     /// Select the previous row.
     Up,
+    /// Move the keys to the next pane (the plan screen: plan, agent).
+    NextPane,
     /// Scroll the diff left (it is never wrapped).
     Left,
     /// Scroll the diff right.

@@ -31,6 +31,10 @@ pub struct App {
     /// Which secret of the evidence pane is shown in clear (`v`), counted
     /// in the pane's order; `None`: every secret is masked.
     pub reveal: Option<usize>,
+    /// The agent pane has the keys (Tab): j/k scroll it, not the plan.
+    pub agent_focus: bool,
+    /// Scroll of the agent pane while focused, in rows back from the newest.
+    pub agent_scroll: u16,
     /// Horizontal scroll of the diff, in columns.
     pub hscroll: u16,
     /// The incident being planned or run.

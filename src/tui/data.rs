@@ -152,6 +152,9 @@ pub struct WorkView {
     pub held_confirm: bool,
     /// True once the operator cancelled the run (journaled): nothing is pushed.
     pub cancelled: bool,
+    /// The run's activity, oldest first, from the journaled events (so it
+    /// survives a restart) and then live.
+    pub activity: Vec<super::activity::Activity>,
 }
 
 /// One incident in the `:incidents` list.

@@ -3,6 +3,7 @@
 //! ~30 frames/s, synchronized output, no mouse capture).
 
 pub mod action;
+pub mod activity;
 pub mod app;
 pub mod clipboard;
 pub mod data;

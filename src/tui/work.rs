@@ -127,6 +127,10 @@ fn view(journal: &Journal, id: &str, status: &str) -> Option<WorkView> {
         approved: inc.approval.is_some(),
         diff: work.map(|w| w.diff),
         cancelled: inc.status == Status::Cancelled,
+        activity: journal
+            .events::<crate::workflow::engine::WorkflowEvent>(id)
+            .map(|e| super::activity::from_events(&e))
+            .unwrap_or_default(),
     })
 }
 

@@ -19,6 +19,9 @@ impl App {
             if view.log.is_empty() {
                 view.log = old.log;
             }
+            if view.activity.is_empty() {
+                view.activity = old.activity;
+            }
         }
         self.work = Some(view);
         true
@@ -34,6 +37,14 @@ impl App {
         else {
             return false;
         };
+        let added = crate::tui::activity::from_event(&event);
+        let redraw = added.is_some();
+        if let Some(a) = added {
+            w.activity.push(a);
+            if w.activity.len() > crate::tui::activity::KEEP {
+                w.activity.remove(0);
+            }
+        }
         match event.kind {
             EventKind::Todos { todos } => w.todos = todos,
             EventKind::Log { line } => w.log.push(line),
@@ -63,7 +74,7 @@ impl App {
             }
             EventKind::AwaitingApproval => w.status = "the plan waits for your approval".into(),
             EventKind::StepFinished { step, .. } => w.status = format!("done: {step}"),
-            _ => return false,
+            _ => return redraw,
         }
         if w.log.len() > LOG_TAIL {
             let extra = w.log.len() - LOG_TAIL;

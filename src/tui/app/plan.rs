@@ -11,6 +11,24 @@ impl App {
     /// Scroll and back on the plan screen.
     pub(super) fn update_plan_screen(&mut self, action: Action) -> bool {
         match action {
+            Action::NextPane => {
+                self.agent_focus = !self.agent_focus;
+                // Start where the pane showed it: at the newest entries.
+                self.agent_scroll = 0;
+                true
+            }
+            Action::Down | Action::Up | Action::Top | Action::Bottom if self.agent_focus => {
+                // Counted back from the newest entry, which the pane shows first.
+                let rows = self.agent_rows();
+                let now = self.agent_scroll.min(rows);
+                let next = match action {
+                    Action::Up => now.saturating_add(1).min(rows),
+                    Action::Down => now.saturating_sub(1),
+                    Action::Top => rows,
+                    _ => 0,
+                };
+                std::mem::replace(&mut self.agent_scroll, next) != next
+            }
             Action::Down | Action::Up | Action::Top | Action::Bottom => self.scroll_by(&action),
             Action::Left | Action::Right if self.show_diff => {
                 let next = if action == Action::Right {
@@ -29,6 +47,10 @@ impl App {
                 self.scroll = 0;
                 true
             }
+            Action::Back if self.agent_focus => {
+                self.agent_focus = false;
+                true
+            }
             Action::Back => {
                 self.scroll = 0;
                 self.screen = if self.focus.is_some() {
@@ -40,6 +62,16 @@ impl App {
             }
             _ => false,
         }
+    }
+
+    /// The rows the agent pane can scroll through (an upper bound: the view
+    /// clamps to what fits).
+    fn agent_rows(&self) -> u16 {
+        let rows = self.work.as_ref().map_or(0, |w| {
+            // A generous width: only the count matters, and each entry is one row.
+            crate::tui::views::agent::lines(self, w, 200, &self.theme).len()
+        });
+        u16::try_from(rows).unwrap_or(u16::MAX)
     }
 
     /// An action on the incident's plan and run.

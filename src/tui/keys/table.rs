@@ -395,6 +395,15 @@ pub const BINDINGS: &[Binding] = &[
         HELP_ONLY,
         when_diff_shown,
     ),
+    bind(
+        &[code(KeyCode::Tab)],
+        PLAN,
+        NORMAL,
+        Action::NextPane,
+        "agent pane",
+        7,
+        always,
+    ),
     bind(ESC, PLAN, NORMAL, Action::Back, "back", 3, always),
     // The approval confirm and the held paths' second confirm.
     bind(

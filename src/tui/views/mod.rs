@@ -1,5 +1,6 @@
 //! Rendering: state in, cells out. Views never do I/O and never mutate state.
 
+pub mod agent;
 pub mod ascii;
 pub mod confirm;
 pub mod fleet;

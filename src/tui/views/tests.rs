@@ -37,6 +37,7 @@ pub fn sample_work(plan: &str, approved: bool) -> crate::tui::app::WorkView {
         held: vec![],
         held_confirm: false,
         cancelled: false,
+        activity: vec![],
     }
 }
 
@@ -233,6 +234,7 @@ fn work_snapshot() {
         held: vec![],
         held_confirm: false,
         cancelled: false,
+        activity: vec![],
     })));
     insta::assert_snapshot!("work_80x24", draw(&app, &Theme::mono(), 80, 24));
     app.update(Action::ToggleCitations);
@@ -470,4 +472,52 @@ fn in_place_editor_snapshot() {
     app.update(Action::Work(Box::new(view)));
     app.update(Action::EditInPlace);
     insta::assert_snapshot!("work_editing_80x24", draw(&app, &Theme::mono(), 80, 24));
+}
+
+#[test]
+fn the_agent_pane_is_a_list_that_follows_the_newest_and_scrolls_when_focused() {
+    use crate::tui::activity::{Activity, ActivityKind};
+    let mut app = demo_app();
+    app.update(Action::Open);
+    app.update(Action::Plan);
+    let mut w = sample_work("# Raise api's memory limit now\n", true);
+    w.activity = (0..40)
+        .map(|i| Activity {
+            at: 1_790_000_000_000 + i * 1000,
+            kind: match i % 4 {
+                0 => ActivityKind::Command,
+                1 => ActivityKind::File,
+                2 => ActivityKind::Message,
+                _ => ActivityKind::Step,
+            },
+            text: format!("entry{i}"),
+        })
+        .collect();
+    app.update(Action::Work(Box::new(w)));
+    let screen = draw(&app, &Theme::mono(), 80, 24);
+    assert!(screen.contains("entry39"), "the newest shows:\n{screen}");
+    assert!(!screen.contains("entry0 "), "{screen}");
+    assert!(
+        screen.contains("ran  entry0") || screen.contains("ran  entry36"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("files changed (10)") || screen.contains("file entry"),
+        "{screen}"
+    );
+    // Tab focuses the pane; k and g scroll it, the plan stays put.
+    app.update(Action::NextPane);
+    app.update(Action::Top);
+    let top = draw(&app, &Theme::mono(), 80, 24);
+    assert!(
+        top.contains("to-do") || top.contains("files changed"),
+        "{top}"
+    );
+    assert!(!top.contains("entry39"), "{top}");
+    assert_eq!(app.scroll, 0, "the plan did not scroll");
+    app.update(Action::Bottom);
+    assert!(draw(&app, &Theme::mono(), 80, 24).contains("entry39"));
+    app.update(Action::Back);
+    assert!(!app.agent_focus, "Esc gives the keys back to the plan");
+    assert_eq!(app.screen, Screen::Work);
 }

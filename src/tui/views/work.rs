@@ -2,7 +2,6 @@
 //! cause, confidence, cited evidence, steps, changes), then the agent's
 //! to-do list with live status, a log tail and the pull request link.
 
-use crate::model::TodoStatus;
 use crate::plan::markdown;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -128,67 +127,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         );
     }
 
-    let mut lines: Vec<Line> = Vec::new();
-    if w.todos.is_empty() {
-        lines.push(Line::styled(
-            "the to-do list appears once the agent starts",
-            theme.muted,
-        ));
-    }
-    for t in &w.todos {
-        let (glyph, ascii, style) = match t.status {
-            TodoStatus::Completed => ("✔ done    ", "v done    ", theme.ok),
-            TodoStatus::InProgress => ("▶ working ", "> working ", theme.warn),
-            TodoStatus::Failed => ("✖ failed  ", "x failed  ", theme.crit),
-            TodoStatus::Cancelled => ("- dropped ", "- dropped ", theme.muted),
-            TodoStatus::Pending => ("☐ pending ", "[ ] pending ", theme.muted),
-        };
-        let glyph = if app.ascii { ascii } else { glyph };
-        lines.push(Line::from(vec![
-            Span::styled(glyph, style),
-            Span::raw(t.content.clone()),
-        ]));
-    }
-    if let Some(pr) = &w.pr {
-        lines.push(Line::raw(""));
-        lines.push(Line::from(vec![
-            Span::styled("PR ", theme.accent),
-            Span::raw(pr.clone()),
-        ]));
-        lines.push(Line::styled("y copies the link (OSC 52)", theme.muted));
-    }
-    lines.push(Line::raw(""));
-    // The log tail gets the rows left, counted as wrapped rows, newest last.
-    let inner = run_area.width.saturating_sub(2).max(1) as usize;
-    let rows_of = |text: &str| text.chars().count().max(1).div_ceil(inner);
-    let used: usize = lines.iter().map(|l| rows_of(&l.to_string())).sum();
-    let mut room = (run_area.height.saturating_sub(2) as usize).saturating_sub(used);
-    let mut start = w.log.len();
-    while start > 0 && rows_of(&w.log[start - 1]) <= room {
-        room -= rows_of(&w.log[start - 1]);
-        start -= 1;
-    }
-    for l in &w.log[start..] {
-        // The unconfined-agent warning stands out in red (see agent::jail::warning).
-        let style = if l.starts_with(crate::agent::jail::WARNING_PREFIX) {
-            theme.crit
-        } else {
-            theme.muted
-        };
-        lines.push(Line::styled(
-            l.replace(|c: char| c.is_control(), " "),
-            style,
-        ));
-    }
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border)
-                .title(Span::styled(" agent ", theme.accent)),
-        ),
-        run_area,
-    );
+    super::agent::render(frame, run_area, app, w, theme);
 
     if app.show_citations {
         render_citations(frame, plan_area, app, theme);
