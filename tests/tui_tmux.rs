@@ -300,7 +300,7 @@ fn at_80x24_with_ascii_the_confirm_shows_its_keys_and_a_cancel_pushes_nothing() 
         "the confirm's keys at 80x24:\n{confirm}"
     );
     keys(&s, "y");
-    let ready = wait_for(&s, "change ready: review the diff, then push");
+    let ready = wait_for(&s, "change ready");
     assert_ascii(&ready);
     assert!(
         ready.contains("p push") && ready.contains("c cancel"),

@@ -69,7 +69,7 @@ impl App {
     fn agent_rows(&self) -> u16 {
         let rows = self.work.as_ref().map_or(0, |w| {
             // A generous width: only the count matters, and each entry is one row.
-            crate::tui::views::agent::lines(self, w, 200, &self.theme).len()
+            crate::tui::views::agent::activity(self, w, 200, &self.theme).len()
         });
         u16::try_from(rows).unwrap_or(u16::MAX)
     }

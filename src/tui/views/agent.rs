@@ -13,8 +13,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-/// The pane's rows for `w`, `width` cells wide.
-pub fn lines(app: &App, w: &WorkView, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+/// The pane's pinned rows for `w` (to-dos, files changed, the PR), `width` cells wide.
+pub fn pinned(app: &App, w: &WorkView, width: usize, theme: &Theme) -> Vec<Line<'static>> {
     let fit = |s: &str, room: usize| super::fit(&crate::terminal::one_line(s), room, app.ascii);
     let mut lines: Vec<Line> = Vec::new();
     let done = w
@@ -82,6 +82,12 @@ pub fn lines(app: &App, w: &WorkView, width: usize, theme: &Theme) -> Vec<Line<'
         ]));
         lines.push(Line::styled("y copies the link (OSC 52)", theme.muted));
     }
+    lines
+}
+
+/// The pane's activity rows for `w` (they scroll), `width` cells wide.
+pub fn activity(app: &App, w: &WorkView, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines: Vec<Line> = Vec::new();
     // Before the first journaled event arrives, the log lines stand in.
     let fallback: Vec<Activity>;
     let activity = if w.activity.is_empty() {
@@ -176,14 +182,23 @@ pub fn wrap(text: &str, width: usize, max: usize, ascii: bool) -> Vec<String> {
         .collect()
 }
 
-/// Draw the pane into `area`.
+/// Draw the pane into `area`: the pinned rows on top (at most 60% of it),
+/// the activity below.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, w: &WorkView, theme: &Theme) {
+    let block_style = if app.agent_focus {
+        theme.border_focus
+    } else {
+        theme.border
+    };
     let inner_w = area.width.saturating_sub(2).max(1) as usize;
     let rows = area.height.saturating_sub(2) as usize;
-    let lines = lines(app, w, inner_w, theme);
-    let last = lines.len().saturating_sub(rows);
+    let mut top = pinned(app, w, inner_w, theme);
+    top.truncate(rows * 3 / 5);
+    let list = activity(app, w, inner_w, theme);
+    let room = rows.saturating_sub(top.len());
+    let last = list.len().saturating_sub(room);
     // Unfocused, it follows the newest entry; focused, it stays where scrolled.
-    let top = if app.agent_focus {
+    let first = if app.agent_focus {
         last.saturating_sub(app.agent_scroll as usize)
     } else {
         last
@@ -191,28 +206,29 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, w: &WorkView, theme: &Th
     let title = if app.agent_focus {
         format!(
             " agent · {}-{} of {} (Tab: plan) ",
-            top + 1,
-            (top + rows).min(lines.len()),
-            lines.len()
+            first + 1,
+            (first + room).min(list.len()),
+            list.len()
         )
     } else {
         " agent (Tab scrolls) ".to_string()
     };
-    let border = if app.agent_focus {
-        theme.border_focus
-    } else {
-        theme.border
-    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_set(super::border_set(app.ascii))
+        .border_style(block_style)
+        .title(Span::styled(title, theme.accent));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let top_rows = top.len() as u16;
+    let [pinned_area, list_area] = ratatui::layout::Layout::vertical([
+        ratatui::layout::Constraint::Length(top_rows),
+        ratatui::layout::Constraint::Min(0),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(top), pinned_area);
     frame.render_widget(
-        Paragraph::new(lines)
-            .scroll((u16::try_from(top).unwrap_or(u16::MAX), 0))
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .border_set(super::border_set(app.ascii))
-                    .border_style(border)
-                    .title(Span::styled(title, theme.accent)),
-            ),
-        area,
+        Paragraph::new(list).scroll((u16::try_from(first).unwrap_or(u16::MAX), 0)),
+        list_area,
     );
 }
