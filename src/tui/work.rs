@@ -180,6 +180,9 @@ pub async fn serve(
     ));
     while let Some(cmd) = commands.recv().await {
         let mut seen = None;
+        // Pre-flight (area "cli" exposes `preflight(...) -> Result<(), PreflightError>`):
+        // the call for the TUI's `p` (Prepare) and `a` (Approve) belongs here,
+        // before a run starts, answering `Action::Notice(one line)` on Err.
         let (id, approve, publish, confirm_held) = match cmd {
             Command::Prepare(flag) => {
                 match incident::open_or_resume(
