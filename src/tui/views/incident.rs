@@ -319,12 +319,18 @@ pub(super) fn render_chart(
         .map(|x| vec![(x, y_min), (x, y_max)])
         .unwrap_or_default();
     let state = flag.map_or(AlertState::Inactive, |f| f.state);
+    let what = match metric {
+        Metric::Errors | Metric::Requests => "5xx share",
+        Metric::Cpu | Metric::CpuLimit => "cpu ÷ limit",
+        _ => "memory ÷ limit",
+    };
+    // The title says what is drawn: a legend does not fit a small chart.
+    let title = match threshold {
+        Some(t) => format!(" {what} · threshold {} ", units::percent(t)),
+        None => format!(" {what}, last hour "),
+    };
     let mut datasets = vec![Dataset::default()
-        .name(match metric {
-            Metric::Errors | Metric::Requests => "5xx share",
-            Metric::Cpu | Metric::CpuLimit => "cpu ÷ limit",
-            _ => "memory ÷ limit",
-        })
+        .name(what)
         .marker(marker)
         .graph_type(GraphType::Line)
         .style(theme.state(state))
@@ -357,7 +363,7 @@ pub(super) fn render_chart(
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(theme.border)
-                .title(Span::styled(" last hour ", theme.accent)),
+                .title(Span::styled(title, theme.accent)),
         )
         .x_axis(
             Axis::default()
