@@ -33,19 +33,15 @@ impl Drop for Session {
 
 /// Start medic in a fresh 120×40 window `name` of the private server.
 fn start(name: &str, cmd: &str) {
+    start_sized(name, cmd, 120, 40);
+}
+
+/// Start medic in a fresh `w`×`h` window `name` of the private server.
+fn start_sized(name: &str, cmd: &str, w: u16, h: u16) {
+    let (w, h) = (w.to_string(), h.to_string());
     let out = Command::new("tmux")
         .args(["-L", &socket(), "-f", "/dev/null"])
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            "120",
-            "-y",
-            "40",
-            cmd,
-        ])
+        .args(["new-session", "-d", "-s", name, "-x", &w, "-y", &h, cmd])
         .output()
         .expect("tmux is installed by .ci/run (apt-get install tmux)");
     assert!(
@@ -89,7 +85,7 @@ fn from_flag_to_pull_request_with_keys_only() {
     let editor = data.path().join("editor.sh");
     std::fs::write(
         &editor,
-        "#!/bin/sh\nsed -i 's/^# Raise api.s memory limit now/# Raise api memory limit, edited at 3am/' \"$1\"\n",
+        "#!/bin/sh\nsed -i 's/^# Raise api.s memory limit now/# Raise api memory limit, edited at 3am/' \"$1\"\necho 'Checked the heap dump: the cache is the cause.' >> \"$1\"\n",
     )
     .unwrap();
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -136,13 +132,23 @@ fn from_flag_to_pull_request_with_keys_only() {
     // e: the terminal goes to $EDITOR and comes back; the edit is journaled at once.
     keys(&s, "e");
     let edited = wait_for(&s, "# Raise api memory limit, edited at 3am");
+    // The line appended after the machine-readable Changes is kept, not rejected.
+    assert!(
+        edited.contains("Operator's note: Checked the heap dump"),
+        "{edited}"
+    );
+    assert!(
+        !edited.contains("STALE") && !edited.contains("not saved"),
+        "{edited}"
+    );
     assert!(edited.contains("approve (a) when ready"), "{edited}");
 
     keys(&s, "a");
-    wait_for(&s, "Approve this plan?");
+    let confirm = wait_for(&s, "approve this plan?");
+    assert!(confirm.contains("y approve"), "{confirm}");
     keys(&s, "y");
     // The agent works in a local checkout; nothing is pushed until `p`.
-    let ready = wait_for(&s, "p push and open the PR");
+    let ready = wait_for(&s, "change ready: review the diff, then push");
     assert!(ready.contains("✔ done"), "{ready}");
     keys(&s, "d");
     let before = wait_for(&s, "diff against the base");
@@ -227,4 +233,97 @@ fn from_flag_to_pull_request_with_keys_only() {
         text.contains("\"status\":\"pr opened\"") && text.contains("\"approved_by\""),
         "{text}"
     );
+}
+
+/// The branches medic pushed to the demo's local forge.
+fn pushed(data: &std::path::Path) -> String {
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(data.join("forge/repos/shop.git"))
+        .args(["branch", "--list", "medic/*"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Every character of a screen capture is ASCII.
+fn assert_ascii(shot: &str) {
+    let odd: Vec<char> = shot.chars().filter(|c| !c.is_ascii()).collect();
+    assert!(odd.is_empty(), "not ASCII: {odd:?}\n{shot}");
+}
+
+#[test]
+#[ignore = "needs tmux (apt install tmux); .ci/run installs it and runs ignored tests"]
+fn at_80x24_with_ascii_the_confirm_shows_its_keys_and_a_cancel_pushes_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let name = format!("medic-e2e-small-{}", std::process::id());
+    let cmd = format!(
+        "env -u MEDIC_CONFIG {} --data-dir {} --demo --ascii",
+        env!("CARGO_BIN_EXE_medic"),
+        data.path().display()
+    );
+    start_sized(&name, &cmd, 80, 24);
+    let s = Session(name);
+
+    let fleet = wait_for(&s, "flagged (4)");
+    assert_ascii(&fleet);
+    assert!(
+        fleet.contains("? help") && fleet.contains("q quit"),
+        "{fleet}"
+    );
+    keys(&s, "/");
+    keys(&s, "api");
+    wait_for(&s, "1 of 8");
+    keys(&s, "Enter");
+    keys(&s, "Enter");
+    let incident = wait_for(&s, "verdict: actionable");
+    assert_ascii(&incident);
+
+    keys(&s, "p");
+    let plan = wait_for(&s, "waits for your approval");
+    assert_ascii(&plan);
+    // Before approval, c says why it does nothing.
+    keys(&s, "c");
+    let refused = wait_for(&s, "nothing runs before approval");
+    assert_ascii(&refused);
+    assert!(
+        !refused.contains("d diff"),
+        "no diff hint before a diff:\n{refused}"
+    );
+
+    keys(&s, "a");
+    let confirm = wait_for(&s, "approve this plan?");
+    assert_ascii(&confirm);
+    assert!(
+        confirm.contains("y approve") && confirm.contains("n no, go back"),
+        "the confirm's keys at 80x24:\n{confirm}"
+    );
+    keys(&s, "y");
+    let ready = wait_for(&s, "change ready");
+    assert_ascii(&ready);
+    assert!(
+        ready.contains("p push") && ready.contains("c cancel"),
+        "{ready}"
+    );
+    assert!(
+        !ready.contains("a approve"),
+        "no approve hint after approval:\n{ready}"
+    );
+
+    keys(&s, "c");
+    let cancelled = wait_for(&s, "cancelled by you");
+    assert_ascii(&cancelled);
+    keys(&s, "p");
+    let refused = wait_for(&s, "nothing is pushed");
+    assert_ascii(&refused);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        pushed(data.path()),
+        "",
+        "a branch was pushed after the cancel"
+    );
+    let after = screen(&s);
+    assert!(!after.contains("pull request #"), "{after}");
+    keys(&s, "q");
 }

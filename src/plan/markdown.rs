@@ -136,8 +136,21 @@ fn parse_mitigation(text: &str, line: usize) -> Result<Mitigation, ParseError> {
     }
 }
 
+/// The words that start the operator's free text kept from an edit.
+pub const NOTE: &str = "Operator's note:";
+
+/// Whether a line is a one-line HTML comment (`<!-- … -->`): invisible in
+/// Markdown, skipped by [`parse`] (medic puts a rejected edit's error there).
+pub fn is_comment(line: &str) -> bool {
+    let t = line.trim();
+    t.starts_with("<!--") && t.ends_with("-->")
+}
+
 /// Parse an edited plan back. Unknown sections are an error (a typo in a
-/// heading would otherwise silently drop what is under it).
+/// heading would otherwise silently drop what is under it). Free text the
+/// operator writes where the plan has lists or fields (a line appended after
+/// `## Changes`, a remark under the title) is never dropped: it is kept in
+/// the summary as an operator's note. One-line HTML comments are skipped.
 pub fn parse(text: &str) -> Result<Plan, ParseError> {
     let mut plan = Plan {
         title: String::new(),
@@ -169,9 +182,13 @@ pub fn parse(text: &str) -> Result<Plan, ParseError> {
         }
         prose.clear();
     };
+    let mut notes: Vec<String> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim_end();
+        if is_comment(line) {
+            continue;
+        }
         if let Some(t) = line.strip_prefix("# ") {
             plan.title = t.trim().to_string();
             continue;
@@ -277,6 +294,8 @@ pub fn parse(text: &str) -> Result<Plan, ParseError> {
                             })
                         }
                     }
+                } else if !line.trim().is_empty() {
+                    notes.push(line.trim().to_string());
                 }
             }
             "root cause" if line.starts_with("Evidence:") => {
@@ -299,10 +318,7 @@ pub fn parse(text: &str) -> Result<Plan, ParseError> {
                     };
                     list.push(t.trim().to_string());
                 } else if !line.trim().is_empty() {
-                    return Err(ParseError {
-                        line: n,
-                        message: "list items start with `- `".into(),
-                    });
+                    notes.push(line.trim().to_string());
                 }
             }
             "steps" => {
@@ -339,20 +355,25 @@ pub fn parse(text: &str) -> Result<Plan, ParseError> {
                 });
             }
             "changes" => {
+                // A list item is machine-readable and must parse; prose is a note.
                 if let Some(t) = item {
                     plan.mitigations.push(parse_mitigation(t, n)?);
                 } else if !line.trim().is_empty() {
-                    return Err(ParseError {
-                        line: n,
-                        message: "changes are list items: `- raise-memory-limit api 48000000000`"
-                            .into(),
-                    });
+                    notes.push(line.trim().to_string());
                 }
             }
             _ => {}
         }
     }
     flush(&mut plan, &prose_section, &mut prose);
+    if !notes.is_empty() {
+        let note = format!("{NOTE} {}", notes.join(" "));
+        plan.summary = if plan.summary.is_empty() {
+            note
+        } else {
+            format!("{}\n\n{note}", plan.summary)
+        };
+    }
     if plan.title.is_empty() {
         return Err(ParseError {
             line: 1,
@@ -396,5 +417,90 @@ mod tests {
         assert!(!text.contains("\n- severity: low"), "{text}");
         assert!(text.contains("- severity: high"), "{text}");
         assert!(!text.contains("\nApprove and continue"), "{text}");
+    }
+
+    fn sample() -> Plan {
+        Plan {
+            title: "Raise api's memory limit".into(),
+            summary: "The heap outgrew the limit.".into(),
+            severity: Severity::High,
+            root_cause: RootCause {
+                hypothesis: "A cache without eviction.".into(),
+                confidence: 0.7,
+                evidence: vec!["metric:memory@onset".into()],
+            },
+            alternatives: vec!["restart".into()],
+            fix_kind: FixKind::Config,
+            steps: vec![PlanStep {
+                id: "s1".into(),
+                description: "raise the limit".into(),
+                files: vec!["deploy/api.yaml".into()],
+            }],
+            verification: vec!["memory below 80%".into()],
+            risks: vec!["more memory used".into()],
+            rollback: "revert the commit".into(),
+            mitigations: vec![Mitigation::RaiseMemoryLimit {
+                service: ServiceId::from("api"),
+                bytes: 48_000_000_000,
+            }],
+        }
+    }
+
+    /// The natural edit: a line typed at the very end, after `## Changes`.
+    #[test]
+    fn a_line_appended_after_the_changes_is_kept_as_a_note() {
+        let text = render(&sample()) + "Also check the GC settings before the push.\n";
+        let plan = parse(&text).expect("an appended line is accepted");
+        assert_eq!(
+            plan.mitigations,
+            sample().mitigations,
+            "the changes still parse"
+        );
+        assert!(
+            plan.summary
+                .ends_with("Operator's note: Also check the GC settings before the push."),
+            "{}",
+            plan.summary
+        );
+        // Kept across another round trip, once.
+        let again = parse(&render(&plan)).unwrap();
+        assert_eq!(again.summary, plan.summary);
+    }
+
+    #[test]
+    fn free_text_under_the_title_or_in_a_list_is_kept_and_a_bad_change_line_is_not() {
+        let text = render(&sample())
+            .replace(
+                "- severity: high",
+                "looked at this at 3am\n- severity: high",
+            )
+            .replace("- restart", "- restart\nnot a restart: it loses the cache");
+        let plan = parse(&text).unwrap();
+        assert!(
+            plan.summary.contains("looked at this at 3am"),
+            "{}",
+            plan.summary
+        );
+        assert!(
+            plan.summary.contains("it loses the cache"),
+            "{}",
+            plan.summary
+        );
+        let bad = render(&sample()) + "- raise-memory-limit api lots\n";
+        let err = parse(&bad).unwrap_err();
+        assert!(err.message.contains("`lots` is not a number"), "{err}");
+        assert_eq!(err.line, bad.lines().count());
+    }
+
+    #[test]
+    fn a_comment_line_is_skipped_and_line_numbers_count_it() {
+        let bad = format!(
+            "<!-- medic: not saved: plan line 3 -->\n{}- set-replicas web many\n",
+            render(&sample())
+        );
+        let err = parse(&bad).unwrap_err();
+        assert_eq!(err.line, bad.lines().count(), "the line the editor shows");
+        let good = format!("<!-- medic: a note -->\n{}", render(&sample()));
+        assert_eq!(parse(&good).unwrap(), sample());
     }
 }

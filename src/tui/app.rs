@@ -1,116 +1,17 @@
 //! The TUI's state and its one reducer: actions in, state out. Pure: no
 //! terminal, no I/O, so tests feed actions and read the state.
 
-pub use super::data::{FleetView, IncidentRow, ServiceRow, WorkView};
-use super::input::{self, Input, InputKind};
-use super::resume::UiState;
+pub use super::action::{Action, Command, Input, InputKind, Mode, Screen, UiState};
+pub use super::action::{FleetView, IncidentRow, ServiceRow, WorkView};
+use super::input;
 use super::theme::Theme;
-use super::work::Command;
 use crate::model::ServiceId;
-use crate::workflow::engine::{EventKind, WorkflowEvent};
-use serde::{Deserialize, Serialize};
 
-/// How many log lines the agent pane keeps.
-const LOG_TAIL: usize = 200;
-
-/// Which screen is showing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum Screen {
-    /// The fleet table.
-    #[default]
-    Fleet,
-    /// One service's incident: chart, verdict, evidence, logs.
-    Incident,
-    /// The plan, its approval and the agent's run.
-    Work,
-    /// The key help.
-    Help,
-    /// The journal's incidents (`:incidents`).
-    Incidents,
-}
-
-/// Everything the operator can do, as data (keys map to these; tests feed them).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Select the next row.
-    Down,
-    /// Select the previous row.
-    Up,
-    /// Select the first row.
-    Top,
-    /// Select the last row.
-    Bottom,
-    /// Open the selected service's incident.
-    Open,
-    /// Prepare the focused incident's plan (opens it in the journal).
-    Plan,
-    /// Ask to approve the plan (shows the confirm).
-    Approve,
-    /// Confirm the approval.
-    Confirm,
-    /// Dismiss the confirm.
-    Deny,
-    /// The workflow task's view of the incident.
-    Work(Box<WorkView>),
-    /// An event from a running workflow.
-    Workflow(Box<WorkflowEvent>),
-    /// Show or hide the help screen.
-    ToggleHelp,
-    /// Go back (close help).
-    Back,
-    /// Repaint everything (Ctrl-L).
-    Redraw,
-    /// The terminal changed size.
-    Resize(u16, u16),
-    /// New data arrived from the collector.
-    Fleet(Box<FleetView>),
-    /// The collector failed; show why.
-    SourceError(String),
-    /// Leave medic.
-    Quit,
-    /// Open the prompt: `/` filter or search, `:` command.
-    StartInput(InputKind),
-    /// A character typed into the prompt.
-    InputChar(char),
-    /// Delete the prompt's last character.
-    InputBackspace,
-    /// Accept the prompt.
-    InputSubmit,
-    /// Close the prompt without acting (a filter or search is cleared).
-    InputCancel,
-    /// Jump to the next search hit.
-    NextMatch,
-    /// Jump to the previous search hit.
-    PrevMatch,
-    /// Edit the plan in `$VISUAL`/`$EDITOR` (the event loop suspends the terminal).
-    Edit,
-    /// Reject the plan and make a new one.
-    Regenerate,
-    /// Show or hide the agent's diff.
-    ToggleDiff,
-    /// Stop the running workflow.
-    Cancel,
-    /// Push the agent's change and open the pull request (after the diff).
-    Publish,
-    /// Copy the pull request's link (OSC 52, works over SSH).
-    Copy,
-    /// The journal's incidents, for `:incidents`.
-    Incidents(Vec<IncidentRow>),
-    /// The services with an open pull request: (service, PR number), as the journal has them.
-    OpenPullRequests(Vec<(String, u64)>),
-    /// The UI state saved by the last run (`None`: nothing saved).
-    Restore(Option<Box<UiState>>),
-    /// Show or hide the evidence the plan cites, resolved (`Enter` on the plan).
-    ToggleCitations,
-    /// Edit the plan in place (`i`).
-    EditInPlace,
-    /// A key for the in-place editor.
-    EditKey(ratatui::crossterm::event::KeyEvent),
-    /// Keep the in-place edit (Ctrl-S): it is journaled at once.
-    EditSave,
-    /// Drop the in-place edit (Esc).
-    EditDiscard,
-}
+mod events;
+mod fleet;
+mod incident;
+mod plan;
+mod prompt;
 
 /// The TUI's whole state.
 #[derive(Debug, Clone, Default)]
@@ -127,6 +28,15 @@ pub struct App {
     pub focus: Option<ServiceId>,
     /// Scroll offset of the incident's evidence pane.
     pub scroll: u16,
+    /// Which secret of the evidence pane is shown in clear (`v`), counted
+    /// in the pane's order; `None`: every secret is masked.
+    pub reveal: Option<usize>,
+    /// The agent pane has the keys (Tab): j/k scroll it, not the plan.
+    pub agent_focus: bool,
+    /// Scroll of the agent pane while focused, in rows back from the newest.
+    pub agent_scroll: u16,
+    /// Horizontal scroll of the diff, in columns.
+    pub hscroll: u16,
     /// The incident being planned or run.
     pub work: Option<WorkView>,
     /// Commands for the workflow task, drained by the event loop.
@@ -173,6 +83,11 @@ pub struct App {
     pub palette_theme: Option<String>,
     /// Show the plan's cited evidence, resolved, over the plan.
     pub show_citations: bool,
+    /// An `$EDITOR` edit that did not parse and that the operator left:
+    /// (incident, text, why). The next `e` reopens it; nothing typed is lost.
+    pub kept_edit: Option<(String, String, String)>,
+    /// Why the in-place edit was not kept (shown above the editor, whole).
+    pub editor_error: Option<String>,
     /// The plan's in-place editor, while it is open.
     pub editing: Option<ratatui_textarea::TextArea<'static>>,
 }
@@ -185,181 +100,51 @@ impl Default for Theme {
 
 impl App {
     /// Apply one action; returns true when the screen must be redrawn.
+    /// Arrivals and the keys of every screen are handled here; the rest
+    /// goes to the screen's own update (`app/fleet.rs`, `app/incident.rs`,
+    /// `app/plan.rs`, `app/incidents.rs`) or the prompt's (`app/prompt.rs`).
     pub fn update(&mut self, action: Action) -> bool {
-        let rows = if self.screen == Screen::Incidents {
-            self.incidents.len()
-        } else {
-            self.visible_rows().len()
-        };
         if !matches!(
             action,
-            Action::Fleet(_) | Action::Workflow(_) | Action::Work(_) | Action::Resize(..)
+            Action::Fleet(_)
+                | Action::Workflow(_)
+                | Action::Work(_)
+                | Action::Resize(..)
+                | Action::Incidents(_)
+                | Action::OpenPullRequests(_)
+                | Action::Restore(_)
         ) {
             self.notice = None;
         }
-        if self.screen == Screen::Incidents {
-            if let Some(done) = self.update_incidents(&action, rows) {
-                return done;
-            }
-        }
         match action {
-            Action::Down if matches!(self.screen, Screen::Incident | Screen::Work) => {
-                self.search_jump = false;
-                self.scroll = self.scroll.saturating_add(1);
+            Action::Work(view) => self.on_work(*view),
+            Action::Workflow(event) => self.on_workflow(*event),
+            Action::Fleet(view) => self.on_fleet(*view),
+            Action::SourceError(e) => self.on_source_error(e),
+            Action::OpenPullRequests(list) => {
+                let changed = self.open_prs != list;
+                self.open_prs = list;
+                changed
+            }
+            Action::Incidents(list) => {
+                self.incident_selected = self.incident_selected.min(list.len().saturating_sub(1));
+                self.incidents = list;
                 true
             }
-            Action::Up if matches!(self.screen, Screen::Incident | Screen::Work) => {
-                self.search_jump = false;
-                let next = self.scroll.saturating_sub(1);
-                std::mem::replace(&mut self.scroll, next) != next
-            }
-            Action::Down => {
-                let next = (self.selected + 1).min(rows.saturating_sub(1));
-                std::mem::replace(&mut self.selected, next) != next
-            }
-            Action::Up => {
-                let next = self.selected.saturating_sub(1);
-                std::mem::replace(&mut self.selected, next) != next
-            }
-            Action::Top => std::mem::replace(&mut self.selected, 0) != 0,
-            Action::Bottom => {
-                let last = rows.saturating_sub(1);
-                std::mem::replace(&mut self.selected, last) != last
-            }
-            Action::Open => {
-                let Some(row) = self.selected_row() else {
+            Action::Restore(saved) => {
+                self.restored = true;
+                let Some(ui) = saved else {
                     return false;
                 };
-                self.focus = Some(row.service.clone());
-                self.scroll = 0;
-                self.search.clear();
-                self.screen = Screen::Incident;
+                self.apply(*ui);
                 true
             }
-            Action::Plan => {
-                let Some(flag) = self
-                    .focus
-                    .as_ref()
-                    .and_then(|s| self.fleet.as_ref()?.flag_of(s))
-                    .cloned()
-                else {
-                    self.error = Some("no open flag here: nothing to plan".into());
-                    return true;
-                };
-                if self.work.as_ref().is_none_or(|w| w.service != flag.service) {
-                    self.work = None;
-                }
-                self.outbox.push(Command::Prepare(flag));
-                self.screen = Screen::Work;
+            Action::Notice(text) => {
+                self.notice = Some(text);
                 true
             }
-            Action::Approve => match &mut self.work {
-                Some(w) if w.plan.is_some() && !w.approved => {
-                    w.confirm = true;
-                    true
-                }
-                _ => false,
-            },
-            Action::Confirm => match &mut self.work {
-                // The second yes: the held-back paths, listed, then pushed.
-                Some(w) if w.held_confirm => {
-                    w.held_confirm = false;
-                    w.held.clear();
-                    w.status =
-                        "pushing (held paths confirmed) and opening the pull request…".into();
-                    self.show_diff = false;
-                    self.outbox.push(Command::PublishHeld(w.incident.clone()));
-                    true
-                }
-                Some(w) if w.confirm => {
-                    w.confirm = false;
-                    // No second approval while this one travels; the status
-                    // says "approved" only once the journal has it.
-                    w.approved = true;
-                    self.show_diff = false;
-                    w.status = "approval sent: waiting for the journal…".into();
-                    let plan_digest = w
-                        .plan
-                        .as_ref()
-                        .map(crate::workflow::incident::plan_digest)
-                        .unwrap_or_default();
-                    self.outbox.push(Command::Approve {
-                        incident: w.incident.clone(),
-                        plan_digest,
-                    });
-                    true
-                }
-                _ => false,
-            },
-            Action::Deny => match &mut self.work {
-                Some(w) if w.confirm || w.held_confirm => {
-                    w.confirm = false;
-                    w.held_confirm = false;
-                    true
-                }
-                _ => false,
-            },
-            Action::Work(view) => {
-                let keep = self.work.take().filter(|w| w.incident == view.incident);
-                let mut view = *view;
-                if let Some(old) = keep {
-                    if view.todos.is_empty() {
-                        view.todos = old.todos;
-                    }
-                    if view.log.is_empty() {
-                        view.log = old.log;
-                    }
-                }
-                self.work = Some(view);
-                true
-            }
-            Action::Workflow(event) => {
-                // An event of no incident is about the stream itself (lines skipped).
-                let Some(w) = self
-                    .work
-                    .as_mut()
-                    .filter(|w| w.incident == event.incident || event.incident.is_empty())
-                else {
-                    return false;
-                };
-                match event.kind {
-                    EventKind::Todos { todos } => w.todos = todos,
-                    EventKind::Log { line } => w.log.push(line),
-                    EventKind::StepStarted { step, .. } => w.status = format!("running: {step}"),
-                    EventKind::StepRetrying { step, error, .. } => {
-                        w.log.push(format!("{step} failed, retrying: {error}"))
-                    }
-                    EventKind::StepFailed { step, error } => {
-                        w.status = format!("needs attention: {step}: {error}")
-                    }
-                    EventKind::Finished { outcome } => w.status = outcome,
-                    EventKind::Approved { by } => {
-                        // Emitted once the approval is journaled.
-                        w.approved = true;
-                        w.status = format!("approved by {by} (journaled): the agent is starting");
-                        w.log.push(format!("plan approved by {by}"))
-                    }
-                    EventKind::AwaitingPublish { diff_stat } => {
-                        w.status =
-                            format!("change ready · d diff · p push and open the PR · {diff_stat}")
-                    }
-                    EventKind::HeldBack { held } => {
-                        w.status = format!(
-                            "{} path(s) held back · d diff · p review them before the push",
-                            held.len()
-                        );
-                        w.held = held;
-                    }
-                    EventKind::AwaitingApproval => {
-                        w.status = "the plan waits for your approval (a)".into()
-                    }
-                    EventKind::StepFinished { step, .. } => w.status = format!("done: {step}"),
-                    _ => return false,
-                }
-                if w.log.len() > LOG_TAIL {
-                    let extra = w.log.len() - LOG_TAIL;
-                    w.log.drain(..extra);
-                }
+            Action::Refused(why) => {
+                self.notice = Some(why.to_string());
                 true
             }
             Action::ToggleHelp => {
@@ -371,293 +156,83 @@ impl App {
                 }
                 true
             }
-            Action::Back => {
-                if self.screen == Screen::Work && self.show_citations {
-                    self.show_citations = false;
-                    return true;
-                }
-                if self.screen == Screen::Work && self.show_diff {
-                    self.show_diff = false;
-                    return true;
-                }
-                if self.screen == Screen::Incident && !self.search.is_empty() {
-                    self.search.clear();
-                    return true;
-                }
-                let back = match self.screen {
-                    Screen::Help => self.previous,
-                    Screen::Work if self.focus.is_some() => Screen::Incident,
-                    _ => Screen::Fleet,
-                };
-                self.scroll = 0;
-                std::mem::replace(&mut self.screen, back) != back
-            }
             Action::Redraw => {
                 self.full_redraw = true;
                 true
             }
             Action::Resize(..) => true,
-            Action::Fleet(view) => {
-                // Keep the same service selected when rows move.
-                let selected = self
-                    .fleet
-                    .as_ref()
-                    .and_then(|f| f.rows.get(self.selected))
-                    .map(|r| r.service.clone());
-                let changed = self.fleet.as_ref() != Some(&*view) || self.error.is_some();
-                let selected = self.want_selected.take().or(selected);
-                self.fleet = Some(*view);
-                self.error = None;
-                let visible = self.visible_rows();
-                self.selected = selected
-                    .and_then(|s| visible.iter().position(|r| r.service == s))
-                    .unwrap_or(self.selected.min(visible.len().saturating_sub(1)));
-                changed
-            }
-            Action::SourceError(e) => {
-                let changed = self.error.as_deref() != Some(&e);
-                self.error = Some(e);
-                if let Some(f) = &mut self.fleet {
-                    f.stale = true;
-                }
-                changed
-            }
             Action::Quit => {
                 self.quit = true;
                 false
             }
-            Action::StartInput(kind) => {
-                let kind = match (kind, self.screen) {
-                    (InputKind::Command, _) => InputKind::Command,
-                    (_, Screen::Fleet) => InputKind::Filter,
-                    (_, Screen::Incident) => InputKind::Search,
-                    _ => return false,
-                };
-                let text = match kind {
-                    InputKind::Filter => self.filter.clone(),
-                    InputKind::Search => self.search.clone(),
-                    InputKind::Command => String::new(),
-                };
-                self.input = Some(Input { kind, text });
-                true
-            }
-            Action::InputChar(c) => self.edit_input(|t| t.push(c)),
-            Action::InputBackspace => self.edit_input(|t| {
-                t.pop();
-            }),
-            Action::InputCancel => {
-                let Some(input) = self.input.take() else {
-                    return false;
-                };
-                match input.kind {
-                    InputKind::Filter => self.set_filter(String::new()),
-                    InputKind::Search => self.search.clear(),
-                    InputKind::Command => {}
-                }
-                true
-            }
-            Action::InputSubmit => {
-                let Some(input) = self.input.take() else {
-                    return false;
-                };
-                if input.kind == InputKind::Command {
-                    self.run_palette(&input.text);
-                } else if input.kind == InputKind::Search {
-                    self.search_hit = 0;
-                    self.search_jump = !self.search.is_empty();
-                }
-                true
-            }
-            Action::NextMatch | Action::PrevMatch if !self.search.is_empty() => {
-                self.search_hit = if action == Action::NextMatch {
-                    self.search_hit.wrapping_add(1)
-                } else {
-                    self.search_hit.wrapping_sub(1)
-                };
-                self.search_jump = true;
-                true
-            }
-            Action::NextMatch | Action::PrevMatch => false,
-            Action::Edit => match &self.work {
-                Some(w) if w.plan.is_some() && !w.approved => {
-                    self.edit_requested = true;
-                    true
-                }
-                Some(w) if w.approved => {
-                    self.notice = Some("approved plans are not edited; cancel (c) first".into());
-                    true
-                }
-                _ => false,
-            },
-            Action::Regenerate => match &mut self.work {
-                Some(w) if !w.approved => {
-                    w.plan = None;
-                    w.status = "making a new plan…".into();
-                    self.outbox.push(Command::Regenerate(w.incident.clone()));
-                    true
-                }
-                Some(_) => {
-                    self.notice =
-                        Some("approved plans are not regenerated; cancel (c) first".into());
-                    true
-                }
-                None => false,
-            },
-            Action::ToggleDiff => match &self.work {
-                Some(w) if w.diff.is_some() => {
-                    self.show_diff = !self.show_diff;
-                    self.scroll = 0;
-                    true
-                }
-                Some(_) => {
-                    self.notice = Some("no diff yet: the agent has not run".into());
-                    true
-                }
-                None => false,
-            },
-            Action::Cancel => match &mut self.work {
-                Some(w) if w.approved && w.pr.is_none() => {
-                    w.status = "cancelling…".into();
-                    self.outbox.push(Command::Cancel(w.incident.clone()));
-                    true
-                }
-                _ => false,
-            },
-            Action::Publish => match &mut self.work {
-                // Held-back paths: nothing is pushed before the second screen's yes.
-                Some(w)
-                    if w.approved && w.pr.is_none() && w.diff.is_some() && !w.held.is_empty() =>
-                {
-                    w.held_confirm = true;
-                    true
-                }
-                Some(w) if w.approved && w.pr.is_none() && w.diff.is_some() => {
-                    w.status = "pushing and opening the pull request…".into();
-                    self.show_diff = false;
-                    self.outbox.push(Command::Publish(w.incident.clone()));
-                    true
-                }
-                Some(w) if w.pr.is_some() => {
-                    self.notice = Some("the pull request is already open".into());
-                    true
-                }
-                Some(_) => {
-                    self.notice =
-                        Some("nothing to push yet: approve, then let the agent finish".into());
-                    true
-                }
-                None => false,
-            },
-            Action::Copy => {
-                let Some(link) = self.work.as_ref().and_then(|w| w.pr.clone()) else {
-                    self.notice = Some("no pull request yet: nothing to copy".into());
-                    return true;
-                };
-                self.notice = Some(format!("copied {link}"));
-                self.copy_requested = Some(link);
-                true
-            }
-            Action::OpenPullRequests(list) => {
-                let changed = self.open_prs != list;
-                self.open_prs = list;
-                changed
-            }
-            Action::Incidents(list) => {
-                self.incident_selected = self.incident_selected.min(list.len().saturating_sub(1));
-                self.incidents = list;
-                true
-            }
-            Action::ToggleCitations => match &self.work {
-                Some(WorkView { plan: Some(_), .. }) => {
-                    self.show_citations = !self.show_citations;
-                    true
-                }
-                _ => false,
-            },
-            Action::EditInPlace => match &self.work {
-                Some(w) if w.approved => {
-                    self.notice = Some("approved plans are not edited; cancel (c) first".into());
-                    true
-                }
-                Some(WorkView {
-                    plan: Some(plan), ..
-                }) => {
-                    let text = crate::plan::markdown::render(plan);
-                    let mut area =
-                        ratatui_textarea::TextArea::new(text.lines().map(str::to_string).collect());
-                    area.set_block(
-                        ratatui::widgets::Block::bordered()
-                            .border_style(self.theme.border_focus)
-                            .title(ratatui::text::Span::styled(
-                                " editing the plan: Ctrl-S keep · Esc drop ",
-                                self.theme.accent,
-                            )),
-                    );
-                    self.editing = Some(area);
-                    true
-                }
-                _ => false,
-            },
-            Action::EditKey(key) => match &mut self.editing {
-                Some(area) => {
-                    area.input(key);
-                    true
-                }
-                None => false,
-            },
-            Action::EditDiscard => {
-                self.notice = Some("edit dropped; the plan is as it was".into());
-                self.editing.take().is_some()
-            }
-            Action::EditSave => {
-                let (Some(area), Some(w)) = (&self.editing, &mut self.work) else {
-                    return false;
-                };
-                let markdown = area.lines().join("\n");
-                match crate::plan::markdown::parse(&markdown) {
-                    Ok(plan) => {
-                        w.plan = Some(plan);
-                        self.outbox.push(Command::EditPlan {
-                            incident: w.incident.clone(),
-                            markdown,
-                        });
-                        self.editing = None;
+            a @ (Action::StartInput(_)
+            | Action::InputChar(_)
+            | Action::InputBackspace
+            | Action::InputSubmit
+            | Action::InputCancel) => self.update_prompt(a),
+            // The plan's actions act on the incident at hand whatever the screen.
+            a @ (Action::Approve
+            | Action::Confirm
+            | Action::Deny
+            | Action::Edit
+            | Action::Regenerate
+            | Action::ToggleDiff
+            | Action::Cancel
+            | Action::Publish
+            | Action::Copy
+            | Action::ToggleCitations
+            | Action::EditInPlace
+            | Action::EditKey(_)
+            | Action::EditSave
+            | Action::EditDiscard) => self.update_work(a),
+            a => match self.screen {
+                Screen::Fleet => self.update_fleet(a),
+                Screen::Incident => self.update_incident(a),
+                Screen::Work => self.update_plan_screen(a),
+                Screen::Incidents => self.update_incidents(a),
+                Screen::Help => match a {
+                    Action::Back => {
+                        self.screen = self.previous;
+                        true
                     }
-                    // Keep the editor open with the text: nothing typed is lost.
-                    Err(e) => self.notice = Some(format!("not saved: {e}")),
-                }
-                true
-            }
-            Action::Restore(saved) => {
-                self.restored = true;
-                let Some(ui) = saved else {
-                    return false;
-                };
-                self.apply(*ui);
-                true
-            }
+                    _ => false,
+                },
+            },
         }
     }
 
-    /// Keys on the `:incidents` list; `None` when the key is not the list's.
-    fn update_incidents(&mut self, action: &Action, rows: usize) -> Option<bool> {
-        let sel = &mut self.incident_selected;
-        let next = match action {
-            Action::Down => (*sel + 1).min(rows.saturating_sub(1)),
-            Action::Up => sel.saturating_sub(1),
-            Action::Top => 0,
-            Action::Bottom => rows.saturating_sub(1),
-            Action::Open => {
-                let row = self.incidents.get(*sel)?.clone();
-                self.focus = Some(ServiceId::from(row.service.as_str()));
-                self.outbox.push(Command::Show(row.id));
-                self.screen = Screen::Work;
-                self.scroll = 0;
-                return Some(true);
-            }
-            _ => return None,
-        };
-        Some(std::mem::replace(sel, next) != next)
+    /// What the keyboard is doing now (which part of the key table applies).
+    pub fn mode(&self) -> Mode {
+        if self.editing.is_some() {
+            Mode::Editing
+        } else if self.input.is_some() {
+            Mode::Typing
+        } else if self
+            .work
+            .as_ref()
+            .is_some_and(|w| w.confirm || w.held_confirm)
+        {
+            Mode::Confirming
+        } else {
+            Mode::Normal
+        }
+    }
+
+    /// How many secrets the focused incident's evidence holds (as the
+    /// prompts' redaction finds them): what `v` cycles through.
+    pub fn secrets_in_evidence(&self) -> usize {
+        self.focus
+            .as_ref()
+            .and_then(|s| self.fleet.as_ref()?.evidence_of(s))
+            .map_or(0, |e| {
+                e.items
+                    .iter()
+                    .map(|i| {
+                        crate::triage::redact::redact(&i.title).findings.len()
+                            + crate::triage::redact::redact(&i.detail).findings.len()
+                    })
+                    .sum()
+            })
     }
 
     /// The fleet rows the filter lets through, in table order.

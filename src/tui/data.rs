@@ -158,6 +158,11 @@ pub struct WorkView {
     pub held: Vec<crate::forge::policy::Held>,
     /// True while the second confirm, listing the held paths, is showing.
     pub held_confirm: bool,
+    /// True once the operator cancelled the run (journaled): nothing is pushed.
+    pub cancelled: bool,
+    /// The run's activity, oldest first, from the journaled events (so it
+    /// survives a restart) and then live.
+    pub activity: Vec<super::activity::Activity>,
 }
 
 /// One incident in the `:incidents` list.

@@ -3,39 +3,7 @@
 //! Parsing a palette line gives a [`PaletteCommand`]; its effects on the
 //! state are the reducer's (the `impl App` below), never I/O.
 
-use super::app::{App, Screen};
-use super::theme::Theme;
-use super::work::Command;
-
-/// What the prompt is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputKind {
-    /// `/` on the fleet: keep the services whose name, state or verdict contains the text.
-    Filter,
-    /// `/` on an incident: highlight the evidence lines that contain the text.
-    Search,
-    /// `:` anywhere: a command.
-    Command,
-}
-
-impl InputKind {
-    /// The prompt character shown before the text.
-    pub fn prompt(self) -> char {
-        match self {
-            InputKind::Filter | InputKind::Search => '/',
-            InputKind::Command => ':',
-        }
-    }
-}
-
-/// The prompt being typed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Input {
-    /// What it is for.
-    pub kind: InputKind,
-    /// The text so far.
-    pub text: String,
-}
+pub use super::action::{Input, InputKind};
 
 /// A command typed in the palette.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,66 +71,6 @@ pub fn parse(line: &str) -> Result<PaletteCommand, String> {
 /// Whether `haystack` contains `needle`, ignoring ASCII case.
 pub fn contains(haystack: &str, needle: &str) -> bool {
     needle.is_empty() || haystack.to_lowercase().contains(&needle.to_lowercase())
-}
-
-/// The prompt's effects on the TUI's state: typing narrows the fleet or
-/// moves the search as it goes; a palette line runs when accepted.
-impl App {
-    pub(super) fn edit_input(&mut self, f: impl FnOnce(&mut String)) -> bool {
-        let Some(input) = &mut self.input else {
-            return false;
-        };
-        f(&mut input.text);
-        let text = input.text.clone();
-        // Filter and search follow the typing, so the operator sees the effect at once.
-        match input.kind {
-            InputKind::Filter => self.set_filter(text),
-            InputKind::Search => self.search = text,
-            InputKind::Command => {}
-        }
-        true
-    }
-
-    pub(super) fn set_filter(&mut self, filter: String) {
-        let selected = self.selected_row().map(|r| r.service.clone());
-        self.filter = filter;
-        let visible = self.visible_rows();
-        self.selected = selected
-            .and_then(|s| visible.iter().position(|r| r.service == s))
-            .unwrap_or(0);
-    }
-
-    pub(super) fn run_palette(&mut self, line: &str) {
-        match parse(line) {
-            Ok(PaletteCommand::Quit) => self.quit = true,
-            Ok(PaletteCommand::Incidents) => {
-                self.outbox.push(Command::ListIncidents);
-                self.screen = Screen::Incidents;
-            }
-            Ok(PaletteCommand::Fleet) => self.screen = Screen::Fleet,
-            Ok(PaletteCommand::Help) => {
-                if self.screen != Screen::Help {
-                    self.previous = self.screen;
-                }
-                self.screen = Screen::Help;
-            }
-            Ok(PaletteCommand::Ascii) => self.ascii = !self.ascii,
-            Ok(PaletteCommand::Theme(name)) => match Theme::builtin(&name) {
-                Some(t) => {
-                    self.theme = t;
-                    self.palette_theme = Some(name.clone());
-                    self.notice = Some(format!("theme {name}"));
-                }
-                None => {
-                    self.notice = Some(format!(
-                        "no theme {name}; built in: {}",
-                        super::theme::names().join(", ")
-                    ))
-                }
-            },
-            Err(e) => self.notice = Some(e),
-        }
-    }
 }
 
 #[cfg(test)]

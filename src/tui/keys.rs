@@ -1,207 +1,226 @@
-//! The one key table: it maps keys to actions and generates both the help
-//! screen and the footer hints, so they cannot drift apart.
+//! The one key table: every binding is a row of data (keys, screen, modes,
+//! action, label, rank, `enabled` on state). The same rows dispatch key
+//! presses, draw the footer hints and the help screen, so they cannot drift.
+//!
+//! To add a key: add one [`Binding`] row to [`BINDINGS`] in `keys/table.rs`
+//! (with [`bind`] and a `when_*` condition there, or a new
+//! `fn(&App) -> Result<(), &'static str>` whose `Err` says why the key does
+//! nothing now), and handle its [`Action`] in the screen's update. A lower `rank` survives
+//! a narrow footer; [`HELP_ONLY`] keeps it out of the footer.
 
-use super::app::{Action, Screen};
-use super::input::InputKind;
+use super::action::{Action, Mode, Screen};
+use super::app::App;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// One binding: which keys, what they do, where.
-#[derive(Debug, Clone, Copy)]
-pub struct Binding {
-    /// The keys as shown to the operator.
-    pub keys: &'static str,
-    /// What happens, in a word or two.
-    pub description: &'static str,
-    /// Shown in the footer (the rest only in help).
-    pub hint: bool,
-    /// Where it applies (`None` = everywhere).
-    pub screen: Option<Screen>,
+/// A key as the table knows it: a code, and whether Ctrl is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// The key.
+    pub code: KeyCode,
+    /// True for Ctrl and the key.
+    pub ctrl: bool,
 }
 
-const fn bind(
-    keys: &'static str,
-    description: &'static str,
-    hint: bool,
+/// A plain character key.
+pub const fn ch(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: false,
+    }
+}
+
+/// Ctrl and a character.
+pub const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: true,
+    }
+}
+
+/// A named key (Enter, Esc, arrows).
+pub const fn code(code: KeyCode) -> Key {
+    Key { code, ctrl: false }
+}
+
+impl Key {
+    /// Whether a key press is this key (Shift is part of the character).
+    pub fn matches(&self, key: &KeyEvent) -> bool {
+        let held = key.modifiers.contains(KeyModifiers::CONTROL);
+        key.code == self.code && held == self.ctrl && !key.modifiers.contains(KeyModifiers::ALT)
+    }
+
+    /// The key's name as shown to the operator; `ascii` avoids arrows.
+    pub fn name(&self, ascii: bool) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "Space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "Enter".into(),
+            KeyCode::Esc => "Esc".into(),
+            KeyCode::Backspace => "Bksp".into(),
+            KeyCode::Tab => "Tab".into(),
+            KeyCode::Home => "Home".into(),
+            KeyCode::End => "End".into(),
+            KeyCode::Left if ascii => "Left".into(),
+            KeyCode::Right if ascii => "Right".into(),
+            KeyCode::Up if ascii => "Up".into(),
+            KeyCode::Down if ascii => "Down".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            other => format!("{other:?}"),
+        };
+        if self.ctrl {
+            format!("Ctrl-{}", base.to_uppercase())
+        } else {
+            base
+        }
+    }
+}
+
+/// Whether a binding acts now; `Err` says why not, in the operator's words.
+pub type Enabled = fn(&App) -> Result<(), &'static str>;
+
+/// One binding: which keys, where, what it does and when.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    /// The keys (the first two are shown).
+    pub keys: &'static [Key],
+    /// Where it applies (`None` = every screen).
+    pub screen: Option<Screen>,
+    /// The keyboard modes it applies in.
+    pub modes: &'static [Mode],
+    /// What it does.
+    pub action: Action,
+    /// What it does, in a word or two (footer and help).
+    pub label: &'static str,
+    /// Footer priority: 0 always shows, higher drops first at narrow widths;
+    /// [`HELP_ONLY`] is never a hint.
+    pub rank: u8,
+    /// Whether it acts in this state (a disabled key says why and does nothing).
+    pub enabled: Enabled,
+}
+
+/// The rank of a binding listed in help but never in the footer.
+pub const HELP_ONLY: u8 = u8::MAX;
+
+/// A row of the table (a `const fn` so the table stays a constant).
+#[allow(clippy::too_many_arguments)]
+pub const fn bind(
+    keys: &'static [Key],
     screen: Option<Screen>,
+    modes: &'static [Mode],
+    action: Action,
+    label: &'static str,
+    rank: u8,
+    enabled: Enabled,
 ) -> Binding {
     Binding {
         keys,
-        description,
-        hint,
         screen,
+        modes,
+        action,
+        label,
+        rank,
+        enabled,
     }
 }
 
-/// Every key medic knows.
-pub const BINDINGS: &[Binding] = &[
-    bind("j/↓", "next service", true, Some(Screen::Fleet)),
-    bind("k/↑", "previous service", true, Some(Screen::Fleet)),
-    bind("g/G", "first / last", false, Some(Screen::Fleet)),
-    bind("Enter", "open incident", true, Some(Screen::Fleet)),
-    bind("/", "filter services", true, Some(Screen::Fleet)),
-    bind("j/k", "scroll evidence", true, Some(Screen::Incident)),
-    bind("/", "search the logs", true, Some(Screen::Incident)),
-    bind("n/N", "next / previous hit", false, Some(Screen::Incident)),
-    bind("p", "plan a fix", true, Some(Screen::Incident)),
-    bind("Esc", "back to the fleet", true, Some(Screen::Incident)),
-    bind("a", "approve the plan", true, Some(Screen::Work)),
-    bind("Enter", "show cited evidence", true, Some(Screen::Work)),
-    bind("y/n", "answer the confirm", false, Some(Screen::Work)),
-    bind("e", "edit in $EDITOR", true, Some(Screen::Work)),
-    bind("i", "edit in place", false, Some(Screen::Work)),
-    bind("r", "reject, plan again", false, Some(Screen::Work)),
-    bind("d", "diff", true, Some(Screen::Work)),
-    bind("p", "push, open the PR", true, Some(Screen::Work)),
-    bind("c", "cancel the run", false, Some(Screen::Work)),
-    bind("y", "copy the PR link", false, Some(Screen::Work)),
-    bind("j/k", "scroll the plan", false, Some(Screen::Work)),
-    bind("Esc", "back to the incident", true, Some(Screen::Work)),
-    bind("j/k", "select", true, Some(Screen::Incidents)),
-    bind("Enter", "open", true, Some(Screen::Incidents)),
-    bind("Esc", "back to the fleet", true, Some(Screen::Incidents)),
-    bind("Esc", "back", false, Some(Screen::Help)),
-    bind(":", "command", false, None),
-    bind("?", "help", true, None),
-    bind("Ctrl-L", "redraw the screen", false, None),
-    bind("q", "quit", true, None),
-    bind("Ctrl-C", "quit", false, None),
-];
+mod table;
+pub use table::{always, BINDINGS};
 
-/// What the keyboard is doing, beyond which screen is up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Keys are commands.
-    Normal,
-    /// A prompt is open: keys are text.
-    Typing,
-    /// The approval confirm is showing: `y` or `n`.
-    Confirming,
-    /// The plan's in-place editor has the keys.
-    Editing,
+/// Whether `b` is a binding of `screen` in `mode`.
+fn applies(b: &Binding, screen: Screen, mode: Mode) -> bool {
+    b.screen.is_none_or(|s| s == screen) && b.modes.contains(&mode)
 }
 
-/// The action a key press means on `screen` in `mode`, if any.
-pub fn action_for(key: KeyEvent, screen: Screen, mode: Mode) -> Option<Action> {
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    if mode == Mode::Typing {
-        return Some(match key.code {
-            KeyCode::Char('c') if ctrl => Action::Quit,
-            KeyCode::Esc => Action::InputCancel,
-            KeyCode::Enter => Action::InputSubmit,
-            KeyCode::Backspace => Action::InputBackspace,
-            KeyCode::Char(c) if !ctrl => Action::InputChar(c),
-            _ => return None,
-        });
-    }
-    if mode == Mode::Editing {
-        return Some(match key.code {
-            KeyCode::Char('s') if ctrl => Action::EditSave,
-            KeyCode::Char('c') if ctrl => Action::Quit,
-            KeyCode::Esc => Action::EditDiscard,
-            _ => Action::EditKey(key),
-        });
-    }
-    if mode == Mode::Confirming {
-        return match key.code {
-            KeyCode::Char('y') => Some(Action::Confirm),
-            KeyCode::Char('n') | KeyCode::Esc => Some(Action::Deny),
-            KeyCode::Char('c') if ctrl => Some(Action::Quit),
-            _ => None,
-        };
-    }
-    Some(match key.code {
-        KeyCode::Char('c') if ctrl => Action::Quit,
-        KeyCode::Char('l') if ctrl => Action::Redraw,
-        KeyCode::Char('q') => Action::Quit,
-        KeyCode::Char('?') => Action::ToggleHelp,
-        KeyCode::Char(':') => Action::StartInput(InputKind::Command),
-        KeyCode::Esc => Action::Back,
-        _ if screen == Screen::Help => return None,
-        KeyCode::Char('j') | KeyCode::Down => Action::Down,
-        KeyCode::Char('k') | KeyCode::Up => Action::Up,
-        KeyCode::Char('g') | KeyCode::Home => Action::Top,
-        KeyCode::Char('G') | KeyCode::End => Action::Bottom,
-        KeyCode::Enter if matches!(screen, Screen::Fleet | Screen::Incidents) => Action::Open,
-        KeyCode::Enter if screen == Screen::Work => Action::ToggleCitations,
-        KeyCode::Char('/') if matches!(screen, Screen::Fleet | Screen::Incident) => {
-            Action::StartInput(InputKind::Filter)
-        }
-        KeyCode::Char('n') if screen == Screen::Incident => Action::NextMatch,
-        KeyCode::Char('N') if screen == Screen::Incident => Action::PrevMatch,
-        KeyCode::Char('p') if screen == Screen::Incident => Action::Plan,
-        KeyCode::Char('a') if screen == Screen::Work => Action::Approve,
-        KeyCode::Char('e') if screen == Screen::Work => Action::Edit,
-        KeyCode::Char('i') if screen == Screen::Work => Action::EditInPlace,
-        KeyCode::Char('r') if screen == Screen::Work => Action::Regenerate,
-        KeyCode::Char('d') if screen == Screen::Work => Action::ToggleDiff,
-        KeyCode::Char('p') if screen == Screen::Work => Action::Publish,
-        KeyCode::Char('c') if screen == Screen::Work => Action::Cancel,
-        KeyCode::Char('y') if screen == Screen::Work => Action::Copy,
-        _ => return None,
-    })
-}
-
-/// The footer hints for `screen`: (keys, description, applies everywhere).
-pub fn hints(screen: Screen) -> Vec<(&'static str, &'static str, bool)> {
-    BINDINGS
+/// What a key press means now: the first enabled binding's action, a
+/// [`Action::Refused`] saying why when the key's bindings are all disabled,
+/// a typed character in the prompt or an edit key in the editor, or `None`
+/// when the key means nothing here.
+pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
+    let mode = app.mode();
+    let mut refused = None;
+    for b in BINDINGS
         .iter()
-        .filter(|b| b.hint && b.screen.is_none_or(|s| s == screen))
-        .map(|b| (b.keys, b.description, b.screen.is_none()))
-        .collect()
+        .filter(|b| applies(b, app.screen, mode) && b.keys.iter().any(|k| k.matches(&key)))
+    {
+        match (b.enabled)(app) {
+            Ok(()) => return Some(b.action.clone()),
+            Err(why) => refused = refused.or(Some(why)),
+        }
+    }
+    if let Some(why) = refused {
+        return Some(Action::Refused(why));
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match (mode, key.code) {
+        (Mode::Typing, KeyCode::Char(c)) if !ctrl => Some(Action::InputChar(c)),
+        (Mode::Editing, _) => Some(Action::EditKey(key)),
+        _ => None,
+    }
+}
+
+/// One footer hint: the keys and what they do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    /// The keys, as shown (`j/↓`).
+    pub keys: String,
+    /// What they do.
+    pub label: &'static str,
+    /// The binding's rank (0: always shown).
+    pub rank: u8,
+}
+
+impl Hint {
+    /// Cells the hint takes in the footer (` keys label `).
+    pub fn width(&self) -> usize {
+        let cells = |s: &str| ratatui::text::Span::raw(s).width();
+        cells(&self.keys) + cells(self.label) + 3
+    }
+}
+
+/// The keys' names joined for display (at most two).
+pub fn label_keys(keys: &[Key], ascii: bool) -> String {
+    keys.iter()
+        .take(2)
+        .map(|k| k.name(ascii))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The footer hints that fit in `room` cells: the bindings that act now on
+/// this screen and mode, the lowest ranks first, shown in table order.
+pub fn hints(app: &App, room: usize) -> Vec<Hint> {
+    let mode = app.mode();
+    let mut live: Vec<(usize, &Binding)> = BINDINGS
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.rank != HELP_ONLY && applies(b, app.screen, mode))
+        .filter(|(_, b)| (b.enabled)(app).is_ok())
+        .collect();
+    live.sort_by_key(|(i, b)| (b.rank, *i));
+    let mut left = room;
+    let mut kept: Vec<(usize, Hint)> = Vec::new();
+    for (i, b) in live {
+        let hint = Hint {
+            keys: label_keys(&b.keys[..1], app.ascii),
+            label: b.label,
+            rank: b.rank,
+        };
+        // The same keys twice (two bindings of one key) show once.
+        if kept.iter().any(|(_, h)| h.keys == hint.keys) {
+            continue;
+        }
+        if hint.width() > left {
+            continue;
+        }
+        left -= hint.width();
+        kept.push((i, hint));
+    }
+    kept.sort_by_key(|(i, _)| *i);
+    kept.into_iter().map(|(_, h)| h).collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_hint_is_a_real_binding() {
-        for screen in [
-            Screen::Fleet,
-            Screen::Incident,
-            Screen::Work,
-            Screen::Incidents,
-        ] {
-            for b in BINDINGS
-                .iter()
-                .filter(|b| b.screen.is_none_or(|s| s == screen))
-            {
-                let first = b.keys.split('/').next().unwrap();
-                let code = match first {
-                    "Enter" => KeyCode::Enter,
-                    "Esc" => KeyCode::Esc,
-                    s if s.chars().count() == 1 => KeyCode::Char(s.chars().next().unwrap()),
-                    _ => continue,
-                };
-                assert!(
-                    action_for(
-                        KeyEvent::new(code, KeyModifiers::NONE),
-                        screen,
-                        Mode::Normal
-                    )
-                    .is_some(),
-                    "{} is listed on {screen:?} but does nothing",
-                    b.keys
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn typing_takes_every_character_and_confirming_only_y_or_n() {
-        let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
-        assert_eq!(
-            action_for(key('q'), Screen::Fleet, Mode::Typing),
-            Some(Action::InputChar('q'))
-        );
-        assert_eq!(
-            action_for(key('y'), Screen::Work, Mode::Confirming),
-            Some(Action::Confirm)
-        );
-        assert_eq!(
-            action_for(key('y'), Screen::Work, Mode::Normal),
-            Some(Action::Copy)
-        );
-        assert_eq!(action_for(key('d'), Screen::Work, Mode::Confirming), None);
-    }
-}
+mod tests;

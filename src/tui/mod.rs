@@ -2,6 +2,8 @@
 //! state through the reducer, and draws only when something changed (at most
 //! ~30 frames/s, synchronized output, no mouse capture).
 
+pub mod action;
+pub mod activity;
 pub mod app;
 pub mod clipboard;
 pub mod data;
@@ -17,7 +19,6 @@ use crate::refresh::{Pipeline, Refreshed};
 use crate::setup::Setup;
 use app::{Action, App, FleetView};
 use futures_util::StreamExt;
-use keys::Mode;
 use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
 use ratatui::crossterm::{execute, terminal};
 use std::time::{Duration, Instant};
@@ -87,22 +88,9 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
         let frame_due = FRAME
             .saturating_sub(last_draw.elapsed())
             .max(settle_until.saturating_duration_since(Instant::now()));
-        let mode = if app.editing.is_some() {
-            Mode::Editing
-        } else if app.input.is_some() {
-            Mode::Typing
-        } else if app
-            .work
-            .as_ref()
-            .is_some_and(|w| w.confirm || w.held_confirm)
-        {
-            Mode::Confirming
-        } else {
-            Mode::Normal
-        };
         let action = tokio::select! {
             ev = events.next() => match ev {
-                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => keys::action_for(k, app.screen, mode),
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => keys::action_for(&app, k),
                 Some(Ok(Event::Resize(w, h))) => {
                     settle_until = Instant::now() + RESIZE_SETTLE;
                     Some(Action::Resize(w, h))
@@ -142,10 +130,18 @@ pub async fn run(setup: Setup, options: Options) -> anyhow::Result<()> {
             app.full_redraw = true;
             dirty = true;
             match edited {
-                Ok(Some((incident, markdown))) => {
+                Ok((incident, editor::Edited::Saved(markdown))) => {
+                    app.kept_edit = None;
                     let _ = commands.send(work::Command::EditPlan { incident, markdown });
                 }
-                Ok(None) => app.notice = Some("plan unchanged".into()),
+                Ok((_, editor::Edited::Unchanged)) => {
+                    app.kept_edit = None;
+                    app.notice = Some("plan unchanged".into());
+                }
+                Ok((incident, editor::Edited::Kept { text, error })) => {
+                    app.notice = Some(format!("not saved: {error} · e reopens your text"));
+                    app.kept_edit = Some((incident, text, error));
+                }
                 Err(e) => app.notice = Some(format!("editor: {e}")),
             }
         }

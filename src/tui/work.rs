@@ -3,9 +3,10 @@
 //! journal while the TUI runs and sends everything back as actions; the
 //! screen never touches the journal, git or the network itself.
 
-use super::app::{Action, IncidentRow, WorkView};
-use super::resume::{self, UiState};
-use crate::model::{Flag, Plan};
+pub use super::action::Command;
+use super::action::{Action, IncidentRow, UiState, WorkView};
+use super::resume;
+use crate::model::Plan;
 use crate::setup::Setup;
 use crate::sources::Source;
 use crate::workflow::engine::{Engine, EventKind, StepRecord};
@@ -15,50 +16,6 @@ use crate::workflow::journal::Journal;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
-
-/// What the operator asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    /// Open (or find) the incident for this flag and prepare its plan.
-    Prepare(Flag),
-    /// The operator approved the plan of this incident, as the screen showed
-    /// it (its digest): run the agent. A plan changed since is not approved.
-    Approve {
-        /// The incident.
-        incident: String,
-        /// `incident::plan_digest` of the plan on the screen.
-        plan_digest: String,
-    },
-    /// The operator saw the diff and said go: push and open the pull request.
-    Publish(String),
-    /// The operator said go and confirmed the held-back paths on the second
-    /// screen: push them too and open the pull request.
-    PublishHeld(String),
-    /// Show this incident (from `:incidents`, or the saved UI state); a run
-    /// that was interrupted is picked up again.
-    Show(String),
-    /// List the journal's incidents.
-    ListIncidents,
-    /// The operator rejected the plan: forget it and make a new one.
-    Regenerate(String),
-    /// The operator's edit of the plan (Markdown, as written in the editor).
-    EditPlan {
-        /// The incident.
-        incident: String,
-        /// The plan as edited.
-        markdown: String,
-    },
-    /// Stop the running workflow of this incident (handled out of band: see [`Controls`]).
-    Cancel(String),
-    /// What the detector says now (every flag, and the services the snapshot
-    /// holds): an open pull request whose flag cleared is resolved.
-    FlagsNow {
-        /// The flags, the rules' own and Alertmanager's.
-        flags: Vec<Flag>,
-        /// The (service, metric) pairs with data now ([`incident::with_data`]).
-        present: Vec<(crate::model::ServiceId, crate::model::Metric)>,
-    },
-}
 
 /// The side channels that must not wait behind a running workflow.
 pub struct Controls {
@@ -169,6 +126,11 @@ fn view(journal: &Journal, id: &str, status: &str) -> Option<WorkView> {
         confirm: false,
         approved: inc.approval.is_some(),
         diff: work.map(|w| w.diff),
+        cancelled: inc.status == Status::Cancelled,
+        activity: journal
+            .events::<crate::workflow::engine::WorkflowEvent>(id)
+            .map(|e| super::activity::from_events(&e))
+            .unwrap_or_default(),
     })
 }
 
@@ -210,9 +172,17 @@ pub async fn serve(
         }
     });
     let runs = Arc::new(Runs::default());
-    let side = tokio::spawn(side_channels(journal.clone(), controls, runs.clone()));
+    let side = tokio::spawn(side_channels(
+        journal.clone(),
+        controls,
+        runs.clone(),
+        tx.clone(),
+    ));
     while let Some(cmd) = commands.recv().await {
         let mut seen = None;
+        // Pre-flight (area "cli" exposes `preflight(...) -> Result<(), PreflightError>`):
+        // the call for the TUI's `p` (Prepare) and `a` (Approve) belongs here,
+        // before a run starts, answering `Action::Notice(one line)` on Err.
         let (id, approve, publish, confirm_held) = match cmd {
             Command::Prepare(flag) => {
                 match incident::open_or_resume(
@@ -274,8 +244,9 @@ pub async fn serve(
                             let _ = tx.send(Action::Work(Box::new(v))).await;
                         }
                     }
+                    // The edit's fault, not the source's: a notice, never "STALE".
                     Err(e) => {
-                        let _ = tx.send(Action::SourceError(e)).await;
+                        let _ = tx.send(Action::Notice(e)).await;
                     }
                 }
                 continue;
@@ -332,8 +303,19 @@ pub async fn serve(
 /// a new command starts with its own, uncancelled signal and never clears
 /// the cancel of a run still in flight.
 fn start(runs: &Arc<Runs>, job: Job) {
+    let id = job.id.clone();
+    queue(runs, &id, move |cancelled| run_one(job, cancelled));
+}
+
+/// Run `task` for incident `id` after the incident's run before it, with a
+/// cancel signal of its own.
+fn queue<F, Fut>(runs: &Arc<Runs>, id: &str, task: F)
+where
+    F: FnOnce(watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut map = runs.by_incident.lock().expect("runs");
-    let entry = map.entry(job.id.clone()).or_insert_with(|| Running {
+    let entry = map.entry(id.to_string()).or_insert_with(|| Running {
         cancels: Vec::new(),
         last: None,
     });
@@ -346,8 +328,40 @@ fn start(runs: &Arc<Runs>, job: Job) {
         if let Some(previous) = previous {
             let _ = previous.await;
         }
-        run_one(job, cancelled).await;
+        task(cancelled).await;
     }));
+}
+
+/// The operator's cancel, once the run it stopped (if any) has ended: the
+/// incident is journaled cancelled, so no later `p` pushes it; an incident
+/// whose pull request is open stays as it is (medic does not undo a PR).
+async fn settle_cancel(journal: Journal, tx: mpsc::Sender<Action>, id: String) {
+    let Some(mut inc) = journal.incident::<Incident>(&id).ok().flatten() else {
+        return;
+    };
+    let status = match inc.status {
+        Status::PrOpened | Status::Resolved => {
+            "the pull request is open: close it on the forge; medic does not undo it".to_string()
+        }
+        _ => {
+            if inc.status != Status::Cancelled {
+                inc.status = Status::Cancelled;
+                if let Err(e) = journal.put_incident(&id, &inc) {
+                    let _ = tx
+                        .send(Action::SourceError(format!(
+                            "cancel of {id} not journaled: {e}; press c again"
+                        )))
+                        .await;
+                    return;
+                }
+                let _ = journal.flush_async().await;
+            }
+            "cancelled by you: medic pushes nothing for this incident".to_string()
+        }
+    };
+    if let Some(v) = view(&journal, &id, &status) {
+        let _ = tx.send(Action::Work(Box::new(v))).await;
+    }
 }
 
 /// One run of one incident, reported back as actions.
@@ -367,6 +381,14 @@ async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
     let engine = engine.with_cancel(cancelled);
     let inc: Option<Incident> = journal.incident(&id).ok().flatten();
     let Some(inc) = inc else { return };
+    if inc.status == Status::Cancelled {
+        // A cancel is final: nothing runs, nothing is pushed.
+        let status = "cancelled by you: medic pushes nothing for this incident";
+        if let Some(v) = view(&journal, &id, status) {
+            let _ = tx.send(Action::Work(Box::new(v))).await;
+        }
+        return;
+    }
     if let Some(v) = view(&journal, &id, "working…") {
         let _ = tx.send(Action::Work(Box::new(v))).await;
     }
@@ -389,7 +411,7 @@ async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
                 }
                 Ok(Outcome::NoChange(why)) => format!("no change: {why}"),
                 Ok(Outcome::AwaitingPublish(stat)) => {
-                    format!("change ready · d diff · p push and open the PR · {stat}")
+                    format!("change ready: review the diff, then push · {stat}")
                 }
                 Err(e) if engine.cancelled() => format!("cancelled by you ({e})"),
                 Err(e) => format!("needs attention: {e:#}"),
@@ -403,7 +425,12 @@ async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
 }
 
 /// Save UI state and pass cancels on to the incident they name.
-async fn side_channels(journal: Journal, mut controls: Controls, runs: Arc<Runs>) {
+async fn side_channels(
+    journal: Journal,
+    mut controls: Controls,
+    runs: Arc<Runs>,
+    tx: mpsc::Sender<Action>,
+) {
     loop {
         tokio::select! {
             Some(ui) = controls.ui.recv() => {
@@ -416,7 +443,11 @@ async fn side_channels(journal: Journal, mut controls: Controls, runs: Arc<Runs>
                     let _ = journal.flush_async().await;
                 }
             }
-            Some(id) = controls.cancel.recv() => runs.cancel(&id),
+            Some(id) = controls.cancel.recv() => {
+                runs.cancel(&id);
+                let (journal, tx, inc) = (journal.clone(), tx.clone(), id.clone());
+                queue(&runs, &id, move |_| settle_cancel(journal, tx, inc));
+            }
             else => return,
         }
     }

@@ -100,6 +100,8 @@ fn approving_needs_a_plan_and_a_confirm_and_queues_one_command() {
         diff: None,
         held: vec![],
         held_confirm: false,
+        cancelled: false,
+        activity: vec![],
     };
     app.update(Action::Work(Box::new(view)));
     app.update(Action::Approve);
@@ -408,4 +410,53 @@ fn the_screen_says_approved_only_once_the_journal_has_it() {
         .log
         .iter()
         .any(|l| l.contains("skipped")));
+}
+
+#[test]
+fn a_rejected_edit_is_a_notice_and_never_marks_the_data_stale() {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = App::default();
+    app.update(Action::Fleet(Box::new(demo_view(1_790_000_000_000))));
+    app.update(Action::Work(Box::new(work(false, None, None))));
+    // The workflow task refused an $EDITOR edit.
+    app.update(Action::Notice(
+        "your edit was not saved: plan line 9: `lots` is not a replica count".into(),
+    ));
+    assert!(!app.fleet.as_ref().unwrap().stale, "not STALE");
+    assert!(app.error.is_none());
+    // The in-place editor keeps the text and shows the whole reason.
+    app.update(Action::EditInPlace);
+    app.update(Action::EditKey(KeyEvent::new(
+        KeyCode::End,
+        KeyModifiers::NONE,
+    )));
+    for c in "\n## Stepz".chars() {
+        let code = if c == '\n' {
+            KeyCode::Enter
+        } else {
+            KeyCode::Char(c)
+        };
+        app.update(Action::EditKey(KeyEvent::new(code, KeyModifiers::NONE)));
+    }
+    app.update(Action::EditSave);
+    assert!(app.editing.is_some(), "the editor stays open with the text");
+    assert!(
+        app.editor_error
+            .as_deref()
+            .unwrap()
+            .contains("unknown section `Stepz`"),
+        "{:?}",
+        app.editor_error
+    );
+    assert!(!app.fleet.as_ref().unwrap().stale);
+    app.screen = Screen::Work;
+    let screen = crate::tui::views::tests::draw(&app, &Theme::mono(), 80, 24);
+    assert!(
+        screen.contains("Riskz") || screen.contains("Stepz"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("(sections:"),
+        "the reason is not cut:\n{screen}"
+    );
 }

@@ -38,8 +38,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         })
         .collect();
     let flagged_rows = (fleet.flags.len().max(1) + banner.len()).clamp(1, 6) as u16;
-    let [top, bottom] =
+    let [top, rest] =
         Layout::vertical([Constraint::Length(flagged_rows + 2), Constraint::Min(3)]).areas(area);
+    // Room to spare below the table: the selected service's detail.
+    let table_rows = app.visible_rows().len() as u16 + 3;
+    let [bottom, detail] = if rest.height >= table_rows + DETAIL_MIN_HEIGHT {
+        Layout::vertical([
+            Constraint::Length(table_rows),
+            Constraint::Min(DETAIL_MIN_HEIGHT),
+        ])
+        .areas(rest)
+    } else {
+        [rest, Rect::default()]
+    };
+    if !detail.is_empty() {
+        render_detail(frame, detail, app, theme);
+    }
 
     // Flagged: one line per flag, worst first. Narrow terminals show the
     // metric instead of the rule name, to keep room for the time to limit.
@@ -52,7 +66,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         fleet
             .flags
             .iter()
-            .take(6)
+            .take(if fleet.flags.len() > 6 { 5 } else { 6 })
             .map(|f| {
                 let glyph = if app.ascii {
                     f.state.ascii_glyph()
@@ -97,9 +111,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             })
             .collect()
     };
+    if fleet.flags.len() > 6 {
+        lines.push(Line::styled(
+            format!("  … and {} more", fleet.flags.len() - 5),
+            theme.muted,
+        ));
+    }
     lines.splice(0..0, banner);
-    let title = format!(" flagged ({}) ", fleet.flags.len());
-    let _ = narrow;
+    // The same count as the header: open flags; resolved ones are said apart.
+    let open = super::open_flags(fleet);
+    let resolved = fleet.flags.len() - open;
+    let title = if resolved > 0 {
+        format!(" flagged ({open}) · {resolved} resolved ")
+    } else {
+        format!(" flagged ({open}) ")
+    };
     frame.render_widget(
         Paragraph::new(lines).block(
             Block::default()
@@ -210,6 +236,63 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             )),
     );
     frame.render_widget(table, bottom);
+}
+
+/// The detail pane needs this many rows to be worth drawing.
+const DETAIL_MIN_HEIGHT: u16 = 10;
+
+/// The selected service, larger: its flagged metric charted against the
+/// threshold with the onset, beside the verdict and its reasons.
+fn render_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let (Some(fleet), Some(row)) = (&app.fleet, app.selected_row()) else {
+        return;
+    };
+    let flag = fleet.flag_of(&row.service);
+    let [chart, verdict] =
+        Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(area);
+    super::incident::render_chart(frame, chart, row, flag, theme, app.ascii);
+    let mut lines = match flag {
+        Some(f) => {
+            let glyph = if app.ascii {
+                f.state.ascii_glyph()
+            } else {
+                f.state.glyph()
+            };
+            let mut lines = vec![
+                Line::from(vec![
+                    Span::styled(format!("{glyph} {} ", f.state.word()), theme.state(f.state)),
+                    Span::styled(f.verdict.word(), theme.warn),
+                ]),
+                Line::styled(
+                    format!("{} · onset {} UTC", f.rule, units::clock(f.onset)),
+                    theme.muted,
+                ),
+            ];
+            lines.extend(f.reason.split("; ").map(|r| Line::raw(format!("- {r}"))));
+            lines
+        }
+        None => vec![Line::styled(
+            format!(
+                "{} {} is not flagged now",
+                if app.ascii { "v" } else { "✔" },
+                row.service
+            ),
+            theme.ok,
+        )],
+    };
+    lines.push(Line::styled("Enter opens the incident", theme.muted));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_set(super::border_set(app.ascii))
+                    .border_style(theme.border)
+                    .title(Span::styled(format!(" {} ", row.service), theme.accent)),
+            ),
+        verdict,
+    );
 }
 
 /// Errors are scaled to at least 10% so a healthy 0.1% stays a flat line.

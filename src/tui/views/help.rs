@@ -1,15 +1,18 @@
 //! The help screen, generated from the key table and the palette's command
-//! list, so it cannot drift from what the keys do.
+//! list, so it cannot drift from what the keys do. It lists the keys of the
+//! screen it was opened from, then those that work everywhere.
 
-use crate::tui::app::Screen;
+use crate::tui::action::{Mode, Screen};
+use crate::tui::app::App;
 use crate::tui::input::PALETTE;
-use crate::tui::keys::BINDINGS;
+use crate::tui::keys::{label_keys, BINDINGS};
 use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
+/// A screen's name in the help's "where" column.
 fn place(s: Option<Screen>) -> &'static str {
     match s {
         None => "all",
@@ -21,18 +24,40 @@ fn place(s: Option<Screen>) -> &'static str {
     }
 }
 
-/// Draw every key binding with what it does and where, then the palette commands.
-pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
-    let mut entries: Vec<Line> = BINDINGS
+/// Where a binding works: its mode when it has only one besides normal
+/// keys (the prompt, a confirm, the editor), else its screen.
+fn where_(b: &crate::tui::keys::Binding) -> &'static str {
+    match b.modes {
+        [Mode::Typing] => "prompt",
+        [Mode::Confirming] => "confirm",
+        [Mode::Editing] => "editor",
+        [Mode::Normal] => place(b.screen),
+        _ => "any mode",
+    }
+}
+
+/// Draw the keys of the screen help was opened from and every screen's,
+/// with what they do and where, then the palette commands.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let here = app.previous;
+    let mut entries: Vec<Line> = vec![Line::styled(
+        format!(" keys on the {} screen", place(Some(here))),
+        theme.accent,
+    )];
+    let rows = BINDINGS
         .iter()
-        .map(|b| {
-            Line::from(vec![
-                Span::styled(format!(" {:<9}", b.keys), theme.accent),
-                Span::raw(format!("{:<21}", b.description)),
-                Span::styled(place(b.screen), theme.muted),
-            ])
-        })
-        .collect();
+        .filter(|b| b.screen == Some(here))
+        .chain(BINDINGS.iter().filter(|b| b.screen.is_none()));
+    for b in rows {
+        entries.push(Line::from(vec![
+            Span::styled(
+                format!(" {:<10}", label_keys(b.keys, app.ascii)),
+                theme.accent,
+            ),
+            Span::raw(format!("{:<20}", b.label)),
+            Span::styled(where_(b), theme.muted),
+        ]));
+    }
     entries.push(Line::styled(" : commands", theme.accent));
     entries.extend(PALETTE.iter().map(|(cmd, what)| {
         Line::from(vec![
@@ -42,6 +67,7 @@ pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
     }));
     let block = Block::default()
         .borders(Borders::ALL)
+        .border_set(super::border_set(app.ascii))
         .border_style(theme.border_focus)
         .title(Span::styled(" keys (Esc back) ", theme.accent));
     let inner = block.inner(area);

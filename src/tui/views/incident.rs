@@ -120,6 +120,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut lines = Vec::new();
     // Line numbers of the search hits, to scroll to the current one.
     let mut hits: Vec<usize> = Vec::new();
+    // Secrets are masked as the prompts mask them; `v` shows one at a time.
+    let mut secrets = 0;
+    let text_w = (bottom.width as usize).saturating_sub(2 + 22).max(8);
     if let Some(ev) = fleet.evidence_of(service) {
         for kind in [
             EvidenceKind::Deploy,
@@ -134,8 +137,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     EvidenceKind::Log if item.title.starts_with("WARN") => theme.warn,
                     _ => Style::default(),
                 };
-                let title = sanitize(&item.title);
-                let detail = sanitize(&item.detail);
+                // One row each, cut at a word with an ellipsis (never mid-word).
+                let title = super::fit(
+                    &sanitize(&mask(&item.title, app.reveal, &mut secrets)),
+                    text_w,
+                    app.ascii,
+                );
+                let detail = super::fit(
+                    &sanitize(&mask(&item.detail, app.reveal, &mut secrets)),
+                    text_w,
+                    app.ascii,
+                );
                 if !app.search.is_empty()
                     && (contains(&title, &app.search) || contains(&detail, &app.search))
                 {
@@ -164,6 +176,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         _ => app.scroll,
     };
     let title = match (app.search.is_empty(), current) {
+        (true, _) if secrets > 0 => match app.reveal {
+            Some(i) => format!(
+                " evidence · secret {} of {secrets} shown (v next, Esc hide) ",
+                i + 1
+            ),
+            None => format!(" evidence · {secrets} secret(s) masked (v reveals one) "),
+        },
         (true, _) => " evidence (j/k scroll, / search) ".to_string(),
         (false, Some(h)) => format!(
             " evidence · /{} · hit {} of {} (n/N) ",
@@ -216,6 +235,34 @@ fn highlight(text: &str, needle: &str, base: Style, hit: Style) -> Vec<Span<'sta
     spans
 }
 
+/// `text` with its secrets masked as `[REDACTED:kind]`, as in prompts and
+/// PR bodies, except the `reveal`-th secret of the pane (numbered by
+/// `seen`, which counts every secret met so far), shown for the operator.
+pub(super) fn mask(text: &str, reveal: Option<usize>, seen: &mut usize) -> String {
+    let found = crate::triage::redact::redact(text);
+    if found.findings.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for f in &found.findings {
+        let (Some(before), Some(secret)) = (text.get(at..f.start), text.get(f.start..f.end)) else {
+            // Never guess at a range: the redacted text is the safe answer.
+            return found.text;
+        };
+        out.push_str(before);
+        if reveal == Some(*seen) {
+            out.push_str(secret);
+        } else {
+            out.push_str(&format!("[REDACTED:{}]", f.kind));
+        }
+        *seen += 1;
+        at = f.end;
+    }
+    out.push_str(text.get(at..).unwrap_or_default());
+    out
+}
+
 /// Log text is attacker-controllable: strip control characters (escape
 /// sequences would repaint the operator's terminal).
 fn sanitize(s: &str) -> String {
@@ -224,7 +271,8 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-fn render_chart(
+/// The flagged metric charted against its threshold, the onset marked.
+pub(super) fn render_chart(
     frame: &mut Frame,
     area: Rect,
     row: &ServiceRow,
@@ -271,12 +319,18 @@ fn render_chart(
         .map(|x| vec![(x, y_min), (x, y_max)])
         .unwrap_or_default();
     let state = flag.map_or(AlertState::Inactive, |f| f.state);
+    let what = match metric {
+        Metric::Errors | Metric::Requests => "5xx share",
+        Metric::Cpu | Metric::CpuLimit => "cpu ÷ limit",
+        _ => "memory ÷ limit",
+    };
+    // The title says what is drawn: a legend does not fit a small chart.
+    let title = match threshold {
+        Some(t) => format!(" {what} · threshold {} ", units::percent(t)),
+        None => format!(" {what}, last hour "),
+    };
     let mut datasets = vec![Dataset::default()
-        .name(match metric {
-            Metric::Errors | Metric::Requests => "5xx share",
-            Metric::Cpu | Metric::CpuLimit => "cpu ÷ limit",
-            _ => "memory ÷ limit",
-        })
+        .name(what)
         .marker(marker)
         .graph_type(GraphType::Line)
         .style(theme.state(state))
@@ -309,7 +363,7 @@ fn render_chart(
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(theme.border)
-                .title(Span::styled(" last hour ", theme.accent)),
+                .title(Span::styled(title, theme.accent)),
         )
         .x_axis(
             Axis::default()

@@ -1,5 +1,8 @@
 //! Rendering: state in, cells out. Views never do I/O and never mutate state.
 
+pub mod agent;
+pub mod ascii;
+pub mod confirm;
 pub mod fleet;
 pub mod held;
 pub mod help;
@@ -20,12 +23,51 @@ pub const MIN_WIDTH: u16 = 60;
 /// See [`MIN_WIDTH`].
 pub const MIN_HEIGHT: u16 = 12;
 
-/// Draw the whole screen for `app`.
+/// Box-drawing in plain ASCII, for `--ascii`.
+pub const ASCII_BORDER: ratatui::symbols::border::Set = ratatui::symbols::border::Set {
+    top_left: "+",
+    top_right: "+",
+    bottom_left: "+",
+    bottom_right: "+",
+    vertical_left: "|",
+    vertical_right: "|",
+    horizontal_top: "-",
+    horizontal_bottom: "-",
+};
+
+/// The border glyphs: Unicode lines, or ASCII with `--ascii`.
+pub fn border_set(ascii: bool) -> ratatui::symbols::border::Set<'static> {
+    if ascii {
+        ASCII_BORDER
+    } else {
+        ratatui::symbols::border::PLAIN
+    }
+}
+
+/// How many flags are open (not resolved): the header and the flagged
+/// panel say the same number.
+pub fn open_flags(fleet: &crate::tui::app::FleetView) -> usize {
+    fleet
+        .flags
+        .iter()
+        .filter(|x| x.state != crate::model::AlertState::Resolved)
+        .count()
+}
+
+/// Draw the whole screen for `app` (with `--ascii`, only ASCII reaches the cells).
 pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
+    draw_screen(frame, app, theme);
+    if app.ascii {
+        ascii::enforce(frame.buffer_mut());
+    }
+}
+
+fn draw_screen(frame: &mut Frame, app: &App, theme: &Theme) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let x = if app.ascii { "x" } else { "×" };
         let msg = format!(
-            "resize to at least {MIN_WIDTH}×{MIN_HEIGHT} (now {}×{})",
+            "resize to at least {MIN_WIDTH}{x}{MIN_HEIGHT} (now {}{x}{})",
             area.width, area.height
         );
         frame.render_widget(Paragraph::new(msg).style(theme.warn), area);
@@ -42,7 +84,7 @@ pub fn render(frame: &mut Frame, app: &App, theme: &Theme) {
         Screen::Fleet => fleet::render(frame, body, app, theme),
         Screen::Incident => incident::render(frame, body, app, theme),
         Screen::Work => work::render(frame, body, app, theme),
-        Screen::Help => help::render(frame, body, theme),
+        Screen::Help => help::render(frame, body, app, theme),
         Screen::Incidents => incidents::render(frame, body, app, theme),
     }
     render_footer(frame, footer, app, theme);
@@ -52,11 +94,7 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut spans = vec![Span::styled(" medic ", theme.accent)];
     match &app.fleet {
         Some(f) => {
-            let flagged = f
-                .flags
-                .iter()
-                .filter(|x| x.state != crate::model::AlertState::Resolved)
-                .count();
+            let flagged = open_flags(f);
             spans.push(Span::styled(format!("│ {} │ ", f.source), theme.muted));
             spans.push(Span::raw(format!("{} services, ", f.rows.len())));
             let style = if flagged > 0 { theme.crit } else { theme.ok };
@@ -79,321 +117,94 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Line::from(spans), area);
 }
 
+/// The footer: the prompt, or the notice and the error; then the keys that
+/// act now, the most useful first (`? help` and `q quit` always fit).
 fn render_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    if let Some(input) = &app.input {
-        let hint = match input.kind {
-            crate::tui::input::InputKind::Command => {
-                "  Enter run · Esc close · incidents, theme NAME, ascii, q"
-            }
-            crate::tui::input::InputKind::Filter => "  Enter keep · Esc clear",
-            crate::tui::input::InputKind::Search => "  Enter search · Esc clear · then n/N",
-        };
-        let line = Line::from(vec![
-            Span::styled(
-                format!("{}{}", input.kind.prompt(), input.text),
-                theme.accent,
-            ),
-            Span::styled("█", theme.accent),
-            Span::styled(hint, theme.muted),
-        ]);
-        frame.render_widget(line, area);
-        return;
-    }
+    let width = area.width as usize;
+    let all = keys::hints(app, usize::MAX);
+    let essential: usize = all.iter().filter(|h| h.rank == 0).map(|h| h.width()).sum();
     let mut spans = Vec::new();
-    if let Some(note) = &app.notice {
-        spans.push(Span::styled(format!(" {note} "), theme.accent));
-    }
-    if let Some(err) = &app.error {
-        spans.push(Span::styled(format!(" ! {err} "), theme.warn));
-    }
-    // The screen's own hints first, as many as fit; `? help` and `q quit` always show.
-    let hints = keys::hints(app.screen);
-    let (global, local): (Vec<_>, Vec<_>) = hints.iter().partition(|h| h.2);
-    let width = |h: &&(&str, &str, bool)| h.0.chars().count() + h.1.chars().count() + 3;
-    let used: usize = spans.iter().map(|s| s.width()).sum();
-    let mut room =
-        (area.width as usize).saturating_sub(used + global.iter().map(width).sum::<usize>());
-    let mut shown: Vec<&(&str, &str, bool)> = Vec::new();
-    for h in &local {
-        if width(h) > room {
-            break;
+    if let Some(input) = &app.input {
+        let cursor = if app.ascii { "_" } else { "█" };
+        spans.push(Span::styled(
+            format!("{}{}{cursor} ", input.kind.prompt(), input.text),
+            theme.accent,
+        ));
+    } else {
+        let room = width.saturating_sub(essential);
+        if let Some(note) = &app.notice {
+            spans.push(Span::styled(
+                format!(
+                    " {} ",
+                    fit(
+                        &crate::terminal::one_line(note),
+                        room.saturating_sub(2),
+                        app.ascii
+                    )
+                ),
+                theme.accent,
+            ));
         }
-        room -= width(h);
-        shown.push(h);
+        if let Some(err) = &app.error {
+            let left = room.saturating_sub(spans.iter().map(Span::width).sum::<usize>());
+            if left > 8 {
+                spans.push(Span::styled(
+                    format!(
+                        " ! {} ",
+                        fit(
+                            &cause_first(&crate::terminal::one_line(err)),
+                            left - 4,
+                            app.ascii
+                        )
+                    ),
+                    theme.warn,
+                ));
+            }
+        }
     }
-    shown.extend(global.iter());
-    for (keys, what, _) in shown {
-        spans.push(Span::styled(format!(" {keys}"), theme.accent));
-        spans.push(Span::styled(format!(" {what} "), theme.muted));
+    let used: usize = spans.iter().map(Span::width).sum();
+    for h in keys::hints(app, width.saturating_sub(used)) {
+        spans.push(Span::styled(format!(" {}", h.keys), theme.accent));
+        spans.push(Span::styled(format!(" {} ", h.label), theme.muted));
     }
     frame.render_widget(Line::from(spans), area);
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::tui::app::{Action, App};
-    use ratatui::backend::TestBackend;
-    use ratatui::Terminal;
-
-    /// Render `app` at `w`×`h` into text, one line per row.
-    pub fn draw(app: &App, theme: &Theme, w: u16, h: u16) -> String {
-        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-        t.draw(|f| render(f, app, theme)).unwrap();
-        let buf = t.backend().buffer().clone();
-        (0..h)
-            .map(|y| {
-                (0..w)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect::<String>()
-                    .trim_end()
-                    .to_string()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// An incident's plan-and-run view for `api`, nothing run yet.
-    pub fn sample_work(plan: &str, approved: bool) -> crate::tui::app::WorkView {
-        crate::tui::app::WorkView {
-            incident: "20261128-0415-api-1f39".into(),
-            service: crate::model::ServiceId::from("api"),
-            status: String::new(),
-            plan: Some(crate::plan::markdown::parse(plan).unwrap()),
-            todos: vec![],
-            log: vec![],
-            pr: None,
-            confirm: false,
-            approved,
-            diff: None,
-            held: vec![],
-            held_confirm: false,
+/// An error chain (`context: context: cause`) with its cause first, so a
+/// narrow status line still says why: `connection refused · querying …`.
+pub fn cause_first(error: &str) -> String {
+    match error.rsplit_once(": ") {
+        Some((context, cause)) if !cause.trim().is_empty() && !context.trim().is_empty() => {
+            format!("{} · {}", cause.trim(), context.trim())
         }
-    }
-
-    pub fn demo_app() -> App {
-        let mut app = App::default();
-        app.update(Action::Fleet(Box::new(crate::tui::app::tests::demo_view(
-            1_790_000_000_000,
-        ))));
-        app
-    }
-
-    #[test]
-    fn too_small_asks_for_more() {
-        let s = draw(&demo_app(), &Theme::mono(), 40, 10);
-        assert!(s.contains("resize to at least 60×12"), "{s}");
-    }
-
-    #[test]
-    fn the_fleet_shows_an_open_pull_request_beside_its_service() {
-        let mut app = demo_app();
-        app.update(Action::OpenPullRequests(vec![("api".into(), 7)]));
-        let screen = draw(&app, &Theme::default(), 120, 40);
-        let line = screen
-            .lines()
-            .find(|l| l.contains(" api ") && l.contains("PR #7 open"));
-        assert!(line.is_some(), "{screen}");
-    }
-
-    #[test]
-    fn fleet_snapshots() {
-        let app = demo_app();
-        insta::assert_snapshot!("fleet_80x24", draw(&app, &Theme::default_colors(), 80, 24));
-        insta::assert_snapshot!(
-            "fleet_120x40",
-            draw(&app, &Theme::default_colors(), 120, 40)
-        );
-        let mut ascii = demo_app();
-        ascii.ascii = true;
-        insta::assert_snapshot!("fleet_ascii_80x24", draw(&ascii, &Theme::mono(), 80, 24));
-    }
-
-    #[test]
-    fn incident_snapshots() {
-        let mut app = demo_app();
-        // The fleet is sorted by name: api is the first row.
-        app.update(Action::Open);
-        assert_eq!(app.screen, Screen::Incident);
-        insta::assert_snapshot!(
-            "incident_api_80x24",
-            draw(&app, &Theme::default_colors(), 80, 24)
-        );
-        insta::assert_snapshot!(
-            "incident_api_120x40",
-            draw(&app, &Theme::default_colors(), 120, 40)
-        );
-        app.update(Action::Back);
-        for _ in 0..5 {
-            app.update(Action::Down);
-        }
-        app.update(Action::Open);
-        insta::assert_snapshot!(
-            "incident_email_120x40_mono",
-            draw(&app, &Theme::mono(), 120, 40)
-        );
-    }
-
-    #[test]
-    fn held_confirm_snapshot() {
-        use crate::forge::policy::Held;
-        let mut app = demo_app();
-        app.update(Action::Open);
-        app.update(Action::Plan);
-        let mut w = sample_work("# Raise api's memory limit now\n", true);
-        w.diff = Some("+x".into());
-        w.held = vec![
-            Held {
-                path: ".github/workflows/x.yml".into(),
-                why: "CI/automation file: it runs on the CI runners".into(),
-            },
-            Held {
-                path: "key".into(),
-                why: "symlink: it can point anywhere".into(),
-            },
-            Held {
-                path: "tool\u{1b}]0;pwned\u{7}".into(),
-                why: "binary file: its content cannot be reviewed in the diff".into(),
-            },
-        ];
-        app.update(Action::Work(Box::new(w)));
-        app.update(Action::Publish);
-        for (w, h) in [(80, 24), (120, 40)] {
-            let screen = draw(&app, &Theme::mono(), w, h);
-            assert!(screen.contains(".github/workflows/x.yml"), "{screen}");
-            assert!(!screen.contains('\u{1b}'), "{screen}");
-            insta::assert_snapshot!(format!("held_confirm_{w}x{h}"), screen);
-        }
-    }
-
-    #[test]
-    fn work_snapshot() {
-        use crate::model::{Todo, TodoStatus};
-        let mut app = demo_app();
-        app.update(Action::Open);
-        app.update(Action::Plan);
-        let plan = "# Raise api's memory limit now\n\n- severity: high\n- fix: config\n- confidence: 70%\n\n## Root cause\n\nA cache without eviction.\n\nEvidence: `metric:memory@onset`, `log:1`\n";
-        let todo = |c: &str, s| Todo {
-            id: c.into(),
-            content: c.into(),
-            status: s,
-        };
-        app.update(Action::Work(Box::new(crate::tui::app::WorkView {
-            incident: "20261128-0415-api-1f39".into(),
-            service: crate::model::ServiceId::from("api"),
-            status: "running: push".into(),
-            plan: Some(crate::plan::markdown::parse(plan).unwrap()),
-            todos: vec![
-                todo("Raise the memory limit to 48 GB", TodoStatus::Completed),
-                todo("Find the unbounded growth", TodoStatus::Pending),
-            ],
-            log: vec!["deploy/api.yaml:35: memory 32G → 48G".into()],
-            pr: None,
-            confirm: false,
-            approved: true,
-            diff: None,
-            held: vec![],
-            held_confirm: false,
-        })));
-        insta::assert_snapshot!("work_80x24", draw(&app, &Theme::mono(), 80, 24));
-        app.update(Action::ToggleCitations);
-        let cited = draw(&app, &Theme::mono(), 120, 40);
-        assert!(
-            cited.contains("metric:memory@onset") && cited.contains("log:1"),
-            "{cited}"
-        );
-        insta::assert_snapshot!("work_citations_120x40", cited);
-        app.update(Action::ToggleCitations);
-        insta::assert_snapshot!("work_120x40", draw(&app, &Theme::default_colors(), 120, 40));
-    }
-
-    #[test]
-    fn help_snapshot() {
-        let mut app = demo_app();
-        app.update(Action::ToggleHelp);
-        insta::assert_snapshot!("help_80x24", draw(&app, &Theme::mono(), 80, 24));
-    }
-
-    #[test]
-    fn filter_search_palette_and_incidents_snapshots() {
-        use crate::tui::input::InputKind;
-        let mut app = demo_app();
-        app.update(Action::StartInput(InputKind::Filter));
-        for c in "external".chars() {
-            app.update(Action::InputChar(c));
-        }
-        insta::assert_snapshot!("fleet_filter_80x24", draw(&app, &Theme::mono(), 80, 24));
-        app.update(Action::InputSubmit);
-        app.update(Action::Open);
-        app.update(Action::StartInput(InputKind::Search));
-        for c in "queued".chars() {
-            app.update(Action::InputChar(c));
-        }
-        app.update(Action::InputSubmit);
-        app.update(Action::NextMatch);
-        let s = draw(&app, &Theme::mono(), 120, 40);
-        assert!(s.contains("hit 2 of"), "{s}");
-        insta::assert_snapshot!("incident_search_120x40", s);
-        app.update(Action::StartInput(InputKind::Command));
-        for c in "theme high-contrast".chars() {
-            app.update(Action::InputChar(c));
-        }
-        let s = draw(&app, &Theme::mono(), 80, 24);
-        assert!(
-            s.lines()
-                .last()
-                .unwrap()
-                .starts_with(":theme high-contrast"),
-            "{s}"
-        );
-        app.update(Action::InputSubmit);
-        assert_eq!(app.theme.name, "high-contrast");
-        app.update(Action::StartInput(InputKind::Command));
-        for c in "incidents".chars() {
-            app.update(Action::InputChar(c));
-        }
-        app.update(Action::InputSubmit);
-        app.update(Action::Incidents(vec![crate::tui::app::IncidentRow {
-            id: "20261128-0415-api-1f39".into(),
-            service: "api".into(),
-            rule: "memory-near-limit".into(),
-            status: "pr opened".into(),
-            pr: Some("file:///data/forge/sample/pulls/1.json".into()),
-        }]));
-        insta::assert_snapshot!("incidents_80x24", draw(&app, &Theme::mono(), 80, 24));
-        insta::assert_snapshot!(
-            "incidents_120x40",
-            draw(&app, &Theme::default_colors(), 120, 40)
-        );
-    }
-
-    #[test]
-    fn diff_snapshot() {
-        let mut app = demo_app();
-        app.update(Action::Open);
-        app.update(Action::Plan);
-        let mut view = sample_work("# Raise api's memory limit\n", true);
-        view.status = "pull request #1 opened (draft)".into();
-        view.pr = Some("file:///data/forge/sample/pulls/1.json".into());
-        view.diff = Some("--- a/deploy/api.yaml\n+++ b/deploy/api.yaml\n@@ -33,3 +33,3 @@\n           limits:\n-            memory: 32Gi\n+            memory: 48Gi\n".into());
-        app.update(Action::Work(Box::new(view)));
-        app.update(Action::ToggleDiff);
-        insta::assert_snapshot!("work_diff_80x24", draw(&app, &Theme::mono(), 80, 24));
-        insta::assert_snapshot!(
-            "work_diff_120x40",
-            draw(&app, &Theme::default_colors(), 120, 40)
-        );
-    }
-
-    #[test]
-    fn in_place_editor_snapshot() {
-        let mut app = demo_app();
-        app.update(Action::Open);
-        app.update(Action::Plan);
-        let mut view = sample_work("# Raise api's memory limit\n\n- severity: high\n", false);
-        view.status = "the plan waits for your approval (a)".into();
-        app.update(Action::Work(Box::new(view)));
-        app.update(Action::EditInPlace);
-        insta::assert_snapshot!("work_editing_80x24", draw(&app, &Theme::mono(), 80, 24));
+        _ => error.to_string(),
     }
 }
+
+/// `text` in at most `cells` columns: cut at a word with an ellipsis when
+/// it is longer (never mid-word unless one word is longer than the room).
+pub fn fit(text: &str, cells: usize, ascii: bool) -> String {
+    let width = |s: &str| Span::raw(s).width();
+    if width(text) <= cells {
+        return text.to_string();
+    }
+    let dots = if ascii { "..." } else { "…" };
+    let room = cells.saturating_sub(width(dots));
+    let mut out = String::new();
+    for word in text.split_inclusive(' ') {
+        if width(&out) + width(word.trim_end()) > room {
+            break;
+        }
+        out.push_str(word);
+    }
+    if out.trim().is_empty() {
+        out = text.chars().take(room).collect();
+        while width(&out) > room {
+            out.pop();
+        }
+    }
+    format!("{}{dots}", out.trim_end())
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

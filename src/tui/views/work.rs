@@ -2,7 +2,6 @@
 //! cause, confidence, cited evidence, steps, changes), then the agent's
 //! to-do list with live status, a log tail and the pull request link.
 
-use crate::model::TodoStatus;
 use crate::plan::markdown;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -26,7 +25,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled(format!(" {} ", w.service), theme.accent),
             Span::styled(format!("incident {} · ", w.incident), theme.muted),
             Span::styled(
-                w.status.clone(),
+                // The status ends at a word with an ellipsis, never mid-word.
+                super::fit(
+                    &crate::terminal::one_line(&w.status),
+                    (title.width as usize)
+                        .saturating_sub(w.service.0.len() + w.incident.len() + 14),
+                    app.ascii,
+                ),
                 if w.approved { theme.ok } else { theme.warn },
             ),
         ]),
@@ -67,125 +72,86 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         (None, None) => vec![Line::styled("no plan yet", theme.muted)],
     };
     let plan_title = if diff_text.is_some() {
-        " diff against the base (d: back to the plan) "
+        " diff against the base (d plan · h/l sideways) "
     } else if w.approved {
         " plan (approved) "
     } else {
-        " plan: a approve · e edit · r new plan "
+        " plan: waits for your approval "
     };
     if let Some(editor) = &app.editing {
-        frame.render_widget(editor, plan_area);
+        // The whole reason above the editor, wrapped: at 80 columns a footer would cut it.
+        let error = app.editor_error.as_deref().map(crate::terminal::one_line);
+        let rows = error.as_ref().map_or(0, |e| {
+            let w = plan_area.width.max(1) as usize;
+            (ratatui::text::Span::raw(e.as_ref()).width().div_ceil(w) + 1).min(4) as u16
+        });
+        let [why, edit] =
+            Layout::vertical([Constraint::Length(rows), Constraint::Min(3)]).areas(plan_area);
+        if let Some(e) = error {
+            frame.render_widget(
+                Paragraph::new(e.into_owned())
+                    .style(theme.warn)
+                    .wrap(Wrap { trim: true }),
+                why,
+            );
+        }
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_set(super::border_set(app.ascii))
+            .border_style(theme.border_focus)
+            .title(Span::styled(
+                " editing the plan: Ctrl-S keep · Esc drop ",
+                theme.accent,
+            ));
+        let inner = block.inner(edit);
+        frame.render_widget(block, edit);
+        frame.render_widget(editor, inner);
     } else {
-        frame.render_widget(
+        // The diff is never wrapped (a continuation would read as context):
+        // it scrolls sideways instead. The plan is prose and wraps.
+        let paragraph = if diff_text.is_some() {
+            Paragraph::new(plan_text).scroll((app.scroll, app.hscroll))
+        } else {
             Paragraph::new(plan_text)
                 .wrap(Wrap { trim: false })
                 .scroll((app.scroll, 0))
-                .block(
-                    Block::default()
-                        .borders(Borders::ALL)
-                        .border_style(theme.border)
-                        .title(Span::styled(plan_title, theme.accent)),
-                ),
+        };
+        frame.render_widget(
+            paragraph.block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border)
+                    .title(Span::styled(plan_title, theme.accent)),
+            ),
             plan_area,
         );
     }
 
-    let mut lines: Vec<Line> = Vec::new();
-    if w.todos.is_empty() {
-        lines.push(Line::styled(
-            "the to-do list appears once the agent starts",
-            theme.muted,
-        ));
-    }
-    for t in &w.todos {
-        let (glyph, ascii, style) = match t.status {
-            TodoStatus::Completed => ("✔ done    ", "v done    ", theme.ok),
-            TodoStatus::InProgress => ("▶ working ", "> working ", theme.warn),
-            TodoStatus::Failed => ("✖ failed  ", "x failed  ", theme.crit),
-            TodoStatus::Cancelled => ("- dropped ", "- dropped ", theme.muted),
-            TodoStatus::Pending => ("☐ pending ", "[ ] pending ", theme.muted),
-        };
-        let glyph = if app.ascii { ascii } else { glyph };
-        lines.push(Line::from(vec![
-            Span::styled(glyph, style),
-            Span::raw(t.content.clone()),
-        ]));
-    }
-    if let Some(pr) = &w.pr {
-        lines.push(Line::raw(""));
-        lines.push(Line::from(vec![
-            Span::styled("PR ", theme.accent),
-            Span::raw(pr.clone()),
-        ]));
-        lines.push(Line::styled("y copies the link (OSC 52)", theme.muted));
-    }
-    lines.push(Line::raw(""));
-    // The log tail gets the rows left, counted as wrapped rows, newest last.
-    let inner = run_area.width.saturating_sub(2).max(1) as usize;
-    let rows_of = |text: &str| text.chars().count().max(1).div_ceil(inner);
-    let used: usize = lines.iter().map(|l| rows_of(&l.to_string())).sum();
-    let mut room = (run_area.height.saturating_sub(2) as usize).saturating_sub(used);
-    let mut start = w.log.len();
-    while start > 0 && rows_of(&w.log[start - 1]) <= room {
-        room -= rows_of(&w.log[start - 1]);
-        start -= 1;
-    }
-    for l in &w.log[start..] {
-        // The unconfined-agent warning stands out in red (see agent::jail::warning).
-        let style = if l.starts_with(crate::agent::jail::WARNING_PREFIX) {
-            theme.crit
-        } else {
-            theme.muted
-        };
-        lines.push(Line::styled(
-            l.replace(|c: char| c.is_control(), " "),
-            style,
-        ));
-    }
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border)
-                .title(Span::styled(" agent ", theme.accent)),
-        ),
-        run_area,
-    );
+    super::agent::render(frame, run_area, app, w, theme);
 
     if app.show_citations {
         render_citations(frame, plan_area, app, theme);
     }
 
     if w.held_confirm {
-        super::held::render(frame, area, &w.held, theme);
+        super::held::render(frame, area, app, &w.held, theme);
     }
 
     if w.confirm {
-        let width = 64.min(area.width.saturating_sub(4));
-        let popup = Rect {
-            x: area.x + (area.width.saturating_sub(width)) / 2,
-            y: area.y + area.height / 3,
-            width,
-            height: 6,
-        };
-        frame.render_widget(Clear, popup);
-        frame.render_widget(
-            Paragraph::new(vec![
-                Line::raw("Approve this plan? The agent changes a checkout on a"),
-                Line::raw(format!(
-                    "medic/{}-… branch; you see the diff and press p",
-                    w.incident
-                )),
-                Line::raw("before anything is pushed or a draft PR opened."),
-                Line::styled("y approve · n cancel", theme.accent),
-            ])
-            .wrap(Wrap { trim: true })
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .border_style(theme.warn),
+        let lines = vec![
+            Line::raw("The agent changes a local checkout on a branch of its own."),
+            Line::raw(format!("Branch: medic/{}-…", w.incident)),
+            Line::raw(
+                "Nothing is pushed and no draft PR opens before you see the diff and press p.",
             ),
-            popup,
+        ];
+        super::confirm::render(
+            frame,
+            area,
+            app,
+            (" approve this plan? ", theme.warn),
+            lines,
+            theme,
         );
     }
 }
@@ -217,10 +183,14 @@ fn render_citations(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Some(item) => {
                 lines.push(Line::from(vec![
                     Span::styled(format!("{id}  "), theme.accent),
-                    Span::raw(item.title.replace(|c: char| c.is_control(), " ")),
+                    Span::raw(
+                        super::incident::mask(&item.title, None, &mut 0)
+                            .replace(|c: char| c.is_control(), " "),
+                    ),
                 ]));
                 lines.push(Line::styled(
-                    item.detail.replace(|c: char| c.is_control(), " "),
+                    super::incident::mask(&item.detail, None, &mut 0)
+                        .replace(|c: char| c.is_control(), " "),
                     theme.muted,
                 ));
             }
