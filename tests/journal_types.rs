@@ -74,6 +74,17 @@ fn plan(confidence: f64) -> Plan {
             service: ServiceId("api".into()),
             bytes: 1 << 36,
         }],
+        verification_rule: Some(medic::model::VerificationRule {
+            service: ServiceId("api".into()),
+            rule: "memory-near-limit".into(),
+            signal: "memory / memory_limit".into(),
+            op: ">".into(),
+            threshold: 0.9,
+            also: vec!["errors / requests < 0.01".into()],
+            window_ms: 1_800_000,
+            hold_down_ms: 300_000,
+            deadline_ms: 7_200_000,
+        }),
     }
 }
 
