@@ -87,6 +87,12 @@ enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Merge an incident's pull request on the local forge, then watch the
+    /// change through (live, the verification window, the outcome).
+    Merge {
+        /// Incident id.
+        id: String,
+    },
     /// Continue an interrupted workflow (all of them without ID).
     Resume {
         /// Incident id.
@@ -255,6 +261,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Incidents { json, repair }) => {
             medic::commands::fix::incidents(&data_dir(&globals), json, repair)
+        }
+        Some(Command::Merge { id }) => {
+            medic::commands::merge::merge(&data_dir(&globals), &id).await
         }
         Some(Command::Resume { id }) => {
             medic::commands::fix::resume(&data_dir(&globals), id.as_deref()).await

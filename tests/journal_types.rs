@@ -100,6 +100,8 @@ fn incident(x: [f64; 5], eta: Option<f64>) -> Incident {
             source: OriginSource::Demo {
                 seed: 7,
                 anchor: 1_700_000_000_000,
+                speed: 1.0,
+                started: None,
             },
             config: None,
             planner: "heuristic".into(),
@@ -132,6 +134,7 @@ fn incident(x: [f64; 5], eta: Option<f64>) -> Incident {
         }),
         error: None,
         latest: Some(flag(x[4], x[1], eta)),
+        outcome: Some("✔ verified 31m after deploy".into()),
     }
 }
 

@@ -190,9 +190,11 @@ pub async fn fix(
     }
     let journal = Journal::open(&setup.data_dir)?;
     let origin_source = match (&setup.source, &config_path) {
-        (Source::Demo { demo, .. }, _) => OriginSource::Demo {
+        (Source::Demo { demo, clock }, _) => OriginSource::Demo {
             seed: crate::sources::demo::DEFAULT_SEED,
             anchor: demo.anchor(),
+            speed: clock.speed,
+            started: Some(clock.wall_start()),
         },
         (_, Some(path)) => OriginSource::Config {
             path: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
@@ -344,8 +346,10 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
     cancel_on_ctrl_c(cancel);
     let mut failed = 0;
     for inc in todo {
-        if inc.status.is_settled() {
-            terminal::stdout().row(format_args!("{}: already {}", inc.id, inc.status.word()))?;
+        // Named explicitly, an open pull request is looked at again: merged, it is watched through.
+        let watch = id.is_some() && inc.status == Status::PrOpened;
+        if inc.status.is_settled() && !watch {
+            terminal::stdout().row(format_args!("{}: already {}", inc.id, inc.status_line()))?;
             continue;
         }
         if inc.status == Status::NeedsAttention {
@@ -435,6 +439,7 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
                 "service": inc.service.0,
                 "rule": inc.rule,
                 "status": inc.status.word(),
+                "outcome": inc.outcome,
                 "opened_at": units::rfc3339(inc.opened_at),
                 "steps": steps,
                 "approved_by": inc.approval.as_ref().map(|a| a.by.clone()),
@@ -467,7 +472,7 @@ pub fn incidents(data_dir: &std::path::Path, json: bool, repair: bool) -> anyhow
                 inc.id,
                 inc.service,
                 inc.rule,
-                inc.status.word(),
+                inc.status_line(),
                 inc.pr
                     .as_ref()
                     .map(|p| p.url.as_str())

@@ -91,6 +91,9 @@ pub struct UpstreamIncident {
 pub struct Demo {
     seed: u64,
     anchor: Millis,
+    /// Changes that went live, and when: the fleet answers to them (a
+    /// raised limit stops api's approach to it, a rollback ends checkout's 5xx).
+    changes: Vec<(Millis, crate::model::Mitigation)>,
 }
 
 /// When the `api` leak began, relative to the anchor.
@@ -107,7 +110,47 @@ const BATCH_PERIOD: Millis = 9 * MIN;
 impl Demo {
     /// A fleet whose scenarios are placed relative to `anchor` ("now" at start).
     pub fn new(seed: u64, anchor: Millis) -> Demo {
-        Demo { seed, anchor }
+        Demo {
+            seed,
+            anchor,
+            changes: vec![],
+        }
+    }
+
+    /// The fleet after `change` went live at `at` (a merged demo pull request).
+    pub fn with_change(mut self, at: Millis, change: crate::model::Mitigation) -> Demo {
+        self.changes.push((at, change));
+        self
+    }
+
+    /// The memory limit api was raised to, and when, if that is live at `t`.
+    fn api_raised_limit(&self, t: Millis) -> Option<(Millis, f64)> {
+        use crate::model::Mitigation;
+        self.changes.iter().rev().find_map(|(at, c)| match c {
+            Mitigation::RaiseMemoryLimit { service, bytes } if service.0 == "api" && t >= *at => {
+                Some((*at, *bytes as f64))
+            }
+            _ => None,
+        })
+    }
+
+    /// True when checkout was rolled back by `t`.
+    fn checkout_rolled_back(&self, t: Millis) -> bool {
+        use crate::model::Mitigation;
+        self.changes.iter().any(|(at, c)| {
+            matches!(c, Mitigation::RollbackImage { service, .. } if service.0 == "checkout")
+                && t >= *at
+        })
+    }
+
+    /// api's leaked memory at `r` (relative to the anchor) under its original limit.
+    fn api_leaked(r: Millis) -> f64 {
+        if r <= API_LEAK_START {
+            return 0.0;
+        }
+        let cycle = ((API_MEMORY_LIMIT - API_BASE_MEMORY - 0.4 * GB) / API_LEAK_PER_MIN
+            * MIN as f64) as Millis;
+        ((r - API_LEAK_START) % cycle) as f64 / MIN as f64 * API_LEAK_PER_MIN
     }
 
     /// The instant the scenarios are placed around.
@@ -144,23 +187,28 @@ impl Demo {
             ("api", Metric::Errors) => 120.0 * day * 0.001 * (1.0 + 0.5 * n(2)).max(0.0),
             ("api", Metric::Cpu) => 1.4 * day * (1.0 + 0.08 * n(3)),
             ("api", Metric::CpuLimit) => 4.0,
-            ("api", Metric::MemoryLimit) => API_MEMORY_LIMIT,
+            ("api", Metric::MemoryLimit) => self
+                .api_raised_limit(t)
+                .map_or(API_MEMORY_LIMIT, |(_, bytes)| bytes),
             ("api", Metric::Memory) => {
                 // A GC sawtooth on top of the leak; the OOM killer restarts it at the limit.
                 let gc = 0.4 * GB * ((t.rem_euclid(3 * MIN)) as f64 / (3 * MIN) as f64);
-                let leaked = if r > API_LEAK_START {
-                    let cycle = ((API_MEMORY_LIMIT - API_BASE_MEMORY - 0.4 * GB) / API_LEAK_PER_MIN
-                        * MIN as f64) as Millis;
-                    ((r - API_LEAK_START) % cycle) as f64 / MIN as f64 * API_LEAK_PER_MIN
-                } else {
-                    0.0
+                let leaked = match self.api_raised_limit(t) {
+                    // The leak goes on from where it was, towards the new limit.
+                    Some((at, limit)) => {
+                        let room = (limit - API_BASE_MEMORY - 0.4 * GB).max(GB);
+                        let grown = Demo::api_leaked(at - self.anchor)
+                            + (t - at) as f64 / MIN as f64 * API_LEAK_PER_MIN;
+                        grown % room
+                    }
+                    None => Demo::api_leaked(r),
                 };
                 API_BASE_MEMORY + leaked + gc + 0.05 * GB * n(4)
             }
             // checkout: a deploy 38 minutes ago broke the payment client.
             ("checkout", Metric::Requests) => 40.0 * day * (1.0 + 0.06 * n(1)),
             ("checkout", Metric::Errors) => {
-                let rate = if r >= CHECKOUT_DEPLOY {
+                let rate = if r >= CHECKOUT_DEPLOY && !self.checkout_rolled_back(t) {
                     0.09 + 0.015 * n(2)
                 } else {
                     0.003 * (1.0 + n(2))
@@ -558,6 +606,26 @@ impl DemoClock {
         }
     }
 
+    /// A clock that has read `anchor` at wall time `started` and run at
+    /// `speed` since: every process that resumes an incident reads the same
+    /// demo time, so a watch window survives a restart.
+    pub fn continuing(anchor: Millis, speed: f64, started: Millis) -> DemoClock {
+        let behind = ((crate::sources::wall_now() - started).max(0) as f64 / speed) as u64;
+        let now = std::time::Instant::now();
+        DemoClock {
+            anchor,
+            started: now
+                .checked_sub(std::time::Duration::from_millis(behind))
+                .unwrap_or(now),
+            speed,
+        }
+    }
+
+    /// The wall time at which this clock read its anchor.
+    pub fn wall_start(&self) -> Millis {
+        crate::sources::wall_now() - self.started.elapsed().as_millis() as Millis
+    }
+
     /// The demo's current time.
     pub fn now(&self) -> Millis {
         self.anchor + (self.started.elapsed().as_millis() as f64 * self.speed) as Millis
@@ -601,6 +669,48 @@ mod tests {
         assert!(err(ANCHOR) > 0.06 && err(ANCHOR - 60 * MIN) < 0.01);
         let web = |t| d.value("web", Metric::Requests, t).unwrap();
         assert!(web(ANCHOR) > 1.8 * web(ANCHOR - 40 * MIN));
+    }
+
+    #[test]
+    fn the_fleet_answers_to_a_change_that_went_live() {
+        use crate::model::Mitigation;
+        let live = ANCHOR + 5 * MIN;
+        let d = Demo::new(DEFAULT_SEED, ANCHOR)
+            .with_change(
+                live,
+                Mitigation::RaiseMemoryLimit {
+                    service: ServiceId::from("api"),
+                    bytes: 48_000_000_000,
+                },
+            )
+            .with_change(
+                live,
+                Mitigation::RollbackImage {
+                    service: ServiceId::from("checkout"),
+                    tag: "v3.8.0".into(),
+                },
+            );
+        let ratio = |t| {
+            d.value("api", Metric::Memory, t).unwrap()
+                / d.value("api", Metric::MemoryLimit, t).unwrap()
+        };
+        assert!(ratio(live - MIN) > 0.9, "before: {}", ratio(live - MIN));
+        for m in 0..60 {
+            let r = ratio(live + m * MIN);
+            assert!(r < 0.8, "{m}m after the change: {r}");
+        }
+        assert!(
+            ratio(live + 60 * MIN) > ratio(live),
+            "still leaking, just not near the limit"
+        );
+        let err = |t| {
+            d.value("checkout", Metric::Errors, t).unwrap()
+                / d.value("checkout", Metric::Requests, t).unwrap()
+        };
+        assert!(err(live - MIN) > 0.06 && err(live + MIN) < 0.01);
+        // Without the change, nothing answers.
+        let plain = Demo::new(DEFAULT_SEED, ANCHOR);
+        assert!(plain.value("checkout", Metric::Errors, live + MIN).unwrap() > 0.06 * 20.0);
     }
 
     #[test]

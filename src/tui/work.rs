@@ -118,9 +118,11 @@ impl WorkContext {
     /// Take what the workflows need from the setup.
     pub fn new(setup: &Setup) -> WorkContext {
         let source = match &setup.source {
-            Source::Demo { demo, .. } => OriginSource::Demo {
+            Source::Demo { demo, clock } => OriginSource::Demo {
                 seed: crate::sources::demo::DEFAULT_SEED,
                 anchor: demo.anchor(),
+                speed: clock.speed,
+                started: Some(clock.wall_start()),
             },
             _ => OriginSource::Config {
                 path: setup.config_path.clone().unwrap_or_default(),
@@ -388,6 +390,9 @@ async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
                     format!("pull request #{} opened (draft): {}", pr.number, pr.url)
                 }
                 Ok(Outcome::NoChange(why)) => format!("no change: {why}"),
+                Ok(Outcome::Watched { pr, watched }) => {
+                    format!("{} · pull request #{}", watched.line(), pr.number)
+                }
                 Ok(Outcome::AwaitingPublish(stat)) => {
                     format!("change ready · d diff · p push and open the PR · {stat}")
                 }
@@ -443,10 +448,10 @@ fn incident_rows(journal: &Journal) -> Vec<IncidentRow> {
     list.sort_by_key(|i| std::cmp::Reverse(i.opened_at));
     list.into_iter()
         .map(|i| IncidentRow {
+            status: i.status_line(),
             id: i.id,
             service: i.service.0,
             rule: i.rule,
-            status: i.status.word().to_string(),
             pr: i.pr.map(|p| p.url),
         })
         .collect()

@@ -8,3 +8,4 @@ pub mod parts;
 pub mod run;
 pub mod silence;
 pub mod steps;
+pub mod watch;
