@@ -25,8 +25,22 @@ pub async fn merge(data_dir: &std::path::Path, id: &str) -> anyhow::Result<()> {
     super::fix::resume(data_dir, Some(id)).await
 }
 
-/// Merge the incident's pull request, once (again: the merge already there).
+/// Merge the incident's pull request and say so.
 pub async fn merge_pr(data_dir: &std::path::Path, inc: &Incident) -> anyhow::Result<String> {
+    let commit = merge_local(data_dir, inc).await?;
+    let pr = inc.pr.as_ref().expect("merged, so there is a pull request");
+    terminal::stdout().row(format_args!(
+        "merged pull request #{} into {} as {}",
+        pr.number,
+        pr.base,
+        &commit[..commit.len().min(12)]
+    ))?;
+    Ok(commit)
+}
+
+/// Merge the incident's pull request on the local forge, once (again: the
+/// merge already there); prints nothing (the TUI calls it too).
+pub async fn merge_local(data_dir: &std::path::Path, inc: &Incident) -> anyhow::Result<String> {
     let pr = inc.pr.as_ref().ok_or_else(|| {
         UsageError(format!(
             "incident {} has no pull request yet ({}); `medic fix {} --yes` opens it",
@@ -49,11 +63,5 @@ pub async fn merge_pr(data_dir: &std::path::Path, inc: &Incident) -> anyhow::Res
             .into())
         }
     };
-    terminal::stdout().row(format_args!(
-        "merged pull request #{} into {} as {}",
-        pr.number,
-        pr.base,
-        &commit[..commit.len().min(12)]
-    ))?;
     Ok(commit)
 }

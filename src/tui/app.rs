@@ -92,6 +92,8 @@ pub enum Action {
     Cancel,
     /// Push the agent's change and open the pull request (after the diff).
     Publish,
+    /// Merge the open pull request on the local forge, then watch the change through.
+    Merge,
     /// Copy the pull request's link (OSC 52, works over SSH).
     Copy,
     /// The journal's incidents, for `:incidents`.
@@ -522,6 +524,18 @@ impl App {
                     true
                 }
                 _ => false,
+            },
+            Action::Merge => match &mut self.work {
+                Some(w) if w.pr.is_some() => {
+                    w.status = "merging the pull request, then watching the change…".into();
+                    self.outbox.push(Command::Merge(w.incident.clone()));
+                    true
+                }
+                Some(_) => {
+                    self.notice = Some("no pull request to merge yet".into());
+                    true
+                }
+                None => false,
             },
             Action::Publish => match &mut self.work {
                 // Held-back paths: nothing is pushed before the second screen's yes.

@@ -53,6 +53,7 @@ pub const BINDINGS: &[Binding] = &[
     bind("d", "diff", true, Some(Screen::Work)),
     bind("p", "push, open the PR", true, Some(Screen::Work)),
     bind("c", "cancel the run", false, Some(Screen::Work)),
+    bind("m", "merge the PR", true, Some(Screen::Work)),
     bind("y", "copy the PR link", false, Some(Screen::Work)),
     bind("j/k", "scroll the plan", false, Some(Screen::Work)),
     bind("Esc", "back to the incident", true, Some(Screen::Work)),
@@ -136,6 +137,7 @@ pub fn action_for(key: KeyEvent, screen: Screen, mode: Mode) -> Option<Action> {
         KeyCode::Char('d') if screen == Screen::Work => Action::ToggleDiff,
         KeyCode::Char('p') if screen == Screen::Work => Action::Publish,
         KeyCode::Char('c') if screen == Screen::Work => Action::Cancel,
+        KeyCode::Char('m') if screen == Screen::Work => Action::Merge,
         KeyCode::Char('y') if screen == Screen::Work => Action::Copy,
         _ => return None,
     })

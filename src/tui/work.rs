@@ -34,6 +34,8 @@ pub enum Command {
     /// The operator said go and confirmed the held-back paths on the second
     /// screen: push them too and open the pull request.
     PublishHeld(String),
+    /// Merge the incident's pull request on the local forge and watch the change through.
+    Merge(String),
     /// Show this incident (from `:incidents`, or the saved UI state); a run
     /// that was interrupted is picked up again.
     Show(String),
@@ -239,6 +241,18 @@ pub async fn serve(
             }
             Command::Publish(id) => (id, false, true, false),
             Command::PublishHeld(id) => (id, false, true, true),
+            Command::Merge(id) => {
+                let merged = match journal.incident::<Incident>(&id) {
+                    Ok(Some(inc)) => crate::commands::merge::merge_local(&ctx.data_dir, &inc).await,
+                    Ok(None) => Err(anyhow::anyhow!("no incident `{id}` in the journal")),
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = merged {
+                    let _ = tx.send(Action::SourceError(format!("{e:#}"))).await;
+                    continue;
+                }
+                (id, false, false, false)
+            }
             Command::Show(id) => {
                 let Some(inc) = journal.incident::<Incident>(&id).ok().flatten() else {
                     continue;

@@ -409,3 +409,18 @@ fn the_screen_says_approved_only_once_the_journal_has_it() {
         .iter()
         .any(|l| l.contains("skipped")));
 }
+
+#[test]
+fn merge_asks_the_workflow_only_with_a_pull_request() {
+    let mut app = App::default();
+    app.update(Action::Work(Box::new(work(true, None, Some("diff")))));
+    app.update(Action::Merge);
+    assert!(app.outbox.is_empty() && app.notice.is_some(), "no PR yet");
+    app.update(Action::Work(Box::new(work(
+        true,
+        Some("local://forge/shop/pull/1"),
+        None,
+    ))));
+    app.update(Action::Merge);
+    assert_eq!(app.outbox, vec![Command::Merge("i1".into())]);
+}
