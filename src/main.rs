@@ -86,6 +86,9 @@ enum Command {
         /// Move a damaged journal aside and start fresh.
         #[arg(long)]
         repair: bool,
+        /// The past incidents like this one, with their fix and outcome.
+        #[arg(long, value_name = "ID")]
+        similar: Option<String>,
     },
     /// Merge an incident's pull request on the local forge, then watch the
     /// change through (live, the verification window, the outcome).
@@ -259,7 +262,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
-        Some(Command::Incidents { json, repair }) => {
+        Some(Command::Incidents {
+            json,
+            similar: Some(id),
+            ..
+        }) => medic::commands::similar::similar(&data_dir(&globals), &id, json),
+        Some(Command::Incidents { json, repair, .. }) => {
             medic::commands::fix::incidents(&data_dir(&globals), json, repair)
         }
         Some(Command::Merge { id }) => {

@@ -7,3 +7,4 @@ pub mod backtest;
 pub mod fix;
 pub mod merge;
 pub mod scan;
+pub mod similar;

@@ -20,6 +20,8 @@ pub enum EvidenceKind {
     Upstream,
     /// The rest of the project's health.
     Health,
+    /// A similar past incident: its fix and outcome (`history:<id>`).
+    History,
 }
 
 /// One checkable fact, with a stable id plans cite (`metric:memory@onset`,

@@ -266,7 +266,14 @@ pub fn plan(input: Input) -> Plan {
 }
 
 /// The kinds of evidence id, as plans write them (`metric:memory@onset`).
-const ID_KINDS: [&str; 5] = ["metric:", "log:", "deploy:", "upstream:", "health:"];
+const ID_KINDS: [&str; 6] = [
+    "metric:",
+    "log:",
+    "deploy:",
+    "upstream:",
+    "health:",
+    "history:",
+];
 
 /// Evidence ids a plan cites that the bundle does not hold: in its
 /// citations, and written anywhere in its text (summary, steps, alternatives…).

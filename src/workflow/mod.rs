@@ -4,6 +4,7 @@
 pub mod engine;
 pub mod incident;
 pub mod journal;
+pub mod memory;
 pub mod parts;
 pub mod run;
 pub mod silence;

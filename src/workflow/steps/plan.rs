@@ -42,9 +42,13 @@ pub async fn run(run: &Run<'_>, inc: &mut Incident, triage: &Triage) -> anyhow::
                     let spent = client.budget().spent();
                     *planner_spent.lock().expect("spent lock") = Some(spent);
                     log_spent(run, inc, spent)?;
-                    return Ok(declare_rule(run, inc, plan?));
+                    return remembered(run, triage, declare_rule(run, inc, plan?));
                 }
-                heuristic_plan(inc, triage).map(|plan| declare_rule(run, inc, plan))
+                remembered(
+                    run,
+                    triage,
+                    declare_rule(run, inc, heuristic_plan(inc, triage)?),
+                )
             }
         })
         .await;
@@ -55,6 +59,15 @@ pub async fn run(run: &Run<'_>, inc: &mut Incident, triage: &Triage) -> anyhow::
     }
     let generated = generated?;
     Ok(inc.plan_edit.clone().unwrap_or(generated))
+}
+
+/// What medic remembers changes the plan: a fix that worked before is cited,
+/// one that was not fixed before is not proposed again without saying so.
+fn remembered(run: &Run<'_>, triage: &Triage, mut plan: Plan) -> anyhow::Result<Plan> {
+    let memories = crate::workflow::memory::recall(run.engine.journal())?;
+    crate::workflow::memory::cite_repeats(&mut plan, &triage.evidence, &memories);
+    crate::workflow::memory::warn_repeats(&mut plan, &triage.evidence, &memories);
+    Ok(plan)
 }
 
 /// The plan's verification rule, declared before anything runs: the
