@@ -55,7 +55,7 @@ pub async fn run(
 
 /// When the merge went live. The demo fleet deploys a merge at once (its
 /// simulated fleet then answers to the plan's changes); elsewhere the merge
-/// commit is taken as live when the step runs.
+/// commit counts as live `[watch] live_after` after the step first ran.
 pub async fn live(
     run: &Run<'_>,
     inc: &Incident,
@@ -67,6 +67,10 @@ pub async fn live(
         .step(&inc.id, "live", policy(30), |_| async {
             test_delay().await;
             let demo = matches!(run.parts.source, crate::sources::Source::Demo { .. });
+            let delay = match demo {
+                true => 0,
+                false => run.parts.settings.watch.live_after.0,
+            };
             let how = if demo {
                 format!(
                     "the demo fleet deployed {} ({} change(s))",
@@ -74,10 +78,14 @@ pub async fn live(
                     plan.mitigations.len()
                 )
             } else {
-                format!("merge commit {} taken as live", short(&merged.commit))
+                format!(
+                    "merge commit {} counted as live {} after the merge ([watch] live_after)",
+                    short(&merged.commit),
+                    crate::units::duration(delay)
+                )
             };
             Ok(Live {
-                at: run.parts.source.now(),
+                at: run.parts.source.now() + delay,
                 commit: merged.commit.clone(),
                 how,
             })
