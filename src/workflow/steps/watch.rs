@@ -5,12 +5,13 @@
 //!
 //! The watch keeps no counter of its own: each look judges the history from
 //! the live instant to now, so a watch killed mid-window and resumed
-//! reaches the same verdict, and the outcome is journaled once.
+//! reaches the same verdict, and the outcome is journaled once. The step
+//! lasts until the rule's deadline; a cancel stops it at once.
 
 use super::{forge_error, policy, test_delay, Delivery};
 use crate::model::{Mitigation, Plan, PullRequest, VerificationRule};
 use crate::sources::Source;
-use crate::workflow::engine::{EventKind, StepError};
+use crate::workflow::engine::EventKind;
 use crate::workflow::incident::{Incident, Triage};
 use crate::workflow::run::Run;
 use crate::workflow::watch::{judge, signal, Live, Reading, Verdict, Watched};
@@ -23,20 +24,21 @@ pub async fn run(
     rule: &VerificationRule,
     live: &Live,
 ) -> anyhow::Result<Watched> {
-    let done = run
-        .engine
-        .journal()
-        .step::<crate::workflow::engine::StepRecord>(&inc.id, "watch")?
-        .is_some_and(|r| r.status == crate::workflow::engine::StepStatus::Done);
-    let watched = match done {
-        true => None,
-        false => Some(look_until_decided(run, inc, plan, rule, live).await?),
+    // The step lasts until the deadline (in the source's time), plus room.
+    let speed = match &run.parts.source {
+        Source::Demo { clock, .. } => clock.speed,
+        _ => 1.0,
+    };
+    let left_ms = (live.at + rule.deadline_ms - run.parts.source.now()).max(0);
+    let policy = crate::workflow::engine::StepPolicy {
+        timeout: std::time::Duration::from_millis((left_ms as f64 / speed) as u64)
+            + std::time::Duration::from_secs(600),
+        ..policy(10)
     };
     Ok(run
         .engine
-        .step(&inc.id, "watch", policy(10), |_| {
-            let watched = watched.clone();
-            async move { watched.ok_or_else(|| anyhow::anyhow!("the watch is not journaled")) }
+        .step(&inc.id, "watch", policy, |_| {
+            look_until_decided(run, inc, plan, rule, live)
         })
         .await?)
 }
@@ -74,9 +76,6 @@ async fn look_until_decided(
     )?;
     let mut said = -1;
     loop {
-        if run.engine.cancelled() {
-            return Err(StepError::Cancelled.into());
-        }
         test_delay().await;
         let now = source.now();
         let from = live.at - rule.window_ms;
@@ -92,7 +91,7 @@ async fn look_until_decided(
                     let reading = judge(rule, &others, svc, live.at, now);
                     if let Reading::Watching { good_ms } = reading {
                         // One line per good five minutes, not per look.
-                        let minutes = (good_ms / 300_000) as i64;
+                        let minutes = good_ms / 300_000;
                         if minutes != said {
                             said = minutes;
                             run.engine.emit(
@@ -115,17 +114,8 @@ async fn look_until_decided(
         let pause = source
             .refresh_interval(step)
             .min(std::time::Duration::from_secs(30));
-        let mut cancel = run.engine.clone();
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = wait_cancel(&mut cancel) => return Err(StepError::Cancelled.into()),
-        }
-    }
-}
-
-async fn wait_cancel(engine: &mut crate::workflow::engine::Engine) {
-    while !engine.cancelled() {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        // The engine's select stops this look on a cancel.
+        tokio::time::sleep(pause).await;
     }
 }
 
