@@ -135,4 +135,23 @@ async fn a_second_similar_incident_shows_the_first_as_history() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains(&first) && text.contains("verified"), "{text}");
+
+    // Replayed through today's triage and planner, the history agrees with itself.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_medic"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--demo", "eval", "incidents"])
+        .env_remove("MEDIC_CONFIG")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("verdicts agree 2/2; fix kinds agree 2/2; outcomes agree 1/1"),
+        "{text}"
+    );
 }
