@@ -1,7 +1,8 @@
 //! End to end in tmux, the closed loop with the keyboard alone: on the demo
 //! at `--speed 20`, a flagged api goes from the fleet to a plan, approval,
 //! the pull request, `m` to merge, and the watch to *verified* within a
-//! couple of minutes; the incidents list says so. The tmux server is
+//! couple of minutes; the incidents list says so, and the fleet stops
+//! flagging api. The tmux server is
 //! private to the test (its own socket).
 
 use std::process::Command;
@@ -132,6 +133,10 @@ fn from_flag_to_verified_with_keys_only_at_speed_20() {
     keys(&s, "Enter");
     let list = wait_for(&s, "✔ verified");
     assert!(list.contains("api"), "{list}");
+    // The fleet answers to the merged change: api's raised limit stops its approach.
+    keys(&s, "Escape");
+    let fleet = wait_long(&s, "flagged (3)", 60);
+    assert!(fleet.contains("api"), "{fleet}");
     let pr = std::fs::read_to_string(data.path().join("forge/pulls/shop/1.json")).unwrap();
     assert!(
         pr.contains("medic:outcome"),

@@ -159,6 +159,11 @@ impl Demo {
     }
 
     /// Deterministic noise in [-1, 1] for (service, metric, time bucket).
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     fn noise(&self, service: &str, salt: u64, t: Millis) -> f64 {
         let mut h = self.seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         for b in service.bytes() {
@@ -271,8 +276,31 @@ impl Demo {
         self.range(start, end, step, now)
     }
 
-    /// Every service's metrics on the grid `start, start + step, …, ≤ end`.
+    /// Every service's metrics on the grid `start, start + step, …, ≤ end`,
+    /// with the changes that went live in this process (see [`go_live`]).
     pub fn range(&self, start: Millis, end: Millis, step: Millis, at: Millis) -> FleetSnapshot {
+        let live = self.with_live();
+        let this = live.as_ref().unwrap_or(self);
+        this.range_as_is(start, end, step, at)
+    }
+
+    /// This fleet plus the changes [`go_live`] recorded for its seed and
+    /// anchor that it does not hold yet (`None`: nothing to add).
+    fn with_live(&self) -> Option<Demo> {
+        let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Option<Demo> = None;
+        for (seed, anchor, at, change) in live.iter() {
+            let held = self.changes.iter().any(|(t, c)| t == at && c == change);
+            if *seed == self.seed && *anchor == self.anchor && !held {
+                out.get_or_insert_with(|| self.clone())
+                    .changes
+                    .push((*at, change.clone()));
+            }
+        }
+        out
+    }
+
+    fn range_as_is(&self, start: Millis, end: Millis, step: Millis, at: Millis) -> FleetSnapshot {
         let len = ((end - start) / step + 1).max(0) as usize;
         let services = SERVICES
             .iter()
@@ -584,6 +612,21 @@ fn splitmix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+/// Changes that went live in this process, by (seed, anchor): the demo's
+/// deployment. The TUI's fleet and the incident's watch share one fleet.
+static LIVE: std::sync::Mutex<Vec<(u64, Millis, Millis, crate::model::Mitigation)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The demo fleet with this seed and anchor runs `change` from `at` on (a
+/// merged demo pull request went live); recorded once.
+pub fn go_live(seed: u64, anchor: Millis, at: Millis, change: crate::model::Mitigation) {
+    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = (seed, anchor, at, change);
+    if !live.contains(&entry) {
+        live.push(entry);
+    }
 }
 
 /// The demo's clock: starts at the anchor and runs `speed` times faster than the wall.

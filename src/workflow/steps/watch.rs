@@ -48,6 +48,8 @@ fn source_after(run: &Run<'_>, plan: &Plan, live: &Live) -> Source {
     let mut source = run.parts.source.clone();
     if let Source::Demo { demo, .. } = &mut source {
         for m in &plan.mitigations {
+            // The same fleet the TUI shows answers to it too.
+            crate::sources::demo::go_live(demo.seed(), demo.anchor(), live.at, m.clone());
             *demo = demo.clone().with_change(live.at, m.clone());
         }
     }
