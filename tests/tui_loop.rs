@@ -97,6 +97,16 @@ fn wait_long(s: &Session, text: &str, secs: u64) -> String {
     }
 }
 
+/// api's memory limit as the fleet row shows it: `34.4 GB 72%` → 47.8.
+fn api_memory_limit_gb(screen: &str) -> Option<f64> {
+    let row = screen.lines().find(|l| l.contains("›api"))?;
+    let words: Vec<&str> = row.split_whitespace().collect();
+    let gb = words.iter().position(|w| *w == "GB")?;
+    let used: f64 = words.get(gb.checked_sub(1)?)?.parse().ok()?;
+    let pct: f64 = words.get(gb + 1)?.trim_end_matches('%').parse().ok()?;
+    Some(used / (pct / 100.0))
+}
+
 #[test]
 #[ignore = "needs tmux (apt install tmux); .ci/run installs it and runs ignored tests"]
 fn from_flag_to_verified_with_keys_only_at_speed_20() {
@@ -135,8 +145,13 @@ fn from_flag_to_verified_with_keys_only_at_speed_20() {
     assert!(list.contains("api"), "{list}");
     // The fleet answers to the merged change: api's raised limit stops its approach.
     keys(&s, "Escape");
+    // (api's own OOM restarts clear its flag too: the new limit is the proof.)
     let fleet = wait_long(&s, "flagged (3)", 60);
-    assert!(fleet.contains("api"), "{fleet}");
+    let limit = api_memory_limit_gb(&fleet).expect("api's memory on the fleet");
+    assert!(
+        (limit - 48.0).abs() < 3.0,
+        "api runs with the raised limit: {limit} GB\n{fleet}"
+    );
     let pr = std::fs::read_to_string(data.path().join("forge/pulls/shop/1.json")).unwrap();
     assert!(
         pr.contains("medic:outcome"),
