@@ -12,6 +12,9 @@
 use crate::model::{FleetSnapshot, Metric, Millis, Series, ServiceId, ServiceMetrics};
 use serde::{Deserialize, Serialize};
 
+mod live;
+pub use live::go_live;
+
 const MIN: Millis = 60_000;
 const DAY: Millis = 24 * 60 * MIN;
 const GB: f64 = 1e9;
@@ -115,32 +118,6 @@ impl Demo {
             anchor,
             changes: vec![],
         }
-    }
-
-    /// The fleet after `change` went live at `at` (a merged demo pull request).
-    pub fn with_change(mut self, at: Millis, change: crate::model::Mitigation) -> Demo {
-        self.changes.push((at, change));
-        self
-    }
-
-    /// The memory limit api was raised to, and when, if that is live at `t`.
-    fn api_raised_limit(&self, t: Millis) -> Option<(Millis, f64)> {
-        use crate::model::Mitigation;
-        self.changes.iter().rev().find_map(|(at, c)| match c {
-            Mitigation::RaiseMemoryLimit { service, bytes } if service.0 == "api" && t >= *at => {
-                Some((*at, *bytes as f64))
-            }
-            _ => None,
-        })
-    }
-
-    /// True when checkout was rolled back by `t`.
-    fn checkout_rolled_back(&self, t: Millis) -> bool {
-        use crate::model::Mitigation;
-        self.changes.iter().any(|(at, c)| {
-            matches!(c, Mitigation::RollbackImage { service, .. } if service.0 == "checkout")
-                && t >= *at
-        })
     }
 
     /// api's leaked memory at `r` (relative to the anchor) under its original limit.
@@ -282,22 +259,6 @@ impl Demo {
         let live = self.with_live();
         let this = live.as_ref().unwrap_or(self);
         this.range_as_is(start, end, step, at)
-    }
-
-    /// This fleet plus the changes [`go_live`] recorded for its seed and
-    /// anchor that it does not hold yet (`None`: nothing to add).
-    fn with_live(&self) -> Option<Demo> {
-        let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: Option<Demo> = None;
-        for (seed, anchor, at, change) in live.iter() {
-            let held = self.changes.iter().any(|(t, c)| t == at && c == change);
-            if *seed == self.seed && *anchor == self.anchor && !held {
-                out.get_or_insert_with(|| self.clone())
-                    .changes
-                    .push((*at, change.clone()));
-            }
-        }
-        out
     }
 
     fn range_as_is(&self, start: Millis, end: Millis, step: Millis, at: Millis) -> FleetSnapshot {
@@ -614,21 +575,6 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// Changes that went live in this process, by (seed, anchor): the demo's
-/// deployment. The TUI's fleet and the incident's watch share one fleet.
-static LIVE: std::sync::Mutex<Vec<(u64, Millis, Millis, crate::model::Mitigation)>> =
-    std::sync::Mutex::new(Vec::new());
-
-/// The demo fleet with this seed and anchor runs `change` from `at` on (a
-/// merged demo pull request went live); recorded once.
-pub fn go_live(seed: u64, anchor: Millis, at: Millis, change: crate::model::Mitigation) {
-    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-    let entry = (seed, anchor, at, change);
-    if !live.contains(&entry) {
-        live.push(entry);
-    }
-}
-
 /// The demo's clock: starts at the anchor and runs `speed` times faster than the wall.
 #[derive(Debug, Clone, Copy)]
 pub struct DemoClock {
@@ -712,48 +658,6 @@ mod tests {
         assert!(err(ANCHOR) > 0.06 && err(ANCHOR - 60 * MIN) < 0.01);
         let web = |t| d.value("web", Metric::Requests, t).unwrap();
         assert!(web(ANCHOR) > 1.8 * web(ANCHOR - 40 * MIN));
-    }
-
-    #[test]
-    fn the_fleet_answers_to_a_change_that_went_live() {
-        use crate::model::Mitigation;
-        let live = ANCHOR + 5 * MIN;
-        let d = Demo::new(DEFAULT_SEED, ANCHOR)
-            .with_change(
-                live,
-                Mitigation::RaiseMemoryLimit {
-                    service: ServiceId::from("api"),
-                    bytes: 48_000_000_000,
-                },
-            )
-            .with_change(
-                live,
-                Mitigation::RollbackImage {
-                    service: ServiceId::from("checkout"),
-                    tag: "v3.8.0".into(),
-                },
-            );
-        let ratio = |t| {
-            d.value("api", Metric::Memory, t).unwrap()
-                / d.value("api", Metric::MemoryLimit, t).unwrap()
-        };
-        assert!(ratio(live - MIN) > 0.9, "before: {}", ratio(live - MIN));
-        for m in 0..60 {
-            let r = ratio(live + m * MIN);
-            assert!(r < 0.8, "{m}m after the change: {r}");
-        }
-        assert!(
-            ratio(live + 60 * MIN) > ratio(live),
-            "still leaking, just not near the limit"
-        );
-        let err = |t| {
-            d.value("checkout", Metric::Errors, t).unwrap()
-                / d.value("checkout", Metric::Requests, t).unwrap()
-        };
-        assert!(err(live - MIN) > 0.06 && err(live + MIN) < 0.01);
-        // Without the change, nothing answers.
-        let plain = Demo::new(DEFAULT_SEED, ANCHOR);
-        assert!(plain.value("checkout", Metric::Errors, live + MIN).unwrap() > 0.06 * 20.0);
     }
 
     #[test]
