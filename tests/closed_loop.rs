@@ -88,6 +88,7 @@ fn fix_then_merge_reaches_verified_headless_through_kill_9() {
     println!("seed {seed}");
     let started = Instant::now();
     let mut kills = 0;
+    let mut seen = std::collections::BTreeSet::new();
     loop {
         assert!(
             started.elapsed() < Duration::from_secs(180),
@@ -100,8 +101,10 @@ fn fix_then_merge_reaches_verified_headless_through_kill_9() {
         }
         // The operator's merge, then (after a crash) resume until it is decided.
         let merged = pr_record(data)["state"] == "merged";
+        seen.insert(inc["status"].as_str().unwrap_or("?").to_string());
         let args: Vec<&str> = if merged {
-            vec!["resume", &id]
+            // Without an id: a cut-off watch is one of the interrupted runs.
+            vec!["resume"]
         } else {
             vec!["merge", &id]
         };
@@ -130,6 +133,10 @@ fn fix_then_merge_reaches_verified_headless_through_kill_9() {
         }
     }
     assert!(kills >= 3, "the kills landed ({kills})");
+    assert!(
+        seen.contains("watching the change"),
+        "a kill landed inside the watch: {seen:?}"
+    );
     let inc = incidents(data).remove(0);
     let outcome = inc["outcome"].as_str().unwrap();
     assert!(

@@ -333,10 +333,7 @@ pub async fn resume(data_dir: &std::path::Path, id: Option<&str>) -> anyhow::Res
             vec![inc]
         }
         // Without an id, only interrupted workflows: parked ones wait for the operator.
-        None => all
-            .into_iter()
-            .filter(|i| i.status == Status::Open)
-            .collect(),
+        None => all.into_iter().filter(|i| i.status.is_running()).collect(),
     };
     if todo.is_empty() {
         terminal::stdout().row(format_args!("nothing to resume"))?;

@@ -262,7 +262,7 @@ pub async fn serve(
                     let _ = tx.send(Action::Work(Box::new(v))).await;
                 }
                 // Reattach: an approved run that was cut off goes on from its last step.
-                if inc.status == Status::Open && inc.approval.is_some() {
+                if inc.status.is_running() && inc.approval.is_some() {
                     (id, false, false, false)
                 } else {
                     continue;

@@ -39,6 +39,9 @@ pub enum Status {
     NoChange,
     /// Stopped by the operator.
     Cancelled,
+    /// The pull request merged: medic watches the change through (an
+    /// interrupted watch is resumed like an open run).
+    Watching,
     /// The change went live and the verification rule held: the episode is over.
     Verified,
     /// The change went live and the signal still breaches: open again, a revert is offered.
@@ -55,6 +58,11 @@ impl Status {
             self,
             Status::Resolved | Status::NoChange | Status::Cancelled | Status::Verified
         )
+    }
+
+    /// True when a run is under way (or was cut off): `medic resume` goes on with it.
+    pub fn is_running(self) -> bool {
+        matches!(self, Status::Open | Status::Watching)
     }
 
     /// True when nothing more will happen without the operator or the flag.
@@ -77,6 +85,7 @@ impl Status {
             Status::Resolved => "resolved",
             Status::NoChange => "no change",
             Status::Cancelled => "cancelled",
+            Status::Watching => "watching the change",
             Status::Verified => "verified",
             Status::NotFixed => "not fixed",
             Status::Regressed => "regressed",

@@ -66,7 +66,7 @@ impl Run<'_> {
         let mut inc: Incident = journal
             .incident(id)?
             .ok_or_else(|| anyhow::anyhow!("no incident `{id}` in the journal"))?;
-        if inc.status != Status::Open && !inc.status.is_settled() {
+        if !inc.status.is_running() && !inc.status.is_settled() {
             // Back at work: the list must not claim it is waiting.
             inc.status = Status::Open;
             self.save(&inc)?;
@@ -182,6 +182,10 @@ impl Run<'_> {
         let Some(merged) = steps::merged::run(self, inc, &delivery, &pr).await? else {
             return Ok(Outcome::PrOpened(pr));
         };
+        // Journaled before the watch: a cut-off watch is resumed like an open run.
+        inc.status = Status::Watching;
+        inc.pr = Some(pr.clone());
+        self.save(inc)?;
         let rule = plan
             .verification_rule
             .clone()
