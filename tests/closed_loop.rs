@@ -254,7 +254,38 @@ async fn a_change_that_does_not_help_is_not_fixed_and_offers_a_revert() {
     assert!(revert.title.starts_with("Revert "), "{}", revert.title);
     let inc: Incident = journal.incident(&id).unwrap().unwrap();
     assert_eq!(inc.status, Status::NotFixed);
-    assert!(!inc.status.is_closed(), "the incident is open again");
+    // The incident opens again as a follow-up whose plan is the revert.
+    let follow: Incident = journal.incident(&format!("{id}-revert")).unwrap().unwrap();
+    assert_eq!(follow.status, Status::Open);
+    assert_eq!(follow.plan_edit.as_ref(), Some(revert));
+    assert!(
+        follow.opened_at > inc.opened_at,
+        "fresh evidence, gathered now"
+    );
+    {
+        let parts = Parts::for_origin(&follow.origin, dir.path()).unwrap();
+        let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+        let engine = Engine::new(journal.clone(), cancelled);
+        let run = Run {
+            engine: &engine,
+            parts: &parts,
+            approve: false,
+            publish: false,
+            confirm_held: false,
+            operator: "ops".into(),
+            seen: None,
+        };
+        assert_eq!(
+            run.drive(&follow.id).await.unwrap(),
+            Outcome::AwaitingApproval,
+            "the revert waits for the operator"
+        );
+        let evidence: StepRecord = journal.step(&follow.id, "evidence").unwrap().unwrap();
+        assert!(
+            evidence.output.is_some(),
+            "the follow-up gathered its own evidence"
+        );
+    }
     let record = LocalForge::demo(dir.path())
         .unwrap()
         .get(pr.number)

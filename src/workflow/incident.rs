@@ -44,7 +44,8 @@ pub enum Status {
     Watching,
     /// The change went live and the verification rule held: the episode is over.
     Verified,
-    /// The change went live and the signal still breaches: open again, a revert is offered.
+    /// The change went live and the signal still breaches: the episode goes
+    /// on in a follow-up incident whose plan is the revert (`<id>-revert`).
     NotFixed,
     /// The change went live and the service flags something new.
     Regressed,
@@ -56,7 +57,13 @@ impl Status {
     pub fn is_closed(self) -> bool {
         matches!(
             self,
-            Status::Resolved | Status::NoChange | Status::Cancelled | Status::Verified
+            Status::Resolved
+                | Status::NoChange
+                | Status::Cancelled
+                | Status::Verified
+                // The episode goes on in the follow-up incident with the revert.
+                | Status::NotFixed
+                | Status::Regressed
         )
     }
 
@@ -67,11 +74,7 @@ impl Status {
 
     /// True when nothing more will happen without the operator or the flag.
     pub fn is_settled(self) -> bool {
-        self.is_closed()
-            || matches!(
-                self,
-                Status::PrOpened | Status::NotFixed | Status::Regressed
-            )
+        self.is_closed() || self == Status::PrOpened
     }
 
     /// The word shown in lists.

@@ -115,10 +115,12 @@ impl Run<'_> {
                 Outcome::Watched { pr, watched } => Some(match &watched.revert {
                     None => format!("{} (pull request #{})", watched.line(), pr.number),
                     Some(revert) => format!(
-                        "{} (pull request #{}): the incident is open again; a revert is offered: {}",
+                        "{} (pull request #{}): the incident is open again as {}, with fresh evidence; a revert waits for your approval: {} (medic fix {})",
                         watched.line(),
                         pr.number,
-                        crate::terminal::one_line(&revert.title)
+                        steps::watch::reopened_id(id),
+                        crate::terminal::one_line(&revert.title),
+                        inc.service
                     ),
                 }),
             };
@@ -193,6 +195,9 @@ impl Run<'_> {
         let live = steps::merged::live(self, inc, plan, &merged).await?;
         let watched = steps::watch::run(self, inc, plan, &rule, &live).await?;
         steps::watch::comment(self, inc, &delivery, &pr, &watched).await?;
+        if let Some(revert) = &watched.revert {
+            steps::watch::reopen(self, inc, revert)?;
+        }
         Ok(Outcome::Watched {
             pr,
             watched: Box::new(watched),

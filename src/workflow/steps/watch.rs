@@ -236,6 +236,36 @@ fn revert_plan(run: &Run<'_>, inc: &Incident, plan: &Plan, live: &Live) -> Plan 
     }
 }
 
+/// The follow-up incident of one whose change did not help.
+pub fn reopened_id(id: &str) -> String {
+    format!("{id}-revert")
+}
+
+/// The incident opens again as a follow-up: the flag as last seen, fresh
+/// evidence gathered when it runs, the revert as its plan (waiting for the
+/// operator's approval), the LLM budget going on from what was spent.
+/// Created once: again after a crash, the follow-up already there is kept.
+pub fn reopen(run: &Run<'_>, inc: &Incident, revert: &Plan) -> anyhow::Result<String> {
+    let id = reopened_id(&inc.id);
+    let next = Incident {
+        id: id.clone(),
+        flag: inc.latest.clone().unwrap_or_else(|| inc.flag.clone()),
+        opened_at: run.parts.source.now(),
+        status: crate::workflow::incident::Status::Open,
+        approval: None,
+        plan_edit: Some(revert.clone()),
+        publish_go: None,
+        held_confirmed: None,
+        pr: None,
+        error: None,
+        latest: None,
+        outcome: None,
+        ..inc.clone()
+    };
+    run.engine.journal().create_incident(&id, &next)?;
+    Ok(id)
+}
+
 /// The marker that makes the outcome comment idempotent.
 fn marker(inc: &Incident) -> String {
     format!("<!-- medic:outcome:{} -->", inc.id)
