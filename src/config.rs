@@ -45,6 +45,17 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     /// Limits on what medic reads from servers.
     pub http: HttpConfig,
+    /// How a merged change is watched through.
+    pub watch: WatchConfig,
+}
+
+/// `[watch]`: after the pull request merges.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchConfig {
+    /// How long after the merge the change counts as live (the deploy
+    /// pipeline's usual time); the plan's hold-down starts after it.
+    pub live_after: Duration,
 }
 
 /// Which kind of metric source.
@@ -895,6 +906,14 @@ mod tests {
         Config::parse(text, Path::new("medic.toml"))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn watch_live_after_reads_a_duration() {
+        let c = Config::parse("[watch]\nlive_after = \"10m\"\n", Path::new("x")).unwrap();
+        assert_eq!(c.watch.live_after, Duration(600_000));
+        assert_eq!(Config::default().watch.live_after, Duration(0));
+        assert!(err("[watch]\nlive_afte = \"1m\"\n").contains("live_after"));
     }
 
     #[test]

@@ -91,6 +91,15 @@ enum Command {
         /// Move a damaged journal aside and start fresh.
         #[arg(long)]
         repair: bool,
+        /// The past incidents like this one, with their fix and outcome.
+        #[arg(long, value_name = "ID")]
+        similar: Option<String>,
+    },
+    /// Merge an incident's pull request on the local forge, then watch the
+    /// change through (live, the verification window, the outcome).
+    Merge {
+        /// Incident id.
+        id: String,
     },
     /// Continue an interrupted workflow (all of them without ID).
     Resume {
@@ -117,6 +126,13 @@ enum EvalCommand {
         nab_dir: PathBuf,
         /// Output directory for the per-file scores.
         out: PathBuf,
+    },
+    /// Replay the journal's incidents through today's triage and planner and
+    /// report agreement with what was recorded and how the change turned out.
+    Incidents {
+        /// One JSON object per incident, then a summary object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -169,6 +185,76 @@ fn stdout_closed(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// `medic eval incidents [--json]`: today's planner is the one the config
+/// names (`[llm]`, or the heuristic planner without one).
+async fn eval_incidents(globals: &Globals, json: bool) -> anyhow::Result<()> {
+    use medic::eval::incidents::{heuristic_now, replay};
+    let setup = Setup::resolve(globals)?;
+    let journal = medic::workflow::journal::Journal::open(&setup.data_dir)?;
+    let parts = medic::workflow::parts::Parts::new(
+        setup.source.clone(),
+        setup.config.clone(),
+        &setup.data_dir,
+    )?;
+    let llm = match parts.llm.configured() {
+        true => Some(parts.llm.client(Default::default())?),
+        false => None,
+    };
+    let report = replay(&journal, |inc, triage| {
+        let (journal, llm) = (journal.clone(), llm.clone());
+        async move {
+            match llm {
+                None => Some(heuristic_now(&journal, &inc, &triage)),
+                Some(client) => medic::plan::planner::llm_plan(
+                    &client,
+                    &inc.flag,
+                    &triage.judgement,
+                    &triage.evidence,
+                    6_000,
+                )
+                .await
+                .ok(),
+            }
+        }
+    })
+    .await?;
+    let mut out = terminal::stdout();
+    let mark = |ok: bool| if ok { "✔" } else { "✖" };
+    for (r, agrees) in &report.rows {
+        if json {
+            out.json_line(&serde_json::json!({"incident": r, "outcome_agrees": agrees}))?;
+        } else {
+            out.row(format_args!(
+                "{:<28} {:<9} verdict {} → {} {}  fix {:?} → {:?} {}  outcome {}",
+                r.id,
+                r.service,
+                r.verdict_then.word(),
+                r.verdict_now.word(),
+                mark(r.verdict_then == r.verdict_now),
+                r.fix_then,
+                r.fix_now,
+                mark(r.fix_then == r.fix_now),
+                match (r.outcome, agrees) {
+                    (Some(o), Some(a)) => format!("{} {}", o.label(), mark(*a)),
+                    _ => "not watched".into(),
+                }
+            ))?;
+        }
+    }
+    let ((v, n), (f, _), (o, m)) = (report.verdicts(), report.fixes(), report.outcomes());
+    if json {
+        out.json_line(&serde_json::json!({
+            "verdicts_agree": v, "fix_kinds_agree": f, "incidents": n,
+            "outcomes_agree": o, "watched": m,
+        }))?;
+    } else {
+        out.row(format_args!(
+            "verdicts agree {v}/{n}; fix kinds agree {f}/{n}; outcomes agree {o}/{m} (watched through)"
+        ))?;
+    }
+    Ok(())
 }
 
 /// `medic eval nab`: score the corpus, print one line per profile.
@@ -283,8 +369,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Some(Command::Doctor) => medic::commands::doctor::run(Setup::resolve(&globals)?).await,
-        Some(Command::Incidents { json, repair }) => {
+        Some(Command::Incidents {
+            json,
+            similar: Some(id),
+            ..
+        }) => medic::commands::similar::similar(&data_dir(&globals), &id, json),
+        Some(Command::Incidents { json, repair, .. }) => {
             medic::commands::incidents::incidents(&data_dir(&globals), json, repair, &hint)
+        }
+        Some(Command::Merge { id }) => {
+            medic::commands::merge::merge(&data_dir(&globals), &id, &hint).await
         }
         Some(Command::Resume { id }) => {
             medic::commands::incidents::resume(&data_dir(&globals), id.as_deref(), &hint).await
@@ -292,6 +386,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Eval {
             what: EvalCommand::Nab { nab_dir, out },
         }) => eval_nab(&nab_dir, &out),
+        Some(Command::Eval {
+            what: EvalCommand::Incidents { json },
+        }) => eval_incidents(&globals, json).await,
         Some(Command::Demo {
             what: DemoCommand::Exporter { listen },
         }) => demo_exporter(&listen, globals.speed).await,

@@ -50,6 +50,8 @@ async fn an_approval_covers_only_the_plan_that_was_seen() {
         source: OriginSource::Demo {
             seed: DEFAULT_SEED,
             anchor,
+            speed: 1.0,
+            started: None,
         },
         config: None,
         planner: "heuristic".into(),

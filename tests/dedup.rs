@@ -25,7 +25,12 @@ fn flag(service: &str, rule: &str, onset: i64, value: f64) -> Flag {
 
 fn origin() -> Origin {
     Origin {
-        source: OriginSource::Demo { seed: 1, anchor: 0 },
+        source: OriginSource::Demo {
+            seed: 1,
+            anchor: 0,
+            speed: 1.0,
+            started: None,
+        },
         config: None,
         planner: "heuristic".into(),
         agent: "mitigate".into(),
@@ -221,6 +226,8 @@ async fn restarting_the_demo_does_not_open_a_second_pull_request() {
             source: OriginSource::Demo {
                 seed: DEFAULT_SEED,
                 anchor,
+                speed: 1.0,
+                started: None,
             },
             ..origin()
         };

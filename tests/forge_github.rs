@@ -392,3 +392,64 @@ async fn the_forge_comes_from_config_with_the_token_from_env() {
         .to_string()
         .contains("forge.kind"));
 }
+
+/// An issue comment as "List issue comments" / "Create an issue comment" document it.
+fn comment(id: u64, body: &str) -> Value {
+    json!({
+        "id": id, "node_id": "MDEyOklzc3VlQ29tbWVudDE=",
+        "url": format!("https://api.github.com/repos/acme/api/issues/comments/{id}"),
+        "html_url": format!("https://github.com/acme/api/pull/7#issuecomment-{id}"),
+        "body": body, "user": user(),
+        "created_at": "2026-11-28T13:00:00Z", "updated_at": "2026-11-28T13:00:00Z",
+        "issue_url": "https://api.github.com/repos/acme/api/issues/7",
+        "author_association": "MEMBER"
+    })
+}
+
+#[tokio::test]
+async fn merged_state_and_merge_commit_come_from_get_a_pull_request() {
+    let mut merged = pull(7, branch().as_str(), false);
+    merged["state"] = json!("closed");
+    merged["merged"] = json!(true);
+    merged["merged_at"] = json!("2026-11-28T12:30:00Z");
+    merged["closed_at"] = json!("2026-11-28T12:30:00Z");
+    merged["merge_commit_sha"] = json!("e5bd3914e2e596debea16f433f57875b5b90bcd6");
+    let server = Server::start(vec![
+        reply(200, pull(7, branch().as_str(), true)),
+        reply(200, merged),
+    ])
+    .await;
+    let forge = Forge::Github(server.forge());
+    assert_eq!(forge.merged(7).await.unwrap(), None, "open: not merged");
+    let m = forge.merged(7).await.unwrap().expect("merged");
+    assert_eq!(m.commit, "e5bd3914e2e596debea16f433f57875b5b90bcd6");
+    let rx = server.received();
+    assert_eq!(rx[1].method, Method::GET);
+    assert_eq!(rx[1].path, "/api/v3/repos/acme/api/pulls/7");
+    assert_eq!(
+        rx[1].auth.as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn the_outcome_comment_is_posted_once() {
+    let marker = "<!-- medic:outcome:inc-42 -->";
+    let body = format!("{marker}\n### medic: ✔ verified 31m after deploy");
+    let server = Server::start(vec![
+        reply(200, json!([comment(1, "LGTM")])),
+        reply(201, comment(2, &body)),
+        // A retry after a crash between posting and journaling it.
+        reply(200, json!([comment(1, "LGTM"), comment(2, &body)])),
+    ])
+    .await;
+    let forge = Forge::Github(server.forge());
+    forge.comment(7, marker, body.clone()).await.unwrap();
+    forge.comment(7, marker, body.clone()).await.unwrap();
+    let rx = server.received();
+    assert_eq!(rx.len(), 3, "list, create, list: {rx:?}");
+    assert_eq!(rx[0].path, "/api/v3/repos/acme/api/issues/7/comments");
+    assert_eq!(rx[1].method, Method::POST);
+    assert_eq!(rx[1].path, "/api/v3/repos/acme/api/issues/7/comments");
+    assert_eq!(rx[1].body["body"], json!(body));
+}

@@ -58,6 +58,7 @@ fn api_plan() -> Plan {
             service: ServiceId::from("api"),
             bytes: 48_000_000_000,
         }],
+        verification_rule: None,
     }
 }
 

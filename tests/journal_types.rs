@@ -74,6 +74,17 @@ fn plan(confidence: f64) -> Plan {
             service: ServiceId("api".into()),
             bytes: 1 << 36,
         }],
+        verification_rule: Some(medic::model::VerificationRule {
+            service: ServiceId("api".into()),
+            rule: "memory-near-limit".into(),
+            signal: "memory / memory_limit".into(),
+            op: ">".into(),
+            threshold: 0.9,
+            also: vec!["errors / requests < 0.01".into()],
+            window_ms: 1_800_000,
+            hold_down_ms: 300_000,
+            deadline_ms: 7_200_000,
+        }),
     }
 }
 
@@ -89,6 +100,8 @@ fn incident(x: [f64; 5], eta: Option<f64>) -> Incident {
             source: OriginSource::Demo {
                 seed: 7,
                 anchor: 1_700_000_000_000,
+                speed: 1.0,
+                started: None,
             },
             config: None,
             planner: "heuristic".into(),
@@ -121,6 +134,7 @@ fn incident(x: [f64; 5], eta: Option<f64>) -> Incident {
         }),
         error: None,
         latest: Some(flag(x[4], x[1], eta)),
+        outcome: Some("✔ verified 31m after deploy".into()),
     }
 }
 

@@ -37,6 +37,7 @@ fn plan(steps: &[&str], mitigations: Vec<Mitigation>) -> Plan {
         risks: vec![],
         rollback: String::new(),
         mitigations,
+        verification_rule: None,
     }
 }
 

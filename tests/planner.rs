@@ -158,6 +158,9 @@ async fn a_citation_of_missing_evidence_gets_one_repair_round() {
             .await
             .unwrap();
         assert_eq!(plan.title, "Raise api's limit");
+        // The model gave no verification rule: the plan carries the default.
+        let rule = plan.verification_rule.expect("every plan has a rule");
+        assert_eq!((rule.service, rule.rule), (flag.service, flag.rule));
         let bodies = script.bodies.lock().unwrap().clone();
         assert_eq!(bodies.len(), 2, "{provider:?}: one repair round");
         let repair = bodies[1].to_string();

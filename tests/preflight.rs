@@ -230,6 +230,8 @@ async fn every_run_is_checked_where_it_starts_the_tuis_included() {
         source: OriginSource::Demo {
             seed: DEFAULT_SEED,
             anchor,
+            speed: 1.0,
+            started: None,
         },
         config: None,
         planner: "llm:openai/m".into(),

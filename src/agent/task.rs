@@ -176,6 +176,7 @@ mod tests {
             risks: vec![],
             rollback: "revert the commit".into(),
             mitigations: vec![],
+            verification_rule: None,
         }
     }
 

@@ -58,9 +58,11 @@ pub async fn fix(
 ) -> anyhow::Result<()> {
     let journal = Journal::open(&setup.data_dir)?;
     let origin_source = match (&setup.source, &config_path) {
-        (Source::Demo { demo, .. }, _) => OriginSource::Demo {
+        (Source::Demo { demo, clock }, _) => OriginSource::Demo {
             seed: crate::sources::demo::DEFAULT_SEED,
             anchor: demo.anchor(),
+            speed: clock.speed,
+            started: Some(clock.wall_start()),
         },
         (_, Some(path)) => OriginSource::Config {
             path: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),

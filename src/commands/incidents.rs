@@ -81,19 +81,17 @@ pub async fn resume(
             vec![inc]
         }
         // Without an id, only interrupted workflows: parked ones wait for the operator.
-        None => all
-            .iter()
-            .filter(|i| i.status == Status::Open)
-            .cloned()
-            .collect(),
+        None => all.iter().filter(|i| i.status.is_running()).cloned().collect(),
     };
     let (engine, cancel) = new_engine(journal.clone());
     cancel_on_ctrl_c(cancel);
     let glyphs = Glyphs::pick(hint.ascii);
     let mut failed = 0;
     for inc in &todo {
-        if inc.status.is_settled() {
-            terminal::stdout().row(format_args!("{}: already {}", inc.id, inc.status.word()))?;
+        // Named explicitly, an open pull request is looked at again: merged, it is watched through.
+        let watch = id.is_some() && inc.status == Status::PrOpened;
+        if inc.status.is_settled() && !watch {
+            terminal::stdout().row(format_args!("{}: already {}", inc.id, inc.status_line()))?;
             continue;
         }
         let parts = Parts::for_origin(&inc.origin, data_dir)?;
@@ -238,6 +236,7 @@ pub fn incidents(
                 "service": inc.service.0,
                 "rule": inc.rule,
                 "status": inc.status.word(),
+                "outcome": inc.outcome,
                 "opened_at": units::rfc3339(inc.opened_at),
                 "steps": steps,
                 "approved_by": inc.approval.as_ref().map(|a| a.by.clone()),
@@ -270,7 +269,7 @@ pub fn incidents(
                 inc.id,
                 inc.service,
                 inc.rule,
-                inc.status.word(),
+                inc.status_line(),
                 inc.pr
                     .as_ref()
                     .map(|p| p.url.as_str())

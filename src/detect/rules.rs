@@ -162,7 +162,8 @@ impl Rule {
     }
 }
 
-fn strip_outer_parens(s: &str) -> &str {
+/// An expression's text without the parentheses around the whole of it.
+pub fn strip_outer_parens(s: &str) -> &str {
     s.strip_prefix('(')
         .and_then(|x| x.strip_suffix(')'))
         .unwrap_or(s)

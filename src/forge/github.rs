@@ -205,6 +205,46 @@ impl GithubForge {
         }
     }
 
+    /// Pull request `n`'s merge commit, once GitHub says it is merged.
+    pub async fn merged(&self, n: u64) -> Result<Option<super::Merged>, ForgeError> {
+        let p = self
+            .client()?
+            .pulls(&self.owner, &self.repo)
+            .get(n)
+            .await
+            .map_err(|e| self.error("read a pull request", e))?;
+        let merged = p.merged.unwrap_or(false) || p.merged_at.is_some();
+        Ok(match (merged, p.merge_commit_sha) {
+            (true, Some(commit)) => Some(super::Merged { commit }),
+            _ => None,
+        })
+    }
+
+    /// Comment on pull request `n` unless a comment holding `marker` is there.
+    pub async fn comment(&self, n: u64, marker: &str, body: String) -> Result<(), ForgeError> {
+        let client = self.client()?;
+        let page = client
+            .issues(&self.owner, &self.repo)
+            .list_comments(n)
+            .per_page(100)
+            .send()
+            .await
+            .map_err(|e| self.error("list pull request comments", e))?;
+        if page
+            .items
+            .iter()
+            .any(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)))
+        {
+            return Ok(());
+        }
+        client
+            .issues(&self.owner, &self.repo)
+            .create_comment(n, body)
+            .await
+            .map_err(|e| self.error("comment on a pull request", e))?;
+        Ok(())
+    }
+
     fn model(&self, p: octocrab::models::pulls::PullRequest) -> PullRequest {
         PullRequest {
             number: p.number,

@@ -21,8 +21,10 @@ use std::path::{Path, PathBuf};
 pub enum PullState {
     /// Open (as a draft until someone marks it ready).
     Open,
-    /// Closed or merged.
+    /// Closed without merging.
     Closed,
+    /// Merged into its base (`merge_commit` says how).
+    Merged,
 }
 
 /// A pull request as the local forge keeps it.
@@ -39,6 +41,12 @@ pub struct PullRecord {
     pub head: String,
     /// The diff against the base.
     pub diff: String,
+    /// The base branch's merge commit, once merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_commit: Option<String>,
+    /// Comments on the pull request, oldest first (medic's verification outcome).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<String>,
 }
 
 /// The local forge for one repository.
@@ -175,6 +183,8 @@ impl LocalForge {
                 },
                 head: head.clone(),
                 diff: new.diff.clone(),
+                merge_commit: None,
+                comments: vec![],
             };
             let tmp = write_temp(&dir, &record)?;
             let path = dir.join(format!("{number}.json"));
@@ -197,6 +207,111 @@ impl LocalForge {
             self.replace(&r)?;
         }
         Ok(())
+    }
+
+    /// Merges pull request `n` into its base on the remote with a merge
+    /// commit (the operator's `medic merge`; the demo's "deploy"), and
+    /// returns that commit. Again after a crash: the merge already on the
+    /// base is found, never made twice.
+    pub fn merge(&self, n: u64) -> Result<String, ForgeError> {
+        let mut record = self.get(n)?.ok_or_else(|| ForgeError::Record {
+            path: self
+                .pulls_dir()
+                .join(format!("{n}.json"))
+                .display()
+                .to_string(),
+            why: format!("there is no pull request #{n} in {}", self.repo),
+        })?;
+        if let Some(done) = &record.merge_commit {
+            return Ok(done.clone());
+        }
+        if record.state == PullState::Closed {
+            return Err(ForgeError::Untrusted {
+                why: format!("pull request #{n} is closed; reopen it before merging"),
+            });
+        }
+        let repo = git2::Repository::open_bare(self.remote_path())
+            .map_err(ForgeError::git("open the remote"))?;
+        let branch = BranchName::parse(&record.pr.branch)?;
+        let head = repo
+            .refname_to_id(&branch.refname())
+            .map_err(ForgeError::git("read the pull request's branch"))?;
+        let base_ref = format!("refs/heads/{}", record.pr.base);
+        let base = repo
+            .refname_to_id(&base_ref)
+            .map_err(|_| ForgeError::NoBase {
+                base: record.pr.base.clone(),
+            })?;
+        let merged = if repo
+            .graph_descendant_of(base, head)
+            .map_err(ForgeError::git("compare the branch with the base"))?
+        {
+            // Merged before a crash could record it: the base tip is (or follows) the merge.
+            base
+        } else {
+            let ours = repo
+                .find_commit(base)
+                .map_err(ForgeError::git("read the base"))?;
+            let theirs = repo
+                .find_commit(head)
+                .map_err(ForgeError::git("read the branch"))?;
+            let mut index = repo
+                .merge_commits(&ours, &theirs, None)
+                .map_err(ForgeError::git("merge the branch"))?;
+            if index.has_conflicts() {
+                return Err(ForgeError::Untrusted {
+                    why: format!(
+                        "pull request #{n} conflicts with {}; resolve it on the branch first",
+                        record.pr.base
+                    ),
+                });
+            }
+            let tree_id = index
+                .write_tree_to(&repo)
+                .map_err(ForgeError::git("write the merged tree"))?;
+            let tree = repo
+                .find_tree(tree_id)
+                .map_err(ForgeError::git("read the merged tree"))?;
+            let who = git2::Signature::now("medic", "medic@localhost")
+                .map_err(ForgeError::git("sign the merge"))?;
+            let message = format!(
+                "Merge pull request #{n} from {}\n\n{}",
+                record.pr.branch, record.pr.title
+            );
+            repo.commit(
+                Some(&base_ref),
+                &who,
+                &who,
+                &message,
+                &tree,
+                &[&ours, &theirs],
+            )
+            .map_err(ForgeError::git("commit the merge"))?
+        };
+        record.state = PullState::Merged;
+        record.merge_commit = Some(merged.to_string());
+        self.replace(&record)?;
+        Ok(merged.to_string())
+    }
+
+    /// Adds a comment to pull request `n`, unless one holding `marker` is
+    /// there already (a retry after a crash does not post twice).
+    pub fn comment(&self, n: u64, marker: &str, body: &str) -> Result<(), ForgeError> {
+        let Some(mut record) = self.get(n)? else {
+            return Err(ForgeError::Record {
+                path: self
+                    .pulls_dir()
+                    .join(format!("{n}.json"))
+                    .display()
+                    .to_string(),
+                why: format!("there is no pull request #{n} in {}", self.repo),
+            });
+        };
+        if record.comments.iter().any(|c| c.contains(marker)) {
+            return Ok(());
+        }
+        record.comments.push(body.to_string());
+        self.replace(&record)
     }
 
     /// Rewrites a record in place, atomically.

@@ -97,6 +97,42 @@ impl Forge {
     }
 }
 
+/// A merged pull request, as the forge reports it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Merged {
+    /// The merge commit on the base branch (what must reach the workload).
+    pub commit: String,
+}
+
+impl Forge {
+    /// Pull request `n`'s merge, once it is merged (`None`: not yet).
+    pub async fn merged(&self, n: u64) -> Result<Option<Merged>, ForgeError> {
+        match self {
+            Forge::Local(f) => {
+                let f = f.clone();
+                blocking::run(move |_| {
+                    Ok(f.get(n)?
+                        .and_then(|r| r.merge_commit)
+                        .map(|commit| Merged { commit }))
+                })
+                .await
+            }
+            Forge::Github(f) => f.merged(n).await,
+        }
+    }
+
+    /// Comment on pull request `n` once: a comment holding `marker` is not posted again.
+    pub async fn comment(&self, n: u64, marker: &str, body: String) -> Result<(), ForgeError> {
+        match self {
+            Forge::Local(f) => {
+                let (f, marker) = (f.clone(), marker.to_string());
+                blocking::run(move |_| f.comment(n, &marker, &body)).await
+            }
+            Forge::Github(f) => f.comment(n, marker, body).await,
+        }
+    }
+}
+
 /// Why a forge operation failed. [`ForgeError::DiffTooLarge`] is the one
 /// the caller shows as "stop and ask" rather than as a failure.
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,8 @@ pub enum EvidenceKind {
     Upstream,
     /// The rest of the project's health.
     Health,
+    /// A similar past incident: its fix and outcome (`history:<id>`).
+    History,
 }
 
 /// One checkable fact, with a stable id plans cite (`metric:memory@onset`,
@@ -165,6 +167,41 @@ pub struct Plan {
     pub rollback: String,
     /// Changes an offline agent can carry out directly (may be empty).
     pub mitigations: Vec<Mitigation>,
+    /// How medic tells, once the change is live, that it worked; declared
+    /// before anything runs (`None` only in plans journaled before rules existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_rule: Option<VerificationRule>,
+}
+
+/// A plan's verification rule: which signal must recover, for how long and
+/// by when after the change is live. The watch judges the incident by it:
+/// verified, not fixed or regressed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationRule {
+    /// The service whose signal is watched.
+    pub service: ServiceId,
+    /// The rule that flagged the incident: it must stop breaching.
+    pub rule: String,
+    /// The rule's expression over metric names (`memory / memory_limit`).
+    pub signal: String,
+    /// The comparison that means "still in trouble" (`>`).
+    pub op: String,
+    /// The value the signal must stay on the good side of (absent for an
+    /// alert without one: then the rule must stay clear).
+    #[serde(with = "super::absent")]
+    pub threshold: f64,
+    /// Further conditions that must hold too, each `EXPR OP NUMBER`
+    /// (`errors / requests < 0.01`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
+    /// How long the signal must stay good (ms).
+    pub window_ms: Millis,
+    /// How long after the change is live before the window may start:
+    /// the rollout settles (ms).
+    pub hold_down_ms: Millis,
+    /// By when after the change is live the window must be complete, or
+    /// the fix did not work (ms).
+    pub deadline_ms: Millis,
 }
 
 /// Where a to-do stands.

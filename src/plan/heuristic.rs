@@ -132,6 +132,7 @@ pub fn plan(input: Input) -> Plan {
                 risks: vec![format!("A higher limit needs {} more memory per replica on the nodes; it hides the leak for longer, not forever.", units::bytes(new_limit - limit))],
                 rollback: format!("Revert this change to restore the {} limit.", units::bytes(limit)),
                 mitigations: vec![Mitigation::RaiseMemoryLimit { service: svc.clone(), bytes: new_limit as u64 }],
+                verification_rule: Some(super::verify::from_flag(flag, None, None)),
             }
         }
         Verdict::Actionable if signals.deploy_before_onset.is_some() => {
@@ -171,6 +172,7 @@ pub fn plan(input: Input) -> Plan {
                 risks: vec![format!("Changes shipped in {version} (features, migrations) are withdrawn; check that {previous} is compatible with the current data.")],
                 rollback: format!("Redeploy {version} if {previous} misbehaves."),
                 mitigations: vec![Mitigation::RollbackImage { service: svc.clone(), tag: previous }],
+                verification_rule: Some(super::verify::from_flag(flag, None, None)),
             }
         }
         Verdict::Actionable => Plan {
@@ -189,6 +191,7 @@ pub fn plan(input: Input) -> Plan {
             risks: vec![],
             rollback: "Nothing to roll back yet.".into(),
             mitigations: vec![],
+            verification_rule: Some(super::verify::from_flag(flag, None, None)),
         },
         Verdict::Load => Plan {
             title: format!("Scale {svc} out: traffic rose ×{:.1}", signals.traffic_ratio.unwrap_or(1.0)),
@@ -206,6 +209,7 @@ pub fn plan(input: Input) -> Plan {
             risks: vec!["More replicas cost more; scale back when the surge ends.".into()],
             rollback: "Return to the previous replica count.".into(),
             mitigations: vec![],
+            verification_rule: Some(super::verify::from_flag(flag, None, None)),
         },
         Verdict::External => {
             let upstream = signals.upstream_incident.as_ref().map(|(n, _)| format!("upstream:{n}"));
@@ -229,6 +233,7 @@ pub fn plan(input: Input) -> Plan {
                 risks: vec![],
                 rollback: "Nothing to roll back.".into(),
                 mitigations: vec![],
+                verification_rule: Some(super::verify::from_flag(flag, None, None)),
             }
         }
         Verdict::Platform | Verdict::Noise => Plan {
@@ -255,12 +260,20 @@ pub fn plan(input: Input) -> Plan {
             risks: vec![],
             rollback: "Nothing to roll back.".into(),
             mitigations: vec![],
+            verification_rule: Some(super::verify::from_flag(flag, None, None)),
         },
     }
 }
 
 /// The kinds of evidence id, as plans write them (`metric:memory@onset`).
-const ID_KINDS: [&str; 5] = ["metric:", "log:", "deploy:", "upstream:", "health:"];
+const ID_KINDS: [&str; 6] = [
+    "metric:",
+    "log:",
+    "deploy:",
+    "upstream:",
+    "health:",
+    "history:",
+];
 
 /// Evidence ids a plan cites that the bundle does not hold: in its
 /// citations, and written anywhere in its text (summary, steps, alternatives…).

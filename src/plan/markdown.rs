@@ -82,6 +82,18 @@ pub fn render(plan: &Plan) -> String {
     }
     s.push('\n');
     list(&mut s, "Verification", &plan.verification);
+    if let Some(rule) = &plan.verification_rule {
+        // The sentence is regenerated from the lines below it; edit those.
+        let _ = writeln!(
+            s,
+            "## Verified when\n\n{}\n",
+            one(&super::verify::words(rule))
+        );
+        for line in super::verify::markdown_lines(rule) {
+            let _ = writeln!(s, "- {line}");
+        }
+        s.push('\n');
+    }
     list(&mut s, "Risks", &plan.risks);
     let _ = writeln!(s, "## Rollback\n\n{}\n", plan.rollback);
     let _ = writeln!(s, "## Changes\n");
@@ -168,6 +180,7 @@ pub fn parse(text: &str) -> Result<Plan, ParseError> {
         risks: vec![],
         rollback: String::new(),
         mitigations: vec![],
+        verification_rule: None,
     };
     let mut section = String::from("header");
     let mut prose = String::new();
@@ -197,7 +210,8 @@ pub fn parse(text: &str) -> Result<Plan, ParseError> {
             flush(&mut plan, &prose_section, &mut prose);
             section = h.trim().to_ascii_lowercase();
             prose_section = section.clone();
-            const KNOWN: [&str; 9] = [
+            const KNOWN: [&str; 10] = [
+                "verified when",
                 "summary",
                 "root cause",
                 "alternatives considered",
@@ -212,7 +226,7 @@ pub fn parse(text: &str) -> Result<Plan, ParseError> {
                 return Err(ParseError {
                     line: n,
                     message: format!(
-                        "unknown section `{}` (sections: Summary, Root cause, Alternatives considered, Steps, Verification, Risks, Rollback, Changes)",
+                        "unknown section `{}` (sections: Summary, Root cause, Alternatives considered, Steps, Verification, Verified when, Risks, Rollback, Changes)",
                         h.trim()
                     ),
                 });
@@ -354,6 +368,19 @@ pub fn parse(text: &str) -> Result<Plan, ParseError> {
                     files,
                 });
             }
+            "verified when" => {
+                // Only the `- key: value` lines count; the sentence is made from them.
+                if let Some(kv) = item {
+                    let err = |message: String| ParseError { line: n, message };
+                    let (k, v) = kv.split_once(':').ok_or_else(|| {
+                        err(format!("expected `key: value` (window: 30m), got `{kv}`"))
+                    })?;
+                    let rule = plan
+                        .verification_rule
+                        .get_or_insert_with(super::verify::blank);
+                    super::verify::parse_markdown_line(rule, k.trim(), v.trim()).map_err(err)?;
+                }
+            }
             "changes" => {
                 // A list item is machine-readable and must parse; prose is a note.
                 if let Some(t) = item {
@@ -412,6 +439,7 @@ mod tests {
             risks: vec![],
             rollback: "r".into(),
             mitigations: vec![],
+            verification_rule: None,
         };
         let text = render(&plan);
         assert!(!text.contains("\n- severity: low"), "{text}");
@@ -443,6 +471,7 @@ mod tests {
                 service: ServiceId::from("api"),
                 bytes: 48_000_000_000,
             }],
+            verification_rule: None,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod llm;
 pub mod markdown;
 pub mod planner;
 pub mod pr_body;
+pub mod verify;
 
 #[cfg(test)]
 mod tests {
@@ -57,6 +58,26 @@ mod tests {
     #[test]
     fn demo_plans_cite_real_evidence_and_carry_the_right_change() {
         for (svc, plan, evidence) in demo_plans() {
+            // Declared before anything runs, in words the engineer reads.
+            let rule = plan
+                .verification_rule
+                .as_ref()
+                .expect("every plan has a rule");
+            assert_eq!(rule.service.0, svc);
+            let words = verify::words(rule);
+            match svc.as_str() {
+                "api" => assert!(
+                    words.starts_with(
+                        "verified when api's memory stays below 90% of its limit for 30m"
+                    ),
+                    "{words}"
+                ),
+                "checkout" | "email" => assert!(
+                    words.contains("'s 5xx share stays below 5.0% for 30m"),
+                    "{words}"
+                ),
+                _ => {}
+            }
             assert!(
                 heuristic::unknown_citations(&plan, &evidence).is_empty(),
                 "{svc}: {:?} not in {:?}",

@@ -47,7 +47,11 @@ const SHAPE: &str = r#"{
   "rollback": "how to undo it",
   "mitigations": [{"action": "raise_memory_limit", "service": "api", "bytes": 48000000000}
                   | {"action": "set_replicas", "service": "web", "replicas": 6}
-                  | {"action": "rollback_image", "service": "checkout", "tag": "v1.2.3"}]
+                  | {"action": "rollback_image", "service": "checkout", "tag": "v1.2.3"}],
+  "verification_rule": null | {"service": "the flagged service", "rule": "the triggering rule",
+                  "signal": "memory / memory_limit", "op": ">", "threshold": 0.9,
+                  "also": ["errors / requests < 0.01"], "window_ms": 1800000,
+                  "hold_down_ms": 300000, "deadline_ms": 7200000}
 }"#;
 
 /// Build the request with a fresh fence: see [`prompt_in`].
@@ -200,8 +204,14 @@ pub async fn llm_plan(
     let mut req = prompt_in(&fence, flag, judgement, evidence, budget_tokens);
     let first = client.chat(&req, |_| {}).await?;
     let answer = first.text();
+    // Every plan leaves with a verification rule: the model's if it holds up,
+    // else the default from the triggering rule.
+    let settled = |mut plan: Plan| {
+        super::verify::settle(&mut plan, flag, None, None);
+        plan
+    };
     let problem = match check(&answer, evidence) {
-        Ok(plan) => return Ok(plan),
+        Ok(plan) => return Ok(settled(plan)),
         Err(problem) => problem,
     };
     req.messages.push(Message {
@@ -215,6 +225,7 @@ pub async fn llm_plan(
     )));
     let second = client.chat(&req, |_| {}).await?;
     check(&second.text(), evidence)
+        .map(settled)
         .map_err(|p| PlanError::Invalid(format!("{p} (first answer: {problem})")))
 }
 

@@ -96,6 +96,15 @@ pub fn body(c: &PrContext) -> String {
         s.push('\n');
     }
     let _ = writeln!(s, "## Verification\n");
+    if let Some(rule) = &p.verification_rule {
+        // Declared before anything ran; medic watches it once the change is live.
+        let words = super::verify::words(rule);
+        let _ = writeln!(
+            s,
+            "medic watches this after the merge and comments the outcome here: **V{}.**\n",
+            &words[1..]
+        );
+    }
     for v in &p.verification {
         let _ = writeln!(s, "- [ ] {v}");
     }
@@ -111,6 +120,51 @@ pub fn body(c: &PrContext) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_body_states_the_verification_rule_in_words() {
+        let flag = crate::model::Flag {
+            service: crate::model::ServiceId::from("api"),
+            rule: "memory-near-limit".into(),
+            metric: crate::model::Metric::Memory,
+            state: crate::model::AlertState::Firing,
+            value: 0.95,
+            threshold: 0.8,
+            op: ">".into(),
+            unit: crate::model::Unit::Ratio,
+            since: 0,
+            onset: 0,
+            verdict: crate::model::Verdict::Actionable,
+            reason: String::new(),
+            eta_seconds: None,
+        };
+        let mut plan = crate::plan::markdown::parse("# Raise the limit\n").unwrap();
+        plan.verification_rule = Some(crate::plan::verify::from_flag(&flag, None, None));
+        let evidence = Evidence {
+            service: flag.service.clone(),
+            rule: flag.rule.clone(),
+            onset: 0,
+            items: vec![],
+            gaps: vec![],
+        };
+        let judgement = Judgement {
+            verdict: crate::model::Verdict::Actionable,
+            reasons: vec![],
+        };
+        let text = body(&PrContext {
+            incident: "i1",
+            plan: &plan,
+            evidence: &evidence,
+            judgement: &judgement,
+            changes: &[],
+            diff_stat: "",
+            approved_by: "dana",
+        });
+        assert!(
+            text.contains("**Verified when api's memory stays below 80% of its limit for 30m, from 5m after the change is live"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_log_line_cannot_escape_its_fence() {

@@ -12,6 +12,9 @@
 use crate::model::{FleetSnapshot, Metric, Millis, Series, ServiceId, ServiceMetrics};
 use serde::{Deserialize, Serialize};
 
+mod live;
+pub use live::go_live;
+
 const MIN: Millis = 60_000;
 const DAY: Millis = 24 * 60 * MIN;
 const GB: f64 = 1e9;
@@ -91,6 +94,9 @@ pub struct UpstreamIncident {
 pub struct Demo {
     seed: u64,
     anchor: Millis,
+    /// Changes that went live, and when: the fleet answers to them (a
+    /// raised limit stops api's approach to it, a rollback ends checkout's 5xx).
+    changes: Vec<(Millis, crate::model::Mitigation)>,
 }
 
 /// When the `api` leak began, relative to the anchor.
@@ -107,7 +113,21 @@ const BATCH_PERIOD: Millis = 9 * MIN;
 impl Demo {
     /// A fleet whose scenarios are placed relative to `anchor` ("now" at start).
     pub fn new(seed: u64, anchor: Millis) -> Demo {
-        Demo { seed, anchor }
+        Demo {
+            seed,
+            anchor,
+            changes: vec![],
+        }
+    }
+
+    /// api's leaked memory at `r` (relative to the anchor) under its original limit.
+    fn api_leaked(r: Millis) -> f64 {
+        if r <= API_LEAK_START {
+            return 0.0;
+        }
+        let cycle = ((API_MEMORY_LIMIT - API_BASE_MEMORY - 0.4 * GB) / API_LEAK_PER_MIN
+            * MIN as f64) as Millis;
+        ((r - API_LEAK_START) % cycle) as f64 / MIN as f64 * API_LEAK_PER_MIN
     }
 
     /// The instant the scenarios are placed around.
@@ -116,6 +136,11 @@ impl Demo {
     }
 
     /// Deterministic noise in [-1, 1] for (service, metric, time bucket).
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     fn noise(&self, service: &str, salt: u64, t: Millis) -> f64 {
         let mut h = self.seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         for b in service.bytes() {
@@ -144,23 +169,28 @@ impl Demo {
             ("api", Metric::Errors) => 120.0 * day * 0.001 * (1.0 + 0.5 * n(2)).max(0.0),
             ("api", Metric::Cpu) => 1.4 * day * (1.0 + 0.08 * n(3)),
             ("api", Metric::CpuLimit) => 4.0,
-            ("api", Metric::MemoryLimit) => API_MEMORY_LIMIT,
+            ("api", Metric::MemoryLimit) => self
+                .api_raised_limit(t)
+                .map_or(API_MEMORY_LIMIT, |(_, bytes)| bytes),
             ("api", Metric::Memory) => {
                 // A GC sawtooth on top of the leak; the OOM killer restarts it at the limit.
                 let gc = 0.4 * GB * ((t.rem_euclid(3 * MIN)) as f64 / (3 * MIN) as f64);
-                let leaked = if r > API_LEAK_START {
-                    let cycle = ((API_MEMORY_LIMIT - API_BASE_MEMORY - 0.4 * GB) / API_LEAK_PER_MIN
-                        * MIN as f64) as Millis;
-                    ((r - API_LEAK_START) % cycle) as f64 / MIN as f64 * API_LEAK_PER_MIN
-                } else {
-                    0.0
+                let leaked = match self.api_raised_limit(t) {
+                    // The leak goes on from where it was, towards the new limit.
+                    Some((at, limit)) => {
+                        let room = (limit - API_BASE_MEMORY - 0.4 * GB).max(GB);
+                        let grown = Demo::api_leaked(at - self.anchor)
+                            + (t - at) as f64 / MIN as f64 * API_LEAK_PER_MIN;
+                        grown % room
+                    }
+                    None => Demo::api_leaked(r),
                 };
                 API_BASE_MEMORY + leaked + gc + 0.05 * GB * n(4)
             }
             // checkout: a deploy 38 minutes ago broke the payment client.
             ("checkout", Metric::Requests) => 40.0 * day * (1.0 + 0.06 * n(1)),
             ("checkout", Metric::Errors) => {
-                let rate = if r >= CHECKOUT_DEPLOY {
+                let rate = if r >= CHECKOUT_DEPLOY && !self.checkout_rolled_back(t) {
                     0.09 + 0.015 * n(2)
                 } else {
                     0.003 * (1.0 + n(2))
@@ -223,8 +253,15 @@ impl Demo {
         self.range(start, end, step, now)
     }
 
-    /// Every service's metrics on the grid `start, start + step, …, ≤ end`.
+    /// Every service's metrics on the grid `start, start + step, …, ≤ end`,
+    /// with the changes that went live in this process (see [`go_live`]).
     pub fn range(&self, start: Millis, end: Millis, step: Millis, at: Millis) -> FleetSnapshot {
+        let live = self.with_live();
+        let this = live.as_ref().unwrap_or(self);
+        this.range_as_is(start, end, step, at)
+    }
+
+    fn range_as_is(&self, start: Millis, end: Millis, step: Millis, at: Millis) -> FleetSnapshot {
         let len = ((end - start) / step + 1).max(0) as usize;
         let services = SERVICES
             .iter()
@@ -556,6 +593,26 @@ impl DemoClock {
             started: std::time::Instant::now(),
             speed,
         }
+    }
+
+    /// A clock that has read `anchor` at wall time `started` and run at
+    /// `speed` since: every process that resumes an incident reads the same
+    /// demo time, so a watch window survives a restart.
+    pub fn continuing(anchor: Millis, speed: f64, started: Millis) -> DemoClock {
+        let behind = ((crate::sources::wall_now() - started).max(0) as f64 / speed) as u64;
+        let now = std::time::Instant::now();
+        DemoClock {
+            anchor,
+            started: now
+                .checked_sub(std::time::Duration::from_millis(behind))
+                .unwrap_or(now),
+            speed,
+        }
+    }
+
+    /// The wall time at which this clock read its anchor.
+    pub fn wall_start(&self) -> Millis {
+        crate::sources::wall_now() - self.started.elapsed().as_millis() as Millis
     }
 
     /// The demo's current time.

@@ -97,6 +97,8 @@ pub enum Action {
     Cancel,
     /// Push the agent's change and open the pull request (after the diff).
     Publish,
+    /// Merge the open pull request on the local forge, then watch the change through.
+    Merge,
     /// Copy the pull request's link (OSC 52, works over SSH).
     Copy,
     /// The journal's incidents, for `:incidents`.
@@ -140,6 +142,8 @@ pub enum Command {
     /// The operator said go and confirmed the held-back paths on the second
     /// screen: push them too and open the pull request.
     PublishHeld(String),
+    /// Merge the incident's pull request on the local forge and watch the change through.
+    Merge(String),
     /// Show this incident (from `:incidents`, or the saved UI state); a run
     /// that was interrupted is picked up again.
     Show(String),

@@ -179,6 +179,7 @@ impl App {
             | Action::ToggleDiff
             | Action::Cancel
             | Action::Publish
+            | Action::Merge
             | Action::Copy
             | Action::ToggleCitations
             | Action::EditInPlace

@@ -75,9 +75,11 @@ impl WorkContext {
     /// Take what the workflows need from the setup.
     pub fn new(setup: &Setup) -> WorkContext {
         let source = match &setup.source {
-            Source::Demo { demo, .. } => OriginSource::Demo {
+            Source::Demo { demo, clock } => OriginSource::Demo {
                 seed: crate::sources::demo::DEFAULT_SEED,
                 anchor: demo.anchor(),
+                speed: clock.speed,
+                started: Some(clock.wall_start()),
             },
             _ => OriginSource::Config {
                 path: setup.config_path.clone().unwrap_or_default(),
@@ -207,6 +209,18 @@ pub async fn serve(
             }
             Command::Publish(id) => (id, false, true, false),
             Command::PublishHeld(id) => (id, false, true, true),
+            Command::Merge(id) => {
+                let merged = match journal.incident::<Incident>(&id) {
+                    Ok(Some(inc)) => crate::commands::merge::merge_local(&ctx.data_dir, &inc).await,
+                    Ok(None) => Err(anyhow::anyhow!("no incident `{id}` in the journal")),
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = merged {
+                    let _ = tx.send(Action::SourceError(format!("{e:#}"))).await;
+                    continue;
+                }
+                (id, false, false, false)
+            }
             Command::Show(id) => {
                 let Some(inc) = journal.incident::<Incident>(&id).ok().flatten() else {
                     continue;
@@ -216,7 +230,7 @@ pub async fn serve(
                     let _ = tx.send(Action::Work(Box::new(v))).await;
                 }
                 // Reattach: an approved run that was cut off goes on from its last step.
-                if inc.status == Status::Open && inc.approval.is_some() {
+                if inc.status.is_running() && inc.approval.is_some() {
                     (id, false, false, false)
                 } else {
                     continue;
@@ -410,6 +424,9 @@ async fn run_one(job: Job, cancelled: watch::Receiver<bool>) {
                     format!("pull request #{} opened (draft): {}", pr.number, pr.url)
                 }
                 Ok(Outcome::NoChange(why)) => format!("no change: {why}"),
+                Ok(Outcome::Watched { pr, watched }) => {
+                    format!("{} · pull request #{}", watched.line(), pr.number)
+                }
                 Ok(Outcome::AwaitingPublish(stat)) => {
                     format!("change ready: review the diff, then push · {stat}")
                 }
@@ -474,10 +491,10 @@ fn incident_rows(journal: &Journal) -> Vec<IncidentRow> {
     list.sort_by_key(|i| std::cmp::Reverse(i.opened_at));
     list.into_iter()
         .map(|i| IncidentRow {
+            status: i.status_line(),
             id: i.id,
             service: i.service.0,
             rule: i.rule,
-            status: i.status.word().to_string(),
             pr: i.pr.map(|p| p.url),
         })
         .collect()

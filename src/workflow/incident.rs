@@ -39,6 +39,16 @@ pub enum Status {
     NoChange,
     /// Stopped by the operator.
     Cancelled,
+    /// The pull request merged: medic watches the change through (an
+    /// interrupted watch is resumed like an open run).
+    Watching,
+    /// The change went live and the verification rule held: the episode is over.
+    Verified,
+    /// The change went live and the signal still breaches: the episode goes
+    /// on in a follow-up incident whose plan is the revert (`<id>-revert`).
+    NotFixed,
+    /// The change went live and the service flags something new.
+    Regressed,
 }
 
 impl Status {
@@ -47,8 +57,19 @@ impl Status {
     pub fn is_closed(self) -> bool {
         matches!(
             self,
-            Status::Resolved | Status::NoChange | Status::Cancelled
+            Status::Resolved
+                | Status::NoChange
+                | Status::Cancelled
+                | Status::Verified
+                // The episode goes on in the follow-up incident with the revert.
+                | Status::NotFixed
+                | Status::Regressed
         )
+    }
+
+    /// True when a run is under way (or was cut off): `medic resume` goes on with it.
+    pub fn is_running(self) -> bool {
+        matches!(self, Status::Open | Status::Watching)
     }
 
     /// True when nothing more will happen without the operator or the flag.
@@ -67,6 +88,10 @@ impl Status {
             Status::Resolved => "resolved",
             Status::NoChange => "no change",
             Status::Cancelled => "cancelled",
+            Status::Watching => "watching the change",
+            Status::Verified => "verified",
+            Status::NotFixed => "not fixed",
+            Status::Regressed => "regressed",
         }
     }
 }
@@ -81,12 +106,22 @@ pub enum OriginSource {
         seed: u64,
         /// Anchor.
         anchor: Millis,
+        /// The demo clock's speed (`--speed`): a resumed incident's clock goes on at it.
+        #[serde(default = "real_time")]
+        speed: f64,
+        /// The wall time at which the demo clock read the anchor.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        started: Option<Millis>,
     },
     /// A config file.
     Config {
         /// Its path.
         path: PathBuf,
     },
+}
+
+fn real_time() -> f64 {
+    1.0
 }
 
 /// What an incident started with.
@@ -170,6 +205,26 @@ pub struct Incident {
     /// instead of opening a second incident.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest: Option<Flag>,
+    /// What the watch found once the change was live (`✔ verified 31m after deploy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
+impl Incident {
+    /// The status as lists show it: the watch's outcome once there is one.
+    pub fn status_line(&self) -> String {
+        match &self.outcome {
+            Some(line)
+                if matches!(
+                    self.status,
+                    Status::Verified | Status::NotFixed | Status::Regressed
+                ) =>
+            {
+                crate::terminal::one_line(line).into_owned()
+            }
+            _ => self.status.word().to_string(),
+        }
+    }
 }
 
 /// Triage's output, stored as the `evidence` step.
@@ -207,8 +262,9 @@ pub struct AgentWork {
 }
 
 /// The names of the steps, in order.
-pub const STEPS: [&str; 7] = [
-    "evidence", "plan", "approval", "agent", "push", "pr", "verify",
+pub const STEPS: [&str; 11] = [
+    "evidence", "plan", "approval", "agent", "push", "pr", "verify", "merged", "live", "watch",
+    "comment",
 ];
 
 /// A stable, readable incident id: onset time, service, and a short hash of
@@ -273,6 +329,7 @@ pub fn open_or_resume(
         pr: None,
         error: None,
         latest: None,
+        outcome: None,
     };
     let mut inc = inc;
     let base = inc.id.clone();

@@ -4,7 +4,9 @@
 pub mod engine;
 pub mod incident;
 pub mod journal;
+pub mod memory;
 pub mod parts;
 pub mod run;
 pub mod silence;
 pub mod steps;
+pub mod watch;

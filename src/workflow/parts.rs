@@ -100,9 +100,15 @@ impl Parts {
             );
         }
         let source = match &origin.source {
-            OriginSource::Demo { seed, anchor } => Source::Demo {
+            OriginSource::Demo {
+                seed,
+                anchor,
+                speed,
+                started,
+            } => Source::Demo {
                 demo: Demo::new(*seed, *anchor),
-                clock: DemoClock::new(*anchor, 1.0),
+                // Every process reads the same demo time: a watch window survives a restart.
+                clock: DemoClock::continuing(*anchor, *speed, started.unwrap_or(*anchor)),
             },
             OriginSource::Config { .. } => source_for(&settings)?,
         };

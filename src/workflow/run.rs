@@ -21,6 +21,13 @@ pub enum Outcome {
     PrOpened(PullRequest),
     /// Nothing to change, and why.
     NoChange(String),
+    /// The pull request merged, the change went live and the watch decided.
+    Watched {
+        /// The pull request.
+        pr: PullRequest,
+        /// What came of the change.
+        watched: Box<crate::workflow::watch::Watched>,
+    },
 }
 
 /// The words an [`Outcome::AwaitingPublish`] carries when the change policy
@@ -62,7 +69,7 @@ impl Run<'_> {
         let mut inc: Incident = journal
             .incident(id)?
             .ok_or_else(|| anyhow::anyhow!("no incident `{id}` in the journal"))?;
-        if inc.status != Status::Open && !inc.status.is_settled() {
+        if !inc.status.is_running() && !inc.status.is_settled() {
             // Back at work: the list must not claim it is waiting.
             inc.status = Status::Open;
             self.save(&inc)?;
@@ -81,6 +88,16 @@ impl Run<'_> {
                 inc.pr = Some(pr.clone());
             }
             Ok(Outcome::NoChange(_)) => inc.status = Status::NoChange,
+            Ok(Outcome::Watched { pr, watched }) => {
+                use crate::workflow::watch::Verdict;
+                inc.status = match watched.verdict {
+                    Verdict::Verified => Status::Verified,
+                    Verdict::NotFixed => Status::NotFixed,
+                    Verdict::Regressed => Status::Regressed,
+                };
+                inc.pr = Some(pr.clone());
+                inc.outcome = Some(watched.line());
+            }
             Err(e) => match e.downcast_ref::<StepError>() {
                 Some(StepError::Cancelled) => inc.status = Status::Cancelled,
                 Some(StepError::Journal(_)) | None => {}
@@ -98,6 +115,17 @@ impl Run<'_> {
                     Some(format!("pull request #{} opened: {}", pr.number, pr.url))
                 }
                 Outcome::NoChange(why) => Some(format!("no change: {why}")),
+                Outcome::Watched { pr, watched } => Some(match &watched.revert {
+                    None => format!("{} (pull request #{})", watched.line(), pr.number),
+                    Some(revert) => format!(
+                        "{} (pull request #{}): the incident is open again as {}, with fresh evidence; a revert waits for your approval: {} (medic fix {})",
+                        watched.line(),
+                        pr.number,
+                        steps::watch::reopened_id(id),
+                        crate::terminal::one_line(&revert.title),
+                        inc.service
+                    ),
+                }),
             };
             if let Some(outcome) = outcome {
                 self.engine.emit(id, EventKind::Finished { outcome })?;
@@ -155,7 +183,28 @@ impl Run<'_> {
         let pushed = steps::push::run(self, inc, &delivery, &work, &commit).await?;
         let pr = steps::pr::run(self, inc, plan, &delivery, &work).await?;
         steps::verify::run(self, inc, &delivery, &pushed, &pr).await?;
-        Ok(Outcome::PrOpened(pr))
+        // The incident is done when its verification rule holds after the change is live.
+        let Some(merged) = steps::merged::run(self, inc, &delivery, &pr).await? else {
+            return Ok(Outcome::PrOpened(pr));
+        };
+        // Journaled before the watch: a cut-off watch is resumed like an open run.
+        inc.status = Status::Watching;
+        inc.pr = Some(pr.clone());
+        self.save(inc)?;
+        let rule = plan
+            .verification_rule
+            .clone()
+            .unwrap_or_else(|| crate::plan::verify::from_flag(&inc.flag, None, None));
+        let live = steps::merged::live(self, inc, plan, &merged).await?;
+        let watched = steps::watch::run(self, inc, plan, &rule, &live).await?;
+        steps::watch::comment(self, inc, &delivery, &pr, &watched).await?;
+        if let Some(revert) = &watched.revert {
+            steps::watch::reopen(self, inc, revert)?;
+        }
+        Ok(Outcome::Watched {
+            pr,
+            watched: Box::new(watched),
+        })
     }
 
     /// A finished step's stored output.

@@ -116,6 +116,7 @@ pub fn plan() -> Plan {
         risks: vec![],
         rollback: "revert".into(),
         mitigations: vec![],
+        verification_rule: None,
     }
 }
 

@@ -133,6 +133,18 @@ impl App {
             },
             Action::Cancel => self.cancel(),
             Action::Publish => self.publish(),
+            Action::Merge => match &mut self.work {
+                Some(w) if w.pr.is_some() => {
+                    w.status = "merging the pull request, then watching the change…".into();
+                    self.outbox.push(Command::Merge(w.incident.clone()));
+                    true
+                }
+                Some(_) => {
+                    self.notice = Some("no pull request to merge yet".into());
+                    true
+                }
+                None => false,
+            },
             Action::Copy => {
                 let Some(link) = self.work.as_ref().and_then(|w| w.pr.clone()) else {
                     self.notice = Some("no pull request yet: nothing to copy".into());

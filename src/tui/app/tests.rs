@@ -460,3 +460,18 @@ fn a_rejected_edit_is_a_notice_and_never_marks_the_data_stale() {
         "the reason is not cut:\n{screen}"
     );
 }
+
+#[test]
+fn merge_asks_the_workflow_only_with_a_pull_request() {
+    let mut app = App::default();
+    app.update(Action::Work(Box::new(work(true, None, Some("diff")))));
+    app.update(Action::Merge);
+    assert!(app.outbox.is_empty() && app.notice.is_some(), "no PR yet");
+    app.update(Action::Work(Box::new(work(
+        true,
+        Some("local://forge/shop/pull/1"),
+        None,
+    ))));
+    app.update(Action::Merge);
+    assert_eq!(app.outbox, vec![Command::Merge("i1".into())]);
+}

@@ -321,6 +321,15 @@ pub const BINDINGS: &[Binding] = &[
         when_cancellable,
     ),
     bind(
+        &[ch('m')],
+        PLAN,
+        NORMAL,
+        Action::Merge,
+        "merge PR",
+        2,
+        when_pr,
+    ),
+    bind(
         &[ch('y')],
         PLAN,
         NORMAL,

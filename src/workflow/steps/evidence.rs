@@ -1,5 +1,5 @@
 //! Step 1, `evidence`: the evidence bundle, the signals and the verdict for
-//! the instant the incident opened.
+//! the instant the incident opened, with similar past incidents (`history:`).
 
 use super::{policy, test_delay};
 use crate::refresh::{Detected, Pipeline};
@@ -44,10 +44,16 @@ async fn triage(run: &Run<'_>, inc: &Incident) -> anyhow::Result<Triage> {
         .iter()
         .find(|s| s.service == inc.service)
         .and_then(|s| flag.metric.limit().and_then(|l| s.last(l)));
-    Ok(Triage {
+    let mut triage = Triage {
         evidence,
         signals,
         judgement,
         limit,
-    })
+    };
+    // Seen before: similar incidents whose change medic watched through.
+    let memories = crate::workflow::memory::recall(run.engine.journal())?;
+    let sig = crate::workflow::memory::signature(inc, &triage);
+    let history = crate::workflow::memory::history_items(&memories, &sig, &inc.id);
+    triage.evidence.items.extend(history);
+    Ok(triage)
 }

@@ -6,10 +6,12 @@
 pub mod agent;
 pub mod approval;
 pub mod evidence;
+pub mod merged;
 pub mod plan;
 pub mod pr;
 pub mod push;
 pub mod verify;
+pub mod watch;
 
 use super::engine::{EventKind, StepPolicy};
 use super::incident::{AgentWork, Incident, Triage};

@@ -42,9 +42,13 @@ pub async fn run(run: &Run<'_>, inc: &mut Incident, triage: &Triage) -> anyhow::
                     let spent = client.budget().spent();
                     *planner_spent.lock().expect("spent lock") = Some(spent);
                     log_spent(run, inc, spent)?;
-                    return Ok(plan?);
+                    return remembered(run, triage, declare_rule(run, inc, plan?));
                 }
-                heuristic_plan(inc, triage)
+                remembered(
+                    run,
+                    triage,
+                    declare_rule(run, inc, heuristic_plan(inc, triage)?),
+                )
             }
         })
         .await;
@@ -55,6 +59,46 @@ pub async fn run(run: &Run<'_>, inc: &mut Incident, triage: &Triage) -> anyhow::
     }
     let generated = generated?;
     Ok(inc.plan_edit.clone().unwrap_or(generated))
+}
+
+/// What medic remembers changes the plan: a fix that worked before is cited,
+/// one that was not fixed before is not proposed again without saying so.
+fn remembered(run: &Run<'_>, triage: &Triage, mut plan: Plan) -> anyhow::Result<Plan> {
+    let memories = crate::workflow::memory::recall(run.engine.journal())?;
+    crate::workflow::memory::cite_repeats(&mut plan, &triage.evidence, &memories);
+    crate::workflow::memory::warn_repeats(&mut plan, &triage.evidence, &memories);
+    Ok(plan)
+}
+
+/// The plan's verification rule, declared before anything runs: the
+/// planner's if it holds up, else the default from the triggering rule as
+/// configured (its exact expression, a window at least its `for`).
+fn declare_rule(run: &Run<'_>, inc: &Incident, mut plan: Plan) -> Plan {
+    use crate::detect::rules::RuleKind;
+    use crate::plan::verify;
+    let configured = run
+        .parts
+        .settings
+        .rules()
+        .into_iter()
+        .find(|r| r.name == inc.flag.rule);
+    let signal = configured
+        .as_ref()
+        .map(|r| crate::detect::rules::strip_outer_parens(&r.expr.to_string()).to_string());
+    let for_ms = configured.as_ref().map(|r| r.for_ms);
+    let mut default = verify::from_flag(&inc.flag, signal.as_deref(), for_ms);
+    if configured.is_some_and(|r| r.kind == RuleKind::Anomaly) {
+        // The threshold is on an anomaly score, not the signal: the rule must stay clear.
+        default.threshold = f64::NAN;
+    }
+    // The planners guess the signal from the flag; the config knows it.
+    if plan.verification_rule == Some(verify::from_flag(&inc.flag, None, None))
+        || plan.verification_rule.is_none()
+    {
+        plan.verification_rule = Some(default);
+    }
+    verify::settle(&mut plan, &inc.flag, signal.as_deref(), for_ms);
+    plan
 }
 
 /// Say what the planner's calls cost the incident so far.
