@@ -101,7 +101,7 @@ fn ablation_table() {
     for (name, cfg) in variants {
         let out = tempfile::tempdir().unwrap();
         let report = nab::run_with(&corpus, out.path(), &cfg).unwrap();
-        let s: Vec<f64> = report.scores.iter().map(|(_, v, _)| *v).collect();
+        let s: Vec<f64> = report.profiles.iter().map(|p| p.score).collect();
         println!("{name:<36} {:>9.1} {:>14.1} {:>14.1}", s[0], s[1], s[2]);
     }
 }
