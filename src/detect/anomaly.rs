@@ -19,6 +19,14 @@
 //!    a level shift produces one early high score, then zeros while the new
 //!    level becomes familiar (as NAB's best detectors do).
 //!
+//! For alerting rules, [`AnomalyScorer::observe`] adds two things NAB does not
+//! score: the **held score** (an episode's onset score, held while the value
+//! stays beyond [`HOLD_SPREADS`] spreads of the level it left, so `for` and
+//! `min_fraction` can judge a sustained shift instead of its single onset
+//! sample) and an **hour-of-day baseline** (the usual level for each UTC
+//! hour), which gives the reason in words: "error rate 6× its usual level for
+//! this hour". Neither changes the score.
+//!
 //! Per sample the work is O([`MAX_CLUSTERS`]) plus amortised O(1) for the
 //! suppression window; memory is bounded by the cluster table and `rest`.
 //! There is no look-ahead, no randomness and no clock: the score at `t`
@@ -29,6 +37,21 @@ use std::collections::VecDeque;
 
 /// Capacity of the value-cluster table (bounds memory and per-sample work).
 pub const MAX_CLUSTERS: usize = 32;
+
+/// An episode's score is held while the value is this many (pre-episode)
+/// spreads away from the pre-episode level.
+pub const HOLD_SPREADS: f64 = 3.0;
+
+/// Scores at or above this open an episode (and freeze its baseline).
+pub const EPISODE_SCORE: f64 = 0.5;
+
+/// An episode ends after this many samples back near the level it left.
+const EPISODE_QUIET: usize = 10;
+
+/// An hour-of-day bucket needs this many samples, the first a day before,
+/// before it speaks for "this hour".
+const HOUR_MIN_SAMPLES: f64 = 20.0;
+const DAY_MS: i64 = 86_400_000;
 
 /// Tuning of [`AnomalyScorer`]; [`Default`] holds the values tuned on NAB.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +108,111 @@ pub struct AnomalyScorer {
     step: f64,
     /// Monotonic deque of (sample index, raw score) for the suppression window maximum.
     recent: VecDeque<(usize, f64)>,
+    /// The open episode, if any.
+    episode: Option<Episode>,
+    /// Held score of the last observed sample.
+    held: f64,
+    /// Usual level per UTC hour of day.
+    hours: HourlyBaseline,
+}
+
+/// An episode of unusual values: its onset score and the baseline it left.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Episode {
+    score: f64,
+    level: f64,
+    spread: f64,
+    /// Usual level at the onset's hour (or overall), for the reason.
+    usual: f64,
+    /// Whether `usual` is the hour's own level.
+    hourly: bool,
+    /// Consecutive samples back near `level`.
+    quiet: usize,
+}
+
+/// Winsorised exponentially weighted level for each UTC hour of the day.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HourlyBaseline {
+    level: [f64; 24],
+    spread: [f64; 24],
+    count: [f64; 24],
+    /// Timestamp of each bucket's first sample.
+    first: [i64; 24],
+}
+
+impl HourlyBaseline {
+    fn hour(ts_ms: i64) -> usize {
+        (ts_ms.div_euclid(3_600_000) % 24) as usize
+    }
+
+    /// The usual level at `ts_ms`'s hour, once it has enough samples.
+    fn usual(&self, ts_ms: i64) -> Option<f64> {
+        let h = Self::hour(ts_ms);
+        let a_day_ago = ts_ms.saturating_sub(self.first[h]) >= DAY_MS - 3_600_000;
+        (self.count[h] >= HOUR_MIN_SAMPLES && a_day_ago).then_some(self.level[h])
+    }
+
+    fn learn(&mut self, ts_ms: i64, x: f64, clip: f64) {
+        let h = Self::hour(ts_ms);
+        let n = self.count[h];
+        if n == 0.0 {
+            self.level[h] = x;
+            self.first[h] = ts_ms;
+        } else {
+            let w = (1.0 / (n + 1.0)).max(0.02);
+            let dev = x - self.level[h];
+            let sp = self.spread[h].max(1e-9 * (1.0 + self.level[h].abs()));
+            let bound = if n < 10.0 { f64::INFINITY } else { clip * sp };
+            self.level[h] += w * dev.clamp(-bound, bound);
+            self.spread[h] += w * (dev.abs().min(bound) - self.spread[h]);
+        }
+        self.count[h] = n + 1.0;
+    }
+}
+
+/// How far a value is from its usual level, for a reason in words.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Unusual {
+    /// The value now.
+    pub now: f64,
+    /// Its usual level (the level it left when the episode began).
+    pub usual: f64,
+    /// Whether `usual` is the usual level for this hour of the day.
+    pub hourly: bool,
+}
+
+impl Unusual {
+    /// "6× its usual level for this hour", "a third of its usual level",
+    /// "up from about 0": how `now` compares with `usual`.
+    pub fn words(&self) -> String {
+        let scope = if self.hourly {
+            "its usual level for this hour"
+        } else {
+            "its usual level"
+        };
+        let (now, usual) = (self.now, self.usual);
+        if usual.abs() < 1e-12 || !usual.is_finite() {
+            return if now > 0.0 {
+                format!("up from about 0 ({scope})")
+            } else {
+                format!("down from about 0 ({scope})")
+            };
+        }
+        let r = now / usual;
+        if r >= 1.0 {
+            let n = if r >= 10.0 {
+                format!("{r:.0}")
+            } else {
+                format!("{r:.1}").trim_end_matches(".0").to_string()
+            };
+            format!("{n}× {scope}")
+        } else if r > 0.0 {
+            let pct = (r * 100.0).round();
+            format!("{pct:.0}% of {scope}")
+        } else {
+            format!("{now:.3} against {scope} of {usual:.3}")
+        }
+    }
 }
 
 fn squash(x: f64) -> f64 {
@@ -109,7 +237,93 @@ impl AnomalyScorer {
             used: 0,
             step: 1.0,
             recent: VecDeque::with_capacity(cap),
+            episode: None,
+            held: 0.0,
+            hours: HourlyBaseline {
+                level: [0.0; 24],
+                spread: [0.0; 24],
+                count: [0.0; 24],
+                first: [0; 24],
+            },
         }
+    }
+
+    /// Scores the sample at `ts_ms` (see [`AnomalyScorer::score`]) and also
+    /// keeps what alerting needs: the held score ([`AnomalyScorer::held`])
+    /// and the hour-of-day baseline. Returns the score.
+    pub fn observe(&mut self, ts_ms: i64, x: f64) -> f64 {
+        if !x.is_finite() {
+            self.held = 0.0;
+            return 0.0;
+        }
+        // The baseline as it was before this sample.
+        let (level, spread) = (self.level, self.spread);
+        let score = self.score(x);
+        let eps = 1e-9 * (1.0 + level.abs());
+        match &mut self.episode {
+            Some(ep) => {
+                let away = (x - ep.level).abs() > HOLD_SPREADS * ep.spread.max(eps);
+                ep.quiet = if away { 0 } else { ep.quiet + 1 };
+                self.held = if away { ep.score.max(score) } else { score };
+                if away {
+                    ep.score = ep.score.max(score);
+                }
+                if ep.quiet >= EPISODE_QUIET {
+                    self.episode = None;
+                }
+            }
+            None if score >= EPISODE_SCORE => {
+                let hourly = self.hours.usual(ts_ms);
+                self.episode = Some(Episode {
+                    score,
+                    level,
+                    spread,
+                    usual: hourly.unwrap_or(level),
+                    hourly: hourly.is_some(),
+                    quiet: 0,
+                });
+                self.held = score;
+            }
+            None => self.held = score,
+        }
+        // Winsorised, so an episode barely moves it; a daily pattern is learnt.
+        self.hours.learn(ts_ms, x, self.cfg.clip);
+        score
+    }
+
+    /// Held score of the last [`AnomalyScorer::observe`]d sample: the open
+    /// episode's onset score while the value stays away from the level it
+    /// left, the plain score otherwise.
+    pub fn held(&self) -> f64 {
+        self.held
+    }
+
+    /// How `now` (observed at `ts_ms`) compares with its usual level: the
+    /// open episode's baseline, else the hour's usual level, else the overall
+    /// level; `None` before the first sample.
+    pub fn unusual(&self, ts_ms: i64, now: f64) -> Option<Unusual> {
+        if self.n == 0 {
+            return None;
+        }
+        Some(match &self.episode {
+            Some(ep) => Unusual {
+                now,
+                usual: ep.usual,
+                hourly: ep.hourly,
+            },
+            None => match self.hours.usual(ts_ms) {
+                Some(usual) => Unusual {
+                    now,
+                    usual,
+                    hourly: true,
+                },
+                None => Unusual {
+                    now,
+                    usual: self.level,
+                    hourly: false,
+                },
+            },
+        })
     }
 
     /// Scores the next sample: 0 = familiar, 1 = never seen anything like it.
@@ -285,5 +499,70 @@ mod tests {
         assert!(a.iter().all(|&s| s < 0.05));
         let b = run((0..2000).map(noise));
         assert_eq!(b, run((0..2000).map(noise)));
+    }
+
+    #[test]
+    fn a_sustained_shift_holds_its_score_a_spike_does_not() {
+        let mut s = AnomalyScorer::new(AnomalyConfig::default());
+        let min = 60_000;
+        let mut held = Vec::new();
+        let mut scores = Vec::new();
+        for i in 0..700usize {
+            let v = 10.0
+                + noise(i)
+                + if (500..600).contains(&i) { 30.0 } else { 0.0 }
+                + if i == 300 { 40.0 } else { 0.0 };
+            scores.push(s.observe(i as i64 * min, v));
+            held.push(s.held());
+        }
+        assert!(scores[500] > 0.9 && scores[501..600].iter().all(|&x| x < 0.6));
+        assert!(
+            held[500..600].iter().all(|&h| h >= scores[500]),
+            "the onset score is held while the shift lasts"
+        );
+        assert!(held[300] > 0.9, "the spike scores");
+        assert!(held[301..310].iter().all(|&h| h < 0.5), "and is not held");
+        assert!(held[620..].iter().all(|&h| h < 0.5), "back to normal");
+    }
+
+    #[test]
+    fn usual_level_for_this_hour_needs_a_day_of_history() {
+        let mut s = AnomalyScorer::new(AnomalyConfig::default());
+        let step = 5 * 60_000;
+        // Two days at 5-minute steps: 1% errors, 3% between 09:00 and 10:00.
+        let rate = |i: i64| {
+            let hour = (i * step / 3_600_000) % 24;
+            (if hour == 9 { 0.03 } else { 0.01 }) * (1.0 + 0.05 * noise(i as usize))
+        };
+        let day = 86_400_000 / step;
+        for i in 0..day / 2 {
+            s.observe(i * step, rate(i));
+        }
+        let noon = day / 2;
+        let u = s.unusual(noon * step, 0.06).unwrap();
+        assert!(!u.hourly, "half a day is not yet a usual hour: {u:?}");
+        for i in day / 2..2 * day {
+            s.observe(i * step, rate(i));
+        }
+        // Day three, 09:05 and 12:05: the same 6% reads differently.
+        let nine = (2 * day + 9 * 12 + 1) * step;
+        let u = s.unusual(nine, 0.06).unwrap();
+        assert!(u.hourly, "{u:?}");
+        assert_eq!(u.words(), "2× its usual level for this hour", "{u:?}");
+        let twelve = (2 * day + 12 * 12 + 1) * step;
+        assert_eq!(
+            s.unusual(twelve, 0.06).unwrap().words(),
+            "6× its usual level for this hour"
+        );
+    }
+
+    #[test]
+    fn unusual_words() {
+        let w = |now, usual, hourly| Unusual { now, usual, hourly }.words();
+        assert_eq!(w(0.06, 0.01, true), "6× its usual level for this hour");
+        assert_eq!(w(0.025, 0.01, false), "2.5× its usual level");
+        assert_eq!(w(120.0, 10.0, false), "12× its usual level");
+        assert_eq!(w(0.3, 1.0, true), "30% of its usual level for this hour");
+        assert_eq!(w(0.02, 0.0, false), "up from about 0 (its usual level)");
     }
 }
