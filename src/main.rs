@@ -209,7 +209,7 @@ fn eval_nab(nab_dir: &std::path::Path, out: &std::path::Path, cv: bool) -> anyho
             };
             let c = &grid[f.chosen];
             w.row(format_args!(
-                "  {:<24} {:>7} {:>8} {:>9}  rest {} margin {} radius {} rel {}",
+                "  {:<24} {:>7} {:>8} {:>9}  rest {} margin {} radius {} season gate {}",
                 terminal::one_line(&f.category),
                 f.windows,
                 all_in.map_or(String::new(), |a| cell(
@@ -220,7 +220,7 @@ fn eval_nab(nab_dir: &std::path::Path, out: &std::path::Path, cv: bool) -> anyho
                 c.rest,
                 c.margin,
                 c.radius,
-                c.rel
+                c.season_gate
             ))?;
         }
         w.row(format_args!(

@@ -74,6 +74,14 @@ pub struct AnomalyConfig {
     pub rest: usize,
     /// A raw score is reported only if it exceeds `margin` × the suppression-window maximum.
     pub margin: f64,
+    /// Seasonal channel (needs timestamps, see [`AnomalyScorer::score_at`]):
+    /// on only while the hour-of-day spreads average at most this fraction
+    /// of the global spread (a strongly daily series); 0 = off.
+    pub season_gate: f64,
+    /// Seasonal surprise starts this many hourly spreads from the hour's level.
+    pub season_k: f64,
+    /// ... and reaches `1 - 1/e` this many spreads further.
+    pub season_ref: f64,
 }
 
 impl Default for AnomalyConfig {
@@ -88,6 +96,9 @@ impl Default for AnomalyConfig {
             decay: 0.0001,
             rest: 120,
             margin: 1.4,
+            season_gate: 0.1,
+            season_k: 3.0,
+            season_ref: 3.0,
         }
     }
 }
@@ -152,17 +163,39 @@ impl HourlyBaseline {
         (self.count[h] >= HOUR_MIN_SAMPLES && a_day_ago).then_some(self.level[h])
     }
 
-    fn learn(&mut self, ts_ms: i64, x: f64, clip: f64) {
+    /// Seasonal surprise of `x` at `ts_ms`'s hour: its distance from the
+    /// hour's level in the hour's spreads (floored at a tenth of the global
+    /// spread), squashed; 0 until the hour has [`HOUR_MIN_SAMPLES`] samples,
+    /// and 0 unless the series is strongly periodic (the hours' mean spread
+    /// at most `cfg.season_gate` × the global spread).
+    fn surprise(&self, ts_ms: i64, x: f64, cfg: &AnomalyConfig, spread: f64, level: f64) -> f64 {
+        let h = Self::hour(ts_ms);
+        if self.count[h] < HOUR_MIN_SAMPLES {
+            return 0.0;
+        }
+        let mean_spread = self.spread.iter().sum::<f64>() / 24.0;
+        if mean_spread > cfg.season_gate * spread {
+            return 0.0;
+        }
+        let sp = self.spread[h]
+            .max(0.1 * spread)
+            .max(1e-9 * (1.0 + level.abs()));
+        squash(((x - self.level[h]).abs() / sp - cfg.season_k) / cfg.season_ref)
+    }
+
+    /// Adds `x` to its hour: winsorised at `clip` spreads (floored at a tenth
+    /// of the global `spread`), weight `max(1 / n, 0.02)`.
+    fn learn(&mut self, ts_ms: i64, x: f64, clip: f64, spread: f64) {
         let h = Self::hour(ts_ms);
         let n = self.count[h];
         if n == 0.0 {
             self.level[h] = x;
+            self.spread[h] = 0.0;
             self.first[h] = ts_ms;
         } else {
             let w = (1.0 / (n + 1.0)).max(0.02);
             let dev = x - self.level[h];
-            let sp = self.spread[h].max(1e-9 * (1.0 + self.level[h].abs()));
-            let bound = if n < 10.0 { f64::INFINITY } else { clip * sp };
+            let bound = clip * self.spread[h].max(0.1 * spread).max(1e-12);
             self.level[h] += w * dev.clamp(-bound, bound);
             self.spread[h] += w * (dev.abs().min(bound) - self.spread[h]);
         }
@@ -258,7 +291,7 @@ impl AnomalyScorer {
         }
         // The baseline as it was before this sample.
         let (level, spread) = (self.level, self.spread);
-        let score = self.score(x);
+        let score = self.score_at(ts_ms, x);
         let eps = 1e-9 * (1.0 + level.abs());
         match &mut self.episode {
             Some(ep) => {
@@ -286,8 +319,6 @@ impl AnomalyScorer {
             }
             None => self.held = score,
         }
-        // Winsorised, so an episode barely moves it; a daily pattern is learnt.
-        self.hours.learn(ts_ms, x, self.cfg.clip);
         score
     }
 
@@ -328,7 +359,19 @@ impl AnomalyScorer {
 
     /// Scores the next sample: 0 = familiar, 1 = never seen anything like it.
     /// Non-finite input is treated as absent (returns 0, state unchanged).
+    /// Without a timestamp the seasonal channel stays off.
     pub fn score(&mut self, x: f64) -> f64 {
+        self.score_inner(None, x)
+    }
+
+    /// [`AnomalyScorer::score`] for a sample taken at `ts_ms` (unix ms, UTC):
+    /// adds the seasonal channel, a value unusual for its hour of the day in
+    /// a strongly daily series.
+    pub fn score_at(&mut self, ts_ms: i64, x: f64) -> f64 {
+        self.score_inner(Some(ts_ms), x)
+    }
+
+    fn score_inner(&mut self, ts_ms: Option<i64>, x: f64) -> f64 {
         if !x.is_finite() {
             return 0.0;
         }
@@ -341,7 +384,16 @@ impl AnomalyScorer {
             return 0.0;
         }
         self.n += 1;
-        let raw = self.novelty_and_learn(x);
+        let mut raw = self.novelty_and_learn(x);
+        if let Some(ts) = ts_ms {
+            if self.cfg.season_gate > 0.0 {
+                let s = self
+                    .hours
+                    .surprise(ts, x, &self.cfg, self.spread, self.level);
+                raw = raw.max(s);
+            }
+            self.hours.learn(ts, x, self.cfg.clip, self.spread);
+        }
         self.update_scale(x);
         if self.n <= self.cfg.warmup {
             return 0.0;
@@ -550,10 +602,9 @@ mod tests {
         assert!(u.hourly, "{u:?}");
         assert_eq!(u.words(), "2× its usual level for this hour", "{u:?}");
         let twelve = (2 * day + 12 * 12 + 1) * step;
-        assert_eq!(
-            s.unusual(twelve, 0.06).unwrap().words(),
-            "6× its usual level for this hour"
-        );
+        let u = s.unusual(twelve, 0.06).unwrap();
+        assert!(u.hourly && (5.5..6.5).contains(&(u.now / u.usual)), "{u:?}");
+        assert!(u.words().ends_with("× its usual level for this hour"));
     }
 
     #[test]

@@ -50,20 +50,20 @@ pub struct CvReport {
 }
 
 /// The parameter grid searched: the default first, then its neighbourhood in
-/// the four parameters that matter most (repeat-suppression length and
-/// margin, match radius and its relative part); 81 settings.
+/// repeat-suppression length and margin, match radius and the seasonal
+/// channel's gate (0 = off); 81 settings.
 pub fn grid() -> Vec<AnomalyConfig> {
     let d = AnomalyConfig::default();
     let mut out = vec![d.clone()];
     for rest in [60, 120, 240] {
         for margin in [1.2, 1.4, 2.0] {
             for radius in [0.2, 0.3, 0.5] {
-                for rel in [0.05, 0.1, 0.2] {
+                for season_gate in [0.0, 0.1, 0.2] {
                     let c = AnomalyConfig {
                         rest,
                         margin,
                         radius,
-                        rel,
+                        season_gate,
                         ..d.clone()
                     };
                     if c != d {

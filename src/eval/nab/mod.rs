@@ -129,7 +129,7 @@ impl Corpus {
         self.files
             .iter()
             .map(|f| ScoredFile {
-                scores: score_series_with(&f.series.values, cfg),
+                scores: score_series_with(&f.series.timestamps, &f.series.values, cfg),
                 windows: f.windows.clone(),
             })
             .collect()
@@ -246,15 +246,20 @@ pub fn write_scores(
     Ok(())
 }
 
-/// Streams values through a fresh scorer with the default configuration.
-pub fn score_series(values: &[f64]) -> Vec<f64> {
-    score_series_with(values, &AnomalyConfig::default())
+/// Streams a series (unix-ms timestamps, values) through a fresh scorer with
+/// the default configuration.
+pub fn score_series(timestamps: &[i64], values: &[f64]) -> Vec<f64> {
+    score_series_with(timestamps, values, &AnomalyConfig::default())
 }
 
-/// Streams values through a fresh scorer configured by `cfg`.
-pub fn score_series_with(values: &[f64], cfg: &AnomalyConfig) -> Vec<f64> {
+/// Streams a series through a fresh scorer configured by `cfg`.
+pub fn score_series_with(timestamps: &[i64], values: &[f64], cfg: &AnomalyConfig) -> Vec<f64> {
     let mut scorer = AnomalyScorer::new(cfg.clone());
-    values.iter().map(|&v| scorer.score(v)).collect()
+    timestamps
+        .iter()
+        .zip(values)
+        .map(|(&t, &v)| scorer.score_at(t, v))
+        .collect()
 }
 
 /// Runs the whole evaluation with the default scorer: scores every labelled
