@@ -119,8 +119,8 @@ pub fn loco(corpus: &Corpus, grid: &[AnomalyConfig]) -> CvReport {
             .sum()
     };
     let total_windows = windows_in(&|_| true);
-    // Per fold: (tuned score, grid index, threshold, held-out norm, held-out raw).
-    let mut best: Vec<Option<(f64, usize, f64, f64, f64)>> = vec![None; categories.len()];
+    // Per fold: the best setting so far.
+    let mut best: Vec<Option<Fold>> = vec![None; categories.len()];
     let mut all_in = (f64::NEG_INFINITY, 0);
     for (gi, cfg) in grid.iter().enumerate() {
         let scored = corpus.score(cfg);
@@ -138,7 +138,7 @@ pub fn loco(corpus: &Corpus, grid: &[AnomalyConfig]) -> CvReport {
         for (k, slot) in best.iter_mut().enumerate() {
             let train_windows = windows_in(&|c| c != k);
             let (tuned, t, _) = tune_score(&points, train_windows, |c| c != k);
-            if slot.is_some_and(|b| b.0 >= tuned) {
+            if slot.as_ref().is_some_and(|b| b.tuned >= tuned) {
                 continue;
             }
             let mut held: Vec<SweepPoint> = points
@@ -148,31 +148,20 @@ pub fn loco(corpus: &Corpus, grid: &[AnomalyConfig]) -> CvReport {
                 .collect();
             sort_points(&mut held);
             let raw = points_score_at(&held, std, t);
-            let norm = normalise(
-                raw,
-                null_score_of(&held, std),
-                perfect_score(windows_in(&|c| c == k), std),
-            );
-            *slot = Some((tuned, gi, t, norm, raw));
-        }
-    }
-    let folds: Vec<Fold> = categories
-        .iter()
-        .enumerate()
-        .filter_map(|(k, category)| {
-            let (tuned, chosen, threshold, norm, raw) = best[k]?;
             let windows = windows_in(&|c| c == k);
-            Some(Fold {
-                category: category.clone(),
+            let norm = normalise(raw, null_score_of(&held, std), perfect_score(windows, std));
+            *slot = Some(Fold {
+                category: categories[k].clone(),
                 windows,
-                chosen,
+                chosen: gi,
                 tuned,
-                threshold,
+                threshold: t,
                 held_out: (windows > 0).then_some(norm),
                 held_out_raw: raw,
-            })
-        })
-        .collect();
+            });
+        }
+    }
+    let folds: Vec<Fold> = best.into_iter().flatten().collect();
     let held: Vec<f64> = folds.iter().filter_map(|f| f.held_out).collect();
     let mean = if held.is_empty() {
         0.0
