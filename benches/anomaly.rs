@@ -1,4 +1,6 @@
-//! Per-sample cost of `AnomalyScorer::score` on a synthetic 100k-point series.
+//! Per-sample cost of `AnomalyScorer::score` (no clock) and `score_at` (with
+//! the seasonal channel, as `eval nab` and the fleet rules run it) on a
+//! synthetic 100k-point series at 5-minute steps.
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use medic::detect::anomaly::{AnomalyConfig, AnomalyScorer};
 use std::hint::black_box;
@@ -29,6 +31,16 @@ fn bench_score(c: &mut Criterion) {
             let mut acc = 0.0;
             for &v in &data {
                 acc += scorer.score(black_box(v));
+            }
+            black_box(acc)
+        })
+    });
+    group.bench_function("score_at_100k", |b| {
+        b.iter(|| {
+            let mut scorer = AnomalyScorer::new(AnomalyConfig::default());
+            let mut acc = 0.0;
+            for (i, &v) in data.iter().enumerate() {
+                acc += scorer.score_at(i as i64 * 300_000, black_box(v));
             }
             black_box(acc)
         })

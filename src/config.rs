@@ -802,6 +802,20 @@ pub fn default_rules() -> Vec<Rule> {
             0.8,
             0.5,
         ),
+        // An error rate unusual for this service, even below 5%: the
+        // anomaly score held over 80% of a 5-minute window (one odd sample
+        // never fires), ignoring near-idle traffic.
+        Rule {
+            kind: RuleKind::Anomaly,
+            ..rule(
+                "error-rate-unusual",
+                "errors / requests",
+                0.5,
+                5 * 60_000,
+                0.8,
+                0.5,
+            )
+        },
     ]
 }
 
@@ -921,7 +935,16 @@ mod tests {
         let c = Config::parse("", Path::new("x")).unwrap();
         assert_eq!(c.source.kind, SourceKind::Prometheus);
         assert_eq!(c.source.step, Duration(15_000));
-        assert_eq!(c.rules().len(), 3);
+        assert_eq!(c.rules().len(), 4);
+        let unusual = c
+            .rules()
+            .into_iter()
+            .find(|r| r.name == "error-rate-unusual");
+        let unusual = unusual.expect("a default anomaly rule for the error rate");
+        assert_eq!(unusual.kind, RuleKind::Anomaly);
+        assert!(
+            unusual.for_ms >= 60_000 && unusual.min_fraction < 1.0 && unusual.min_requests > 0.0
+        );
     }
 
     #[test]

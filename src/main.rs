@@ -126,6 +126,10 @@ enum EvalCommand {
         nab_dir: PathBuf,
         /// Output directory for the per-file scores.
         out: PathBuf,
+        /// Also choose the parameters by leave-one-category-out
+        /// cross-validation and print each category's held-out score.
+        #[arg(long)]
+        cv: bool,
     },
     /// Replay the journal's incidents through today's triage and planner and
     /// report agreement with what was recorded and how the change turned out.
@@ -257,8 +261,10 @@ async fn eval_incidents(globals: &Globals, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `medic eval nab`: score the corpus, print one line per profile.
-fn eval_nab(nab_dir: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+/// `medic eval nab`: score the corpus, print one line per profile; with
+/// `--cv`, the leave-one-category-out table after them.
+fn eval_nab(nab_dir: &std::path::Path, out: &std::path::Path, cv: bool) -> anyhow::Result<()> {
+    use medic::eval::nab;
     if !nab_dir.join("labels/combined_windows.json").is_file() {
         return Err(UsageError(format!(
             "{} is not a NAB directory: expected data/<category>/*.csv and labels/combined_windows.json",
@@ -267,21 +273,64 @@ fn eval_nab(nab_dir: &std::path::Path, out: &std::path::Path) -> anyhow::Result<
         .into());
     }
     let started = std::time::Instant::now();
-    let report = medic::eval::nab::run(nab_dir, out)?;
-    for (profile, score, _threshold) in &report.scores {
+    let corpus = nab::Corpus::load(nab_dir)?;
+    let scored = corpus.score(&medic::detect::anomaly::AnomalyConfig::default());
+    let scoring_ms = started.elapsed().as_secs_f64() * 1000.0;
+    nab::write_scores(&corpus, &scored, out)?;
+    let report = nab::report(&corpus, &scored);
+    let mut w = terminal::stdout();
+    for p in &report.profiles {
         // The contract names profiles without NAB's `_rate` suffix.
-        terminal::stdout().row(format_args!(
-            "{}: {score:.1}",
-            profile.trim_end_matches("_rate")
+        w.row(format_args!(
+            "{}: {:.1}",
+            p.profile.name.trim_end_matches("_rate"),
+            p.score
         ))?;
     }
     terminal::eprint_line(format_args!(
-        "{} files, {} points scored in {:.0} ms; per-file scores in {}",
+        "{} files, {} points scored in {scoring_ms:.0} ms; per-file scores in {}",
         report.files,
         report.points,
-        started.elapsed().as_secs_f64() * 1000.0,
         out.display()
     ));
+    if cv {
+        let grid = nab::cv::grid();
+        let table = nab::cv::loco(&corpus, &grid);
+        w.row(format_args!(
+            "leave-one-category-out, standard profile ({} settings tuned on the other categories):",
+            grid.len()
+        ))?;
+        w.row(format_args!(
+            "  {:<24} {:>7} {:>8} {:>9}  chosen",
+            "category", "windows", "all-in", "held-out"
+        ))?;
+        for f in &table.folds {
+            let all_in = report.categories.iter().find(|c| c.category == f.category);
+            let cell = |score: Option<f64>, raw: f64| match score {
+                Some(s) => format!("{s:.1}"),
+                None => format!("fp {raw:.2}"),
+            };
+            let c = &grid[f.chosen];
+            w.row(format_args!(
+                "  {:<24} {:>7} {:>8} {:>9}  rest {} margin {} radius {} season gate {}",
+                terminal::one_line(&f.category),
+                f.windows,
+                all_in.map_or(String::new(), |a| cell(
+                    (a.windows > 0).then_some(a.score),
+                    a.raw
+                )),
+                cell(f.held_out, f.held_out_raw),
+                c.rest,
+                c.margin,
+                c.radius,
+                c.season_gate
+            ))?;
+        }
+        w.row(format_args!(
+            "held-out mean: {:.1}  all-in: {:.1}",
+            table.mean, report.profiles[0].score
+        ))?;
+    }
     Ok(())
 }
 
@@ -384,8 +433,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             medic::commands::incidents::resume(&data_dir(&globals), id.as_deref(), &hint).await
         }
         Some(Command::Eval {
-            what: EvalCommand::Nab { nab_dir, out },
-        }) => eval_nab(&nab_dir, &out),
+            what: EvalCommand::Nab { nab_dir, out, cv },
+        }) => eval_nab(&nab_dir, &out, cv),
         Some(Command::Eval {
             what: EvalCommand::Incidents { json },
         }) => eval_incidents(&globals, json).await,

@@ -19,6 +19,14 @@
 //!    a level shift produces one early high score, then zeros while the new
 //!    level becomes familiar (as NAB's best detectors do).
 //!
+//! For alerting rules, [`AnomalyScorer::observe`] adds two things NAB does not
+//! score: the **held score** (an episode's onset score, held while the value
+//! stays beyond [`HOLD_SPREADS`] spreads of the level it left, so `for` and
+//! `min_fraction` can judge a sustained shift instead of its single onset
+//! sample) and an **hour-of-day baseline** (the usual level for each UTC
+//! hour), which gives the reason in words: "error rate 6× its usual level for
+//! this hour". Neither changes the score.
+//!
 //! Per sample the work is O([`MAX_CLUSTERS`]) plus amortised O(1) for the
 //! suppression window; memory is bounded by the cluster table and `rest`.
 //! There is no look-ahead, no randomness and no clock: the score at `t`
@@ -29,6 +37,21 @@ use std::collections::VecDeque;
 
 /// Capacity of the value-cluster table (bounds memory and per-sample work).
 pub const MAX_CLUSTERS: usize = 32;
+
+/// An episode's score is held while the value is this many (pre-episode)
+/// spreads away from the pre-episode level.
+pub const HOLD_SPREADS: f64 = 3.0;
+
+/// Scores at or above this open an episode (and freeze its baseline).
+pub const EPISODE_SCORE: f64 = 0.5;
+
+/// An episode ends after this many samples back near the level it left.
+const EPISODE_QUIET: usize = 10;
+
+/// An hour-of-day bucket needs this many samples, the first a day before,
+/// before it speaks for "this hour".
+const HOUR_MIN_SAMPLES: f64 = 20.0;
+const DAY_MS: i64 = 86_400_000;
 
 /// Tuning of [`AnomalyScorer`]; [`Default`] holds the values tuned on NAB.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +74,14 @@ pub struct AnomalyConfig {
     pub rest: usize,
     /// A raw score is reported only if it exceeds `margin` × the suppression-window maximum.
     pub margin: f64,
+    /// Seasonal channel (needs timestamps, see [`AnomalyScorer::score_at`]):
+    /// on only while the hour-of-day spreads average at most this fraction
+    /// of the global spread (a strongly daily series); 0 = off.
+    pub season_gate: f64,
+    /// Seasonal surprise starts this many hourly spreads from the hour's level.
+    pub season_k: f64,
+    /// ... and reaches `1 - 1/e` this many spreads further.
+    pub season_ref: f64,
 }
 
 impl Default for AnomalyConfig {
@@ -65,6 +96,9 @@ impl Default for AnomalyConfig {
             decay: 0.0001,
             rest: 120,
             margin: 1.4,
+            season_gate: 0.1,
+            season_k: 3.0,
+            season_ref: 3.0,
         }
     }
 }
@@ -85,6 +119,133 @@ pub struct AnomalyScorer {
     step: f64,
     /// Monotonic deque of (sample index, raw score) for the suppression window maximum.
     recent: VecDeque<(usize, f64)>,
+    /// The open episode, if any.
+    episode: Option<Episode>,
+    /// Held score of the last observed sample.
+    held: f64,
+    /// Usual level per UTC hour of day.
+    hours: HourlyBaseline,
+}
+
+/// An episode of unusual values: its onset score and the baseline it left.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Episode {
+    score: f64,
+    level: f64,
+    spread: f64,
+    /// Usual level at the onset's hour (or overall), for the reason.
+    usual: f64,
+    /// Whether `usual` is the hour's own level.
+    hourly: bool,
+    /// Consecutive samples back near `level`.
+    quiet: usize,
+}
+
+/// Winsorised exponentially weighted level for each UTC hour of the day.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HourlyBaseline {
+    level: [f64; 24],
+    spread: [f64; 24],
+    count: [f64; 24],
+    /// Timestamp of each bucket's first sample.
+    first: [i64; 24],
+}
+
+impl HourlyBaseline {
+    fn hour(ts_ms: i64) -> usize {
+        (ts_ms.div_euclid(3_600_000) % 24) as usize
+    }
+
+    /// The usual level at `ts_ms`'s hour, once it has enough samples.
+    fn usual(&self, ts_ms: i64) -> Option<f64> {
+        let h = Self::hour(ts_ms);
+        let a_day_ago = ts_ms.saturating_sub(self.first[h]) >= DAY_MS - 3_600_000;
+        (self.count[h] >= HOUR_MIN_SAMPLES && a_day_ago).then_some(self.level[h])
+    }
+
+    /// Seasonal surprise of `x` at `ts_ms`'s hour: its distance from the
+    /// hour's level in the hour's spreads (floored at a tenth of the global
+    /// spread), squashed; 0 until the hour has [`HOUR_MIN_SAMPLES`] samples,
+    /// and 0 unless the series is strongly periodic (the hours' mean spread
+    /// at most `cfg.season_gate` × the global spread).
+    fn surprise(&self, ts_ms: i64, x: f64, cfg: &AnomalyConfig, spread: f64, level: f64) -> f64 {
+        let h = Self::hour(ts_ms);
+        if self.count[h] < HOUR_MIN_SAMPLES {
+            return 0.0;
+        }
+        let mean_spread = self.spread.iter().sum::<f64>() / 24.0;
+        if mean_spread > cfg.season_gate * spread {
+            return 0.0;
+        }
+        let sp = self.spread[h]
+            .max(0.1 * spread)
+            .max(1e-9 * (1.0 + level.abs()));
+        squash(((x - self.level[h]).abs() / sp - cfg.season_k) / cfg.season_ref)
+    }
+
+    /// Adds `x` to its hour: winsorised at `clip` spreads (floored at a tenth
+    /// of the global `spread`), weight `max(1 / n, 0.02)`.
+    fn learn(&mut self, ts_ms: i64, x: f64, clip: f64, spread: f64) {
+        let h = Self::hour(ts_ms);
+        let n = self.count[h];
+        if n == 0.0 {
+            self.level[h] = x;
+            self.spread[h] = 0.0;
+            self.first[h] = ts_ms;
+        } else {
+            let w = (1.0 / (n + 1.0)).max(0.02);
+            let dev = x - self.level[h];
+            let bound = clip * self.spread[h].max(0.1 * spread).max(1e-12);
+            self.level[h] += w * dev.clamp(-bound, bound);
+            self.spread[h] += w * (dev.abs().min(bound) - self.spread[h]);
+        }
+        self.count[h] = n + 1.0;
+    }
+}
+
+/// How far a value is from its usual level, for a reason in words.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Unusual {
+    /// The value now.
+    pub now: f64,
+    /// Its usual level (the level it left when the episode began).
+    pub usual: f64,
+    /// Whether `usual` is the usual level for this hour of the day.
+    pub hourly: bool,
+}
+
+impl Unusual {
+    /// "6× its usual level for this hour", "a third of its usual level",
+    /// "up from about 0": how `now` compares with `usual`.
+    pub fn words(&self) -> String {
+        let scope = if self.hourly {
+            "its usual level for this hour"
+        } else {
+            "its usual level"
+        };
+        let (now, usual) = (self.now, self.usual);
+        if usual.abs() < 1e-12 || !usual.is_finite() {
+            return if now > 0.0 {
+                format!("up from about 0 ({scope})")
+            } else {
+                format!("down from about 0 ({scope})")
+            };
+        }
+        let r = now / usual;
+        if r >= 1.0 {
+            let n = if r >= 10.0 {
+                format!("{r:.0}")
+            } else {
+                format!("{r:.1}").trim_end_matches(".0").to_string()
+            };
+            format!("{n}× {scope}")
+        } else if r > 0.0 {
+            let pct = (r * 100.0).round();
+            format!("{pct:.0}% of {scope}")
+        } else {
+            format!("{now:.3} against {scope} of {usual:.3}")
+        }
+    }
 }
 
 fn squash(x: f64) -> f64 {
@@ -109,12 +270,108 @@ impl AnomalyScorer {
             used: 0,
             step: 1.0,
             recent: VecDeque::with_capacity(cap),
+            episode: None,
+            held: 0.0,
+            hours: HourlyBaseline {
+                level: [0.0; 24],
+                spread: [0.0; 24],
+                count: [0.0; 24],
+                first: [0; 24],
+            },
         }
+    }
+
+    /// Scores the sample at `ts_ms` (see [`AnomalyScorer::score`]) and also
+    /// keeps what alerting needs: the held score ([`AnomalyScorer::held`])
+    /// and the hour-of-day baseline. Returns the score.
+    pub fn observe(&mut self, ts_ms: i64, x: f64) -> f64 {
+        if !x.is_finite() {
+            self.held = 0.0;
+            return 0.0;
+        }
+        // The baseline as it was before this sample.
+        let (level, spread) = (self.level, self.spread);
+        let score = self.score_at(ts_ms, x);
+        let eps = 1e-9 * (1.0 + level.abs());
+        match &mut self.episode {
+            Some(ep) => {
+                let away = (x - ep.level).abs() > HOLD_SPREADS * ep.spread.max(eps);
+                ep.quiet = if away { 0 } else { ep.quiet + 1 };
+                self.held = if away { ep.score.max(score) } else { score };
+                if away {
+                    ep.score = ep.score.max(score);
+                }
+                if ep.quiet >= EPISODE_QUIET {
+                    self.episode = None;
+                }
+            }
+            None if score >= EPISODE_SCORE => {
+                let hourly = self.hours.usual(ts_ms);
+                self.episode = Some(Episode {
+                    score,
+                    level,
+                    spread,
+                    usual: hourly.unwrap_or(level),
+                    hourly: hourly.is_some(),
+                    quiet: 0,
+                });
+                self.held = score;
+            }
+            None => self.held = score,
+        }
+        score
+    }
+
+    /// Held score of the last [`AnomalyScorer::observe`]d sample: the open
+    /// episode's onset score while the value stays away from the level it
+    /// left, the plain score otherwise.
+    pub fn held(&self) -> f64 {
+        self.held
+    }
+
+    /// How `now` (observed at `ts_ms`) compares with its usual level: the
+    /// open episode's baseline, else the hour's usual level, else the overall
+    /// level; `None` before the first sample.
+    pub fn unusual(&self, ts_ms: i64, now: f64) -> Option<Unusual> {
+        if self.n == 0 {
+            return None;
+        }
+        Some(match &self.episode {
+            Some(ep) => Unusual {
+                now,
+                usual: ep.usual,
+                hourly: ep.hourly,
+            },
+            None => match self.hours.usual(ts_ms) {
+                Some(usual) => Unusual {
+                    now,
+                    usual,
+                    hourly: true,
+                },
+                None => Unusual {
+                    now,
+                    usual: self.level,
+                    hourly: false,
+                },
+            },
+        })
     }
 
     /// Scores the next sample: 0 = familiar, 1 = never seen anything like it.
     /// Non-finite input is treated as absent (returns 0, state unchanged).
+    /// Without a timestamp the seasonal channel stays off.
     pub fn score(&mut self, x: f64) -> f64 {
+        self.score_inner(None, x)
+    }
+
+    /// [`AnomalyScorer::score`] for a sample taken at `ts_ms` (unix ms, UTC):
+    /// adds the seasonal channel, a value unusual for its hour of the day in
+    /// a strongly daily series.
+    pub fn score_at(&mut self, ts_ms: i64, x: f64) -> f64 {
+        self.score_inner(Some(ts_ms), x)
+    }
+
+    fn score_inner(&mut self, ts_ms: Option<i64>, x: f64) -> f64 {
         if !x.is_finite() {
             return 0.0;
         }
@@ -127,7 +384,16 @@ impl AnomalyScorer {
             return 0.0;
         }
         self.n += 1;
-        let raw = self.novelty_and_learn(x);
+        let mut raw = self.novelty_and_learn(x);
+        if let Some(ts) = ts_ms {
+            if self.cfg.season_gate > 0.0 {
+                let s = self
+                    .hours
+                    .surprise(ts, x, &self.cfg, self.spread, self.level);
+                raw = raw.max(s);
+            }
+            self.hours.learn(ts, x, self.cfg.clip, self.spread);
+        }
         self.update_scale(x);
         if self.n <= self.cfg.warmup {
             return 0.0;
@@ -221,69 +487,5 @@ impl AnomalyScorer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn noise(i: usize) -> f64 {
-        // Deterministic pseudo-noise in [-1, 1].
-        let x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-        (x as f64 / (1u64 << 24) as f64) * 2.0 - 1.0
-    }
-
-    fn run(values: impl Iterator<Item = f64>) -> Vec<f64> {
-        let mut s = AnomalyScorer::new(AnomalyConfig::default());
-        values.map(|v| s.score(v)).collect()
-    }
-
-    #[test]
-    fn scores_are_in_unit_interval() {
-        let out =
-            run((0..5000).map(|i| 50.0 + 10.0 * noise(i) + if i % 700 == 0 { 90.0 } else { 0.0 }));
-        assert!(out.iter().all(|s| (0.0..=1.0).contains(s)));
-    }
-
-    #[test]
-    fn level_shift_fires_once_then_settles() {
-        let out = run((0..3000).map(|i| if i < 2000 { 10.0 } else { 40.0 } + noise(i)));
-        assert!(
-            out[..2000].iter().all(|&s| s < 0.6),
-            "no never-seen score before the shift"
-        );
-        assert!(out[2000] > 0.9, "onset scores high: {}", out[2000]);
-        assert!(
-            out[2001..].iter().all(|&s| s < 0.6),
-            "repeats suppressed while the new level becomes familiar"
-        );
-    }
-
-    #[test]
-    fn spike_is_flagged_in_noisy_series() {
-        let out =
-            run((0..3000).map(|i| 100.0 + 5.0 * noise(i) + if i == 2500 { 80.0 } else { 0.0 }));
-        assert!(out[2500] > 0.9);
-        assert!(out[200..2500].iter().all(|&s| s < 0.6));
-    }
-
-    #[test]
-    fn non_finite_is_absent() {
-        let mut a = AnomalyScorer::new(AnomalyConfig::default());
-        let mut b = AnomalyScorer::new(AnomalyConfig::default());
-        for i in 0..1000 {
-            let v = 3.0 + noise(i);
-            if i % 10 == 0 {
-                assert_eq!(a.score(f64::NAN), 0.0);
-                assert_eq!(a.score(f64::INFINITY), 0.0);
-                assert_eq!(a.score(f64::NEG_INFINITY), 0.0);
-            }
-            assert_eq!(a.score(v), b.score(v));
-        }
-    }
-
-    #[test]
-    fn flat_series_is_quiet_and_deterministic() {
-        let a = run(std::iter::repeat_n(7.0, 2000));
-        assert!(a.iter().all(|&s| s < 0.05));
-        let b = run((0..2000).map(noise));
-        assert_eq!(b, run((0..2000).map(noise)));
-    }
-}
+#[path = "anomaly_tests.rs"]
+mod tests;

@@ -10,8 +10,21 @@ pub mod trend;
 use crate::model::{
     AlertState, Flag, FleetSnapshot, Metric, Millis, ServiceId, ServiceMetrics, Transition, Verdict,
 };
-use rules::{AlertMachine, Rule};
+use rules::{AlertMachine, Rule, RuleKind};
 use std::collections::{HashMap, HashSet};
+
+/// Ends the words of an anomaly flag's reason, before the rule it quotes.
+pub const ANOMALY_WORDS_END: &str = " — ";
+
+/// The words of an anomaly flag's reason ("error rate 6× its usual level for
+/// this hour (usual 0.40%, now 2.50%)"), for screens short of room; `None`
+/// for other flags.
+pub fn reason_in_words(reason: &str) -> Option<&str> {
+    reason
+        .split_once(ANOMALY_WORDS_END)
+        .map(|(words, _)| words)
+        .filter(|w| w.contains("its usual level") || w.contains("from about 0"))
+}
 
 /// How long a resolved flag stays listed (Prometheus keeps resolved alerts 15m).
 pub const RESOLVED_RETENTION: Millis = 15 * 60_000;
@@ -111,6 +124,21 @@ impl Detector {
             .unwrap_or(AlertState::Inactive)
     }
 
+    /// An anomaly rule's flag adds nothing while a threshold rule on the same
+    /// expression is pending or firing for the service (one problem, one
+    /// flag): the anomaly rule is for trouble below the fixed thresholds.
+    fn said_by_a_threshold_rule(&self, service: &ServiceId, i: usize) -> bool {
+        let rule = &self.rules[i];
+        rule.kind == RuleKind::Anomaly
+            && self.rules.iter().enumerate().any(|(j, other)| {
+                other.kind == RuleKind::Threshold
+                    && other.expr == rule.expr
+                    && self.machine(service, j).is_some_and(|m| {
+                        matches!(m.state, AlertState::Pending | AlertState::Firing)
+                    })
+            })
+    }
+
     /// Flags as of the snapshot's instant: pending and firing rules, and ones
     /// resolved within [`RESOLVED_RETENTION`]; worst first, then by service.
     /// Memory flags carry the projected time until the limit.
@@ -126,7 +154,7 @@ impl Detector {
                     AlertState::Resolved => now - m.since <= RESOLVED_RETENTION,
                     AlertState::Inactive => false,
                 };
-                if shown {
+                if shown && !self.said_by_a_threshold_rule(service, i) {
                     let svc = index.get(service).copied();
                     out.push((i, self.flag(service, i, m, svc)));
                 }
@@ -200,8 +228,23 @@ pub fn time_to_limit(svc: &ServiceMetrics, metric: Metric) -> Option<f64> {
 }
 
 /// "memory / memory_limit > 0.9 for 5m: now 95.3%, firing since 03:14".
+/// Anomaly rules lead with the words: "error rate 6× its usual level for
+/// this hour (usual 0.40%, now 2.50%) — anomaly score of ...".
 fn describe_flag(rule: &Rule, m: &AlertMachine) -> String {
     let now = crate::units::value(m.last_value, rule.unit());
+    if let (RuleKind::Anomaly, Some(u)) = (rule.kind, m.unusual()) {
+        let unit = rule.value_unit();
+        return format!(
+            "{} {} (usual {}, now {}){ANOMALY_WORDS_END}{}: score {now}, {} since {} UTC",
+            rule.subject(),
+            u.words(),
+            crate::units::value(u.usual, unit),
+            crate::units::value(u.now, unit),
+            rule.describe(),
+            m.state.word(),
+            crate::units::clock(m.since)
+        );
+    }
     format!(
         "{}: now {now}, {} since {} UTC",
         rule.describe(),
@@ -217,6 +260,79 @@ mod tests {
     use crate::sources::demo::{Demo, DEFAULT_SEED};
 
     const ANCHOR: Millis = 1_790_000_000_000;
+
+    /// Two days of 1% errors at ~100 req/s, then `surge` from 12:00 on day
+    /// three; the snapshot one hour into the surge.
+    fn error_surge(surge: f64) -> FleetSnapshot {
+        use crate::model::{Series, ServiceId};
+        let step = 5 * 60_000;
+        let start = 1_700_006_400_000; // a midnight, UTC
+        let day = 86_400_000 / step;
+        let n = 2 * day + 12 * 12 + 12;
+        let requests: Vec<f64> = (0..n).map(|i| 100.0 + (i % 7) as f64).collect();
+        let errors: Vec<f64> = (0..n)
+            .map(|i| {
+                let rate = if i >= 2 * day + 12 * 12 { surge } else { 0.01 };
+                requests[i as usize] * rate * (1.0 + 0.02 * ((i * 7919) % 5) as f64)
+            })
+            .collect();
+        let mut svc = ServiceMetrics::new(ServiceId::from("checkout"));
+        let series = |values: Vec<f64>| Series {
+            start,
+            step,
+            values,
+        };
+        svc.set(Metric::Requests, series(requests));
+        svc.set(Metric::Errors, series(errors));
+        FleetSnapshot {
+            services: vec![svc],
+            at: start + (n - 1) * step,
+            stale: false,
+            missing: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_anomaly_flag_says_why_in_words() {
+        let rule = default_rules()
+            .into_iter()
+            .find(|r| r.name == "error-rate-unusual")
+            .unwrap();
+        let snap = error_surge(0.06);
+        let mut d = Detector::new(vec![rule]);
+        d.ingest(&snap);
+        let flags = d.flags(&snap);
+        assert_eq!(flags.len(), 1, "{flags:#?}");
+        assert_eq!(flags[0].state, AlertState::Firing, "{flags:#?}");
+        let words = reason_in_words(&flags[0].reason).expect("words first");
+        // About 6× (the last sample is noisy): "error rate 6.2× its usual ...".
+        assert!(words.starts_with("error rate 6"), "{words}");
+        assert!(words.contains("× its usual level for this hour"), "{words}");
+        assert!(words.contains("(usual 1.0%, now 6."), "{words}");
+    }
+
+    #[test]
+    fn the_anomaly_rule_speaks_below_the_threshold_rule_not_over_it() {
+        let flagged = |surge| {
+            let snap = error_surge(surge);
+            let mut d = Detector::new(default_rules());
+            d.ingest(&snap);
+            d.flags(&snap)
+                .into_iter()
+                .map(|f| (f.rule, f.state))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            flagged(0.06),
+            vec![("error-rate-high".to_string(), AlertState::Firing)],
+            "one problem, one flag"
+        );
+        assert_eq!(
+            flagged(0.03),
+            vec![("error-rate-unusual".to_string(), AlertState::Firing)],
+            "3% is below the 5% threshold but 3× usual"
+        );
+    }
 
     #[test]
     fn demo_flags_api_and_checkout_never_batch() {
@@ -256,7 +372,7 @@ mod tests {
         let mut snap = demo.snapshot(ANCHOR, 3_600_000, 15_000);
         d.ingest(&snap);
         let full = d.tracked();
-        assert_eq!(full, snap.services.len() * 3);
+        assert_eq!(full, snap.services.len() * default_rules().len());
         // Churn: every refresh, the fleet's services come back under new names.
         for k in 1..=50 {
             let at = ANCHOR + k * 20 * 60_000;

@@ -22,7 +22,7 @@
 //!   window before the onset, and live (which replays its lookback) agrees.
 //!   (Anomaly rules learn from all history and are the exception.)
 
-use super::anomaly::{AnomalyConfig, AnomalyScorer};
+use super::anomaly::{AnomalyConfig, AnomalyScorer, Unusual};
 use super::expr::Expr;
 use crate::model::{AlertState, Metric, Millis, ServiceMetrics, Transition, Unit};
 use serde::{Deserialize, Serialize};
@@ -125,6 +125,12 @@ impl Rule {
         if self.kind == RuleKind::Anomaly {
             return Unit::Number;
         }
+        self.value_unit()
+    }
+
+    /// The unit of the expression's own value (for an anomaly rule, of what
+    /// it scores, not of the score).
+    pub fn value_unit(&self) -> Unit {
         match &self.expr {
             Expr::Metric(m) => m.unit(),
             Expr::Binary(a, super::expr::BinOp::Div, b)
@@ -133,6 +139,20 @@ impl Rule {
                 Unit::Ratio
             }
             _ => Unit::Number,
+        }
+    }
+
+    /// What the expression measures, in the on-call engineer's words:
+    /// `errors / requests` is the "error rate"; others are named as written.
+    pub fn subject(&self) -> String {
+        let expr = strip_outer_parens(&self.expr.to_string()).to_string();
+        match expr.as_str() {
+            "errors / requests" => "error rate".into(),
+            "cpu / cpu_limit" => "CPU use".into(),
+            "memory / memory_limit" => "memory use".into(),
+            "errors" => "5xx rate".into(),
+            "requests" => "request rate".into(),
+            _ => expr,
         }
     }
 
@@ -192,6 +212,9 @@ pub struct AlertMachine {
     breached: usize,
     /// Anomaly rules: the streaming scorer of the expression's values.
     scorer: Option<Box<AnomalyScorer>>,
+    /// Anomaly rules: the expression's own value at the last evaluation
+    /// (`last_value` holds its score).
+    pub last_input: f64,
 }
 
 impl Default for AlertMachine {
@@ -208,11 +231,23 @@ impl Default for AlertMachine {
             present: 0,
             breached: 0,
             scorer: None,
+            last_input: f64::NAN,
         }
     }
 }
 
 impl AlertMachine {
+    /// Anomaly rules: how the last value compares with its usual level
+    /// ("6× its usual level for this hour"); `None` for threshold rules or
+    /// before any value.
+    pub fn unusual(&self) -> Option<Unusual> {
+        let scorer = self.scorer.as_ref()?;
+        if !self.last_input.is_finite() {
+            return None;
+        }
+        scorer.unusual(self.last_eval?, self.last_input)
+    }
+
     /// Feed the expression's value at evaluation time `ts` (NaN = absent).
     /// Returns the new state when it changed.
     pub fn observe(&mut self, rule: &Rule, ts: Millis, value: f64) -> Option<AlertState> {
@@ -356,12 +391,20 @@ pub fn evaluate(
         let v = match rule.kind {
             RuleKind::Threshold => v,
             // Each value reaches the scorer exactly once: points already
-            // evaluated were skipped above.
-            RuleKind::Anomaly if v.is_finite() => machine
-                .scorer
-                .get_or_insert_with(|| Box::new(AnomalyScorer::new(AnomalyConfig::default())))
-                .score(v),
-            RuleKind::Anomaly => f64::NAN,
+            // evaluated were skipped above. The rule judges the held score,
+            // so `for` and `min_fraction` see a sustained shift as sustained.
+            RuleKind::Anomaly if v.is_finite() => {
+                let scorer = machine
+                    .scorer
+                    .get_or_insert_with(|| Box::new(AnomalyScorer::new(AnomalyConfig::default())));
+                scorer.observe(ts, v);
+                machine.last_input = v;
+                scorer.held()
+            }
+            RuleKind::Anomaly => {
+                machine.last_input = f64::NAN;
+                f64::NAN
+            }
         };
         if let Some(state) = machine.observe(rule, ts, v) {
             out.push(Transition {
@@ -478,6 +521,28 @@ mod tests {
         values.extend((0..50).map(|i| 40.0 + (i % 3) as f64));
         let t = run(&r, &values);
         assert_eq!(t.first().map(|x| (x.0, x.1)), Some((400, Firing)), "{t:?}");
+    }
+
+    #[test]
+    fn anomaly_rule_with_noise_control_fires_on_a_sustained_shift_not_a_spike() {
+        let mut r = rule(5 * 60_000, 0, 0.8);
+        r.kind = RuleKind::Anomaly;
+        r.threshold = 0.5;
+        let base: Vec<f64> = (0..400)
+            .map(|i| 10.0 + ((i * 7919) % 11) as f64 / 10.0)
+            .collect();
+        let mut spike = base.clone();
+        spike[300] = 60.0;
+        assert_eq!(
+            run(&r, &spike),
+            vec![],
+            "one odd sample is not a 5m episode"
+        );
+        let mut shift = base.clone();
+        shift.extend((0..30).map(|i| 40.0 + (i % 3) as f64));
+        let t = run(&r, &shift);
+        assert_eq!(t.first(), Some(&(403, Pending)), "{t:?}");
+        assert!(t.contains(&(405, Firing)), "{t:?}");
     }
 
     #[test]

@@ -95,6 +95,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     Span::raw(format!(" {:<15}", reading)),
                     Span::styled(format!(" {}", units::clock(f.since)), theme.muted),
                     Span::styled(format!("  {}", f.verdict.word()), theme.muted),
+                    // Anomaly flags say why in words ("error rate 6× its usual
+                    // level for this hour"), not just a score.
+                    Span::raw(
+                        crate::detect::reason_in_words(&f.reason)
+                            .map(|w| format!("  {}", crate::terminal::one_line(w)))
+                            .unwrap_or_default(),
+                    ),
                     Span::styled(
                         f.eta_seconds
                             .map(|s| {
@@ -398,5 +405,25 @@ mod tests {
             .find(|l| l.contains("›api"))
             .unwrap_or_else(|| panic!("{screen}"));
         assert!(row.contains("no limit"), "{row}");
+    }
+
+    #[test]
+    fn an_anomaly_flag_shows_its_reason_in_words() {
+        let mut view = crate::tui::app::tests::demo_view(1_790_000_000_000);
+        let flag = view.flags.first_mut().expect("the demo flags something");
+        flag.reason = format!(
+            "error rate 6× its usual level for this hour (usual 1.0%, now 6.0%){}anomaly score of errors / requests > 0.5 for 5m: score 0.93, firing since 03:14 UTC",
+            crate::detect::ANOMALY_WORDS_END
+        );
+        let service = flag.service.clone();
+        let mut app = App::default();
+        app.update(Action::Fleet(Box::new(view)));
+        let screen = draw(&app, &Theme::mono(), 200, 40);
+        let row = screen
+            .lines()
+            .find(|l| l.contains(&service.0) && l.contains("error rate"))
+            .unwrap_or_else(|| panic!("{screen}"));
+        assert!(row.contains("6× its usual level for this hour"), "{row}");
+        assert!(!row.contains("anomaly score of"), "only the words: {row}");
     }
 }
