@@ -266,7 +266,7 @@ pub struct UpstreamConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmConfig {
-    /// openai | anthropic | none.
+    /// openai | anthropic | ollama | none.
     pub provider: String,
     /// API base URL.
     pub base_url: Option<String>,
@@ -278,6 +278,9 @@ pub struct LlmConfig {
     pub max_tokens_per_incident: u64,
     /// Dollars one incident may spend (priced models only).
     pub max_usd_per_incident: Option<f64>,
+    /// Sampling temperature plans are asked at (0: the same evidence gives
+    /// the same plan).
+    pub temperature: f32,
 }
 
 impl Default for LlmConfig {
@@ -289,6 +292,7 @@ impl Default for LlmConfig {
             api_key_env: None,
             max_tokens_per_incident: 200_000,
             max_usd_per_incident: None,
+            temperature: 0.0,
         }
     }
 }
@@ -529,8 +533,17 @@ impl Config {
         allowed(
             "llm.provider",
             &self.llm.provider,
-            &["openai", "anthropic", "none"],
+            &["openai", "anthropic", "ollama", "none"],
         )?;
+        if !(0.0..=2.0).contains(&self.llm.temperature) {
+            return Err((
+                "llm.temperature".into(),
+                format!(
+                    "{} is not between 0 and 2 (0 asks for the same plan from the same evidence)",
+                    self.llm.temperature
+                ),
+            ));
+        }
         allowed(
             "agent.kind",
             &self.agent.kind,
@@ -931,6 +944,11 @@ provider = "openai"
         let e = err("[llm]\nprovider = \"gpt\"\n");
         assert!(
             e.starts_with("medic.toml:2:") && e.contains("llm.provider"),
+            "{e}"
+        );
+        let e = err("[llm]\nprovider = \"ollama\"\ntemperature = 3.5\n");
+        assert!(
+            e.contains("llm.temperature") && e.contains("between 0 and 2"),
             "{e}"
         );
         let e = err("[source\n");

@@ -181,7 +181,7 @@ fn request() -> ChatRequest {
         messages: vec![Message::user("api is leaking memory")],
         tools: vec![tool()],
         max_tokens: 1000,
-        json: false,
+        ..Default::default()
     }
 }
 

@@ -5,7 +5,8 @@
 
 use super::fence::Fence;
 use super::heuristic::unknown_citations;
-use super::llm::{ChatRequest, LlmClient, LlmError, Message, Part, Role};
+use super::llm::{ChatRequest, LlmClient, LlmError, Message, OutputSchema, Part, Role};
+use super::schema::Shape;
 use crate::model::{Evidence, EvidenceKind, Flag, Plan};
 use crate::triage::redact::redact_str;
 use crate::triage::verdict::Judgement;
@@ -33,22 +34,51 @@ that is not in the bundle gets the plan rejected.";
 const SYSTEM_TAIL: &str =
     "Never propose pushing to a main or base branch. Answer with ONE JSON object and nothing else.";
 
-/// The JSON shape the model must answer with (serde's form of [`Plan`]).
-const SHAPE: &str = r#"{
-  "title": "one line",
-  "summary": "a short paragraph",
-  "severity": "critical | high | medium | low",
-  "root_cause": {"hypothesis": "...", "confidence": 0.0-1.0, "evidence": ["evidence ids"]},
-  "alternatives": ["other explanations considered and why they were set aside"],
-  "fix_kind": "code | config | scale | rollback | none",
-  "steps": [{"id": "s1", "description": "...", "files": ["path/in/repo"]}],
-  "verification": ["how to tell it worked"],
-  "risks": ["what could go wrong"],
-  "rollback": "how to undo it",
-  "mitigations": [{"action": "raise_memory_limit", "service": "api", "bytes": 48000000000}
-                  | {"action": "set_replicas", "service": "web", "replicas": 6}
-                  | {"action": "rollback_image", "service": "checkout", "tag": "v1.2.3"}]
+/// An example of the answer (serde's form of [`Plan`]), for a different,
+/// made-up incident. An example, never `a | b | c` placeholders: small
+/// models copy those verbatim.
+const EXAMPLE: &str = r#"{
+  "title": "Roll payments back to v2.4.1: 5xx since the v2.5.0 deploy",
+  "summary": "payments has answered 12% of requests with 5xx since v2.5.0 went out; the logs show a missing config key that v2.5.0 reads.",
+  "severity": "high",
+  "root_cause": {"hypothesis": "v2.5.0 reads PAYMENTS_REGION, which is not set, and fails every request that needs it.", "confidence": 0.8, "evidence": ["metric:errors@onset", "log:2"]},
+  "alternatives": ["More traffic: the request rate is flat since before the deploy."],
+  "fix_kind": "rollback",
+  "steps": [{"id": "s1", "description": "Set the payments image tag back to v2.4.1 in deploy/payments.yaml", "files": ["deploy/payments.yaml"]}],
+  "verification": ["The 5xx rate is under 1% ten minutes after the rollout."],
+  "risks": ["Requests that v2.5.0 already migrated may need a retry."],
+  "rollback": "Revert this change to deploy v2.5.0 again.",
+  "mitigations": [{"action": "rollback_image", "service": "payments", "tag": "v2.4.1"}]
 }"#;
+
+/// What the fields may hold, in words.
+const FIELDS: &str = "severity is one of critical, high, medium or low. fix_kind is one of code, \
+config, scale, rollback or none. root_cause.confidence is a number from 0.0 to 1.0, and \
+root_cause.evidence lists ids from the fenced bundle only. mitigations is a list of zero or more \
+changes an offline agent can make, each one of these three objects: \
+{\"action\": \"raise_memory_limit\", \"service\": \"api\", \"bytes\": 48000000000}, \
+{\"action\": \"set_replicas\", \"service\": \"web\", \"replicas\": 6}, \
+{\"action\": \"rollback_image\", \"service\": \"checkout\", \"tag\": \"v1.2.3\"}.";
+
+/// The name servers know the plan's schema by (and Anthropic's forced tool).
+pub const PLAN_SCHEMA_NAME: &str = "medic_plan";
+
+/// The plan's JSON Schema for this bundle: [`Plan`]'s, with
+/// `root_cause.evidence` held to the bundle's ids (redacted as in the
+/// prompt) so a constrained model cannot cite one that does not exist.
+pub fn plan_schema(evidence: &Evidence) -> OutputSchema {
+    let mut schema = Plan::schema();
+    let ids: Vec<String> = evidence.items.iter().map(|i| redact_str(&i.id)).collect();
+    if !ids.is_empty() {
+        schema["properties"]["root_cause"]["properties"]["evidence"]["items"] =
+            serde_json::json!({"type": "string", "enum": ids});
+    }
+    OutputSchema {
+        name: PLAN_SCHEMA_NAME.into(),
+        description: "medic's remediation plan for the flagged service".into(),
+        schema,
+    }
+}
 
 /// Build the request with a fresh fence: see [`prompt_in`].
 pub fn prompt(
@@ -84,7 +114,8 @@ pub fn prompt_in(
     let mut tail = String::new();
     let _ = writeln!(
         tail,
-        "\nWrite the remediation plan as JSON of exactly this shape:\n{SHAPE}"
+        "\nWrite the remediation plan as one JSON object with exactly these fields. An example, \
+         for a different incident (write yours from the evidence above):\n{EXAMPLE}\n{FIELDS}"
     );
     let mut data = String::new();
     let _ = writeln!(
@@ -134,6 +165,8 @@ pub fn prompt_in(
         tools: vec![],
         max_tokens: 2000,
         json: true,
+        schema: Some(plan_schema(evidence)),
+        temperature: None,
     }
 }
 
@@ -198,6 +231,7 @@ pub async fn llm_plan(
 ) -> Result<Plan, PlanError> {
     let fence = Fence::new();
     let mut req = prompt_in(&fence, flag, judgement, evidence, budget_tokens);
+    req.temperature = Some(client.config().plan_temperature);
     let first = client.chat(&req, |_| {}).await?;
     let answer = first.text();
     let problem = match check(&answer, evidence) {

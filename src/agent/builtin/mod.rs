@@ -182,7 +182,7 @@ async fn run_loop(
         messages: vec![Message::user(task)],
         tools: tools::specs(),
         max_tokens: limits.max_tokens_per_call,
-        json: false,
+        ..Default::default()
     };
     loop {
         if report.steps >= limits.max_steps {

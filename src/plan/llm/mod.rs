@@ -33,9 +33,12 @@ mod message;
 mod openai;
 mod retry;
 pub mod sse;
+pub mod structured;
 
 pub use cost::{price_for, Budget, Cost, Price, Spent};
-pub use message::{ChatRequest, ChatResponse, Message, Part, Role, StopReason, ToolSpec, Usage};
+pub use message::{
+    ChatRequest, ChatResponse, Message, OutputSchema, Part, Role, StopReason, ToolSpec, Usage,
+};
 pub use retry::RetryPolicy;
 
 use futures_util::StreamExt;
@@ -43,6 +46,7 @@ use retry::{backoff, retry_after};
 use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
+use structured::OutputMode;
 
 /// Which wire format a client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,12 +58,23 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// Parses the `[llm] provider` config value (`openai` | `anthropic`).
+    /// Parses the `[llm] provider` config value (`openai` | `anthropic` |
+    /// `ollama`, which speaks OpenAI's wire format).
     pub fn parse(name: &str) -> Option<Provider> {
         match name {
-            "openai" => Some(Provider::OpenAi),
+            "openai" | "ollama" => Some(Provider::OpenAi),
             "anthropic" => Some(Provider::Anthropic),
             _ => None,
+        }
+    }
+
+    /// The API root a named provider answers on when the config names no
+    /// `base_url`: Ollama's OpenAI-compatible endpoint on this machine, or
+    /// the wire format's public API.
+    pub fn default_base_url_for(name: &str) -> Option<&'static str> {
+        match name {
+            "ollama" => Some("http://127.0.0.1:11434/v1"),
+            other => Provider::parse(other).map(Provider::default_base_url),
         }
     }
 
@@ -115,10 +130,15 @@ pub struct LlmConfig {
     pub model: String,
     /// The key, if the server wants one (local servers usually do not).
     pub api_key: Option<ApiKey>,
-    /// Send `response_format: {"type": "json_object"}` when a request asks
-    /// for JSON (OpenAI-compatible servers that support it). Without it, or
-    /// on Anthropic, the system prompt asks for JSON instead.
+    /// Ask OpenAI-compatible servers for JSON with `response_format` when a
+    /// request wants JSON: `json_schema` when it carries a schema, else
+    /// `json_object`, weaker on refusal (see [`structured`]). Without it the
+    /// system prompt asks for JSON. Anthropic always gets a forced tool for
+    /// a request with a schema.
     pub json_mode: bool,
+    /// Temperature plans are asked at (`[llm] temperature`, default 0: the
+    /// same evidence should give the same plan).
+    pub plan_temperature: f32,
     /// Ask for a streamed answer (text shows up live). A server that answers
     /// with plain JSON anyway is understood too.
     pub stream: bool,
@@ -149,6 +169,7 @@ impl LlmConfig {
             model: model.into(),
             api_key,
             json_mode: false,
+            plan_temperature: 0.0,
             stream: true,
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
@@ -242,6 +263,9 @@ pub struct Endpoint {
     http: reqwest::Client,
     config: LlmConfig,
     budget: Budget,
+    /// What the run log should hear about this client's calls (a server
+    /// refusing a response format); shared by the client's clones.
+    notes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// A decoded answer before it is priced.
@@ -271,6 +295,7 @@ impl LlmClient {
             http,
             config,
             budget: Budget::unlimited(),
+            notes: Default::default(),
         };
         Ok(match endpoint.config.provider {
             Provider::OpenAi => LlmClient::OpenAi(endpoint),
@@ -304,6 +329,53 @@ impl LlmClient {
         &self.endpoint().budget
     }
 
+    /// Takes what the run log should say about the calls so far (a server
+    /// that refused `json_schema`, the format used instead).
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .endpoint()
+                .notes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    fn note(&self, line: String) {
+        self.endpoint()
+            .notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
+    }
+
+    /// How a JSON answer to `req` is first asked of this server.
+    fn first_mode(&self, req: &ChatRequest, url: &str) -> OutputMode {
+        let cfg = self.config();
+        if !req.json || !cfg.json_mode || !matches!(self, LlmClient::OpenAi(_)) {
+            return OutputMode::PromptOnly;
+        }
+        let wanted = if req.schema.is_some() {
+            OutputMode::JsonSchema
+        } else {
+            OutputMode::JsonObject
+        };
+        match structured::remembered(url) {
+            Some(m)
+                if m != wanted
+                    && (wanted == OutputMode::JsonSchema || m == OutputMode::PromptOnly) =>
+            {
+                self.note(format!(
+                    "{url} refused {} earlier in this process: asking with {}",
+                    wanted.word(),
+                    m.word()
+                ));
+                m
+            }
+            _ => wanted,
+        }
+    }
+
     /// The URL calls go to.
     pub fn url(&self) -> String {
         let base = self.config().base_url.trim_end_matches('/');
@@ -326,18 +398,39 @@ impl LlmClient {
         let ep = self.endpoint();
         let max_tokens = ep.budget.admit(req.max_tokens)?;
         let cfg = &ep.config;
-        let body = match self {
-            LlmClient::OpenAi(_) => openai::body(cfg, req, max_tokens),
-            LlmClient::Anthropic(_) => anthropic::body(cfg, req, max_tokens),
-        };
         let url = self.url();
-        let (resp, attempts) = self.send(&url, &body).await?;
+        let mut mode = self.first_mode(req, &url);
+        let (resp, attempts) = loop {
+            let body = match self {
+                LlmClient::OpenAi(_) => openai::body(cfg, req, max_tokens, mode),
+                LlmClient::Anthropic(_) => anthropic::body(cfg, req, max_tokens),
+            };
+            match self.send(&url, &body).await {
+                Err(LlmError::Http {
+                    status, message, ..
+                }) if mode != OutputMode::PromptOnly
+                    && structured::is_refusal(status, &message) =>
+                {
+                    let weaker = mode.weaker();
+                    structured::remember(&url, weaker);
+                    self.note(format!(
+                        "{url} refused {} (HTTP {status}: {}); asking with {} from now on \
+                         (remembered for this process)",
+                        mode.word(),
+                        truncate(&message, 200),
+                        weaker.word()
+                    ));
+                    mode = weaker;
+                }
+                other => break other?,
+            }
+        };
         let is_sse = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        let decoded = if is_sse {
+        let mut decoded = if is_sse {
             self.read_stream(&url, attempts, resp, &mut on_text).await?
         } else {
             let bytes =
@@ -356,6 +449,10 @@ impl LlmClient {
             }
             decoded
         };
+        if let (LlmClient::Anthropic(_), Some(schema)) = (self, &req.schema) {
+            // The forced tool's input is the answer.
+            anthropic::tool_input_as_text(&mut decoded.parts, &schema.name);
+        }
         let cost = match cfg.price.or_else(|| price_for(&cfg.model)) {
             Some(p) => Cost {
                 usd: (decoded.usage.input_tokens as f64 * p.input_per_mtok

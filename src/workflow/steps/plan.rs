@@ -41,6 +41,15 @@ pub async fn run(run: &Run<'_>, inc: &mut Incident, triage: &Triage) -> anyhow::
                     .await;
                     let spent = client.budget().spent();
                     *planner_spent.lock().expect("spent lock") = Some(spent);
+                    // A server that refused json_schema, and what it is asked with now.
+                    for note in client.take_notes() {
+                        run.engine.emit(
+                            &inc.id,
+                            EventKind::Log {
+                                line: format!("planner: {note}"),
+                            },
+                        )?;
+                    }
                     log_spent(run, inc, spent)?;
                     return Ok(plan?);
                 }
