@@ -316,6 +316,14 @@ pub struct AgentConfig {
     /// Names of env vars an external agent gets inside its sandbox, on top of
     /// the base allowlist and its kind's defaults (its model's API key, say).
     pub pass_env: Vec<String>,
+    /// The loop detector: the same tool call with the same arguments this
+    /// many times without progress stops the agent (0: off).
+    pub max_repeated_calls: u32,
+    /// The builtin agent's model calls without changing a file or the to-do
+    /// list before it is stopped as looping (0: off).
+    pub max_steps_without_progress: u32,
+    /// Time any agent may go without changing a file or its to-do list.
+    pub max_time_without_progress: Duration,
 }
 
 /// `[agent] sandbox`: whether agent processes run inside bubblewrap.
@@ -341,6 +349,9 @@ impl Default for AgentConfig {
             mitigate: MitigateConfig::default(),
             sandbox: SandboxMode::Bwrap,
             pass_env: Vec::new(),
+            max_repeated_calls: 3,
+            max_steps_without_progress: 8,
+            max_time_without_progress: Duration(600_000),
         }
     }
 }

@@ -34,21 +34,22 @@ that is not in the bundle gets the plan rejected.";
 const SYSTEM_TAIL: &str =
     "Never propose pushing to a main or base branch. Answer with ONE JSON object and nothing else.";
 
-/// An example of the answer (serde's form of [`Plan`]), for a different,
-/// made-up incident. An example, never `a | b | c` placeholders: small
-/// models copy those verbatim.
+/// An example of the answer (serde's form of [`Plan`]): each value says
+/// what goes there, and each kind shows one real value. An example, never
+/// `a | b | c` placeholders: small models copy those verbatim, and they
+/// copy a made-up incident's specifics as readily.
 const EXAMPLE: &str = r#"{
-  "title": "Roll payments back to v2.4.1: 5xx since the v2.5.0 deploy",
-  "summary": "payments has answered 12% of requests with 5xx since v2.5.0 went out; the logs show a missing config key that v2.5.0 reads.",
+  "title": "What to change, on which service, and why, in one line",
+  "summary": "What is happening and what the change does, in two or three sentences.",
   "severity": "high",
-  "root_cause": {"hypothesis": "v2.5.0 reads PAYMENTS_REGION, which is not set, and fails every request that needs it.", "confidence": 0.8, "evidence": ["metric:errors@onset", "log:2"]},
-  "alternatives": ["More traffic: the request rate is flat since before the deploy."],
-  "fix_kind": "rollback",
-  "steps": [{"id": "s1", "description": "Set the payments image tag back to v2.4.1 in deploy/payments.yaml", "files": ["deploy/payments.yaml"]}],
-  "verification": ["The 5xx rate is under 1% ten minutes after the rollout."],
-  "risks": ["Requests that v2.5.0 already migrated may need a retry."],
-  "rollback": "Revert this change to deploy v2.5.0 again.",
-  "mitigations": [{"action": "rollback_image", "service": "payments", "tag": "v2.4.1"}]
+  "root_cause": {"hypothesis": "The most likely cause, in one or two sentences.", "confidence": 0.7, "evidence": ["metric:memory@onset", "log:2"]},
+  "alternatives": ["Another explanation, and what in the evidence rules it out."],
+  "fix_kind": "config",
+  "steps": [{"id": "s1", "description": "The first change to make.", "files": ["deploy/service.yaml"]}],
+  "verification": ["What to watch to know it worked."],
+  "risks": ["What could go wrong."],
+  "rollback": "How to undo it.",
+  "mitigations": [{"action": "set_replicas", "service": "web", "replicas": 6}]
 }"#;
 
 /// What the fields may hold, in words.
@@ -64,14 +65,23 @@ changes an offline agent can make, each one of these three objects: \
 pub const PLAN_SCHEMA_NAME: &str = "medic_plan";
 
 /// The plan's JSON Schema for this bundle: [`Plan`]'s, with
-/// `root_cause.evidence` held to the bundle's ids (redacted as in the
-/// prompt) so a constrained model cannot cite one that does not exist.
+/// `root_cause.evidence` held to the bundle's ids and a mitigation's
+/// `service` to the incident's (redacted as in the prompt), so a
+/// constrained model cannot cite what does not exist or change another service.
 pub fn plan_schema(evidence: &Evidence) -> OutputSchema {
     let mut schema = Plan::schema();
     let ids: Vec<String> = evidence.items.iter().map(|i| redact_str(&i.id)).collect();
     if !ids.is_empty() {
         schema["properties"]["root_cause"]["properties"]["evidence"]["items"] =
             serde_json::json!({"type": "string", "enum": ids});
+    }
+    // A mitigation may only change the incident's own service.
+    let service = redact_str(&evidence.service.0);
+    if let Some(shapes) = schema["properties"]["mitigations"]["items"]["anyOf"].as_array_mut() {
+        for shape in shapes {
+            shape["properties"]["service"] =
+                serde_json::json!({"type": "string", "enum": [service]});
+        }
     }
     OutputSchema {
         name: PLAN_SCHEMA_NAME.into(),
@@ -102,20 +112,40 @@ pub fn prompt_in(
     evidence: &Evidence,
     budget_tokens: usize,
 ) -> ChatRequest {
+    prompt_with_draft(fence, flag, judgement, evidence, budget_tokens, None)
+}
+
+/// [`prompt_in`], with medic's rule-based plan for the same evidence shown
+/// inside the fence as a draft the model checks and improves (its numbers,
+/// a limit to raise to, a tag to go back to, come from rules a small model
+/// cannot redo). The draft names the service, so it is data, fenced.
+pub fn prompt_with_draft(
+    fence: &Fence,
+    flag: &Flag,
+    judgement: &Judgement,
+    evidence: &Evidence,
+    budget_tokens: usize,
+    draft: Option<&Plan>,
+) -> ChatRequest {
     let system = format!("{SYSTEM_HEAD} {} {SYSTEM_TAIL}", fence.rule());
     let mut head = String::new();
     let _ = writeln!(
         head,
         "A service is flagged ({}); the triage verdict is {}. Its name, the rule, the triage \
-         reasons and the evidence bundle are in the fenced data below; cite the bundle's ids.",
+         reasons, the evidence bundle and any draft plan are in the fenced data below; cite the \
+         bundle's ids.",
         flag.state.word(),
         judgement.verdict.word()
+    );
+    let _ = writeln!(
+        head,
+        "Write the remediation plan as one JSON object with exactly these fields, in this \
+         order; each value of this example says what goes there:\n{EXAMPLE}\n{FIELDS}\n"
     );
     let mut tail = String::new();
     let _ = writeln!(
         tail,
-        "\nWrite the remediation plan as one JSON object with exactly these fields. An example, \
-         for a different incident (write yours from the evidence above):\n{EXAMPLE}\n{FIELDS}"
+        "\nNow write this incident's plan, in your own words, from the evidence above."
     );
     let mut data = String::new();
     let _ = writeln!(
@@ -151,6 +181,13 @@ pub fn prompt_in(
     }
     for gap in &evidence.gaps {
         let _ = writeln!(data, "[gap] {gap}");
+    }
+    if let Some(d) = draft.and_then(|d| serde_json::to_string(d).ok()) {
+        let _ = writeln!(
+            data,
+            "\nmedic's rule-based draft plan from this evidence (keep what the evidence \
+             supports, change what it does not):\n{d}"
+        );
     }
     if dropped > 0 {
         let _ = writeln!(
@@ -229,8 +266,21 @@ pub async fn llm_plan(
     evidence: &Evidence,
     budget_tokens: usize,
 ) -> Result<Plan, PlanError> {
+    llm_plan_with_draft(client, flag, judgement, evidence, budget_tokens, None).await
+}
+
+/// [`llm_plan`], showing the model medic's rule-based `draft` (see
+/// [`prompt_with_draft`]).
+pub async fn llm_plan_with_draft(
+    client: &LlmClient,
+    flag: &Flag,
+    judgement: &Judgement,
+    evidence: &Evidence,
+    budget_tokens: usize,
+    draft: Option<&Plan>,
+) -> Result<Plan, PlanError> {
     let fence = Fence::new();
-    let mut req = prompt_in(&fence, flag, judgement, evidence, budget_tokens);
+    let mut req = prompt_with_draft(&fence, flag, judgement, evidence, budget_tokens, draft);
     req.temperature = Some(client.config().plan_temperature);
     let first = client.chat(&req, |_| {}).await?;
     let answer = first.text();

@@ -50,6 +50,15 @@ impl<T: Shape> Shape for Vec<T> {
     }
 }
 
+/// A list of at most `max` items: a plan's lists are short, and a cap in
+/// the schema stops a constrained small model from repeating an item until
+/// its token limit (it did, 2000 tokens of one list).
+fn list_of<T: Shape>(max: u32) -> Value {
+    let mut v = Vec::<T>::schema();
+    v["maxItems"] = json!(max);
+    v
+}
+
 /// An object whose properties are all required and nothing else allowed
 /// (what OpenAI's strict mode demands).
 fn object(props: &[(&str, Value)]) -> Value {
@@ -150,7 +159,7 @@ impl Shape for RootCause {
             ),
             (
                 "evidence",
-                json!({"type": "array", "items": text("an evidence id from the bundle")}),
+                json!({"type": "array", "items": text("an evidence id from the bundle"), "maxItems": 8}),
             ),
         ])
     }
@@ -168,7 +177,7 @@ impl Shape for PlanStep {
         object(&[
             ("id", text("short id: s1, s2, …")),
             ("description", text("what to do")),
-            ("files", Vec::<String>::schema()),
+            ("files", list_of::<String>(8)),
         ])
     }
 }
@@ -250,19 +259,19 @@ impl Shape for Plan {
             ("summary", text("a short paragraph")),
             ("severity", Severity::schema()),
             ("root_cause", RootCause::schema()),
-            ("alternatives", Vec::<String>::schema()),
+            ("alternatives", list_of::<String>(4)),
             ("fix_kind", FixKind::schema()),
-            ("steps", Vec::<PlanStep>::schema()),
-            ("verification", Vec::<String>::schema()),
-            ("risks", Vec::<String>::schema()),
+            ("steps", list_of::<PlanStep>(8)),
+            ("verification", list_of::<String>(4)),
+            ("risks", list_of::<String>(4)),
             ("rollback", text("how to undo it")),
-            ("mitigations", Vec::<Mitigation>::schema()),
+            ("mitigations", list_of::<Mitigation>(3)),
         ])
     }
 }
 
 /// Why `value` does not match `schema` (the subset [`Shape`] emits:
-/// type, properties, required, additionalProperties, items, enum, anyOf).
+/// type, properties, required, additionalProperties, items, maxItems, enum, anyOf).
 pub fn mismatch(schema: &Value, value: &Value, at: &str) -> Option<String> {
     if let Some(any) = schema.get("anyOf").and_then(Value::as_array) {
         return if any.iter().any(|s| mismatch(s, value, at).is_none()) {
@@ -287,6 +296,14 @@ pub fn mismatch(schema: &Value, value: &Value, at: &str) -> Option<String> {
     };
     if !ok {
         return Some(format!("{at}: {value} is not of type {ty}"));
+    }
+    if let (Some(max), Some(values)) = (
+        schema.get("maxItems").and_then(Value::as_u64),
+        value.as_array(),
+    ) {
+        if values.len() as u64 > max {
+            return Some(format!("{at}: {} items, more than {max}", values.len()));
+        }
     }
     if let (Some(items), Some(values)) = (schema.get("items"), value.as_array()) {
         for (i, v) in values.iter().enumerate() {
@@ -391,6 +408,9 @@ mod tests {
         let mut value = serde_json::to_value(sample()).unwrap();
         value["mitigations"][0]["action"] = json!("reboot");
         assert!(mismatch(&schema, &value, "plan").is_some());
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["risks"] = json!(["a", "b", "c", "d", "e"]);
+        assert!(mismatch(&schema, &value, "plan").unwrap().contains("risks"));
         let mut value = serde_json::to_value(sample()).unwrap();
         value.as_object_mut().unwrap().remove("rollback");
         assert!(mismatch(&schema, &value, "plan")

@@ -14,6 +14,7 @@ pub mod sandbox;
 pub mod tools;
 
 use super::jail::{Jail, Network, Policy};
+use super::runaway::{stopped_todos, Looping, RunawayLimits, Watch};
 use super::{AgentError, AgentEvent};
 use crate::model::Todo;
 use crate::plan::llm::{ChatRequest, LlmClient, LlmError, Message, Part, Role};
@@ -21,7 +22,7 @@ use command::{Allowlist, CommandLimits};
 use sandbox::Sandbox;
 use serde_json::Value;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What bounds a run.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct Limits {
     pub max_command_output: usize,
     /// How commands are confined (`[agent] sandbox`); bubblewrap by default.
     pub sandbox: Policy,
+    /// When the run counts as looping (see [`super::runaway`]).
+    pub runaway: RunawayLimits,
 }
 
 impl Limits {
@@ -54,6 +57,7 @@ impl Limits {
             command_timeout: Duration::from_secs(300),
             max_command_output: 16 * 1024,
             sandbox: Policy::default(),
+            runaway: RunawayLimits::default(),
         }
     }
 
@@ -62,6 +66,7 @@ impl Limits {
     pub fn from_config(config: &crate::config::AgentConfig) -> Limits {
         let mut limits = Limits::new(config.max_steps);
         limits.sandbox.mode = config.sandbox;
+        limits.runaway = RunawayLimits::from_config(config);
         limits
     }
 }
@@ -89,6 +94,9 @@ pub enum BuiltinError {
     /// The model call failed (after retries), or the token budget is spent.
     #[error("the model call failed: {0}")]
     Llm(#[from] LlmError),
+    /// The loop detector stopped it: identical repeated calls, or no progress.
+    #[error(transparent)]
+    Looping(#[from] Looping),
     /// The model was still calling tools when the step cap came.
     #[error("stopped after {max_steps} steps (`[agent] max_steps`) before the model said it was done; raise it or finish by hand")]
     StepCap {
@@ -177,6 +185,16 @@ async fn run_loop(
     // Tool results carry file text and command output an attacker may have
     // shaped: each goes back inside this run's nonce fence, redacted.
     let fence = crate::plan::fence::Fence::new();
+    let mut watch = Watch::new(limits.runaway, Instant::now());
+    watch.todos(&report.todos, Instant::now());
+    // Stops the run as looping: the to-do list and the run log say why.
+    let looped = |why: Looping,
+                  report: &Report,
+                  on_event: &mut (dyn FnMut(AgentEvent) + Send)|
+     -> BuiltinError {
+        on_event(AgentEvent::Todos(stopped_todos(&report.todos, &why)));
+        BuiltinError::Looping(why)
+    };
     let mut req = ChatRequest {
         system: format!("{SYSTEM}\n\n{}", fence.rule()),
         messages: vec![Message::user(task)],
@@ -189,6 +207,9 @@ async fn run_loop(
             return Err(BuiltinError::StepCap {
                 max_steps: limits.max_steps,
             });
+        }
+        if let Err(why) = watch.step(Instant::now()) {
+            return Err(looped(why, &report, on_event));
         }
         report.steps += 1;
         let resp = llm.chat(&req, |_| {}).await?;
@@ -223,6 +244,9 @@ async fn run_loop(
         });
         let mut results = Vec::with_capacity(calls.len());
         for (id, name, input) in calls {
+            if let Err(why) = watch.call(&name, &input, Instant::now()) {
+                return Err(looped(why, &report, on_event));
+            }
             let tools = Tools {
                 files: &sandbox,
                 jail: &jail,
@@ -231,6 +255,16 @@ async fn run_loop(
             let outcome = call_tool(&name, &input, &tools, &mut report, on_event).await;
             if let Err(e) = &outcome {
                 on_event(AgentEvent::Log(format!("{name}: {}", one_line(e))));
+            }
+            if outcome.is_ok() {
+                match name.as_str() {
+                    "write_file" | "edit" => {
+                        let path = input.get("path").and_then(Value::as_str).unwrap_or("");
+                        watch.file_changed(path, Instant::now());
+                    }
+                    "update_todos" => watch.todos(&report.todos, Instant::now()),
+                    _ => {}
+                }
             }
             let is_error = outcome.is_err();
             let content = outcome.unwrap_or_else(|e| e);
@@ -385,6 +419,7 @@ impl super::CodingAgent for Builtin {
         Box::pin(async move {
             let mut limits = self.limits.clone();
             limits.wall_clock = limits.wall_clock.min(task.time_limit);
+            limits.runaway = task.runaway;
             let report = run(
                 &task.prompt,
                 task.todos.clone(),
@@ -396,6 +431,7 @@ impl super::CodingAgent for Builtin {
             .await
             .map_err(|e| match e {
                 BuiltinError::Agent(e) => e,
+                BuiltinError::Looping(why) => AgentError::Looping(why),
                 other => AgentError::GaveUp {
                     reason: other.to_string(),
                 },

@@ -484,7 +484,12 @@ impl LlmClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut rb = ep.http.post(url).json(body);
+            // Written so that schemas keep their fields' order (see `structured`).
+            let mut rb = ep
+                .http
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(structured::to_text(body));
             if let Some(key) = &ep.config.api_key {
                 rb = match self {
                     LlmClient::OpenAi(_) => rb.bearer_auth(key.expose()),

@@ -4,6 +4,7 @@
 //! prompt alone. A refusal is remembered per server for the life of the
 //! process, so each later call goes straight to what the server accepts.
 
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -85,9 +86,90 @@ pub fn is_refusal(status: u16, message: &str) -> bool {
     .any(|k| m.contains(k))
 }
 
+/// `body` as JSON text, with every schema's `properties` in the order of
+/// its `required` list (the type's field order). serde_json's map sorts
+/// keys, and servers that turn a schema into a grammar (llama.cpp) make the
+/// model write fields in the order the schema lists them: alphabetical
+/// order had a small model write `alternatives` first and `title` last.
+pub fn to_text(body: &Value) -> String {
+    let mut out = String::new();
+    write(body, &mut out);
+    out
+}
+
+fn write(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let order: Vec<&str> = match (m.get("properties"), m.get("required")) {
+                (Some(Value::Object(_)), Some(Value::Array(r))) => {
+                    r.iter().filter_map(Value::as_str).collect()
+                }
+                _ => Vec::new(),
+            };
+            out.push('{');
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                match v {
+                    Value::Object(props) if k == "properties" && !order.is_empty() => {
+                        let mut keys: Vec<&String> = props.keys().collect();
+                        keys.sort_by_key(|k| {
+                            order.iter().position(|o| o == k).unwrap_or(usize::MAX)
+                        });
+                        out.push('{');
+                        for (j, key) in keys.into_iter().enumerate() {
+                            if j > 0 {
+                                out.push(',');
+                            }
+                            out.push_str(&Value::String(key.clone()).to_string());
+                            out.push(':');
+                            write(&props[key], out);
+                        }
+                        out.push('}');
+                    }
+                    _ => write(v, out),
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schemas_keep_their_field_order_and_the_text_is_the_same_json() {
+        let body = serde_json::json!({
+            "model": "m",
+            "schema": {"type": "object", "required": ["title", "summary", "alternatives"],
+                       "properties": {"alternatives": {"type": "array"}, "summary": {"type": "string"},
+                                      "title": {"type": "string", "description": "a \"quoted\" line"}}},
+        });
+        let text = to_text(&body);
+        let (t, s, a) = (
+            text.find("\"title\":{").unwrap(),
+            text.find("\"summary\":{").unwrap(),
+            text.find("\"alternatives\":{").unwrap(),
+        );
+        assert!(t < s && s < a, "{text}");
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), body);
+    }
 
     #[test]
     fn refusals_are_about_the_format_only() {

@@ -31,12 +31,15 @@ pub async fn run(run: &Run<'_>, inc: &mut Incident, triage: &Triage) -> anyhow::
                         .llm
                         .client(before)
                         .map_err(|e| Permanent(format!("{e:#}")))?;
-                    let plan = crate::plan::planner::llm_plan(
+                    // The rules' plan goes to the model as a draft to check.
+                    let draft = heuristic_plan(inc, triage).ok();
+                    let plan = crate::plan::planner::llm_plan_with_draft(
                         &client,
                         &inc.flag,
                         &triage.judgement,
                         &triage.evidence,
                         6_000,
+                        draft.as_ref(),
                     )
                     .await;
                     let spent = client.budget().spent();
