@@ -150,6 +150,9 @@ pub struct WorkView {
     pub held: Vec<crate::forge::policy::Held>,
     /// True while the second confirm, listing the held paths, is showing.
     pub held_confirm: bool,
+    /// What the incident's LLM calls cost so far (journaled), in words;
+    /// `None` before the first call.
+    pub cost: Option<String>,
 }
 
 /// One incident in the `:incidents` list.

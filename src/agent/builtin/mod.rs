@@ -212,7 +212,20 @@ async fn run_loop(
             return Err(looped(why, &report, on_event));
         }
         report.steps += 1;
-        let resp = llm.chat(&req, |_| {}).await?;
+        let mut resp = llm.chat(&req, |_| {}).await?;
+        if let Some((name, input)) = text_call(&resp) {
+            // The server did not parse the call out of the model's text (its
+            // chat template expects another call format): run it as a call.
+            on_event(AgentEvent::Log(format!(
+                "the model wrote a `{}` call as text; running it as a tool call",
+                one_line(&name)
+            )));
+            resp.parts = vec![Part::ToolCall {
+                id: format!("text_call_{}", report.steps),
+                name,
+                input,
+            }];
+        }
         let calls: Vec<(String, String, Value)> = resp
             .parts
             .iter()
@@ -373,6 +386,40 @@ async fn call_tool(
     }
 }
 
+/// A tool call the model wrote as its whole text answer, as small local
+/// models do when the server's chat template expects another format:
+/// `{"name": "...", "arguments": {...}}`, bare or in a code fence. Only an
+/// answer without real tool calls and holding nothing else qualifies.
+fn text_call(resp: &crate::plan::llm::ChatResponse) -> Option<(String, Value)> {
+    if resp
+        .parts
+        .iter()
+        .any(|p| matches!(p, Part::ToolCall { .. }))
+    {
+        return None;
+    }
+    let text = resp.text();
+    let mut t = text.trim();
+    if let Some(rest) = t.strip_prefix("```") {
+        t = rest.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+        t = t.strip_suffix("```")?.trim();
+    }
+    let t = t
+        .strip_prefix("<tool_call>")
+        .and_then(|r| r.trim().strip_suffix("</tool_call>"))
+        .unwrap_or(t)
+        .trim();
+    let v: Value = serde_json::from_str(t).ok()?;
+    let name = v.get("name")?.as_str()?.to_string();
+    let input = v.get("arguments").or_else(|| v.get("parameters"))?;
+    let input = match input {
+        // Some models send the arguments as a JSON string.
+        Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| input.clone()),
+        other => other.clone(),
+    };
+    (!name.is_empty() && name.len() <= 64).then_some((name, input))
+}
+
 /// The model saw secrets as `[REDACTED:…]` markers: writing one back would
 /// replace the real secret in the repository with the marker.
 fn refuse_markers(input: &Value, key: &str) -> Result<(), String> {
@@ -446,5 +493,41 @@ impl super::CodingAgent for Builtin {
                     .collect(),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::llm::{ChatResponse, Cost, StopReason, Usage};
+    use serde_json::json;
+
+    fn answer(text: &str) -> ChatResponse {
+        ChatResponse {
+            parts: vec![Part::Text(text.into())],
+            stop_reason: StopReason::EndTurn,
+            usage: Usage::default(),
+            cost: Cost {
+                usd: 0.0,
+                priced: false,
+            },
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn a_call_written_as_text_is_a_call_and_prose_is_not() {
+        let call = |t: &str| text_call(&answer(t));
+        assert_eq!(
+            call("```json\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"a.yaml\"}}\n```"),
+            Some(("read_file".into(), json!({"path": "a.yaml"})))
+        );
+        assert_eq!(
+            call("<tool_call>\n{\"name\": \"list\", \"arguments\": \"{}\"}\n</tool_call>"),
+            Some(("list".into(), json!({})))
+        );
+        assert_eq!(call("I raised the limit to 48 GB."), None);
+        assert_eq!(call("Done: {\"name\": \"x\", \"arguments\": {}}"), None);
+        assert_eq!(call("{\"title\": \"no call\"}"), None);
     }
 }

@@ -396,7 +396,7 @@ impl LlmClient {
         mut on_text: impl FnMut(&str) + Send,
     ) -> Result<ChatResponse, LlmError> {
         let ep = self.endpoint();
-        let max_tokens = ep.budget.admit(req.max_tokens)?;
+        let max_tokens = ep.budget.admit(req.max_tokens, prompt_tokens(req))?;
         let cfg = &ep.config;
         let url = self.url();
         let mut mode = self.first_mode(req, &url);
@@ -748,6 +748,25 @@ fn tool_input(args: &str) -> Value {
         return Value::Object(Default::default());
     }
     serde_json::from_str(args).unwrap_or_else(|_| Value::String(args.to_string()))
+}
+
+/// About how many tokens `req`'s prompt is (4 characters a token; no
+/// tokenizer): what the budget checks a call against before it is sent.
+fn prompt_tokens(req: &ChatRequest) -> u64 {
+    let mut chars = req.system.len();
+    for m in &req.messages {
+        for p in &m.content {
+            chars += match p {
+                Part::Text(t) => t.len(),
+                Part::ToolCall { name, input, .. } => name.len() + input.to_string().len(),
+                Part::ToolResult { content, .. } => content.len(),
+            };
+        }
+    }
+    for t in &req.tools {
+        chars += t.name.len() + t.description.len() + t.input_schema.to_string().len();
+    }
+    (chars / 4) as u64
 }
 
 /// The instruction added to the system prompt when JSON is wanted and the

@@ -100,6 +100,7 @@ fn approving_needs_a_plan_and_a_confirm_and_queues_one_command() {
         diff: None,
         held: vec![],
         held_confirm: false,
+        cost: None,
     };
     app.update(Action::Work(Box::new(view)));
     app.update(Action::Approve);

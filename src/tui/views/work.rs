@@ -29,6 +29,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 w.status.clone(),
                 if w.approved { theme.ok } else { theme.warn },
             ),
+            Span::styled(
+                w.cost
+                    .as_deref()
+                    .map(|c| format!(" · {c}"))
+                    .unwrap_or_default(),
+                theme.muted,
+            ),
         ]),
         title,
     );

@@ -4,6 +4,7 @@
 use super::{policy, test_delay};
 use crate::model::Plan;
 use crate::plan::heuristic;
+use crate::plan::llm::LlmError;
 use crate::workflow::engine::{EventKind, Permanent};
 use crate::workflow::incident::{Incident, Triage};
 use crate::workflow::parts::planner_name;
@@ -54,6 +55,15 @@ pub async fn run(run: &Run<'_>, inc: &mut Incident, triage: &Triage) -> anyhow::
                         )?;
                     }
                     log_spent(run, inc, spent)?;
+                    // A spent budget does not come back on retry: stop and ask.
+                    if let Err(
+                        e @ crate::plan::planner::PlanError::Llm(LlmError::BudgetExceeded {
+                            ..
+                        }),
+                    ) = &plan
+                    {
+                        return Err(Permanent(e.to_string()).into());
+                    }
                     return Ok(plan?);
                 }
                 heuristic_plan(inc, triage)
