@@ -5,8 +5,10 @@
 //! - `medic fix api --demo --yes` gets a valid plan in ONE call (the plan's
 //!   JSON Schema as `response_format`, evidence ids and the service held to
 //!   the bundle's) and the demo reaches its pull request;
-//! - the builtin agent on the same model is stopped by the loop detector
-//!   within a minute of the loop starting.
+//! - the builtin agent on the same model does not run away: it finishes,
+//!   or the loop detector stops it within a minute of the loop starting
+//!   (which of the two depends on what the model writes that run: its
+//!   prompt carries a fresh fence nonce each time).
 //!
 //! `scripts/ci-local-model.sh` prepares the venv and the model (cached);
 //! `.ci/run` runs it and points `MEDIC_LLAMA_PYTHON` and `MEDIC_LOCAL_MODEL`
@@ -102,8 +104,7 @@ fn a_real_small_model_plans_in_one_call_and_its_loops_are_stopped() {
     assert!(text.contains("pull request #1 opened"), "{text}");
     assert!(!text.contains("refused json_schema"), "{text}");
 
-    // 2. The builtin agent on the same model: it either finishes or is
-    // stopped as looping, within a minute of the last progress it made.
+    // 2. The builtin agent on the same model.
     let repo = agent_support::checkout(dir.path());
     let mut cfg = LlmConfig::new(Provider::OpenAi, base, MODEL_NAME, None);
     // With tools offered, llama.cpp holds text back while it looks for a
@@ -132,13 +133,15 @@ fn a_real_small_model_plans_in_one_call_and_its_loops_are_stopped() {
         events.len()
     );
     let log: Vec<String> = events.iter().map(|(_, e)| format!("{e:?}")).collect();
+    // The model does not run away: it finishes, or the loop detector stops
+    // it; never the step cap, the wall clock or the budget.
     let err = match result {
+        Ok(r) => {
+            eprintln!("the model finished in {} step(s): {:?}", r.steps, r.summary);
+            assert!(r.steps < 40, "{}", log.join("\n"));
+            return;
+        }
         Err(e) => e.to_string(),
-        Ok(r) => panic!(
-            "the model finished instead of looping (summary {:?}); events:\n{}",
-            r.summary,
-            log.join("\n")
-        ),
     };
     assert!(
         err.starts_with("the agent was looping:"),
@@ -162,7 +165,7 @@ fn a_real_small_model_plans_in_one_call_and_its_loops_are_stopped() {
         .unwrap_or(started);
     let looped_for = ended - loop_start;
     eprintln!(
-        "looping for {:.1}s before it was stopped",
+        "{err}; looping for {:.1}s before it was stopped",
         looped_for.as_secs_f64()
     );
     assert!(

@@ -17,7 +17,7 @@ use super::jail::{Jail, Network, Policy};
 use super::runaway::{stopped_todos, Looping, RunawayLimits, Watch};
 use super::{AgentError, AgentEvent};
 use crate::model::Todo;
-use crate::plan::llm::{ChatRequest, LlmClient, LlmError, Message, Part, Role};
+use crate::plan::llm::{ChatRequest, LlmClient, LlmError, Message, Part, Role, StopReason};
 use command::{Allowlist, CommandLimits};
 use sandbox::Sandbox;
 use serde_json::Value;
@@ -213,18 +213,24 @@ async fn run_loop(
         }
         report.steps += 1;
         let mut resp = llm.chat(&req, |_| {}).await?;
-        if let Some((name, input)) = text_call(&resp) {
-            // The server did not parse the call out of the model's text (its
-            // chat template expects another call format): run it as a call.
+        let written = text_calls(&resp);
+        if !written.is_empty() {
+            // The server did not parse the calls out of the model's text (its
+            // chat template expects another call format): run them as calls.
+            let names: Vec<String> = written.iter().map(|(n, _)| one_line(n)).collect();
             on_event(AgentEvent::Log(format!(
-                "the model wrote a `{}` call as text; running it as a tool call",
-                one_line(&name)
+                "the model wrote its call(s) as text ({}); running them as tool calls",
+                names.join(", ")
             )));
-            resp.parts = vec![Part::ToolCall {
-                id: format!("text_call_{}", report.steps),
-                name,
-                input,
-            }];
+            resp.parts = written
+                .into_iter()
+                .enumerate()
+                .map(|(i, (name, input))| Part::ToolCall {
+                    id: format!("text_call_{}_{i}", report.steps),
+                    name,
+                    input,
+                })
+                .collect();
         }
         let calls: Vec<(String, String, Value)> = resp
             .parts
@@ -386,38 +392,62 @@ async fn call_tool(
     }
 }
 
-/// A tool call the model wrote as its whole text answer, as small local
-/// models do when the server's chat template expects another format:
-/// `{"name": "...", "arguments": {...}}`, bare or in a code fence. Only an
-/// answer without real tool calls and holding nothing else qualifies.
-fn text_call(resp: &crate::plan::llm::ChatResponse) -> Option<(String, Value)> {
+/// Tool calls the model wrote as its whole text answer, as small local
+/// models do when the server's chat template expects another format: one
+/// or more `{"name": "...", "arguments": {...}}` objects, bare, in code
+/// fences or in `<tool_call>` tags, maybe with other JSON objects between
+/// them (skipped). Only an answer without real tool calls and holding
+/// nothing but JSON qualifies (else: none).
+fn text_calls(resp: &crate::plan::llm::ChatResponse) -> Vec<(String, Value)> {
     if resp
         .parts
         .iter()
         .any(|p| matches!(p, Part::ToolCall { .. }))
     {
-        return None;
+        return Vec::new();
     }
     let text = resp.text();
-    let mut t = text.trim();
-    if let Some(rest) = t.strip_prefix("```") {
-        t = rest.trim_start_matches(|c: char| c.is_ascii_alphabetic());
-        t = t.strip_suffix("```")?.trim();
+    let mut t = text
+        .replace("</tool_call>", " ")
+        .replace("<tool_call>", " ");
+    // Code fences: drop the ``` lines (and their language word).
+    t = t
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut calls = Vec::new();
+    for v in serde_json::Deserializer::from_str(&t).into_iter::<Value>() {
+        let v = match v {
+            Ok(v) => v,
+            // Cut off at the token cap mid-call: the complete ones stand.
+            Err(_) if !calls.is_empty() && resp.stop_reason == StopReason::MaxTokens => break,
+            Err(_) => return Vec::new(),
+        };
+        let (Some(name), Some(input)) = (
+            v.get("name").and_then(Value::as_str),
+            v.get("arguments").or_else(|| v.get("parameters")),
+        ) else {
+            // Another JSON object (a model imitating a tool result): not a
+            // call, and not prose either.
+            if v.is_object() {
+                continue;
+            }
+            return Vec::new();
+        };
+        let input = match input {
+            // Some models send the arguments as a JSON string.
+            Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| input.clone()),
+            other => other.clone(),
+        };
+        if name.is_empty() || name.len() > 64 {
+            return Vec::new();
+        }
+        if calls.len() < 8 {
+            calls.push((name.to_string(), input));
+        }
     }
-    let t = t
-        .strip_prefix("<tool_call>")
-        .and_then(|r| r.trim().strip_suffix("</tool_call>"))
-        .unwrap_or(t)
-        .trim();
-    let v: Value = serde_json::from_str(t).ok()?;
-    let name = v.get("name")?.as_str()?.to_string();
-    let input = v.get("arguments").or_else(|| v.get("parameters"))?;
-    let input = match input {
-        // Some models send the arguments as a JSON string.
-        Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| input.clone()),
-        other => other.clone(),
-    };
-    (!name.is_empty() && name.len() <= 64).then_some((name, input))
+    calls
 }
 
 /// The model saw secrets as `[REDACTED:…]` markers: writing one back would
@@ -499,7 +529,7 @@ impl super::CodingAgent for Builtin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::llm::{ChatResponse, Cost, StopReason, Usage};
+    use crate::plan::llm::{ChatResponse, Cost, Usage};
     use serde_json::json;
 
     fn answer(text: &str) -> ChatResponse {
@@ -516,18 +546,35 @@ mod tests {
     }
 
     #[test]
-    fn a_call_written_as_text_is_a_call_and_prose_is_not() {
-        let call = |t: &str| text_call(&answer(t));
+    fn calls_written_as_text_are_calls_and_prose_is_not() {
+        let calls = |t: &str| text_calls(&answer(t));
         assert_eq!(
-            call("```json\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"a.yaml\"}}\n```"),
-            Some(("read_file".into(), json!({"path": "a.yaml"})))
+            calls("```json\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"a.yaml\"}}\n```"),
+            [("read_file".to_string(), json!({"path": "a.yaml"}))]
         );
         assert_eq!(
-            call("<tool_call>\n{\"name\": \"list\", \"arguments\": \"{}\"}\n</tool_call>"),
-            Some(("list".into(), json!({})))
+            calls("<tool_call>\n{\"name\": \"list\", \"arguments\": \"{}\"}\n</tool_call>"),
+            [("list".to_string(), json!({}))]
         );
-        assert_eq!(call("I raised the limit to 48 GB."), None);
-        assert_eq!(call("Done: {\"name\": \"x\", \"arguments\": {}}"), None);
-        assert_eq!(call("{\"title\": \"no call\"}"), None);
+        // What Qwen2.5-Coder-0.5B wrote: two calls, one a line.
+        let two = calls("{\"name\": \"Raise it\", \"arguments\": {\"memory\": \"48Gi\"}}\n{\"name\": \"update_todos\", \"arguments\": {\"todos\": []}}");
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[1].0, "update_todos");
+        assert!(calls("I raised the limit to 48 GB.").is_empty());
+        assert!(calls("Done: {\"name\": \"x\", \"arguments\": {}}").is_empty());
+        assert!(calls("{\"title\": \"no call\"}").is_empty());
+        // A call, then the model imitating its result: the call stands.
+        assert_eq!(
+            calls("{\"name\": \"list\", \"arguments\": {}}\n{\"response\": \"ok\"}").len(),
+            1
+        );
+        assert!(calls("").is_empty());
+        // Cut off at the token cap: the complete calls stand (only then).
+        let one = "{\"name\": \"list\", \"arguments\": {}}\n";
+        let cut = format!("{one}{one}{{\"name\": \"li");
+        let mut r = answer(&cut);
+        assert!(text_calls(&r).is_empty());
+        r.stop_reason = StopReason::MaxTokens;
+        assert_eq!(text_calls(&r).len(), 2);
     }
 }
