@@ -29,221 +29,26 @@
 
 mod anthropic;
 mod cost;
+mod error;
 mod message;
 mod openai;
 mod retry;
+mod settings;
 pub mod sse;
 pub mod structured;
 
 pub use cost::{price_for, Budget, Cost, Price, Spent};
+pub use error::LlmError;
 pub use message::{
     ChatRequest, ChatResponse, Message, OutputSchema, Part, Role, StopReason, ToolSpec, Usage,
 };
 pub use retry::RetryPolicy;
+pub use settings::{ApiKey, LlmConfig, Provider};
 
 use futures_util::StreamExt;
 use retry::{backoff, retry_after};
 use serde_json::Value;
-use std::fmt;
-use std::time::Duration;
 use structured::OutputMode;
-
-/// Which wire format a client speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    /// OpenAI Chat Completions and everything compatible with it.
-    OpenAi,
-    /// Anthropic Messages.
-    Anthropic,
-}
-
-impl Provider {
-    /// Parses the `[llm] provider` config value (`openai` | `anthropic` |
-    /// `ollama`, which speaks OpenAI's wire format).
-    pub fn parse(name: &str) -> Option<Provider> {
-        match name {
-            "openai" | "ollama" => Some(Provider::OpenAi),
-            "anthropic" => Some(Provider::Anthropic),
-            _ => None,
-        }
-    }
-
-    /// The API root a named provider answers on when the config names no
-    /// `base_url`: Ollama's OpenAI-compatible endpoint on this machine, or
-    /// the wire format's public API.
-    pub fn default_base_url_for(name: &str) -> Option<&'static str> {
-        match name {
-            "ollama" => Some("http://127.0.0.1:11434/v1"),
-            other => Provider::parse(other).map(Provider::default_base_url),
-        }
-    }
-
-    /// The provider's public API, used when the config names no `base_url`.
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            Provider::OpenAi => "https://api.openai.com/v1",
-            Provider::Anthropic => "https://api.anthropic.com",
-        }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Provider::OpenAi => "openai",
-            Provider::Anthropic => "anthropic",
-        })
-    }
-}
-
-/// An API key value. Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    /// Wraps a key read by the caller from the env var the config names.
-    pub fn new(value: impl Into<String>) -> ApiKey {
-        ApiKey(value.into())
-    }
-
-    fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(<hidden>)")
-    }
-}
-
-/// How to reach one model. Build it from `[llm]`; the caller reads the key
-/// from the env var the config names and passes the value.
-#[derive(Debug, Clone)]
-pub struct LlmConfig {
-    /// Wire format.
-    pub provider: Provider,
-    /// API root, e.g. `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`
-    /// (Ollama), `https://api.anthropic.com`.
-    pub base_url: String,
-    /// Model name as the server knows it.
-    pub model: String,
-    /// The key, if the server wants one (local servers usually do not).
-    pub api_key: Option<ApiKey>,
-    /// Ask OpenAI-compatible servers for JSON with `response_format` when a
-    /// request wants JSON: `json_schema` when it carries a schema, else
-    /// `json_object`, weaker on refusal (see [`structured`]). Without it the
-    /// system prompt asks for JSON. Anthropic always gets a forced tool for
-    /// a request with a schema.
-    pub json_mode: bool,
-    /// Temperature plans are asked at (`[llm] temperature`, default 0: the
-    /// same evidence should give the same plan).
-    pub plan_temperature: f32,
-    /// Ask for a streamed answer (text shows up live). A server that answers
-    /// with plain JSON anyway is understood too.
-    pub stream: bool,
-    /// Time to establish the connection.
-    pub connect_timeout: Duration,
-    /// Longest silence while reading the answer.
-    pub idle_timeout: Duration,
-    /// Longest a single attempt may take, answer included.
-    pub request_timeout: Duration,
-    /// Retries.
-    pub retry: RetryPolicy,
-    /// Overrides the built-in price table for this model.
-    pub price: Option<Price>,
-}
-
-impl LlmConfig {
-    /// A config with default timeouts (10 s connect, 60 s idle, 5 min per
-    /// attempt), 4 attempts, streaming on, JSON mode off.
-    pub fn new(
-        provider: Provider,
-        base_url: impl Into<String>,
-        model: impl Into<String>,
-        api_key: Option<ApiKey>,
-    ) -> LlmConfig {
-        LlmConfig {
-            provider,
-            base_url: base_url.into(),
-            model: model.into(),
-            api_key,
-            json_mode: false,
-            plan_temperature: 0.0,
-            stream: true,
-            connect_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            request_timeout: Duration::from_secs(300),
-            retry: RetryPolicy::default(),
-            price: None,
-        }
-    }
-}
-
-/// What went wrong, naming the provider and URL (never the key).
-#[derive(Debug, thiserror::Error)]
-pub enum LlmError {
-    /// The server answered with an error status (after retries, if it was
-    /// a retryable one).
-    #[error(
-        "{provider}: POST {url} answered HTTP {status} after {attempts} attempt(s): {message}"
-    )]
-    Http {
-        /// Provider.
-        provider: Provider,
-        /// Endpoint.
-        url: String,
-        /// HTTP status.
-        status: u16,
-        /// Attempts made.
-        attempts: u32,
-        /// What the server said.
-        message: String,
-    },
-    /// Could not connect, or the connection broke or timed out.
-    #[error("{provider}: POST {url} failed after {attempts} attempt(s): {message}")]
-    Transport {
-        /// Provider.
-        provider: Provider,
-        /// Endpoint.
-        url: String,
-        /// Attempts made.
-        attempts: u32,
-        /// What happened (timeout, connection refused, …).
-        message: String,
-    },
-    /// The answer did not follow the wire format (a malformed chunk, a
-    /// stream cut short).
-    #[error("{provider}: malformed answer from {url}: {message}")]
-    Protocol {
-        /// Provider.
-        provider: Provider,
-        /// Endpoint.
-        url: String,
-        /// What was wrong, quoting the offending data.
-        message: String,
-    },
-    /// The server reported an error inside a successful stream.
-    #[error("{provider}: {url} reported an error mid-answer: {message}")]
-    Server {
-        /// Provider.
-        provider: Provider,
-        /// Endpoint.
-        url: String,
-        /// What the server said.
-        message: String,
-    },
-    /// The incident's budget is spent; no further calls are made.
-    #[error(
-        "LLM budget for this incident is spent: {spent}, limit {limit}; raise it or finish by hand"
-    )]
-    BudgetExceeded {
-        /// What has been spent.
-        spent: String,
-        /// The limit that was hit.
-        limit: String,
-    },
-}
 
 /// A client for one model, speaking its provider's wire format.
 #[derive(Debug, Clone)]
