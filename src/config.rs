@@ -302,7 +302,7 @@ pub struct UpstreamConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmConfig {
-    /// openai | anthropic | none.
+    /// openai | anthropic | ollama | none.
     pub provider: String,
     /// API base URL.
     pub base_url: Option<String>,
@@ -314,6 +314,9 @@ pub struct LlmConfig {
     pub max_tokens_per_incident: u64,
     /// Dollars one incident may spend (priced models only).
     pub max_usd_per_incident: Option<f64>,
+    /// Sampling temperature plans are asked at (0: the same evidence gives
+    /// the same plan).
+    pub temperature: f32,
 }
 
 impl Default for LlmConfig {
@@ -325,6 +328,7 @@ impl Default for LlmConfig {
             api_key_env: None,
             max_tokens_per_incident: 200_000,
             max_usd_per_incident: None,
+            temperature: 0.0,
         }
     }
 }
@@ -348,6 +352,14 @@ pub struct AgentConfig {
     /// Names of env vars an external agent gets inside its sandbox, on top of
     /// the base allowlist and its kind's defaults (its model's API key, say).
     pub pass_env: Vec<String>,
+    /// The loop detector: the same tool call with the same arguments this
+    /// many times without progress stops the agent (0: off).
+    pub max_repeated_calls: u32,
+    /// The builtin agent's model calls without changing a file or the to-do
+    /// list before it is stopped as looping (0: off).
+    pub max_steps_without_progress: u32,
+    /// Time any agent may go without changing a file or its to-do list.
+    pub max_time_without_progress: Duration,
 }
 
 /// `[agent] sandbox`: whether agent processes run inside bubblewrap.
@@ -373,6 +385,9 @@ impl Default for AgentConfig {
             mitigate: MitigateConfig::default(),
             sandbox: SandboxMode::Bwrap,
             pass_env: Vec::new(),
+            max_repeated_calls: 3,
+            max_steps_without_progress: 8,
+            max_time_without_progress: Duration(600_000),
         }
     }
 }
@@ -565,8 +580,17 @@ impl Config {
         allowed(
             "llm.provider",
             &self.llm.provider,
-            &["openai", "anthropic", "none"],
+            &["openai", "anthropic", "ollama", "none"],
         )?;
+        if !(0.0..=2.0).contains(&self.llm.temperature) {
+            return Err((
+                "llm.temperature".into(),
+                format!(
+                    "{} is not between 0 and 2 (0 asks for the same plan from the same evidence)",
+                    self.llm.temperature
+                ),
+            ));
+        }
         allowed(
             "agent.kind",
             &self.agent.kind,
@@ -1033,6 +1057,11 @@ provider = "openai"
         let e = err("[llm]\nprovider = \"gpt\"\n");
         assert!(
             e.starts_with("medic.toml:2:") && e.contains("llm.provider"),
+            "{e}"
+        );
+        let e = err("[llm]\nprovider = \"ollama\"\ntemperature = 3.5\n");
+        assert!(
+            e.contains("llm.temperature") && e.contains("between 0 and 2"),
             "{e}"
         );
         let e = err("[source\n");

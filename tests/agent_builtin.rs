@@ -667,7 +667,11 @@ async fn malformed_arguments_are_an_error_result_not_a_failed_step() {
 async fn the_step_cap_stops_the_run_with_failed() {
     let dir = checkout();
     let server = Server::start(vec![], Some(oa_call("s", "list", json!({})))).await;
-    let (r, events) = run_agent(&server, Provider::OpenAi, dir.path(), Limits::new(3)).await;
+    // The cap stays when the loop detector is off.
+    let mut limits = Limits::new(3);
+    limits.runaway.max_repeats = 0;
+    limits.runaway.max_idle_steps = 0;
+    let (r, events) = run_agent(&server, Provider::OpenAi, dir.path(), limits).await;
     assert!(
         matches!(r, Err(BuiltinError::StepCap { max_steps: 3 })),
         "{r:?}"
@@ -689,16 +693,26 @@ async fn the_step_cap_stops_the_run_with_failed() {
 async fn a_spent_token_budget_stops_the_run_with_failed() {
     let dir = checkout();
     let server = Server::start(vec![], Some(oa_call("s", "list", json!({})))).await;
-    // 120 tokens per call: the third call is refused before it is sent.
+    // 120 tokens charged per call, and each call's prompt (about a thousand
+    // tokens of task and tools) must fit what is left: a call that would go
+    // past the budget is refused before it is sent.
     let llm = server
         .client(Provider::OpenAi)
-        .with_budget(Budget::new(Some(200), None));
-    let (r, events) = run_with(&llm, dir.path(), Limits::new(10)).await;
+        .with_budget(Budget::new(Some(1500), None));
+    let mut limits = Limits::new(40);
+    limits.runaway.max_repeats = 0;
+    limits.runaway.max_idle_steps = 0;
+    let (r, events) = run_with(&llm, dir.path(), limits).await;
+    let msg = match &r {
+        Err(BuiltinError::Llm(e @ LlmError::BudgetExceeded { .. })) => e.to_string(),
+        other => panic!("{other:?}"),
+    };
     assert!(
-        matches!(r, Err(BuiltinError::Llm(LlmError::BudgetExceeded { .. }))),
-        "{r:?}"
+        msg.contains("the next call's prompt alone is about"),
+        "{msg}"
     );
-    assert_eq!(server.received().len(), 2);
+    let sent = server.received().len();
+    assert!((1..10).contains(&sent), "{sent}");
     assert!(
         matches!(events.last(), Some(AgentEvent::Failed { error }) if error.contains("budget"))
     );
@@ -879,4 +893,72 @@ async fn reads_are_fenced_and_redacted_and_secret_files_stay_hidden() {
         on_disk.contains(&secret),
         "the real secret is still in the file"
     );
+}
+
+/// What a small local model did: `update_todos` with the same list, again
+/// and again, until the step cap. The loop detector stops it on the third
+/// identical call after the one that changed the list, and says why in the
+/// to-do list and the closing event.
+#[tokio::test]
+#[ignore = "needs bubblewrap (apt install bubblewrap); .ci/run installs it and runs ignored tests"]
+async fn identical_repeated_calls_stop_the_run_as_looping() {
+    let dir = checkout();
+    let list = json!({"todos": [{"id": "1", "content": "raise memory", "status": "in_progress"}]});
+    let server = Server::start(vec![], Some(oa_call("t", "update_todos", list))).await;
+    let (r, events) = run_agent(&server, Provider::OpenAi, dir.path(), Limits::new(40)).await;
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "the agent was looping: it called `update_todos` with the same arguments 3 times"
+        ),
+        "{err}"
+    );
+    // One call changed the list; three more did nothing; the third of those never ran.
+    assert_eq!(server.received().len(), 4);
+    let Some(AgentEvent::Todos(last)) = events
+        .iter()
+        .rev()
+        .find(|e| matches!(e, AgentEvent::Todos(_)))
+    else {
+        panic!("{events:#?}")
+    };
+    assert_eq!(last[0].status, TodoStatus::Failed);
+    assert!(
+        last[1].content.contains("the agent was looping"),
+        "{last:#?}"
+    );
+    assert!(
+        matches!(events.last(), Some(AgentEvent::Failed { error }) if error.contains("the agent was looping")),
+        "{events:#?}"
+    );
+}
+
+/// Different reads, but nothing written and the list untouched for
+/// `max_idle_steps` model calls: stopped as looping, long before the cap.
+#[tokio::test]
+#[ignore = "needs bubblewrap (apt install bubblewrap); .ci/run installs it and runs ignored tests"]
+async fn steps_without_progress_stop_the_run_as_looping() {
+    let dir = checkout();
+    let replies = (0..20)
+        .map(|i| {
+            oa_call(
+                &format!("g{i}"),
+                "grep",
+                json!({"pattern": format!("memory{i}")}),
+            )
+        })
+        .collect();
+    let server = Server::start(replies, None).await;
+    let mut limits = Limits::new(40);
+    limits.runaway.max_idle_steps = 5;
+    let (r, events) = run_agent(&server, Provider::OpenAi, dir.path(), limits).await;
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "the agent was looping: 5 steps went by without changing a file or its to-do list"
+        ),
+        "{err}"
+    );
+    assert_eq!(server.received().len(), 5);
+    assert!(matches!(events.last(), Some(AgentEvent::Failed { .. })));
 }

@@ -231,3 +231,57 @@ async fn a_dead_claude_is_a_clear_error() {
     ));
     assert_eq!(git_status(&repo), "");
 }
+
+/// The model behind Claude Code asks for the same Bash command for ever: the
+/// loop detector ends the run and its process group before `--max-turns`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs claude (Claude Code) 2.1.332 and bubblewrap; .ci/run installs them and runs ignored tests"]
+async fn a_looping_model_is_stopped() {
+    need("claude", VERSION);
+    let dir = tempfile::tempdir().unwrap();
+    let repo = checkout(dir.path());
+    let s = Script {
+        requests: Arc::default(),
+        reply: Arc::new(move |req: &Value| {
+            let offers_write = req["tools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|t| t["name"] == "Write");
+            if !offers_write {
+                return text("ok");
+            }
+            let n = req["messages"].as_array().map_or(0, |m| m.len());
+            tool(
+                n,
+                "Bash",
+                json!({"command": "git status", "description": "Show the status"}),
+            )
+        }),
+    };
+    let requests = s.requests.clone();
+    let base = serve(s).await;
+    let (events, mut sink) = recorder();
+    let started = Instant::now();
+    let err = driver(dir.path(), &base)
+        .run(&task(Duration::from_secs(300)), &repo, &mut sink)
+        .await
+        .expect_err("a looping agent is stopped");
+    let took = started.elapsed();
+    eprintln!("claude loop stopped after {:.1}s", took.as_secs_f64());
+    let events = events.lock().unwrap().clone();
+    assert!(
+        err.to_string()
+            .starts_with("the agent was looping: it called `Bash` with the same arguments 3 times"),
+        "{err}\n{events:#?}"
+    );
+    assert!(took < Duration::from_secs(120), "{took:?}");
+    assert!(
+        events.iter().any(|e| matches!(e, AgentEvent::Todos(t)
+            if t.last().is_some_and(|t| t.status == TodoStatus::Failed && t.content.contains("the agent was looping")))),
+        "{events:#?}"
+    );
+    let seen = requests.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(requests.lock().unwrap().len(), seen, "claude still running");
+}

@@ -123,3 +123,52 @@ async fn codex_patches_the_checkout() {
         .to_string()
         .contains("[s1] Raise the memory limit"));
 }
+
+/// The model behind Codex sends the same patch for ever: it applies once,
+/// then nothing changes; with no progress for the configured time the loop
+/// detector ends the run and its process group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs codex 0.171.0 and bubblewrap; .ci/run installs them and runs ignored tests"]
+async fn a_looping_model_is_stopped() {
+    need("codex", VERSION);
+    let dir = tempfile::tempdir().unwrap();
+    let repo = checkout(dir.path());
+    let s = Script {
+        requests: Arc::default(),
+        reply: Arc::new(|req: &Value| {
+            let n = req["input"].as_array().map_or(0, |i| i.len());
+            respond(
+                json!({"type": "custom_tool_call", "id": format!("ctc_{n}"), "call_id": format!("call_{n}"),
+                "name": "apply_patch",
+                "input": "*** Begin Patch\n*** Update File: k8s/api.yaml\n@@\n kind: Deployment\n-memory: 32Gi\n+memory: 48Gi\n*** End Patch\n"}),
+            )
+        }),
+    };
+    let requests = s.requests.clone();
+    let base = serve(s).await;
+    let (events, mut sink) = recorder();
+    let mut task = task(Duration::from_secs(300));
+    task.runaway.max_idle_time = Duration::from_secs(15);
+    let started = Instant::now();
+    let err = driver(dir.path(), &base)
+        .run(&task, &repo, &mut sink)
+        .await
+        .expect_err("a looping agent is stopped");
+    let took = started.elapsed();
+    eprintln!("codex loop stopped after {:.1}s", took.as_secs_f64());
+    let events = events.lock().unwrap().clone();
+    assert!(
+        err.to_string()
+            .starts_with("the agent was looping: nothing changed"),
+        "{err}\n{events:#?}"
+    );
+    assert!(took < Duration::from_secs(90), "{took:?}");
+    assert!(requests.lock().unwrap().len() > 3, "it was looping");
+    assert!(
+        matches!(events.last(), Some(AgentEvent::Failed { error }) if error.contains("the agent was looping")),
+        "{events:#?}"
+    );
+    let seen = requests.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(requests.lock().unwrap().len(), seen, "codex still running");
+}

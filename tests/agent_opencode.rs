@@ -474,3 +474,85 @@ async fn an_unknown_model_is_a_clear_error_in_both_modes() {
         assert_eq!(git_status(&repo), "");
     }
 }
+
+/// The model behind OpenCode writes the same file with the same text for
+/// ever (what a small local model did, ~55 times, until medic's wall clock):
+/// the loop detector ends the run and its process group.
+async fn a_looping_model_is_stopped(mode: Mode) {
+    need("opencode", VERSION);
+    let dir = tempfile::tempdir().unwrap();
+    let repo = checkout(dir.path());
+    let file = repo.join("k8s/api.yaml").display().to_string();
+    let s = Script {
+        requests: Arc::default(),
+        reply: Arc::new(move |req: &Value| {
+            if req["tools"].as_array().is_none_or(|t| t.is_empty()) {
+                return text("Raise api memory");
+            }
+            let n = req["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["role"] == "tool")
+                .count();
+            tool_call(
+                &format!("call_{n}"),
+                "write",
+                json!({"filePath": file, "content": "kind: Deployment\nmemory: 48Gi\n"}),
+            )
+        }),
+    };
+    let requests = s.requests.clone();
+    let base = serve(s).await;
+    let agent = driver(dir.path(), &base, mode);
+    let (events, mut sink) = recorder();
+    let started = Instant::now();
+    let err = agent
+        .run(&task(Duration::from_secs(300)), &repo, &mut sink)
+        .await
+        .expect_err("a looping agent is stopped");
+    let took = started.elapsed();
+    eprintln!(
+        "opencode {mode:?} loop stopped after {:.1}s",
+        took.as_secs_f64()
+    );
+    let events = events.lock().unwrap().clone();
+    assert!(matches!(err, AgentError::Looping(_)), "{err}\n{events:#?}");
+    assert!(
+        err.to_string().starts_with(
+            "the agent was looping: it called `write` with the same arguments 3 times"
+        ),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(120), "{took:?}");
+    // The to-do list and the run's last event say why.
+    assert!(
+        events.iter().any(|e| matches!(e, AgentEvent::Todos(t)
+            if t.last().is_some_and(|t| t.status == TodoStatus::Failed && t.content.contains("the agent was looping")))),
+        "{events:#?}"
+    );
+    assert!(
+        matches!(events.last(), Some(AgentEvent::Failed { error }) if error.contains("the agent was looping")),
+        "{events:#?}"
+    );
+    // It stopped: no more model calls once it was killed.
+    let seen = requests.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        requests.lock().unwrap().len(),
+        seen,
+        "opencode still running"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs opencode 1.18.33 and bubblewrap; .ci/run installs them and runs ignored tests"]
+async fn run_mode_a_looping_model_is_stopped() {
+    a_looping_model_is_stopped(Mode::Run).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs opencode 1.18.33 and bubblewrap; .ci/run installs them and runs ignored tests"]
+async fn serve_mode_a_looping_model_is_stopped() {
+    a_looping_model_is_stopped(Mode::Serve).await;
+}

@@ -172,7 +172,7 @@ fn request() -> ChatRequest {
         messages: vec![Message::user("api is leaking memory")],
         tools: vec![],
         max_tokens: 100,
-        json: false,
+        ..Default::default()
     }
 }
 

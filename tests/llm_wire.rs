@@ -181,7 +181,7 @@ fn request() -> ChatRequest {
         messages: vec![Message::user("api is leaking memory")],
         tools: vec![tool()],
         max_tokens: 1000,
-        json: false,
+        ..Default::default()
     }
 }
 
@@ -931,10 +931,9 @@ async fn the_budget_stops_the_run() {
     );
     let got = server.received();
     assert_eq!(got.len(), 1, "no request once the budget is spent");
-    assert_eq!(
-        got[0].body["max_tokens"], 100,
-        "output capped at what is left"
-    );
+    // Output capped at what the prompt (about 4 characters a token) leaves.
+    let cap = got[0].body["max_tokens"].as_u64().unwrap();
+    assert!((30..100).contains(&cap), "{cap}");
     assert_eq!(budget.spent().calls, 1);
     // Another incident starts with a fresh budget on the same client.
     let other = base.with_budget(Budget::new(Some(100), None));

@@ -95,6 +95,7 @@ impl Claude {
         let ending = process::run_json_lines(
             &spec,
             task.time_limit,
+            task.runaway,
             checkout,
             &mut |l| stream.line(l),
             &mut *sink,
@@ -151,7 +152,13 @@ impl Stream {
                         Some("text") => {
                             said.extend(block["text"].as_str().map(|t| Said::Text(t.into())))
                         }
-                        Some("tool_use") => said.extend(self.tool_use(block)),
+                        Some("tool_use") => {
+                            said.push(Said::ToolCall {
+                                name: block["name"].as_str().unwrap_or("tool").into(),
+                                input: block["input"].clone(),
+                            });
+                            said.extend(self.tool_use(block))
+                        }
                         _ => {}
                     }
                 }
@@ -284,7 +291,7 @@ mod tests {
     fn tasks_become_the_todo_list() {
         let mut s = Stream::default();
         let said: Vec<Vec<Said>> = LINES.iter().map(|l| s.line(l).unwrap()).collect();
-        assert_eq!(said[0], []);
+        assert!(matches!(&said[0][..], [Said::ToolCall { name, .. }] if name == "TaskCreate"));
         let Said::Todos(t) = &said[1][0] else {
             panic!("{said:?}")
         };
@@ -292,11 +299,20 @@ mod tests {
             (t[0].id.as_str(), t[0].content.as_str(), t[0].status),
             ("1", "Raise the memory limit", TodoStatus::Pending)
         );
-        let Said::Todos(t) = &said[2][0] else {
+        let Said::Todos(t) = &said[2][1] else {
             panic!("{said:?}")
         };
         assert_eq!(t[0].status, TodoStatus::InProgress);
-        assert_eq!(said[3], [Said::FileChanged("/tmp/cc/repo/app.txt".into())]);
+        assert_eq!(
+            said[3],
+            [
+                Said::ToolCall {
+                    name: "Write".into(),
+                    input: serde_json::json!({"file_path": "/tmp/cc/repo/app.txt", "content": "memory: 48G\n"})
+                },
+                Said::FileChanged("/tmp/cc/repo/app.txt".into())
+            ]
+        );
         assert_eq!(said[4], [Said::Text("Done.".into())]);
         assert_eq!(said[5], [Said::Done(Some("Done.".into()))]);
     }
@@ -306,7 +322,7 @@ mod tests {
         let mut s = Stream::default();
         let tw = r#"{"type":"assistant","message":{"content":[{"type":"tool_use","id":"t1","name":"TodoWrite","input":{"todos":[{"content":"Raise limit","status":"completed","activeForm":"Raising"},{"content":"Verify","status":"in_progress","activeForm":"Verifying"}]}}]}}"#;
         let said = s.line(tw).unwrap();
-        let Said::Todos(t) = &said[0] else {
+        let Said::Todos(t) = &said[1] else {
             panic!("{said:?}")
         };
         assert_eq!(

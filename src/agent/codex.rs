@@ -71,6 +71,7 @@ impl Codex {
         let ending = process::run_json_lines(
             &spec,
             task.time_limit,
+            task.runaway,
             checkout,
             &mut |l| parse_line(l),
             &mut *sink,
@@ -108,7 +109,27 @@ pub(crate) fn parse_line(line: &str) -> Result<Vec<Said>, String> {
     Ok(match kind {
         "item.started" | "item.updated" | "item.completed" => {
             let done = kind == "item.completed";
-            match item["type"].as_str().unwrap_or("") {
+            // What the loop detector watches: each finished command or tool
+            // call. A patch is not: its item names the files, not the change,
+            // so two different edits of one file would look the same (no
+            // progress for too long catches a patch loop).
+            let call = match item["type"].as_str().unwrap_or("") {
+                "command_execution" if done => Some(Said::ToolCall {
+                    name: "command_execution".into(),
+                    input: serde_json::json!({"command": item["command"]}),
+                }),
+                "mcp_tool_call" if done => Some(Said::ToolCall {
+                    name: format!(
+                        "{}/{}",
+                        item["server"].as_str().unwrap_or("?"),
+                        item["tool"].as_str().unwrap_or("?")
+                    ),
+                    input: item["arguments"].clone(),
+                }),
+                _ => None,
+            };
+            let mut said: Vec<Said> = call.into_iter().collect();
+            said.extend(match item["type"].as_str().unwrap_or("") {
                 "todo_list" => vec![Said::Todos(todos(&item["items"]))],
                 "agent_message" if done => item["text"]
                     .as_str()
@@ -148,7 +169,8 @@ pub(crate) fn parse_line(line: &str) -> Result<Vec<Said>, String> {
                     process::quote(item["message"].as_str().unwrap_or(""))
                 ))],
                 _ => Vec::new(),
-            }
+            });
+            said
         }
         "turn.completed" => vec![Said::Done(None)],
         "turn.failed" => vec![Said::Error(
@@ -226,7 +248,8 @@ mod tests {
         let said: Vec<Vec<Said>> = lines.iter().map(|l| parse_line(l).unwrap()).collect();
         assert_eq!(said[0], []);
         assert_eq!(said[2], []);
-        assert!(matches!(&said[3][0], Said::Log(l) if l.contains("exit 0")));
+        assert!(matches!(&said[3][0], Said::ToolCall { name, .. } if name == "command_execution"));
+        assert!(matches!(&said[3][1], Said::Log(l) if l.contains("exit 0")));
         assert_eq!(said[4], [Said::Text("Done.".into())]);
         assert_eq!(said[5], [Said::Done(None)]);
         let warn = r#"{"type":"item.completed","item":{"id":"item_0","type":"error","message":"Model metadata for `scripted` not found."}}"#;

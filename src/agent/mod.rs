@@ -16,6 +16,7 @@ mod lines;
 pub mod mitigate;
 pub mod opencode;
 mod process;
+pub mod runaway;
 pub mod task;
 
 use crate::config::AgentConfig;
@@ -205,6 +206,10 @@ pub enum AgentError {
         /// Why, in words the operator can act on.
         reason: String,
     },
+    /// The loop detector stopped it ([`runaway`]): identical repeated tool
+    /// calls, or no progress for too long.
+    #[error(transparent)]
+    Looping(#[from] runaway::Looping),
     /// The agent cannot be started inside its sandbox (bubblewrap missing).
     #[error(transparent)]
     Sandbox(#[from] jail::JailError),

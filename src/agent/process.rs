@@ -6,6 +6,7 @@
 
 use super::jail::{Jail, Network, Policy};
 use super::lines::{BoundedLines, MAX_EVENT_LINE, MAX_STDERR_LINE};
+use super::runaway::{Looping, RunawayLimits, Watch};
 use super::{AgentError, AgentEvent, EventSink};
 use crate::model::Todo;
 use crate::triage::redact::redact_str;
@@ -46,6 +47,13 @@ pub(crate) enum Said {
     Error(String),
     /// The agent says it is done, with its own summary if it gave one.
     Done(Option<String>),
+    /// The agent called a tool (what the loop detector watches).
+    ToolCall {
+        /// The tool, as the agent names it.
+        name: String,
+        /// Its arguments.
+        input: serde_json::Value,
+    },
 }
 
 /// A command to run.
@@ -205,6 +213,46 @@ pub(crate) struct Ending {
     pub(crate) files: Vec<String>,
     /// Log lines forwarded so far.
     pub(crate) logs: usize,
+    /// The loop detector, when the run is watched.
+    pub(crate) watch: Option<Watch>,
+    /// What the detector found; the caller stops the run.
+    pub(crate) looping: Option<Looping>,
+}
+
+impl Ending {
+    /// An ending whose run the loop detector watches from now on.
+    pub(crate) fn watched(limits: RunawayLimits) -> Ending {
+        Ending {
+            watch: Some(Watch::new(limits, std::time::Instant::now())),
+            ..Ending::default()
+        }
+    }
+
+    /// When the run counts as looping if nothing changes before (far away
+    /// when unwatched).
+    pub(crate) fn deadline(&self) -> tokio::time::Instant {
+        match &self.watch {
+            Some(w) => tokio::time::Instant::from_std(w.deadline()),
+            None => tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600),
+        }
+    }
+
+    /// The detector's verdict once its deadline passed.
+    pub(crate) fn timed_out(&self) -> Option<Looping> {
+        self.watch
+            .as_ref()
+            .and_then(|w| w.check_time(std::time::Instant::now()).err())
+    }
+}
+
+/// Ends a looping run's report: the to-do list says why (open items
+/// failed, the reason last), and the error carries the reason.
+pub(crate) fn looped(why: Looping, ending: &Ending, sink: EventSink<'_>) -> AgentError {
+    sink(AgentEvent::Todos(super::runaway::stopped_todos(
+        &ending.todos,
+        &why,
+    )));
+    AgentError::Looping(why)
 }
 
 /// Forwards what a line said to the sink, keeping what the ending needs.
@@ -222,12 +270,21 @@ pub(crate) fn forward(said: Said, checkout: &Path, ending: &mut Ending, sink: Ev
             )));
         }
     };
+    if let Said::ToolCall { name, input } = &said {
+        if let Some(w) = &mut ending.watch {
+            if let Err(e) = w.call(name, input, std::time::Instant::now()) {
+                ending.looping.get_or_insert(e);
+            }
+        }
+        return;
+    }
     if !matches!(said, Said::Text(_) | Said::Done(_)) {
         if let Some(t) = ending.unsaid.take() {
             log(ending, t);
         }
     }
     match said {
+        Said::ToolCall { .. } => {}
         Said::Todos(t) => {
             let t: Vec<Todo> = t
                 .into_iter()
@@ -240,6 +297,9 @@ pub(crate) fn forward(said: Said, checkout: &Path, ending: &mut Ending, sink: Ev
                     t
                 })
                 .collect();
+            if let Some(w) = &mut ending.watch {
+                w.todos(&t, std::time::Instant::now());
+            }
             if t != ending.todos {
                 ending.todos = t.clone();
                 sink(AgentEvent::Todos(t));
@@ -248,6 +308,9 @@ pub(crate) fn forward(said: Said, checkout: &Path, ending: &mut Ending, sink: Ev
         Said::Log(l) => log(ending, l),
         Said::FileChanged(f) => {
             let rel = relative(checkout, &f);
+            if let Some(w) = &mut ending.watch {
+                w.file_changed(&rel, std::time::Instant::now());
+            }
             if !ending.files.contains(&rel) {
                 if ending.files.len() >= MAX_FILES {
                     return;
@@ -292,11 +355,22 @@ pub(crate) fn relative(checkout: &Path, path: &str) -> String {
     path.trim_start_matches("./").to_string()
 }
 
+/// Why reading an agent's output stopped early.
+enum Halt {
+    /// A line that is not its event stream (or the stream broke).
+    Garbled(String),
+    /// The loop detector's verdict.
+    Looping(Looping),
+}
+
 /// Runs `spec` to its end or the limit, feeding each stdout line to `parse`.
 /// A line `parse` rejects kills the agent: its output can no longer be trusted.
+/// The loop detector watches the run with `runaway`; a looping agent's
+/// process group is killed.
 pub(crate) async fn run_json_lines(
     spec: &Spec,
     limit: Duration,
+    runaway: RunawayLimits,
     checkout: &Path,
     parse: &mut (dyn FnMut(&str) -> Result<Vec<Said>, String> + Send),
     sink: EventSink<'_>,
@@ -305,11 +379,20 @@ pub(crate) async fn run_json_lines(
     let _group = GroupGuard::new(&child);
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = StderrTail::collect(child.stderr.take().expect("stderr is piped"));
-    let mut ending = Ending::default();
+    let mut ending = Ending::watched(runaway);
     let work = async {
         let mut lines = BoundedLines::new(stdout, MAX_EVENT_LINE);
         loop {
-            let line = match lines.next_line().await {
+            let next = tokio::select! {
+                next = lines.next_line() => next,
+                _ = tokio::time::sleep_until(ending.deadline()) => {
+                    match ending.timed_out() {
+                        Some(why) => break Err(Halt::Looping(why)),
+                        None => continue,
+                    }
+                }
+            };
+            let line = match next {
                 Ok(Some(l)) if l.cut > 0 => {
                     // Not parsed (its head is not JSON on its own), not kept.
                     let note = format!(
@@ -321,7 +404,7 @@ pub(crate) async fn run_json_lines(
                 }
                 Ok(Some(l)) => l.text,
                 Ok(None) => break Ok(()),
-                Err(e) => break Err(format!("reading its output: {e}")),
+                Err(e) => break Err(Halt::Garbled(format!("reading its output: {e}"))),
             };
             if line.trim().is_empty() {
                 continue;
@@ -331,8 +414,11 @@ pub(crate) async fn run_json_lines(
                     for s in said {
                         forward(s, checkout, &mut ending, &mut *sink);
                     }
+                    if let Some(why) = ending.looping.take() {
+                        break Err(Halt::Looping(why));
+                    }
                 }
-                Err(_) => break Err(line),
+                Err(_) => break Err(Halt::Garbled(line)),
             }
         }
     };
@@ -345,6 +431,14 @@ pub(crate) async fn run_json_lines(
             });
         }
         Ok(r) => r.err(),
+    };
+    let garbled = match garbled {
+        Some(Halt::Looping(why)) => {
+            kill_group(&mut child).await;
+            return Err(looped(why, &ending, sink));
+        }
+        Some(Halt::Garbled(line)) => Some(line),
+        None => None,
     };
     if let Some(line) = garbled {
         kill_group(&mut child).await;

@@ -37,6 +37,8 @@ pub struct Task {
     /// The incident's service (from the evidence): the only one the offline
     /// agent's mitigations may change. `None` refuses every mitigation.
     pub service: Option<ServiceId>,
+    /// When the agent counts as looping (`[agent] max_repeated_calls`, …).
+    pub runaway: crate::agent::runaway::RunawayLimits,
 }
 
 impl Task {
@@ -63,6 +65,7 @@ impl Task {
             time_limit,
             max_steps,
             service: evidence.map(|e| e.service.clone()),
+            runaway: Default::default(),
         }
     }
 }

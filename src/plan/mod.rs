@@ -7,6 +7,7 @@ pub mod llm;
 pub mod markdown;
 pub mod planner;
 pub mod pr_body;
+pub mod schema;
 pub mod verify;
 
 #[cfg(test)]

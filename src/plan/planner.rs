@@ -5,7 +5,8 @@
 
 use super::fence::Fence;
 use super::heuristic::unknown_citations;
-use super::llm::{ChatRequest, LlmClient, LlmError, Message, Part, Role};
+use super::llm::{ChatRequest, LlmClient, LlmError, Message, OutputSchema, Part, Role};
+use super::schema::Shape;
 use crate::model::{Evidence, EvidenceKind, Flag, Plan};
 use crate::triage::redact::redact_str;
 use crate::triage::verdict::Judgement;
@@ -33,26 +34,61 @@ that is not in the bundle gets the plan rejected.";
 const SYSTEM_TAIL: &str =
     "Never propose pushing to a main or base branch. Answer with ONE JSON object and nothing else.";
 
-/// The JSON shape the model must answer with (serde's form of [`Plan`]).
-const SHAPE: &str = r#"{
-  "title": "one line",
-  "summary": "a short paragraph",
-  "severity": "critical | high | medium | low",
-  "root_cause": {"hypothesis": "...", "confidence": 0.0-1.0, "evidence": ["evidence ids"]},
-  "alternatives": ["other explanations considered and why they were set aside"],
-  "fix_kind": "code | config | scale | rollback | none",
-  "steps": [{"id": "s1", "description": "...", "files": ["path/in/repo"]}],
-  "verification": ["how to tell it worked"],
-  "risks": ["what could go wrong"],
-  "rollback": "how to undo it",
-  "mitigations": [{"action": "raise_memory_limit", "service": "api", "bytes": 48000000000}
-                  | {"action": "set_replicas", "service": "web", "replicas": 6}
-                  | {"action": "rollback_image", "service": "checkout", "tag": "v1.2.3"}],
-  "verification_rule": null | {"service": "the flagged service", "rule": "the triggering rule",
-                  "signal": "memory / memory_limit", "op": ">", "threshold": 0.9,
-                  "also": ["errors / requests < 0.01"], "window_ms": 1800000,
-                  "hold_down_ms": 300000, "deadline_ms": 7200000}
+/// An example of the answer (serde's form of [`Plan`]): each value says
+/// what goes there, and each kind shows one real value. An example, never
+/// `a | b | c` placeholders: small models copy those verbatim, and they
+/// copy a made-up incident's specifics as readily.
+const EXAMPLE: &str = r#"{
+  "title": "What to change, on which service, and why, in one line",
+  "summary": "What is happening and what the change does, in two or three sentences.",
+  "severity": "high",
+  "root_cause": {"hypothesis": "The most likely cause, in one or two sentences.", "confidence": 0.7, "evidence": ["metric:memory@onset", "log:2"]},
+  "alternatives": ["Another explanation, and what in the evidence rules it out."],
+  "fix_kind": "config",
+  "steps": [{"id": "s1", "description": "The first change to make.", "files": ["deploy/service.yaml"]}],
+  "verification": ["What to watch to know it worked."],
+  "risks": ["What could go wrong."],
+  "rollback": "How to undo it.",
+  "mitigations": [{"action": "set_replicas", "service": "web", "replicas": 6}]
 }"#;
+
+/// What the fields may hold, in words.
+const FIELDS: &str = "severity is one of critical, high, medium or low. fix_kind is one of code, \
+config, scale, rollback or none. root_cause.confidence is a number from 0.0 to 1.0, and \
+root_cause.evidence lists ids from the fenced bundle only. mitigations is a list of zero or more \
+changes an offline agent can make, each one of these three objects: \
+{\"action\": \"raise_memory_limit\", \"service\": \"api\", \"bytes\": 48000000000}, \
+{\"action\": \"set_replicas\", \"service\": \"web\", \"replicas\": 6}, \
+{\"action\": \"rollback_image\", \"service\": \"checkout\", \"tag\": \"v1.2.3\"}.";
+
+/// The name servers know the plan's schema by (and Anthropic's forced tool).
+pub const PLAN_SCHEMA_NAME: &str = "medic_plan";
+
+/// The plan's JSON Schema for this bundle: [`Plan`]'s, with
+/// `root_cause.evidence` held to the bundle's ids and a mitigation's
+/// `service` to the incident's (redacted as in the prompt), so a
+/// constrained model cannot cite what does not exist or change another service.
+pub fn plan_schema(evidence: &Evidence) -> OutputSchema {
+    let mut schema = Plan::schema();
+    let ids: Vec<String> = evidence.items.iter().map(|i| redact_str(&i.id)).collect();
+    if !ids.is_empty() {
+        schema["properties"]["root_cause"]["properties"]["evidence"]["items"] =
+            serde_json::json!({"type": "string", "enum": ids});
+    }
+    // A mitigation may only change the incident's own service.
+    let service = redact_str(&evidence.service.0);
+    if let Some(shapes) = schema["properties"]["mitigations"]["items"]["anyOf"].as_array_mut() {
+        for shape in shapes {
+            shape["properties"]["service"] =
+                serde_json::json!({"type": "string", "enum": [service]});
+        }
+    }
+    OutputSchema {
+        name: PLAN_SCHEMA_NAME.into(),
+        description: "medic's remediation plan for the flagged service".into(),
+        schema,
+    }
+}
 
 /// Build the request with a fresh fence: see [`prompt_in`].
 pub fn prompt(
@@ -76,19 +112,40 @@ pub fn prompt_in(
     evidence: &Evidence,
     budget_tokens: usize,
 ) -> ChatRequest {
+    prompt_with_draft(fence, flag, judgement, evidence, budget_tokens, None)
+}
+
+/// [`prompt_in`], with medic's rule-based plan for the same evidence shown
+/// inside the fence as a draft the model checks and improves (its numbers,
+/// a limit to raise to, a tag to go back to, come from rules a small model
+/// cannot redo). The draft names the service, so it is data, fenced.
+pub fn prompt_with_draft(
+    fence: &Fence,
+    flag: &Flag,
+    judgement: &Judgement,
+    evidence: &Evidence,
+    budget_tokens: usize,
+    draft: Option<&Plan>,
+) -> ChatRequest {
     let system = format!("{SYSTEM_HEAD} {} {SYSTEM_TAIL}", fence.rule());
     let mut head = String::new();
     let _ = writeln!(
         head,
         "A service is flagged ({}); the triage verdict is {}. Its name, the rule, the triage \
-         reasons and the evidence bundle are in the fenced data below; cite the bundle's ids.",
+         reasons, the evidence bundle and any draft plan are in the fenced data below; cite the \
+         bundle's ids.",
         flag.state.word(),
         judgement.verdict.word()
+    );
+    let _ = writeln!(
+        head,
+        "Write the remediation plan as one JSON object with exactly these fields, in this \
+         order; each value of this example says what goes there:\n{EXAMPLE}\n{FIELDS}\n"
     );
     let mut tail = String::new();
     let _ = writeln!(
         tail,
-        "\nWrite the remediation plan as JSON of exactly this shape:\n{SHAPE}"
+        "\nNow write this incident's plan, in your own words, from the evidence above."
     );
     let mut data = String::new();
     let _ = writeln!(
@@ -125,6 +182,13 @@ pub fn prompt_in(
     for gap in &evidence.gaps {
         let _ = writeln!(data, "[gap] {gap}");
     }
+    if let Some(d) = draft.and_then(|d| serde_json::to_string(d).ok()) {
+        let _ = writeln!(
+            data,
+            "\nmedic's rule-based draft plan from this evidence (keep what the evidence \
+             supports, change what it does not):\n{d}"
+        );
+    }
     if dropped > 0 {
         let _ = writeln!(
             head,
@@ -138,6 +202,8 @@ pub fn prompt_in(
         tools: vec![],
         max_tokens: 2000,
         json: true,
+        schema: Some(plan_schema(evidence)),
+        temperature: None,
     }
 }
 
@@ -200,8 +266,22 @@ pub async fn llm_plan(
     evidence: &Evidence,
     budget_tokens: usize,
 ) -> Result<Plan, PlanError> {
+    llm_plan_with_draft(client, flag, judgement, evidence, budget_tokens, None).await
+}
+
+/// [`llm_plan`], showing the model medic's rule-based `draft` (see
+/// [`prompt_with_draft`]).
+pub async fn llm_plan_with_draft(
+    client: &LlmClient,
+    flag: &Flag,
+    judgement: &Judgement,
+    evidence: &Evidence,
+    budget_tokens: usize,
+    draft: Option<&Plan>,
+) -> Result<Plan, PlanError> {
     let fence = Fence::new();
-    let mut req = prompt_in(&fence, flag, judgement, evidence, budget_tokens);
+    let mut req = prompt_with_draft(&fence, flag, judgement, evidence, budget_tokens, draft);
+    req.temperature = Some(client.config().plan_temperature);
     let first = client.chat(&req, |_| {}).await?;
     let answer = first.text();
     // Every plan leaves with a verification rule: the model's if it holds up,

@@ -163,6 +163,9 @@ pub struct WorkView {
     /// The run's activity, oldest first, from the journaled events (so it
     /// survives a restart) and then live.
     pub activity: Vec<super::activity::Activity>,
+    /// What the incident's LLM calls cost so far (journaled), in words;
+    /// `None` before the first call.
+    pub cost: Option<String>,
 }
 
 /// One incident in the `:incidents` list.

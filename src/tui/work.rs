@@ -133,6 +133,23 @@ fn view(journal: &Journal, id: &str, status: &str) -> Option<WorkView> {
             .events::<crate::workflow::engine::WorkflowEvent>(id)
             .map(|e| super::activity::from_events(&e))
             .unwrap_or_default(),
+        cost: cost_line(inc.llm_spent),
+    })
+}
+
+/// The incident's LLM spend as the work screen shows it beside the plan
+/// and the agent (`None` before the first call).
+pub fn cost_line(spent: crate::plan::llm::Spent) -> Option<String> {
+    (spent.calls > 0).then(|| {
+        let usd = if spent.usd.is_finite() && spent.usd > 0.0 {
+            format!("${:.4}", spent.usd)
+        } else {
+            "no price".to_string()
+        };
+        format!(
+            "LLM {} call(s) · {} tokens · {usd}",
+            spent.calls, spent.tokens
+        )
     })
 }
 

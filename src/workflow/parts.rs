@@ -212,7 +212,10 @@ impl LlmFactory {
         use crate::plan::llm::{ApiKey, LlmConfig, Provider};
         let llm = &self.config;
         let provider = Provider::parse(&llm.provider).ok_or_else(|| {
-            anyhow::anyhow!("llm.provider `{}` is not openai or anthropic", llm.provider)
+            anyhow::anyhow!(
+                "llm.provider `{}` is not openai, anthropic or ollama",
+                llm.provider
+            )
         })?;
         let model = llm.model.clone().ok_or_else(|| {
             anyhow::anyhow!(
@@ -228,12 +231,14 @@ impl LlmFactory {
             })?)),
             None => None,
         };
-        let base = llm
-            .base_url
-            .clone()
-            .unwrap_or_else(|| provider.default_base_url().to_string());
+        let base = llm.base_url.clone().unwrap_or_else(|| {
+            Provider::default_base_url_for(&llm.provider)
+                .unwrap_or(provider.default_base_url())
+                .to_string()
+        });
         let mut cfg = LlmConfig::new(provider, base, model, api_key);
         cfg.json_mode = provider == Provider::OpenAi;
+        cfg.plan_temperature = llm.temperature;
         // One budget per incident: the run stops when it is spent.
         let budget = crate::plan::llm::Budget::new(
             Some(llm.max_tokens_per_incident),
@@ -241,5 +246,25 @@ impl LlmFactory {
         )
         .already_spent(spent);
         Ok(LlmClient::new(cfg)?.with_budget(budget))
+    }
+}
+
+#[cfg(test)]
+mod llm_tests {
+    use super::*;
+
+    #[test]
+    fn ollama_is_openai_wire_on_its_local_endpoint_and_plans_at_the_configured_temperature() {
+        let config = crate::config::LlmConfig {
+            provider: "ollama".into(),
+            model: Some("qwen2.5-coder:7b".into()),
+            temperature: 0.3,
+            ..Default::default()
+        };
+        let client = LlmFactory { config }.client(Spent::default()).unwrap();
+        assert_eq!(client.url(), "http://127.0.0.1:11434/v1/chat/completions");
+        assert!(matches!(client, LlmClient::OpenAi(_)));
+        assert!(client.config().json_mode);
+        assert_eq!(client.config().plan_temperature, 0.3);
     }
 }

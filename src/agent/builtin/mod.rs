@@ -14,14 +14,15 @@ pub mod sandbox;
 pub mod tools;
 
 use super::jail::{Jail, Network, Policy};
+use super::runaway::{stopped_todos, Looping, RunawayLimits, Watch};
 use super::{AgentError, AgentEvent};
 use crate::model::Todo;
-use crate::plan::llm::{ChatRequest, LlmClient, LlmError, Message, Part, Role};
+use crate::plan::llm::{ChatRequest, LlmClient, LlmError, Message, Part, Role, StopReason};
 use command::{Allowlist, CommandLimits};
 use sandbox::Sandbox;
 use serde_json::Value;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What bounds a run.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct Limits {
     pub max_command_output: usize,
     /// How commands are confined (`[agent] sandbox`); bubblewrap by default.
     pub sandbox: Policy,
+    /// When the run counts as looping (see [`super::runaway`]).
+    pub runaway: RunawayLimits,
 }
 
 impl Limits {
@@ -54,6 +57,7 @@ impl Limits {
             command_timeout: Duration::from_secs(300),
             max_command_output: 16 * 1024,
             sandbox: Policy::default(),
+            runaway: RunawayLimits::default(),
         }
     }
 
@@ -62,6 +66,7 @@ impl Limits {
     pub fn from_config(config: &crate::config::AgentConfig) -> Limits {
         let mut limits = Limits::new(config.max_steps);
         limits.sandbox.mode = config.sandbox;
+        limits.runaway = RunawayLimits::from_config(config);
         limits
     }
 }
@@ -89,6 +94,9 @@ pub enum BuiltinError {
     /// The model call failed (after retries), or the token budget is spent.
     #[error("the model call failed: {0}")]
     Llm(#[from] LlmError),
+    /// The loop detector stopped it: identical repeated calls, or no progress.
+    #[error(transparent)]
+    Looping(#[from] Looping),
     /// The model was still calling tools when the step cap came.
     #[error("stopped after {max_steps} steps (`[agent] max_steps`) before the model said it was done; raise it or finish by hand")]
     StepCap {
@@ -177,12 +185,22 @@ async fn run_loop(
     // Tool results carry file text and command output an attacker may have
     // shaped: each goes back inside this run's nonce fence, redacted.
     let fence = crate::plan::fence::Fence::new();
+    let mut watch = Watch::new(limits.runaway, Instant::now());
+    watch.todos(&report.todos, Instant::now());
+    // Stops the run as looping: the to-do list and the run log say why.
+    let looped = |why: Looping,
+                  report: &Report,
+                  on_event: &mut (dyn FnMut(AgentEvent) + Send)|
+     -> BuiltinError {
+        on_event(AgentEvent::Todos(stopped_todos(&report.todos, &why)));
+        BuiltinError::Looping(why)
+    };
     let mut req = ChatRequest {
         system: format!("{SYSTEM}\n\n{}", fence.rule()),
         messages: vec![Message::user(task)],
         tools: tools::specs(),
         max_tokens: limits.max_tokens_per_call,
-        json: false,
+        ..Default::default()
     };
     loop {
         if report.steps >= limits.max_steps {
@@ -190,8 +208,30 @@ async fn run_loop(
                 max_steps: limits.max_steps,
             });
         }
+        if let Err(why) = watch.step(Instant::now()) {
+            return Err(looped(why, &report, on_event));
+        }
         report.steps += 1;
-        let resp = llm.chat(&req, |_| {}).await?;
+        let mut resp = llm.chat(&req, |_| {}).await?;
+        let written = text_calls(&resp);
+        if !written.is_empty() {
+            // The server did not parse the calls out of the model's text (its
+            // chat template expects another call format): run them as calls.
+            let names: Vec<String> = written.iter().map(|(n, _)| one_line(n)).collect();
+            on_event(AgentEvent::Log(format!(
+                "the model wrote its call(s) as text ({}); running them as tool calls",
+                names.join(", ")
+            )));
+            resp.parts = written
+                .into_iter()
+                .enumerate()
+                .map(|(i, (name, input))| Part::ToolCall {
+                    id: format!("text_call_{}_{i}", report.steps),
+                    name,
+                    input,
+                })
+                .collect();
+        }
         let calls: Vec<(String, String, Value)> = resp
             .parts
             .iter()
@@ -223,6 +263,9 @@ async fn run_loop(
         });
         let mut results = Vec::with_capacity(calls.len());
         for (id, name, input) in calls {
+            if let Err(why) = watch.call(&name, &input, Instant::now()) {
+                return Err(looped(why, &report, on_event));
+            }
             let tools = Tools {
                 files: &sandbox,
                 jail: &jail,
@@ -231,6 +274,16 @@ async fn run_loop(
             let outcome = call_tool(&name, &input, &tools, &mut report, on_event).await;
             if let Err(e) = &outcome {
                 on_event(AgentEvent::Log(format!("{name}: {}", one_line(e))));
+            }
+            if outcome.is_ok() {
+                match name.as_str() {
+                    "write_file" | "edit" => {
+                        let path = input.get("path").and_then(Value::as_str).unwrap_or("");
+                        watch.file_changed(path, Instant::now());
+                    }
+                    "update_todos" => watch.todos(&report.todos, Instant::now()),
+                    _ => {}
+                }
             }
             let is_error = outcome.is_err();
             let content = outcome.unwrap_or_else(|e| e);
@@ -339,6 +392,64 @@ async fn call_tool(
     }
 }
 
+/// Tool calls the model wrote as its whole text answer, as small local
+/// models do when the server's chat template expects another format: one
+/// or more `{"name": "...", "arguments": {...}}` objects, bare, in code
+/// fences or in `<tool_call>` tags, maybe with other JSON objects between
+/// them (skipped). Only an answer without real tool calls and holding
+/// nothing but JSON qualifies (else: none).
+fn text_calls(resp: &crate::plan::llm::ChatResponse) -> Vec<(String, Value)> {
+    if resp
+        .parts
+        .iter()
+        .any(|p| matches!(p, Part::ToolCall { .. }))
+    {
+        return Vec::new();
+    }
+    let text = resp.text();
+    let mut t = text
+        .replace("</tool_call>", " ")
+        .replace("<tool_call>", " ");
+    // Code fences: drop the ``` lines (and their language word).
+    t = t
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut calls = Vec::new();
+    for v in serde_json::Deserializer::from_str(&t).into_iter::<Value>() {
+        let v = match v {
+            Ok(v) => v,
+            // Cut off at the token cap mid-call: the complete ones stand.
+            Err(_) if !calls.is_empty() && resp.stop_reason == StopReason::MaxTokens => break,
+            Err(_) => return Vec::new(),
+        };
+        let (Some(name), Some(input)) = (
+            v.get("name").and_then(Value::as_str),
+            v.get("arguments").or_else(|| v.get("parameters")),
+        ) else {
+            // Another JSON object (a model imitating a tool result): not a
+            // call, and not prose either.
+            if v.is_object() {
+                continue;
+            }
+            return Vec::new();
+        };
+        let input = match input {
+            // Some models send the arguments as a JSON string.
+            Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| input.clone()),
+            other => other.clone(),
+        };
+        if name.is_empty() || name.len() > 64 {
+            return Vec::new();
+        }
+        if calls.len() < 8 {
+            calls.push((name.to_string(), input));
+        }
+    }
+    calls
+}
+
 /// The model saw secrets as `[REDACTED:…]` markers: writing one back would
 /// replace the real secret in the repository with the marker.
 fn refuse_markers(input: &Value, key: &str) -> Result<(), String> {
@@ -385,6 +496,7 @@ impl super::CodingAgent for Builtin {
         Box::pin(async move {
             let mut limits = self.limits.clone();
             limits.wall_clock = limits.wall_clock.min(task.time_limit);
+            limits.runaway = task.runaway;
             let report = run(
                 &task.prompt,
                 task.todos.clone(),
@@ -396,6 +508,7 @@ impl super::CodingAgent for Builtin {
             .await
             .map_err(|e| match e {
                 BuiltinError::Agent(e) => e,
+                BuiltinError::Looping(why) => AgentError::Looping(why),
                 other => AgentError::GaveUp {
                     reason: other.to_string(),
                 },
@@ -410,5 +523,58 @@ impl super::CodingAgent for Builtin {
                     .collect(),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::llm::{ChatResponse, Cost, Usage};
+    use serde_json::json;
+
+    fn answer(text: &str) -> ChatResponse {
+        ChatResponse {
+            parts: vec![Part::Text(text.into())],
+            stop_reason: StopReason::EndTurn,
+            usage: Usage::default(),
+            cost: Cost {
+                usd: 0.0,
+                priced: false,
+            },
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn calls_written_as_text_are_calls_and_prose_is_not() {
+        let calls = |t: &str| text_calls(&answer(t));
+        assert_eq!(
+            calls("```json\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"a.yaml\"}}\n```"),
+            [("read_file".to_string(), json!({"path": "a.yaml"}))]
+        );
+        assert_eq!(
+            calls("<tool_call>\n{\"name\": \"list\", \"arguments\": \"{}\"}\n</tool_call>"),
+            [("list".to_string(), json!({}))]
+        );
+        // What Qwen2.5-Coder-0.5B wrote: two calls, one a line.
+        let two = calls("{\"name\": \"Raise it\", \"arguments\": {\"memory\": \"48Gi\"}}\n{\"name\": \"update_todos\", \"arguments\": {\"todos\": []}}");
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[1].0, "update_todos");
+        assert!(calls("I raised the limit to 48 GB.").is_empty());
+        assert!(calls("Done: {\"name\": \"x\", \"arguments\": {}}").is_empty());
+        assert!(calls("{\"title\": \"no call\"}").is_empty());
+        // A call, then the model imitating its result: the call stands.
+        assert_eq!(
+            calls("{\"name\": \"list\", \"arguments\": {}}\n{\"response\": \"ok\"}").len(),
+            1
+        );
+        assert!(calls("").is_empty());
+        // Cut off at the token cap: the complete calls stand (only then).
+        let one = "{\"name\": \"list\", \"arguments\": {}}\n";
+        let cut = format!("{one}{one}{{\"name\": \"li");
+        let mut r = answer(&cut);
+        assert!(text_calls(&r).is_empty());
+        r.stop_reason = StopReason::MaxTokens;
+        assert_eq!(text_calls(&r).len(), 2);
     }
 }

@@ -126,6 +126,7 @@ impl OpenCode {
         let ending = process::run_json_lines(
             &spec,
             task.time_limit,
+            task.runaway,
             checkout,
             &mut |l| parse_run_line(l),
             &mut *sink,
@@ -254,17 +255,26 @@ pub(crate) fn parse_run_line(line: &str) -> Result<Vec<Said>, String> {
 fn tool_part(part: &Value) -> Vec<Said> {
     let tool = part["tool"].as_str().unwrap_or("tool");
     let state = &part["state"];
+    // A finished call, failed or not, is what the loop detector watches.
+    let call = Said::ToolCall {
+        name: tool.into(),
+        input: state["input"].clone(),
+    };
     match state["status"].as_str() {
         Some("completed") => {}
         Some("error") => {
-            return vec![Said::Log(format!(
-                "{tool} failed: {}",
-                process::quote(state["error"].as_str().unwrap_or("?"))
-            ))]
+            return vec![
+                call,
+                Said::Log(format!(
+                    "{tool} failed: {}",
+                    process::quote(state["error"].as_str().unwrap_or("?"))
+                )),
+            ]
         }
         _ => return Vec::new(),
     }
-    match tool {
+    let mut said = vec![call];
+    said.extend(match tool {
         "todowrite" => vec![Said::Todos(todos(&state["input"]["todos"]))],
         "edit" | "write" | "patch" | "multiedit" => {
             let path = state["input"]["filePath"]
@@ -282,7 +292,8 @@ fn tool_part(part: &Value) -> Vec<Said> {
             "{tool}: {}",
             process::quote(state["title"].as_str().unwrap_or(""))
         ))],
-    }
+    });
+    said
 }
 
 /// OpenCode's to-do list (`[{content, status, priority, id?}]`).
@@ -331,7 +342,8 @@ mod tests {
     #[test]
     fn todowrite_becomes_the_todo_list() {
         let said = parse_run_line(TODO_LINE).unwrap();
-        let Said::Todos(t) = &said[0] else {
+        assert!(matches!(&said[0], Said::ToolCall { name, .. } if name == "todowrite"));
+        let Said::Todos(t) = &said[1] else {
             panic!("{said:?}")
         };
         assert_eq!(t.len(), 2);
@@ -346,7 +358,13 @@ mod tests {
     fn write_text_and_steps() {
         assert_eq!(
             parse_run_line(WRITE_LINE).unwrap(),
-            [Said::FileChanged("app.txt".into())]
+            [
+                Said::ToolCall {
+                    name: "write".into(),
+                    input: json!({"filePath": "app.txt", "content": "memory: 48G\n"})
+                },
+                Said::FileChanged("app.txt".into())
+            ]
         );
         assert_eq!(
             parse_run_line(TEXT_LINE).unwrap(),

@@ -97,7 +97,7 @@ impl Session<'_> {
             .await?;
         let mut events = events;
         let mut seen = Seen::default();
-        let mut ending = process::Ending::default();
+        let mut ending = process::Ending::watched(task.runaway);
         let mut poll = tokio::time::interval(Duration::from_millis(750));
         let started = Instant::now();
         let mut stream_open = true;
@@ -119,6 +119,15 @@ impl Session<'_> {
                         process::forward(said, checkout, &mut ending, &mut *sink);
                     }
                 }
+                _ = tokio::time::sleep_until(ending.deadline()) => {
+                    if let Some(why) = ending.timed_out() {
+                        ending.looping.get_or_insert(why);
+                    }
+                }
+            }
+            // The caller kills the server's process group on the way out.
+            if let Some(why) = ending.looping.take() {
+                return Err(process::looped(why, &ending, sink));
             }
         }
         if let Some(e) = seen.error {

@@ -63,18 +63,45 @@ pub(super) fn body(cfg: &LlmConfig, req: &ChatRequest, max_tokens: u32) -> Value
         "messages": messages,
         "stream": cfg.stream,
     });
-    let system = system_prompt(req, false);
+    // A JSON answer with a schema comes as the input of one forced tool.
+    let forced = req.schema.as_ref().filter(|_| req.json);
+    let system = system_prompt(req, forced.is_some());
     if !system.is_empty() {
         body["system"] = Value::String(system);
     }
-    if !req.tools.is_empty() {
-        body["tools"] = req
-            .tools
-            .iter()
-            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.input_schema}))
-            .collect();
+    if let Some(t) = req.temperature {
+        body["temperature"] = json!(t);
+    }
+    let mut tools: Vec<Value> = req
+        .tools
+        .iter()
+        .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.input_schema}))
+        .collect();
+    if let Some(s) = forced {
+        tools.push(json!({"name": s.name, "description": s.description, "input_schema": s.schema}));
+        body["tool_choice"] = json!({"type": "tool", "name": s.name});
+    }
+    if !tools.is_empty() {
+        body["tools"] = Value::Array(tools);
     }
     body
+}
+
+/// The answer to a request with a forced tool: that tool's input, as the
+/// JSON text the caller parses (any prose around it dropped). Parts stay as
+/// they are when the model did not call it.
+pub(super) fn tool_input_as_text(parts: &mut Vec<Part>, tool: &str) {
+    let input = parts.iter().find_map(|p| match p {
+        Part::ToolCall { name, input, .. } if name == tool => Some(input.clone()),
+        _ => None,
+    });
+    if let Some(input) = input {
+        let text = match input {
+            Value::String(raw) => raw,
+            v => v.to_string(),
+        };
+        *parts = vec![Part::Text(text)];
+    }
 }
 
 fn stop_reason(s: Option<&str>) -> StopReason {

@@ -114,11 +114,15 @@ impl Budget {
         *self.spent.lock().expect("budget lock")
     }
 
-    /// Refuses a call once the budget is spent; otherwise returns the output
-    /// cap for it (never more tokens than are left).
-    pub(super) fn admit(&self, max_tokens: u32) -> Result<u32, LlmError> {
+    /// Refuses a call that would exceed the budget: spent already, or its
+    /// prompt (`prompt_tokens`, estimated) would take what is left. Otherwise
+    /// returns the output cap for it (never more tokens than are left after
+    /// the prompt).
+    pub(super) fn admit(&self, max_tokens: u32, prompt_tokens: u64) -> Result<u32, LlmError> {
         let s = self.spent();
-        let over_tokens = self.max_tokens.is_some_and(|m| s.tokens >= m);
+        let over_tokens = self
+            .max_tokens
+            .is_some_and(|m| s.tokens.saturating_add(prompt_tokens) >= m);
         let over_usd = self.max_usd.is_some_and(|m| s.usd >= m);
         if over_tokens || over_usd {
             let limit = match (over_tokens, self.max_tokens, self.max_usd) {
@@ -126,9 +130,14 @@ impl Budget {
                 (_, _, Some(d)) => format!("${d:.2}"),
                 _ => unreachable!("a limit was hit"),
             };
+            let next = if over_tokens && prompt_tokens > 0 {
+                format!(" (the next call's prompt alone is about {prompt_tokens} tokens)")
+            } else {
+                String::new()
+            };
             return Err(LlmError::BudgetExceeded {
                 spent: format!(
-                    "{} tokens, ${:.4} over {} call(s)",
+                    "{} tokens, ${:.4} over {} call(s){next}",
                     s.tokens, s.usd, s.calls
                 ),
                 limit,
@@ -136,7 +145,7 @@ impl Budget {
         }
         let left = self
             .max_tokens
-            .map_or(u64::MAX, |m| m - s.tokens)
+            .map_or(u64::MAX, |m| m - s.tokens - prompt_tokens)
             .min(u64::from(u32::MAX)) as u32;
         Ok(max_tokens.min(left).max(1))
     }
@@ -171,7 +180,15 @@ mod tests {
     #[test]
     fn budget_clamps_then_refuses() {
         let b = Budget::new(Some(100), None);
-        assert_eq!(b.admit(1000).unwrap(), 100);
+        assert_eq!(b.admit(1000, 0).unwrap(), 100);
+        // A prompt of 40 tokens leaves 60 for the answer.
+        assert_eq!(b.admit(1000, 40).unwrap(), 60);
+        // One that would take it all is refused before it is sent.
+        let e = b.admit(1000, 100).unwrap_err().to_string();
+        assert!(
+            e.contains("about 100 tokens") && e.contains("limit 100 tokens"),
+            "{e}"
+        );
         b.charge(
             Usage {
                 input_tokens: 60,
@@ -182,7 +199,7 @@ mod tests {
                 priced: false,
             },
         );
-        assert_eq!(b.admit(1000).unwrap(), 10);
+        assert_eq!(b.admit(1000, 0).unwrap(), 10);
         b.charge(
             Usage {
                 input_tokens: 10,
@@ -193,7 +210,7 @@ mod tests {
                 priced: false,
             },
         );
-        let e = b.admit(1000).unwrap_err().to_string();
+        let e = b.admit(1000, 0).unwrap_err().to_string();
         assert!(e.contains("100 tokens") && e.contains("spent"), "{e}");
     }
 }

@@ -90,6 +90,22 @@ pub struct ChatRequest {
     pub max_tokens: u32,
     /// Ask for a single JSON object as the answer.
     pub json: bool,
+    /// With `json`: the answer's JSON Schema, enforced by the server where
+    /// it can (OpenAI-compatible `json_schema`, Anthropic's forced tool).
+    pub schema: Option<OutputSchema>,
+    /// Sampling temperature; `None` leaves the server's default.
+    pub temperature: Option<f32>,
+}
+
+/// The shape a JSON answer must have, named for the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSchema {
+    /// Name the server knows it by (`medic_plan`); also the forced tool's name.
+    pub name: String,
+    /// What it is, for the model.
+    pub description: String,
+    /// The JSON Schema (strict: every property required, nothing extra).
+    pub schema: Value,
 }
 
 /// Why the model stopped.

@@ -29,200 +29,26 @@
 
 mod anthropic;
 mod cost;
+mod error;
 mod message;
 mod openai;
 mod retry;
+mod settings;
 pub mod sse;
+pub mod structured;
 
 pub use cost::{price_for, Budget, Cost, Price, Spent};
-pub use message::{ChatRequest, ChatResponse, Message, Part, Role, StopReason, ToolSpec, Usage};
+pub use error::LlmError;
+pub use message::{
+    ChatRequest, ChatResponse, Message, OutputSchema, Part, Role, StopReason, ToolSpec, Usage,
+};
 pub use retry::RetryPolicy;
+pub use settings::{ApiKey, LlmConfig, Provider};
 
 use futures_util::StreamExt;
 use retry::{backoff, retry_after};
 use serde_json::Value;
-use std::fmt;
-use std::time::Duration;
-
-/// Which wire format a client speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    /// OpenAI Chat Completions and everything compatible with it.
-    OpenAi,
-    /// Anthropic Messages.
-    Anthropic,
-}
-
-impl Provider {
-    /// Parses the `[llm] provider` config value (`openai` | `anthropic`).
-    pub fn parse(name: &str) -> Option<Provider> {
-        match name {
-            "openai" => Some(Provider::OpenAi),
-            "anthropic" => Some(Provider::Anthropic),
-            _ => None,
-        }
-    }
-
-    /// The provider's public API, used when the config names no `base_url`.
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            Provider::OpenAi => "https://api.openai.com/v1",
-            Provider::Anthropic => "https://api.anthropic.com",
-        }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Provider::OpenAi => "openai",
-            Provider::Anthropic => "anthropic",
-        })
-    }
-}
-
-/// An API key value. Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    /// Wraps a key read by the caller from the env var the config names.
-    pub fn new(value: impl Into<String>) -> ApiKey {
-        ApiKey(value.into())
-    }
-
-    fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(<hidden>)")
-    }
-}
-
-/// How to reach one model. Build it from `[llm]`; the caller reads the key
-/// from the env var the config names and passes the value.
-#[derive(Debug, Clone)]
-pub struct LlmConfig {
-    /// Wire format.
-    pub provider: Provider,
-    /// API root, e.g. `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`
-    /// (Ollama), `https://api.anthropic.com`.
-    pub base_url: String,
-    /// Model name as the server knows it.
-    pub model: String,
-    /// The key, if the server wants one (local servers usually do not).
-    pub api_key: Option<ApiKey>,
-    /// Send `response_format: {"type": "json_object"}` when a request asks
-    /// for JSON (OpenAI-compatible servers that support it). Without it, or
-    /// on Anthropic, the system prompt asks for JSON instead.
-    pub json_mode: bool,
-    /// Ask for a streamed answer (text shows up live). A server that answers
-    /// with plain JSON anyway is understood too.
-    pub stream: bool,
-    /// Time to establish the connection.
-    pub connect_timeout: Duration,
-    /// Longest silence while reading the answer.
-    pub idle_timeout: Duration,
-    /// Longest a single attempt may take, answer included.
-    pub request_timeout: Duration,
-    /// Retries.
-    pub retry: RetryPolicy,
-    /// Overrides the built-in price table for this model.
-    pub price: Option<Price>,
-}
-
-impl LlmConfig {
-    /// A config with default timeouts (10 s connect, 60 s idle, 5 min per
-    /// attempt), 4 attempts, streaming on, JSON mode off.
-    pub fn new(
-        provider: Provider,
-        base_url: impl Into<String>,
-        model: impl Into<String>,
-        api_key: Option<ApiKey>,
-    ) -> LlmConfig {
-        LlmConfig {
-            provider,
-            base_url: base_url.into(),
-            model: model.into(),
-            api_key,
-            json_mode: false,
-            stream: true,
-            connect_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            request_timeout: Duration::from_secs(300),
-            retry: RetryPolicy::default(),
-            price: None,
-        }
-    }
-}
-
-/// What went wrong, naming the provider and URL (never the key).
-#[derive(Debug, thiserror::Error)]
-pub enum LlmError {
-    /// The server answered with an error status (after retries, if it was
-    /// a retryable one).
-    #[error(
-        "{provider}: POST {url} answered HTTP {status} after {attempts} attempt(s): {message}"
-    )]
-    Http {
-        /// Provider.
-        provider: Provider,
-        /// Endpoint.
-        url: String,
-        /// HTTP status.
-        status: u16,
-        /// Attempts made.
-        attempts: u32,
-        /// What the server said.
-        message: String,
-    },
-    /// Could not connect, or the connection broke or timed out.
-    #[error("{provider}: POST {url} failed after {attempts} attempt(s): {message}")]
-    Transport {
-        /// Provider.
-        provider: Provider,
-        /// Endpoint.
-        url: String,
-        /// Attempts made.
-        attempts: u32,
-        /// What happened (timeout, connection refused, …).
-        message: String,
-    },
-    /// The answer did not follow the wire format (a malformed chunk, a
-    /// stream cut short).
-    #[error("{provider}: malformed answer from {url}: {message}")]
-    Protocol {
-        /// Provider.
-        provider: Provider,
-        /// Endpoint.
-        url: String,
-        /// What was wrong, quoting the offending data.
-        message: String,
-    },
-    /// The server reported an error inside a successful stream.
-    #[error("{provider}: {url} reported an error mid-answer: {message}")]
-    Server {
-        /// Provider.
-        provider: Provider,
-        /// Endpoint.
-        url: String,
-        /// What the server said.
-        message: String,
-    },
-    /// The incident's budget is spent; no further calls are made.
-    #[error(
-        "LLM budget for this incident is spent: {spent}, limit {limit}; raise it or finish by hand"
-    )]
-    BudgetExceeded {
-        /// What has been spent.
-        spent: String,
-        /// The limit that was hit.
-        limit: String,
-    },
-}
+use structured::OutputMode;
 
 /// A client for one model, speaking its provider's wire format.
 #[derive(Debug, Clone)]
@@ -242,6 +68,9 @@ pub struct Endpoint {
     http: reqwest::Client,
     config: LlmConfig,
     budget: Budget,
+    /// What the run log should hear about this client's calls (a server
+    /// refusing a response format); shared by the client's clones.
+    notes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// A decoded answer before it is priced.
@@ -271,6 +100,7 @@ impl LlmClient {
             http,
             config,
             budget: Budget::unlimited(),
+            notes: Default::default(),
         };
         Ok(match endpoint.config.provider {
             Provider::OpenAi => LlmClient::OpenAi(endpoint),
@@ -304,6 +134,53 @@ impl LlmClient {
         &self.endpoint().budget
     }
 
+    /// Takes what the run log should say about the calls so far (a server
+    /// that refused `json_schema`, the format used instead).
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .endpoint()
+                .notes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    fn note(&self, line: String) {
+        self.endpoint()
+            .notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
+    }
+
+    /// How a JSON answer to `req` is first asked of this server.
+    fn first_mode(&self, req: &ChatRequest, url: &str) -> OutputMode {
+        let cfg = self.config();
+        if !req.json || !cfg.json_mode || !matches!(self, LlmClient::OpenAi(_)) {
+            return OutputMode::PromptOnly;
+        }
+        let wanted = if req.schema.is_some() {
+            OutputMode::JsonSchema
+        } else {
+            OutputMode::JsonObject
+        };
+        match structured::remembered(url) {
+            Some(m)
+                if m != wanted
+                    && (wanted == OutputMode::JsonSchema || m == OutputMode::PromptOnly) =>
+            {
+                self.note(format!(
+                    "{url} refused {} earlier in this process: asking with {}",
+                    wanted.word(),
+                    m.word()
+                ));
+                m
+            }
+            _ => wanted,
+        }
+    }
+
     /// The URL calls go to.
     pub fn url(&self) -> String {
         let base = self.config().base_url.trim_end_matches('/');
@@ -324,20 +201,41 @@ impl LlmClient {
         mut on_text: impl FnMut(&str) + Send,
     ) -> Result<ChatResponse, LlmError> {
         let ep = self.endpoint();
-        let max_tokens = ep.budget.admit(req.max_tokens)?;
+        let max_tokens = ep.budget.admit(req.max_tokens, prompt_tokens(req))?;
         let cfg = &ep.config;
-        let body = match self {
-            LlmClient::OpenAi(_) => openai::body(cfg, req, max_tokens),
-            LlmClient::Anthropic(_) => anthropic::body(cfg, req, max_tokens),
-        };
         let url = self.url();
-        let (resp, attempts) = self.send(&url, &body).await?;
+        let mut mode = self.first_mode(req, &url);
+        let (resp, attempts) = loop {
+            let body = match self {
+                LlmClient::OpenAi(_) => openai::body(cfg, req, max_tokens, mode),
+                LlmClient::Anthropic(_) => anthropic::body(cfg, req, max_tokens),
+            };
+            match self.send(&url, &body).await {
+                Err(LlmError::Http {
+                    status, message, ..
+                }) if mode != OutputMode::PromptOnly
+                    && structured::is_refusal(status, &message) =>
+                {
+                    let weaker = mode.weaker();
+                    structured::remember(&url, weaker);
+                    self.note(format!(
+                        "{url} refused {} (HTTP {status}: {}); asking with {} from now on \
+                         (remembered for this process)",
+                        mode.word(),
+                        truncate(&message, 200),
+                        weaker.word()
+                    ));
+                    mode = weaker;
+                }
+                other => break other?,
+            }
+        };
         let is_sse = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        let decoded = if is_sse {
+        let mut decoded = if is_sse {
             self.read_stream(&url, attempts, resp, &mut on_text).await?
         } else {
             let bytes =
@@ -356,6 +254,10 @@ impl LlmClient {
             }
             decoded
         };
+        if let (LlmClient::Anthropic(_), Some(schema)) = (self, &req.schema) {
+            // The forced tool's input is the answer.
+            anthropic::tool_input_as_text(&mut decoded.parts, &schema.name);
+        }
         let cost = match cfg.price.or_else(|| price_for(&cfg.model)) {
             Some(p) => Cost {
                 usd: (decoded.usage.input_tokens as f64 * p.input_per_mtok
@@ -387,7 +289,12 @@ impl LlmClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut rb = ep.http.post(url).json(body);
+            // Written so that schemas keep their fields' order (see `structured`).
+            let mut rb = ep
+                .http
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(structured::to_text(body));
             if let Some(key) = &ep.config.api_key {
                 rb = match self {
                     LlmClient::OpenAi(_) => rb.bearer_auth(key.expose()),
@@ -646,6 +553,25 @@ fn tool_input(args: &str) -> Value {
         return Value::Object(Default::default());
     }
     serde_json::from_str(args).unwrap_or_else(|_| Value::String(args.to_string()))
+}
+
+/// About how many tokens `req`'s prompt is (4 characters a token; no
+/// tokenizer): what the budget checks a call against before it is sent.
+fn prompt_tokens(req: &ChatRequest) -> u64 {
+    let mut chars = req.system.len();
+    for m in &req.messages {
+        for p in &m.content {
+            chars += match p {
+                Part::Text(t) => t.len(),
+                Part::ToolCall { name, input, .. } => name.len() + input.to_string().len(),
+                Part::ToolResult { content, .. } => content.len(),
+            };
+        }
+    }
+    for t in &req.tools {
+        chars += t.name.len() + t.description.len() + t.input_schema.to_string().len();
+    }
+    (chars / 4) as u64
 }
 
 /// The instruction added to the system prompt when JSON is wanted and the

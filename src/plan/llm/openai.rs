@@ -2,6 +2,7 @@
 //! (`data: {…}` … `data: [DONE]`) and the plain JSON answer.
 
 use super::sse::SseEvent;
+use super::structured::OutputMode;
 use super::{
     quote, system_prompt, tool_input, ChatRequest, Decoded, LlmConfig, Part, Role, StopReason,
     StreamError, Usage,
@@ -9,9 +10,9 @@ use super::{
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-/// The request body for `req`.
-pub(super) fn body(cfg: &LlmConfig, req: &ChatRequest, max_tokens: u32) -> Value {
-    let native_json = req.json && cfg.json_mode;
+/// The request body for `req`, asking for JSON as `mode` says.
+pub(super) fn body(cfg: &LlmConfig, req: &ChatRequest, max_tokens: u32, mode: OutputMode) -> Value {
+    let native_json = req.json && mode != OutputMode::PromptOnly;
     let mut messages = Vec::new();
     let system = system_prompt(req, native_json);
     if !system.is_empty() {
@@ -100,8 +101,22 @@ pub(super) fn body(cfg: &LlmConfig, req: &ChatRequest, max_tokens: u32) -> Value
             })
             .collect();
     }
+    if let Some(t) = req.temperature {
+        body["temperature"] = json!(t);
+    }
     if native_json {
-        body["response_format"] = json!({"type": "json_object"});
+        body["response_format"] = match (&req.schema, mode) {
+            (Some(s), OutputMode::JsonSchema) => json!({
+                "type": "json_schema",
+                "json_schema": {
+                    "name": s.name,
+                    "description": s.description,
+                    "strict": true,
+                    "schema": s.schema,
+                },
+            }),
+            _ => json!({"type": "json_object"}),
+        };
     }
     body
 }

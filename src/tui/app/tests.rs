@@ -102,6 +102,7 @@ fn approving_needs_a_plan_and_a_confirm_and_queues_one_command() {
         held_confirm: false,
         cancelled: false,
         activity: vec![],
+        cost: None,
     };
     app.update(Action::Work(Box::new(view)));
     app.update(Action::Approve);

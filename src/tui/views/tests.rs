@@ -38,7 +38,28 @@ pub fn sample_work(plan: &str, approved: bool) -> crate::tui::app::WorkView {
         held_confirm: false,
         cancelled: false,
         activity: vec![],
+        cost: None,
     }
+}
+
+#[test]
+fn the_work_screen_shows_what_the_llm_cost_beside_plan_and_agent() {
+    let mut app = demo_app();
+    app.update(Action::Open);
+    app.update(Action::Plan);
+    let mut w = sample_work("# Raise api's memory limit\n\n- severity: high\n", false);
+    w.cost = crate::tui::work::cost_line(crate::plan::llm::Spent {
+        calls: 2,
+        tokens: 4512,
+        usd: 0.0123,
+    });
+    app.update(Action::Work(Box::new(w)));
+    let screen = draw(&app, &Theme::mono(), 120, 40);
+    assert!(
+        screen.contains("LLM 2 call(s) · 4512 tokens · $0.0123"),
+        "{screen}"
+    );
+    assert_eq!(crate::tui::work::cost_line(Default::default()), None);
 }
 
 pub fn demo_app() -> App {
@@ -235,6 +256,7 @@ fn work_snapshot() {
         held_confirm: false,
         cancelled: false,
         activity: vec![],
+        cost: None,
     })));
     insta::assert_snapshot!("work_80x24", draw(&app, &Theme::mono(), 80, 24));
     app.update(Action::ToggleCitations);

@@ -34,6 +34,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ),
                 if w.approved { theme.ok } else { theme.warn },
             ),
+            Span::styled(
+                w.cost
+                    .as_deref()
+                    .map(|c| format!(" · {c}"))
+                    .unwrap_or_default(),
+                theme.muted,
+            ),
         ]),
         title,
     );

@@ -87,6 +87,7 @@ impl Delivery {
         // The incident's own service bounds what a mitigation may touch,
         // whether or not the evidence step's output could be read.
         task.service = Some(inc.service.clone());
+        task.runaway = crate::agent::runaway::RunawayLimits::from_config(&parts.settings.agent);
         let forge = parts.forge()?;
         let git = parts.git_settings(&forge);
         let workdir = parts.workdir(&inc.id);

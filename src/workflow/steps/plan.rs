@@ -4,6 +4,7 @@
 use super::{policy, test_delay};
 use crate::model::Plan;
 use crate::plan::heuristic;
+use crate::plan::llm::LlmError;
 use crate::workflow::engine::{EventKind, Permanent};
 use crate::workflow::incident::{Incident, Triage};
 use crate::workflow::parts::planner_name;
@@ -31,17 +32,38 @@ pub async fn run(run: &Run<'_>, inc: &mut Incident, triage: &Triage) -> anyhow::
                         .llm
                         .client(before)
                         .map_err(|e| Permanent(format!("{e:#}")))?;
-                    let plan = crate::plan::planner::llm_plan(
+                    // The rules' plan goes to the model as a draft to check.
+                    let draft = heuristic_plan(inc, triage).ok();
+                    let plan = crate::plan::planner::llm_plan_with_draft(
                         &client,
                         &inc.flag,
                         &triage.judgement,
                         &triage.evidence,
                         6_000,
+                        draft.as_ref(),
                     )
                     .await;
                     let spent = client.budget().spent();
                     *planner_spent.lock().expect("spent lock") = Some(spent);
+                    // A server that refused json_schema, and what it is asked with now.
+                    for note in client.take_notes() {
+                        run.engine.emit(
+                            &inc.id,
+                            EventKind::Log {
+                                line: format!("planner: {note}"),
+                            },
+                        )?;
+                    }
                     log_spent(run, inc, spent)?;
+                    // A spent budget does not come back on retry: stop and ask.
+                    if let Err(
+                        e @ crate::plan::planner::PlanError::Llm(LlmError::BudgetExceeded {
+                            ..
+                        }),
+                    ) = &plan
+                    {
+                        return Err(Permanent(e.to_string()).into());
+                    }
                     return remembered(run, triage, declare_rule(run, inc, plan?));
                 }
                 remembered(
