@@ -69,6 +69,31 @@ pub fn parse_query_range_into(
     }
 }
 
+/// [`parse_query_range_into`] on the blocking pool: parsing a 100 MB answer
+/// is CPU work that must not hold an async worker (the other queries'
+/// answers are being read meanwhile). Hands `into` back with the outcome.
+pub async fn parse_off_runtime(
+    body: Vec<u8>,
+    grid: Grid,
+    service_label: String,
+    mut into: QueryResult,
+) -> (QueryResult, Result<(), String>) {
+    let parsed = tokio::task::spawn_blocking(move || {
+        let outcome = parse_query_range_into(&body, &grid, &service_label, &mut into);
+        (into, outcome)
+    })
+    .await;
+    match parsed {
+        Ok(done) => done,
+        Err(e) => (
+            QueryResult::default(),
+            Err(format!(
+                "the parser stopped before the end of the answer: {e}"
+            )),
+        ),
+    }
+}
+
 /// The reference parser's words for a body this parser refused.
 fn reference_error(body: &[u8], grid: &Grid, label: &str, fast: serde_json::Error) -> String {
     let mut scratch = QueryResult::default();
