@@ -240,7 +240,7 @@ fn incremental_refreshes_equal_full_fetches_on_victoriametrics() {
             assert_eq!(words(&got.flags), words(&fresh.flags(want)), "refresh {k}");
         };
         // Source time walks through the history (7 s apart: some refreshes bring nothing new).
-        let start = anchor - 30 * 60_000 + 3_000;
+        let start = anchor - 100 * 60_000 + 3_000;
         let mut now = start;
         for k in 0..24 {
             let got = pipeline
@@ -298,6 +298,33 @@ fn incremental_refreshes_equal_full_fetches_on_victoriametrics() {
         let want = whole.latest(now, LOOKBACK, STEP).await.unwrap();
         check(102, &got, &want);
         assert_eq!(pipeline.fetches().full, 3);
+        now += STEP;
+        let got = pipeline
+            .detect_at(&mut live, now, LOOKBACK, STEP)
+            .await
+            .unwrap();
+        let want = whole.latest(now, LOOKBACK, STEP).await.unwrap();
+        check(103, &got, &want);
+        assert_eq!(pipeline.fetches().full, 3);
+        let last = (*got.snap).clone();
+        drop(got);
+
+        // The server goes away: last-known values are the newest window, not
+        // the last full fetch's.
+        drop(server);
+        now += STEP;
+        let got = pipeline
+            .fetch_at(&mut live, now, LOOKBACK, STEP)
+            .await
+            .unwrap();
+        assert!(got.stale);
+        same(
+            &got,
+            &FleetSnapshot {
+                stale: true,
+                ..last
+            },
+        )
+        .unwrap();
     });
-    drop(server);
 }

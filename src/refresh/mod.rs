@@ -156,8 +156,16 @@ impl Pipeline {
                 None => {}
             }
         }
-        self.window = None;
-        let snap = Arc::new(source.latest(now, lookback, step).await?);
+        let held = self.window.take();
+        let mut snap = Arc::new(source.latest(now, lookback, step).await?);
+        // The source's last-known values are its last full fetch; the
+        // window slid on since: that is what was last known.
+        if let (true, Some(held)) = (snap.stale, held) {
+            snap = Arc::new(FleetSnapshot {
+                stale: true,
+                ..(*held).clone()
+            });
+        }
         self.fetches.full += 1;
         self.keep(&snap);
         Ok(snap)

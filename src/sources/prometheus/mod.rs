@@ -475,18 +475,22 @@ impl Prometheus {
             })
             .await
             .map_err(fail)?;
-            // The allocation-free parser; `parse_query_range_into` here is its reference.
-            if let Err(e) = super::promql_json::parse_query_range_into(
-                &reply.body,
-                grid,
-                &self.service_label,
-                &mut result,
-            ) {
-                return Err(fail(match reply.status {
+            // The allocation-free parser (`parse_query_range_into` here is its
+            // reference), off the async workers so other answers keep arriving.
+            let status = reply.status;
+            let parsed;
+            (result, parsed) = super::promql_json::parse_off_runtime(
+                reply.body,
+                *grid,
+                self.service_label.clone(),
+                result,
+            )
+            .await;
+            if let Err(e) = parsed {
+                return Err(fail(match status {
                     200 => e,
                     401 | 403 => format!(
-                        "HTTP {}: the server refused the credentials ({e}); check bearer_token_env or basic_auth_*_env",
-                        reply.status
+                        "HTTP {status}: the server refused the credentials ({e}); check bearer_token_env or basic_auth_*_env"
                     ),
                     s => format!("HTTP {s}: {e}"),
                 }));

@@ -69,6 +69,31 @@ pub fn parse_query_range_into(
     }
 }
 
+/// [`parse_query_range_into`] on the blocking pool: parsing a 100 MB answer
+/// is CPU work that must not hold an async worker (the other queries'
+/// answers are being read meanwhile). Hands `into` back with the outcome.
+pub async fn parse_off_runtime(
+    body: Vec<u8>,
+    grid: Grid,
+    service_label: String,
+    mut into: QueryResult,
+) -> (QueryResult, Result<(), String>) {
+    let parsed = tokio::task::spawn_blocking(move || {
+        let outcome = parse_query_range_into(&body, &grid, &service_label, &mut into);
+        (into, outcome)
+    })
+    .await;
+    match parsed {
+        Ok(done) => done,
+        Err(e) => (
+            QueryResult::default(),
+            Err(format!(
+                "the parser stopped before the end of the answer: {e}"
+            )),
+        ),
+    }
+}
+
 /// The reference parser's words for a body this parser refused.
 fn reference_error(body: &[u8], grid: &Grid, label: &str, fast: serde_json::Error) -> String {
     let mut scratch = QueryResult::default();
@@ -326,35 +351,48 @@ impl<'de> Placing<'_, 'de> {
 
     /// One sample of service `name`: on its series' grid, or the first problem noted.
     fn place(&mut self, name: &str, ts: f64, v: &str) {
-        if self.problem.is_some() {
-            return;
-        }
-        let Some(value) = parse_value(v) else {
-            let label = self.label;
-            self.problem = Some(format!(
-                "series {{{label}=\"{name}\"}} has `{v}` at {ts} where a number belongs"
-            ));
-            return;
-        };
-        if !ts.is_finite() {
-            let label = self.label;
-            self.problem = Some(format!(
-                "series {{{label}=\"{name}\"}} has a timestamp that is not a number"
-            ));
-            return;
-        }
-        let Some(series) = self.into.series.get_mut(name) else {
-            return;
-        };
-        let t = (ts * 1000.0).round() as Millis;
-        let grid = Grid {
-            start: series.start,
-            step: series.step,
-            len: series.values.len(),
-        };
-        if let Some(i) = grid.index(t) {
-            series.values[i] = value;
-        }
+        let series = self.into.series.get_mut(name);
+        put(series, &mut self.problem, self.label, name, ts, v);
+    }
+}
+
+/// Put one sample on `series` (found once per series, not once per sample),
+/// or note the first value that is not a number.
+#[inline]
+fn put(
+    series: Option<&mut Series>,
+    problem: &mut Option<String>,
+    label: &str,
+    name: &str,
+    ts: f64,
+    v: &str,
+) {
+    if problem.is_some() {
+        return;
+    }
+    let Some(value) = parse_value(v) else {
+        *problem = Some(format!(
+            "series {{{label}=\"{name}\"}} has `{v}` at {ts} where a number belongs"
+        ));
+        return;
+    };
+    if !ts.is_finite() {
+        *problem = Some(format!(
+            "series {{{label}=\"{name}\"}} has a timestamp that is not a number"
+        ));
+        return;
+    }
+    let Some(series) = series else {
+        return;
+    };
+    let t = (ts * 1000.0).round() as Millis;
+    let grid = Grid {
+        start: series.start,
+        step: series.step,
+        len: series.values.len(),
+    };
+    if let Some(i) = grid.index(t) {
+        series.values[i] = value;
     }
 }
 
@@ -446,11 +484,24 @@ impl<'de> Visitor<'de> for Samples<'_, '_, '_, 'de> {
         f.write_str("a sequence")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some((ts, v)) = seq.next_element_seed(Sample)? {
-            match self.target {
-                Target::Skip => {}
-                Target::Unknown => self.place.pending.push((ts, v)),
-                Target::Place(name) => self.place.place(name, ts, &v),
+        match self.target {
+            Target::Skip => while seq.next_element_seed(Sample)?.is_some() {},
+            Target::Unknown => {
+                while let Some(sample) = seq.next_element_seed(Sample)? {
+                    self.place.pending.push(sample);
+                }
+            }
+            Target::Place(name) => {
+                let Placing {
+                    into,
+                    problem,
+                    label,
+                    ..
+                } = &mut *self.place;
+                let mut series = into.series.get_mut(name.as_ref());
+                while let Some((ts, v)) = seq.next_element_seed(Sample)? {
+                    put(series.as_deref_mut(), problem, label, name, ts, &v);
+                }
             }
         }
         Ok(())
