@@ -81,7 +81,11 @@ pub async fn resume(
             vec![inc]
         }
         // Without an id, only interrupted workflows: parked ones wait for the operator.
-        None => all.iter().filter(|i| i.status.is_running()).cloned().collect(),
+        None => all
+            .iter()
+            .filter(|i| i.status.is_running())
+            .cloned()
+            .collect(),
     };
     let (engine, cancel) = new_engine(journal.clone());
     cancel_on_ctrl_c(cancel);
