@@ -129,9 +129,9 @@ fn from_flag_to_verified_with_keys_only_at_speed_20() {
     keys(&s, "p");
     wait_for(&s, "the plan waits for your approval");
     keys(&s, "a");
-    wait_for(&s, "Approve this plan?");
+    wait_for(&s, "approve this plan?");
     keys(&s, "y");
-    wait_for(&s, "p push and open the PR");
+    wait_for(&s, "change ready: review the diff, then push");
     keys(&s, "p");
     wait_for(&s, "pull request #1 opened");
     keys(&s, "m");

@@ -24,14 +24,18 @@ pub async fn merge(
                 data_dir.display()
             ))
         })?;
-        merge_pr(data_dir, &inc).await?;
+        merge_pr(&journal, data_dir, &inc).await?;
     }
     super::incidents::resume(data_dir, Some(id), hint).await
 }
 
 /// Merge the incident's pull request and say so.
-pub async fn merge_pr(data_dir: &std::path::Path, inc: &Incident) -> anyhow::Result<String> {
-    let commit = merge_local(data_dir, inc).await?;
+pub async fn merge_pr(
+    journal: &Journal,
+    data_dir: &std::path::Path,
+    inc: &Incident,
+) -> anyhow::Result<String> {
+    let commit = merge_local(journal, data_dir, inc).await?;
     let pr = inc.pr.as_ref().expect("merged, so there is a pull request");
     terminal::stdout().row(format_args!(
         "merged pull request #{} into {} as {}",
@@ -44,7 +48,17 @@ pub async fn merge_pr(data_dir: &std::path::Path, inc: &Incident) -> anyhow::Res
 
 /// Merge the incident's pull request on the local forge, once (again: the
 /// merge already there); prints nothing (the TUI calls it too).
-pub async fn merge_local(data_dir: &std::path::Path, inc: &Incident) -> anyhow::Result<String> {
+///
+/// The incident is journaled as watching *before* the merge: a crash right
+/// after the merge leaves an interrupted run that `medic resume` picks up,
+/// not a "pr opened" incident whose pull request is merged behind its back.
+/// A crash before the merge is harmless: the run finds the PR unmerged and
+/// journals it as open again.
+pub async fn merge_local(
+    journal: &Journal,
+    data_dir: &std::path::Path,
+    inc: &Incident,
+) -> anyhow::Result<String> {
     let pr = inc.pr.as_ref().ok_or_else(|| {
         UsageError(format!(
             "incident {} has no pull request yet ({}); `medic fix {} --yes` opens it",
@@ -56,6 +70,11 @@ pub async fn merge_local(data_dir: &std::path::Path, inc: &Incident) -> anyhow::
     let parts = Parts::for_origin(&inc.origin, data_dir)?;
     let commit = match parts.forge()? {
         Forge::Local(forge) => {
+            if inc.status == crate::workflow::incident::Status::PrOpened {
+                let mut watching = inc.clone();
+                watching.status = crate::workflow::incident::Status::Watching;
+                journal.put_incident(&inc.id, &watching)?;
+            }
             let n = pr.number;
             crate::forge::blocking::run(move |_| forge.merge(n)).await?
         }

@@ -228,7 +228,9 @@ pub async fn serve(
             Command::PublishHeld(id) => (id, false, true, true),
             Command::Merge(id) => {
                 let merged = match journal.incident::<Incident>(&id) {
-                    Ok(Some(inc)) => crate::commands::merge::merge_local(&ctx.data_dir, &inc).await,
+                    Ok(Some(inc)) => {
+                        crate::commands::merge::merge_local(&journal, &ctx.data_dir, &inc).await
+                    }
                     Ok(None) => Err(anyhow::anyhow!("no incident `{id}` in the journal")),
                     Err(e) => Err(e.into()),
                 };
